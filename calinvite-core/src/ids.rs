@@ -1,0 +1,299 @@
+//! Identifiers: event codes, invitation tokens and UIDs, SEQUENCE.
+//!
+//! All of them are made from bytes an [`IdSource`](crate::IdSource) supplies, so
+//! the core draws no random number of its own.
+
+use std::fmt;
+
+use crate::IdSource;
+use crate::error::IdError;
+
+/// Crockford's base32 alphabet in lower case: no `i`, `l`, `o`, `u`, so a code
+/// read aloud or typed from paper survives.
+const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
+
+fn encode_base32(bytes: &[u8], out_len: usize) -> String {
+    let mut out = String::with_capacity(out_len);
+    let mut acc: u32 = 0;
+    let mut bits = 0;
+    for &b in bytes {
+        acc = (acc << 8) | u32::from(b);
+        bits += 8;
+        while bits >= 5 && out.len() < out_len {
+            bits -= 5;
+            out.push(ALPHABET[((acc >> bits) & 31) as usize] as char);
+        }
+        acc &= (1 << bits) - 1;
+    }
+    if bits > 0 && out.len() < out_len {
+        out.push(ALPHABET[((acc << (5 - bits)) & 31) as usize] as char);
+    }
+    out
+}
+
+fn decode_symbol(c: u8) -> Option<u8> {
+    let c = c.to_ascii_lowercase();
+    // Crockford's reading aids: i and l read as 1, o as 0.
+    let c = match c {
+        b'i' | b'l' => b'1',
+        b'o' => b'0',
+        c => c,
+    };
+    ALPHABET.iter().position(|&a| a == c).map(|p| p as u8)
+}
+
+fn normalise_code(input: &str, len: usize) -> Option<String> {
+    if input.len() != len {
+        return None;
+    }
+    input
+        .bytes()
+        .map(|b| decode_symbol(b).map(|v| ALPHABET[v as usize] as char))
+        .collect()
+}
+
+/// The short, URL-safe, unguessable code an event is known by in APIs, landing
+/// pages and links: 16 symbols of Crockford base32, 80 random bits.
+///
+/// ```
+/// use calinvite_core::EventCode;
+/// let code = EventCode::parse("7K3M-9QXV-2C4D-8FJR".replace('-', "").as_str()).unwrap();
+/// assert_eq!(code.as_str(), "7k3m9qxv2c4d8fjr");
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EventCode(String);
+
+impl EventCode {
+    /// Number of symbols in a code.
+    pub const LEN: usize = 16;
+
+    /// Draws a new code from `ids`.
+    pub fn generate(ids: &mut dyn IdSource) -> Self {
+        let mut bytes = [0u8; 10];
+        ids.fill_bytes(&mut bytes);
+        EventCode(encode_base32(&bytes, Self::LEN))
+    }
+
+    /// Parses a code, case-insensitively (Crockford's `i`/`l`/`o` accepted as `1`/`1`/`0`).
+    pub fn parse(input: &str) -> Result<Self, IdError> {
+        normalise_code(input.trim(), Self::LEN)
+            .map(EventCode)
+            .ok_or_else(|| IdError::EventCode(input.chars().take(40).collect()))
+    }
+
+    /// The code, lower case.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for EventCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for EventCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EventCode({})", self.0)
+    }
+}
+
+/// The secret that identifies one recipient's invitation: 128 random bits,
+/// 26 symbols of Crockford base32.
+///
+/// It is carried in that recipient's UID (DESIGN D1), in their web RSVP and
+/// unsubscribe links, and in the idempotency key of every message sent to them.
+/// A reply is matched to its invitation by this token, never by an address.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct InvitationToken(String);
+
+impl InvitationToken {
+    /// Number of symbols in a token.
+    pub const LEN: usize = 26;
+
+    /// Draws a new token from `ids`.
+    pub fn generate(ids: &mut dyn IdSource) -> Self {
+        let mut bytes = [0u8; 16];
+        ids.fill_bytes(&mut bytes);
+        InvitationToken(encode_base32(&bytes, Self::LEN))
+    }
+
+    /// Parses a token, case-insensitively.
+    pub fn parse(input: &str) -> Result<Self, IdError> {
+        normalise_code(input.trim(), Self::LEN)
+            .map(InvitationToken)
+            .ok_or(IdError::Token)
+    }
+
+    /// The token, lower case.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for InvitationToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for InvitationToken {
+    // A token is a bearer secret: keep it out of logs that print structs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "InvitationToken({}…)", &self.0[..4])
+    }
+}
+
+/// The iCalendar UID of one recipient's copy of an event:
+/// `{event code}-{token}@{domain}`.
+///
+/// Every recipient gets their own UID (DESIGN D1) so that a reply names its
+/// invitation even when the attendee address in it is an alias, and so that no
+/// one can answer for someone else without their token.
+///
+/// ```
+/// use calinvite_core::{EventCode, InvitationToken, InvitationUid};
+/// let uid = InvitationUid::parse("7k3m9qxv2c4d8fjr-0123456789abcdefghjkmnpqrs@events.example.com").unwrap();
+/// assert_eq!(uid.event_code().as_str(), "7k3m9qxv2c4d8fjr");
+/// assert_eq!(uid.token().as_str(), "0123456789abcdefghjkmnpqrs");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct InvitationUid {
+    event_code: EventCode,
+    token: InvitationToken,
+    domain: String,
+}
+
+impl InvitationUid {
+    /// Puts together the UID of an invitation.
+    pub fn new(
+        event_code: EventCode,
+        token: InvitationToken,
+        domain: &str,
+    ) -> Result<Self, IdError> {
+        let domain = domain.trim().to_ascii_lowercase();
+        let valid = !domain.is_empty()
+            && domain.len() <= 253
+            && domain.split('.').all(|l| {
+                !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            });
+        if !valid {
+            return Err(IdError::UidDomain(domain.chars().take(80).collect()));
+        }
+        Ok(InvitationUid {
+            event_code,
+            token,
+            domain,
+        })
+    }
+
+    /// Reads a UID back (from a reply); the token and code are checked for form only.
+    pub fn parse(input: &str) -> Result<Self, IdError> {
+        let input = input.trim();
+        let (left, domain) = input.rsplit_once('@').ok_or(IdError::Uid)?;
+        let (code, token) = left.split_once('-').ok_or(IdError::Uid)?;
+        InvitationUid::new(
+            EventCode::parse(code)?,
+            InvitationToken::parse(token)?,
+            domain,
+        )
+    }
+
+    /// The event this invitation belongs to.
+    pub fn event_code(&self) -> &EventCode {
+        &self.event_code
+    }
+
+    /// The invitation's secret token.
+    pub fn token(&self) -> &InvitationToken {
+        &self.token
+    }
+
+    /// The domain part of the UID.
+    pub fn domain(&self) -> &str {
+        &self.domain
+    }
+}
+
+impl fmt::Display for InvitationUid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}@{}", self.event_code, self.token, self.domain)
+    }
+}
+
+/// calinvite's own revision counter for an event (DESIGN D2): what recipients see
+/// as SEQUENCE. It rises on every change that is sent out and never falls.
+/// 64 bits wide: real clients send values that do not fit in 32 (INTEROP rule 20).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Sequence(u64);
+
+impl Sequence {
+    /// SEQUENCE of a first revision.
+    pub const INITIAL: Sequence = Sequence(0);
+
+    /// A sequence number.
+    pub const fn new(value: u64) -> Self {
+        Sequence(value)
+    }
+
+    /// The number.
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+
+    /// The next number; saturates at `u64::MAX` rather than wrap to a stale value.
+    #[must_use]
+    pub const fn next(self) -> Self {
+        Sequence(self.0.saturating_add(1))
+    }
+}
+
+impl fmt::Display for Sequence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SequentialIds;
+
+    #[test]
+    fn codes_and_tokens_round_trip() {
+        let mut ids = SequentialIds::new(7);
+        let code = EventCode::generate(&mut ids);
+        let token = InvitationToken::generate(&mut ids);
+        assert_eq!(code.as_str().len(), EventCode::LEN);
+        assert_eq!(token.as_str().len(), InvitationToken::LEN);
+        assert_eq!(
+            EventCode::parse(&code.as_str().to_uppercase()).unwrap(),
+            code
+        );
+        let uid = InvitationUid::new(code.clone(), token.clone(), "Events.Example.com").unwrap();
+        let back = InvitationUid::parse(&uid.to_string()).unwrap();
+        assert_eq!(back, uid);
+        assert_eq!(back.domain(), "events.example.com");
+    }
+
+    #[test]
+    fn base32_uses_every_bit() {
+        assert_eq!(encode_base32(&[0xff; 10], 16), "zzzzzzzzzzzzzzzz");
+        assert_eq!(encode_base32(&[0; 10], 16), "0000000000000000");
+        assert_eq!(
+            encode_base32(&[0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0], 16),
+            "g000000000000000"
+        );
+    }
+
+    #[test]
+    fn rejects_malformed_identifiers() {
+        assert!(EventCode::parse("short").is_err());
+        assert!(EventCode::parse("7k3m9qxv2c4d8fj!").is_err());
+        assert!(InvitationUid::parse("no-at-sign").is_err());
+        assert!(
+            InvitationUid::parse("7k3m9qxv2c4d8fjr-0123456789abcdefghjkmnpqrs@bad domain").is_err()
+        );
+    }
+}

@@ -1,0 +1,70 @@
+//! # calinvite-core
+//!
+//! The pure core of calinvite: native calendar invitations (iTIP over iMIP,
+//! RFC 5546 / RFC 6047) that every calendar client shows with Yes / No / Maybe
+//! buttons, and the domain model behind them.
+//!
+//! **This crate performs no I/O.** It opens no socket, file or database, reads
+//! no clock and draws no random number. Time comes in as a value (`now`, or a
+//! [`Clock`]), identifiers from an [`IdSource`]; what is to be sent comes out as
+//! bytes. Same inputs, byte-identical output.
+//!
+//! ```text
+//!  Event ──► EventRevision ─┐
+//!  Recipient, InvitationUid ├─► Composer::compose(kind, …, now) ──► OutgoingMessage
+//!  SenderIdentity, options ─┘                                        (envelope, RFC 5322 bytes,
+//!                                                                      idempotency key)
+//! ```
+//!
+//! Transports (SMTP, AWS SES) and storage live in the sibling crates
+//! `calinvite-smtp`, `calinvite-ses` and `calinvite-store`.
+//!
+//! ## What is in here
+//!
+//! - [`EmailAddress`], [`Mailbox`]: addresses normalised once (lower case,
+//!   `mailto:` and percent-encoding removed).
+//! - [`EventCode`], [`InvitationToken`], [`InvitationUid`], [`Sequence`]: who and
+//!   what a message is about; a recipient's UID carries their secret token.
+//! - [`Event`], [`Schedule`], [`TimeZone`], [`RecurrenceRule`], [`Recurrence`],
+//!   [`InstanceOverride`]: the event, checked when built.
+//! - [`Composer`]: assembles invitations, updates and cancellations.
+//! - [`Template`]: the words of a message; [`DefaultTemplate`] is English.
+//! - [`manual`]: design notes (the supported iTIP subset, the message shape,
+//!   the security model).
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod address;
+mod clock;
+mod compose;
+mod error;
+mod event;
+mod ics;
+mod ids;
+pub mod manual;
+mod mime;
+mod recurrence;
+mod template;
+mod text;
+mod time;
+
+pub use address::{EmailAddress, Mailbox};
+pub use clock::{Clock, FixedClock, IdSource, SequentialIds};
+pub use compose::{
+    ComposeOptions, Composer, DEFAULT_PRODUCT_ID, Envelope, IdempotencyKey, OutgoingMessage,
+};
+pub use error::{AddressError, ComposeError, EventError, IdError, RecurrenceError, TimeError};
+pub use event::{
+    Event, EventBuilder, EventRevision, EventStatus, InstanceOverride, LanguageTag, MAX_INSTANCES,
+    ParticipationStatus, Recipient, Recurrence, SenderIdentity, WebUrl,
+};
+pub use ics::{MAX_LINE_OCTETS, Method};
+pub use ids::{EventCode, InvitationToken, InvitationUid, Sequence};
+pub use recurrence::{Frequency, RecurrenceRule, Until};
+pub use template::{
+    DefaultTemplate, MessageKind, RenderedText, RsvpLinks, Template, TemplateContext,
+    describe_recurrence, describe_schedule, describe_start_short, escape_html,
+};
+pub use text::{Name, Text};
+pub use time::{OccurrenceId, Schedule, TimeZone, ZonedDateTime};

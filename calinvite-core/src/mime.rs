@@ -1,0 +1,312 @@
+//! The MIME writer (RFC 5322, 2045–2047) for outgoing messages.
+//!
+//! Output is 7-bit clean with CRLF line endings and no line over 78 octets:
+//! non-ASCII header text becomes RFC 2047 encoded-words (never split inside a
+//! character), text bodies are quoted-printable, calendar data base64. Boundaries
+//! begin with `=_`, which neither encoding can produce, so no body can end a part.
+
+use crate::EmailAddress;
+use crate::text::Name;
+
+const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
+
+/// Octets of encoded text per base64 line.
+const BASE64_LINE: usize = 76;
+/// Most octets of a quoted-printable line before its soft break `=`.
+const QP_LINE: usize = 75;
+/// Header lines are folded before this many octets.
+const HEADER_LINE: usize = 78;
+
+/// Writes `input` as base64 in lines of 76, each ended by CRLF.
+pub(crate) fn base64_lines(input: &[u8], out: &mut Vec<u8>) {
+    out.reserve(input.len() * 4 / 3 + input.len() / 57 * 2 + 4);
+    for line in input.chunks(BASE64_LINE / 4 * 3) {
+        let mut chunks = line.chunks_exact(3);
+        for c in &mut chunks {
+            let n = (u32::from(c[0]) << 16) | (u32::from(c[1]) << 8) | u32::from(c[2]);
+            out.extend_from_slice(&[
+                BASE64[(n >> 18) as usize & 63],
+                BASE64[(n >> 12) as usize & 63],
+                BASE64[(n >> 6) as usize & 63],
+                BASE64[n as usize & 63],
+            ]);
+        }
+        match *chunks.remainder() {
+            [a] => {
+                let n = u32::from(a) << 16;
+                out.extend_from_slice(&[
+                    BASE64[(n >> 18) as usize & 63],
+                    BASE64[(n >> 12) as usize & 63],
+                    b'=',
+                    b'=',
+                ]);
+            }
+            [a, b] => {
+                let n = (u32::from(a) << 16) | (u32::from(b) << 8);
+                out.extend_from_slice(&[
+                    BASE64[(n >> 18) as usize & 63],
+                    BASE64[(n >> 12) as usize & 63],
+                    BASE64[(n >> 6) as usize & 63],
+                    b'=',
+                ]);
+            }
+            _ => {}
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// Writes `text` as quoted-printable (RFC 2045 §6.7). Line breaks in `text`
+/// (LF) become CRLF hard breaks; soft breaks never split a UTF-8 sequence.
+pub(crate) fn quoted_printable(text: &str, out: &mut Vec<u8>) {
+    out.reserve(text.len() + text.len() / 8);
+    for line in text.split('\n') {
+        let bytes = line.as_bytes();
+        let mut used = 0;
+        let mut i = 0;
+        while i < bytes.len() {
+            let b = bytes[i];
+            let seq = if b >= 0xF0 {
+                4
+            } else if b >= 0xE0 {
+                3
+            } else if b >= 0xC0 {
+                2
+            } else {
+                1
+            };
+            let seq = seq.min(bytes.len() - i);
+            let last = i + seq == bytes.len();
+            let literal = seq == 1
+                && ((b'!'..=b'~').contains(&b) && b != b'=' || (b == b' ' && !last))
+                // A line that starts with a dot or "From " is encoded, so no relay
+                // rewrites it (SMTP dot-stuffing bugs, mbox quoting).
+                && !(used == 0 && (b == b'.' || (b == b'F' && bytes[i..].starts_with(b"From "))));
+            let width = if literal { 1 } else { 3 * seq };
+            if used + width > QP_LINE {
+                out.extend_from_slice(b"=\r\n");
+                used = 0;
+                if b == b'.' || b == b'F' {
+                    // Re-check the start-of-line rule on the new line.
+                    continue;
+                }
+            }
+            if literal {
+                out.push(b);
+            } else {
+                for &x in &bytes[i..i + seq] {
+                    out.extend_from_slice(&[b'=', HEX[(x >> 4) as usize], HEX[(x & 15) as usize]]);
+                }
+            }
+            used += width;
+            i += seq;
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// A header being written, with folding.
+pub(crate) struct HeaderWriter<'a> {
+    out: &'a mut Vec<u8>,
+    used: usize,
+}
+
+impl<'a> HeaderWriter<'a> {
+    /// Starts the header `name:`.
+    pub(crate) fn new(out: &'a mut Vec<u8>, name: &str) -> Self {
+        out.extend_from_slice(name.as_bytes());
+        out.push(b':');
+        HeaderWriter {
+            used: name.len() + 1,
+            out,
+        }
+    }
+
+    /// Writes one unbreakable token, preceded by a space (or a fold).
+    pub(crate) fn token(&mut self, token: &[u8]) -> &mut Self {
+        if self.used + 1 + token.len() > HEADER_LINE && self.used > 1 {
+            self.out.extend_from_slice(b"\r\n");
+            self.used = 0;
+        }
+        self.out.push(b' ');
+        self.out.extend_from_slice(token);
+        self.used += 1 + token.len();
+        self
+    }
+
+    /// Writes a token directly after the previous one, with no space.
+    pub(crate) fn glued(&mut self, token: &[u8]) -> &mut Self {
+        self.out.extend_from_slice(token);
+        self.used += token.len();
+        self
+    }
+
+    /// Writes human text: plain ASCII words as they are, anything else as
+    /// RFC 2047 encoded-words. Control characters become spaces.
+    pub(crate) fn text(&mut self, text: &str) -> &mut Self {
+        let clean: String = text
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        if is_plain_phrase(&clean, false) {
+            for word in clean.split(' ').filter(|w| !w.is_empty()) {
+                self.token(word.as_bytes());
+            }
+        } else {
+            self.encoded_words(&clean);
+        }
+        self
+    }
+
+    /// Writes a display name: as an atom phrase, a quoted string, or
+    /// encoded-words, whichever it needs.
+    pub(crate) fn display_name(&mut self, name: &Name) -> &mut Self {
+        let s = name.as_str();
+        if is_plain_phrase(s, true) {
+            for word in s.split(' ') {
+                self.token(word.as_bytes());
+            }
+        } else if s.is_ascii() && s.len() < 60 {
+            let mut q = Vec::with_capacity(s.len() + 4);
+            q.push(b'"');
+            for &b in s.as_bytes() {
+                if b == b'"' || b == b'\\' {
+                    q.push(b'\\');
+                }
+                q.push(b);
+            }
+            q.push(b'"');
+            self.token(&q);
+        } else {
+            self.encoded_words(s);
+        }
+        self
+    }
+
+    /// `Name <address>` or `<address>`.
+    pub(crate) fn mailbox(&mut self, name: Option<&Name>, address: &EmailAddress) -> &mut Self {
+        if let Some(n) = name {
+            self.display_name(n);
+        }
+        let mut a = Vec::with_capacity(address.as_str().len() + 2);
+        a.push(b'<');
+        a.extend_from_slice(address.as_str().as_bytes());
+        a.push(b'>');
+        self.token(&a)
+    }
+
+    /// RFC 2047 B-encoded words of UTF-8, each at most 75 octets, split only
+    /// between characters.
+    fn encoded_words(&mut self, text: &str) {
+        const PREFIX: &str = "=?UTF-8?B?";
+        // 75 - "=?UTF-8?B?" - "?=" = 63 octets of base64 = 45 octets of text at most.
+        const MAX_RAW: usize = 45;
+        let mut start = 0;
+        let bytes = text.as_bytes();
+        while start < bytes.len() {
+            let mut end = (start + MAX_RAW).min(bytes.len());
+            while end < bytes.len() && !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            let mut word = Vec::with_capacity(75);
+            word.extend_from_slice(PREFIX.as_bytes());
+            let mut b64 = Vec::with_capacity(64);
+            base64_lines(&bytes[start..end], &mut b64);
+            word.extend_from_slice(&b64[..b64.len() - 2]);
+            word.extend_from_slice(b"?=");
+            self.token(&word);
+            start = end;
+        }
+    }
+
+    /// Ends the header.
+    pub(crate) fn end(&mut self) {
+        self.out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// Whether `s` can be written as plain words: printable ASCII, single spaces,
+/// no word too long to fit a line, and (for phrases in address headers) no
+/// RFC 5322 specials.
+fn is_plain_phrase(s: &str, in_address: bool) -> bool {
+    !s.is_empty()
+        && s.bytes().all(|b| (0x20..0x7f).contains(&b))
+        && !s.starts_with(' ')
+        && !s.ends_with(' ')
+        && !s.contains("  ")
+        && !s.contains("=?")
+        && s.split(' ').all(|w| w.len() < 70)
+        && (!in_address || !s.bytes().any(|b| b"()<>[]:;@\\,.\"".contains(&b)))
+}
+
+/// Writes a simple `Name: value` header whose value is ASCII the caller built.
+pub(crate) fn raw_header(out: &mut Vec<u8>, name: &str, value: &str) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b64(s: &[u8]) -> String {
+        let mut out = Vec::new();
+        base64_lines(s, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn base64_matches_rfc4648_vectors() {
+        assert_eq!(b64(b""), "");
+        assert_eq!(b64(b"f"), "Zg==\r\n");
+        assert_eq!(b64(b"fo"), "Zm8=\r\n");
+        assert_eq!(b64(b"foo"), "Zm9v\r\n");
+        assert_eq!(b64(b"foobar"), "Zm9vYmFy\r\n");
+        let long = b64(&[0u8; 100]);
+        assert!(long.split("\r\n").all(|l| l.len() <= 76));
+    }
+
+    fn qp(s: &str) -> String {
+        let mut out = Vec::new();
+        quoted_printable(s, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn quoted_printable_escapes_and_breaks_softly() {
+        assert_eq!(qp("a=b é"), "a=3Db =C3=A9\r\n");
+        assert_eq!(qp("trailing "), "trailing=20\r\n");
+        assert_eq!(qp(".dot\nFrom me"), "=2Edot\r\n=46rom me\r\n");
+        let long = qp(&"é".repeat(40));
+        for line in long.split("\r\n") {
+            assert!(line.len() <= 76, "{line}");
+            // A soft break never falls inside a two-octet character.
+            assert!(line.trim_end_matches('=').len() % 6 == 0, "{line}");
+        }
+    }
+
+    #[test]
+    fn headers_encode_non_ascii_and_fold() {
+        let mut out = Vec::new();
+        HeaderWriter::new(&mut out, "Subject")
+            .text("Invitación: Fiesta — 東京 🎉")
+            .end();
+        let s = String::from_utf8(out).unwrap();
+        assert!(s.is_ascii());
+        assert!(s.split("\r\n").all(|l| l.len() <= 78));
+        assert!(s.starts_with("Subject: =?UTF-8?B?"));
+
+        let mut out = Vec::new();
+        let name = Name::new("Smith, John").unwrap();
+        HeaderWriter::new(&mut out, "To")
+            .mailbox(Some(&name), &EmailAddress::parse("j@example.org").unwrap())
+            .end();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "To: \"Smith, John\" <j@example.org>\r\n"
+        );
+    }
+}
