@@ -446,7 +446,7 @@ impl Composer {
         raw_header(
             &mut out,
             "Content-Type",
-            &format!("multipart/mixed; boundary=\"{mixed}\""),
+            &format!("multipart/mixed;\r\n boundary=\"{mixed}\""),
         );
         out.extend_from_slice(b"\r\n");
 
@@ -465,7 +465,7 @@ impl Composer {
         raw_header(
             &mut out,
             "Content-Type",
-            &format!("multipart/alternative; boundary=\"{alternative}\""),
+            &format!("multipart/alternative;\r\n boundary=\"{alternative}\""),
         );
         out.extend_from_slice(b"\r\n");
 

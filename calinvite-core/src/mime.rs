@@ -196,24 +196,43 @@ impl<'a> HeaderWriter<'a> {
         self.token(&a)
     }
 
-    /// RFC 2047 B-encoded words of UTF-8, each at most 75 octets, split only
-    /// between characters.
+    /// RFC 2047 B-encoded words of UTF-8, each at most 75 octets and sized to
+    /// the room left on its line, split only between characters.
     fn encoded_words(&mut self, text: &str) {
-        const PREFIX: &str = "=?UTF-8?B?";
-        // 75 - "=?UTF-8?B?" - "?=" = 63 octets of base64 = 45 octets of text at most.
+        const PREFIX: &[u8] = b"=?UTF-8?B?";
+        // "=?UTF-8?B?" + "?=" around the base64.
+        const OVERHEAD: usize = 12;
+        // 75 octets per word at most: 63 of base64, 45 of text (RFC 2047 §2).
         const MAX_RAW: usize = 45;
-        let mut start = 0;
         let bytes = text.as_bytes();
+        let mut start = 0;
+        let mut b64 = Vec::with_capacity(80);
+        let mut word = Vec::with_capacity(80);
         while start < bytes.len() {
-            let mut end = (start + MAX_RAW).min(bytes.len());
+            let room = HEADER_LINE.saturating_sub(self.used + 1 + OVERHEAD) / 4 * 3;
+            // Too little room left for a useful word: start it on a new line.
+            let raw = if room >= 12 {
+                room.min(MAX_RAW)
+            } else {
+                MAX_RAW
+            };
+            let mut end = (start + raw).min(bytes.len());
             while end < bytes.len() && !text.is_char_boundary(end) {
                 end -= 1;
             }
-            let mut word = Vec::with_capacity(75);
-            word.extend_from_slice(PREFIX.as_bytes());
-            let mut b64 = Vec::with_capacity(64);
+            if end == start {
+                // A single character wider than the room: give it a line of its own.
+                end = start + 1;
+                while !text.is_char_boundary(end) {
+                    end += 1;
+                }
+            }
+            b64.clear();
             base64_lines(&bytes[start..end], &mut b64);
-            word.extend_from_slice(&b64[..b64.len() - 2]);
+            b64.truncate(b64.len() - 2);
+            word.clear();
+            word.extend_from_slice(PREFIX);
+            word.extend_from_slice(&b64);
             word.extend_from_slice(b"?=");
             self.token(&word);
             start = end;

@@ -309,7 +309,12 @@ impl Template for DefaultTemplate {
         html.push_str("</table>\n");
         if let Some(d) = event.description() {
             html.push_str("<p>");
-            push_html(&mut html, d.as_str());
+            for (i, line) in d.as_str().split('\n').enumerate() {
+                if i > 0 {
+                    html.push_str("<br>\n");
+                }
+                push_html(&mut html, line);
+            }
             html.push_str("</p>\n");
         }
         if !cancelled {

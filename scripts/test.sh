@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The one command that sets up and runs calinvite's tests on a fresh machine.
+#
+# Installs what the tests need beyond the Rust toolchain (a Python with the
+# independent iCalendar parser that interop tests read our output with), then
+# runs every test of the workspace. Fails loudly when something is missing:
+# no test is ever skipped for want of a tool.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+say() { printf '== %s\n' "$*"; }
+die() { printf 'scripts/test.sh: %s\n' "$*" >&2; exit 1; }
+
+command -v cargo >/dev/null || die "cargo is not installed (calinvite needs Rust 1.95 or newer)"
+command -v python3 >/dev/null || die "python3 is not installed (apt-get install python3 python3-venv)"
+
+# The corpus of real messages and the peers' workload live beside the checkout.
+[ -d "$root/../shared/imip-corpus" ] || die "../shared (imip-corpus, peers) must sit beside this checkout"
+
+# An independent iCalendar + MIME reader (Python's email package and the
+# icalendar library) for the interop tests, in a virtual environment of our own.
+venv=${CALINVITE_VENV:-${CARGO_TARGET_DIR:-$root/target}/py-venv}
+if ! "$venv/bin/python" -c 'import icalendar' 2>/dev/null; then
+  say "installing the independent iCalendar reader into $venv"
+  python3 -m venv "$venv" || die "python3 -m venv failed (apt-get install python3-venv)"
+  "$venv/bin/pip" install -q 'icalendar>=6,<8' || die "pip could not install icalendar"
+fi
+export CALINVITE_PYTHON="$venv/bin/python"
+
+say "cargo test --workspace"
+cargo test --workspace --locked "$@"
