@@ -13,10 +13,12 @@
 //! [`Clock`](calinvite_core::Clock) and [`IdSource`](calinvite_core::IdSource)
 //! implementations for production use, which the pure core cannot have.
 //!
-//! Status: the traits arrive with the iTIP engine; this crate is a placeholder
-//! that compiles so the workspace has its final shape.
+//! Status: [`system`] (the real clock and identifier source) is here; the
+//! stores arrive with the iTIP engine's `Store` traits.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub use calinvite_core as core;
+
+pub mod system;

@@ -1,0 +1,85 @@
+//! Arbitrary text in every field of an event, recipient and sender: the
+//! message is 7-bit, CRLF-only, no line over 78 octets, and the header block
+//! has exactly the headers calinvite writes.
+#![no_main]
+use arbitrary::Arbitrary;
+use calinvite_core::{
+    ComposeOptions, Composer, EmailAddress, Event, EventCode, EventRevision, InvitationToken, InvitationUid,
+    MessageKind, Recipient, Schedule, SenderIdentity, Sequence, TimeZone, WebUrl, ZonedDateTime,
+};
+use chrono::{DateTime, NaiveDate};
+use libfuzzer_sys::fuzz_target;
+
+#[derive(Debug, Arbitrary)]
+struct Input<'a> {
+    summary: &'a str,
+    description: &'a str,
+    location: &'a str,
+    organizer_name: &'a str,
+    recipient_name: &'a str,
+    sender_name: &'a str,
+    recipient_local: &'a str,
+    zone: &'a str,
+    day: u8,
+    hours: u8,
+    sequence: u64,
+    cancel: bool,
+}
+
+fuzz_target!(|input: Input<'_>| {
+    let Ok(to) = EmailAddress::parse(&format!("{}@example.org", input.recipient_local)) else { return };
+    let zone = TimeZone::parse(input.zone).unwrap_or(TimeZone::UTC);
+    let day = NaiveDate::from_ymd_opt(2026, 12, 1 + u32::from(input.day % 28)).expect("valid day");
+    let Ok(start) = ZonedDateTime::new(day.and_hms_opt(12, 0, 0).expect("noon"), zone) else { return };
+    let end = ZonedDateTime::from_instant(start.instant() + chrono::TimeDelta::hours(i64::from(input.hours)), zone);
+    let code = EventCode::parse("k3m9qxv2c4d8fjr7").expect("code");
+    let Ok(event) = Event::builder(code.clone())
+        .summary(input.summary)
+        .description(input.description)
+        .location(input.location)
+        .schedule(Schedule::timed(start, end).expect("end after start"))
+        .organizer(EmailAddress::parse("ana@example.com").expect("address"), Some(input.organizer_name))
+        .build()
+    else {
+        return;
+    };
+    let composer = Composer::new(
+        SenderIdentity::new(EmailAddress::parse("rsvp@events.example.com").expect("address"), Some(input.sender_name)),
+        ComposeOptions::new()
+            .links_base(WebUrl::parse("https://events.example.com").expect("url"))
+            .list_unsubscribe(true),
+    );
+    let uid = InvitationUid::new(code, InvitationToken::parse("0123456789abcdefghjkmnpqrs").expect("token"), "example.com")
+        .expect("uid");
+    let kind = if input.cancel { MessageKind::Cancellation } else { MessageKind::Invitation };
+    let revision = EventRevision::new(event, Sequence::new(input.sequence));
+    let now = DateTime::from_timestamp(1_795_000_000, 0).expect("time");
+    let message = composer
+        .compose(kind, &revision, &Recipient::new(to).with_name(input.recipient_name), &uid, now)
+        .expect("a valid event composes");
+    let bytes = message.bytes();
+    assert!(bytes.is_ascii());
+    let text = std::str::from_utf8(bytes).expect("ascii");
+    assert!(!text.replace("\r\n", "").contains(['\r', '\n']), "bare CR or LF");
+    assert!(text.split("\r\n").all(|l| l.len() <= 78), "line over 78 octets");
+    let head = &text[..text.find("\r\n\r\n").expect("header block")];
+    let names: Vec<&str> = head
+        .split("\r\n")
+        .filter(|l| !l.starts_with(' '))
+        .map(|l| l.split(':').next().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "From",
+            "To",
+            "Subject",
+            "Date",
+            "Message-ID",
+            "MIME-Version",
+            "List-Unsubscribe",
+            "List-Unsubscribe-Post",
+            "Content-Type"
+        ]
+    );
+});
