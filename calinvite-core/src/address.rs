@@ -81,6 +81,22 @@ impl EmailAddress {
     pub fn domain(&self) -> &str {
         &self.normalised[self.at + 1..]
     }
+
+    /// The address as a `mailto:` URI (RFC 6068). Characters an address may hold
+    /// but a URI path may not (`%`, `?`, `#`, `^`, `` ` ``, `{`, `|`, `}`) are
+    /// percent-encoded: written raw, `a?b@example.org` would read back as `a`.
+    pub(crate) fn mailto_uri(&self) -> String {
+        let mut s = String::with_capacity(self.normalised.len() + 7);
+        s.push_str("mailto:");
+        for b in self.normalised.bytes() {
+            if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/".contains(&b) {
+                s.push(b as char);
+            } else {
+                s.push_str(&format!("%{b:02X}"));
+            }
+        }
+        s
+    }
 }
 
 fn percent_decode(s: &str) -> Result<String, AddressError> {
@@ -224,6 +240,26 @@ mod tests {
                 "{input}"
             );
         }
+    }
+
+    #[test]
+    fn mailto_uris_read_back_as_the_same_address() {
+        for input in [
+            "ana@example.org",
+            "a?b@example.org",
+            "a%b#c@example.org",
+            "{x|y}^`@e.org",
+        ] {
+            let a = EmailAddress::parse(input).unwrap();
+            let uri = a.mailto_uri();
+            assert!(
+                !uri[7..].contains(['?', '#', '^', '`', '{', '|', '}']),
+                "{uri}"
+            );
+            assert_eq!(EmailAddress::parse(&uri).unwrap(), a, "{uri}");
+        }
+        let plain = EmailAddress::parse("ana.b+c@example.org").unwrap();
+        assert_eq!(plain.mailto_uri(), "mailto:ana.b+c@example.org");
     }
 
     #[test]

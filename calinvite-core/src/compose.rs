@@ -406,7 +406,9 @@ impl Composer {
             "Date",
             &now.format("%a, %d %b %Y %H:%M:%S +0000").to_string(),
         );
-        raw_header(&mut out, "Message-ID", &format!("<{message_id}>"));
+        HeaderWriter::new(&mut out, "Message-ID")
+            .token(format!("<{message_id}>").as_bytes())
+            .end();
         raw_header(&mut out, "MIME-Version", "1.0");
         if let Some(lang) = recipient.language() {
             raw_header(&mut out, "Content-Language", lang.as_str());
@@ -417,7 +419,10 @@ impl Composer {
                 targets.push(format!("<{u}>"));
             }
             if let Some(m) = &self.options.unsubscribe_mailto {
-                targets.push(format!("<mailto:{m}?subject=unsubscribe%20{token}>"));
+                targets.push(format!(
+                    "<{}?subject=unsubscribe%20{token}>",
+                    m.mailto_uri()
+                ));
             }
             if !targets.is_empty() {
                 let mut h = HeaderWriter::new(&mut out, "List-Unsubscribe");

@@ -87,8 +87,9 @@ impl ParticipationStatus {
 pub struct WebUrl(String);
 
 impl WebUrl {
-    /// Longest URL accepted.
-    pub const MAX_LEN: usize = 2_000;
+    /// Longest URL accepted: short enough that every header carrying one
+    /// (List-Unsubscribe) stays far below RFC 5322's 998-octet line limit.
+    pub const MAX_LEN: usize = 900;
 
     /// Checks and keeps a URL.
     pub fn parse(input: &str) -> Result<Self, EventError> {
@@ -557,6 +558,9 @@ impl EventBuilder {
                     }
                     list.iter().try_for_each(check_kind)?;
                 }
+                for id in r.rdates.iter_mut().chain(r.exdates.iter_mut()) {
+                    *id = id.whole_seconds();
+                }
                 r.rdates.sort();
                 r.rdates.dedup();
                 r.exdates.sort();
@@ -578,6 +582,9 @@ impl EventBuilder {
                 count: overrides.len(),
                 max: MAX_INSTANCES,
             });
+        }
+        for o in &mut overrides {
+            o.id = o.id.whole_seconds();
         }
         overrides.sort_by_key(|o| o.id);
         for pair in overrides.windows(2) {
@@ -796,4 +803,43 @@ pub(crate) fn end_of_span(
 ) -> chrono::DateTime<chrono::Utc> {
     t.checked_add_signed(chrono::TimeDelta::seconds(seconds))
         .unwrap_or(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SequentialIds;
+    use chrono::{TimeDelta, TimeZone as _, Utc};
+
+    #[test]
+    fn occurrences_are_kept_to_the_second() {
+        let t = Utc.with_ymd_and_hms(2026, 12, 3, 18, 0, 0).unwrap();
+        let start = ZonedDateTime::utc(t);
+        let schedule = Schedule::timed(start, start).unwrap();
+        let later = t + TimeDelta::days(7);
+        let builder = || {
+            Event::builder(EventCode::generate(&mut SequentialIds::new(1)))
+                .summary("Weekly")
+                .schedule(schedule)
+                .organizer(EmailAddress::parse("ana@example.com").unwrap(), None)
+                .recurrence(
+                    Recurrence::rule(RecurrenceRule::parse("FREQ=WEEKLY").unwrap())
+                        .with_dates([OccurrenceId::At(later + TimeDelta::milliseconds(250))]),
+                )
+        };
+        let event = builder().build().unwrap();
+        assert_eq!(
+            event.recurrence().unwrap().dates(),
+            [OccurrenceId::At(later)]
+        );
+        // Written to the second, these two would be one RECURRENCE-ID twice.
+        let twice = builder()
+            .override_instance(InstanceOverride::new(OccurrenceId::At(later), schedule))
+            .override_instance(InstanceOverride::new(
+                OccurrenceId::At(later + TimeDelta::milliseconds(1)),
+                schedule,
+            ))
+            .build();
+        assert!(matches!(twice, Err(EventError::DuplicateOverride(_))));
+    }
 }

@@ -138,17 +138,11 @@ pub(crate) fn fold_into(line: &[u8], out: &mut Vec<u8>) {
     let mut i = 0;
     while i < line.len() {
         let b = line[i];
-        // One unit: a whole UTF-8 sequence, or a backslash escape pair.
-        let unit = if b == b'\\' && i + 1 < line.len() {
-            2
-        } else if b >= 0xF0 {
-            4
-        } else if b >= 0xE0 {
-            3
-        } else if b >= 0xC0 {
-            2
-        } else {
-            1
+        // One unit: a whole UTF-8 sequence, or a backslash with the whole
+        // character after it (never a control octet, which is dropped below).
+        let unit = match line.get(i + 1) {
+            Some(&next) if b == b'\\' && next >= 0x20 && next != 0x7f => 1 + utf8_len(next),
+            _ => utf8_len(b),
         };
         let unit = unit.min(line.len() - i);
         if b < 0x20 || b == 0x7f {
@@ -165,6 +159,16 @@ pub(crate) fn fold_into(line: &[u8], out: &mut Vec<u8>) {
         i += unit;
     }
     out.extend_from_slice(b"\r\n");
+}
+
+/// Octets in the UTF-8 sequence that `lead` starts (1 for anything else).
+fn utf8_len(lead: u8) -> usize {
+    match lead {
+        0xF0.. => 4,
+        0xE0.. => 3,
+        0xC0.. => 2,
+        _ => 1,
+    }
 }
 
 fn format_utc(t: DateTime<Utc>) -> String {
@@ -205,12 +209,22 @@ impl IcsWriter {
     }
 
     /// Writes occurrences (RDATE, EXDATE, RECURRENCE-ID) in the zone of the
-    /// event's start, so that every instance of the event speaks one zone.
+    /// event's start, so that every instance of the event speaks one zone; in
+    /// UTC when one of them falls in the second of two equal wall-clock hours
+    /// (a local time there would mean the first).
     fn occurrences(&mut self, name: &str, ids: &[OccurrenceId], master: &Schedule) {
         if ids.is_empty() {
             return;
         }
-        let zone = master.start_zone();
+        let shown_in = |z: TimeZone| {
+            ids.iter().all(|id| match id {
+                OccurrenceId::At(t) => ZonedDateTime::from_instant(*t, z).zone() == z,
+                OccurrenceId::On(_) => true,
+            })
+        };
+        let zone = master
+            .start_zone()
+            .map(|z| if shown_in(z) { z } else { TimeZone::UTC });
         self.name(name);
         let mut value = String::with_capacity(ids.len() * 17);
         match (ids[0], zone) {
@@ -260,10 +274,7 @@ fn occurrence_value(id: &OccurrenceId, zone: Option<TimeZone>) -> String {
 }
 
 fn mailto(address: &EmailAddress) -> String {
-    let mut s = String::with_capacity(address.as_str().len() + 7);
-    s.push_str("mailto:");
-    s.push_str(address.as_str());
-    s
+    address.mailto_uri()
 }
 
 /// What one calendar object is for.
@@ -526,6 +537,23 @@ mod tests {
     #[test]
     fn control_octets_never_pass() {
         assert_eq!(fold("SUMMARY:a\r\nATTENDEE:x"), "SUMMARY:aATTENDEE:x\r\n");
+        assert_eq!(fold("SUMMARY:a\\\r\nB"), "SUMMARY:a\\B\r\n");
+    }
+
+    #[test]
+    fn never_folds_between_a_backslash_and_a_multibyte_character() {
+        // A raw backslash (in a parameter value) before a character of 2, 3, 4 octets.
+        for c in ["é", "東", "🎉"] {
+            for pad in 60..76 {
+                let line = format!("ATTENDEE;CN={}\\{c}:mailto:a@example.org", "x".repeat(pad));
+                let folded = fold(&line);
+                for physical in folded.split("\r\n") {
+                    assert!(physical.len() <= 75, "{physical:?}");
+                    assert!(!physical.ends_with('\\'), "{physical:?}");
+                }
+                assert_eq!(folded.replace("\r\n ", ""), format!("{line}\r\n"));
+            }
+        }
     }
 
     #[test]

@@ -160,14 +160,16 @@ impl<'a> HeaderWriter<'a> {
     }
 
     /// Writes a display name: as an atom phrase, a quoted string, or
-    /// encoded-words, whichever it needs.
+    /// encoded-words, whichever it needs. A name that looks like an
+    /// encoded-word is encoded itself: readers decode encoded-words even inside
+    /// quoted strings (which RFC 2047 §5 forbids), so quoting would not do.
     pub(crate) fn display_name(&mut self, name: &Name) -> &mut Self {
         let s = name.as_str();
         if is_plain_phrase(s, true) {
             for word in s.split(' ') {
                 self.token(word.as_bytes());
             }
-        } else if s.is_ascii() && s.len() < 60 {
+        } else if s.is_ascii() && s.len() < 60 && !s.contains("=?") {
             let mut q = Vec::with_capacity(s.len() + 4);
             q.push(b'"');
             for &b in s.as_bytes() {
@@ -326,6 +328,16 @@ mod tests {
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "To: \"Smith, John\" <j@example.org>\r\n"
+        );
+
+        let mut out = Vec::new();
+        let name = Name::new("=?UTF-8?B?SGk=?=").unwrap();
+        HeaderWriter::new(&mut out, "To")
+            .mailbox(Some(&name), &EmailAddress::parse("j@example.org").unwrap())
+            .end();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "To: =?UTF-8?B?PT9VVEYtOD9CP1NHaz0/PQ==?= <j@example.org>\r\n"
         );
     }
 }

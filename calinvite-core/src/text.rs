@@ -86,9 +86,10 @@ impl From<String> for Text {
 /// A one-line name: a person's display name, an organizer's name.
 ///
 /// Normalised on construction: every run of whitespace or control characters
-/// becomes one space, a double quote becomes a single quote `'` (no iCalendar
-/// parameter can carry a double quote in a way every client reads back), and the
-/// ends are trimmed.
+/// becomes one space, a double quote becomes a single quote `'` and a backslash a
+/// slash `/` (no iCalendar parameter can carry either in a way every client reads
+/// back: RFC 5545 has no escape in parameter values, while calcard, the parser
+/// calinvite builds on, reads `\x` as `x`), and the ends are trimmed.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Name(String);
 
@@ -106,7 +107,11 @@ impl Name {
                 out.push(' ');
                 pending_space = false;
             }
-            out.push(if c == '"' { '\'' } else { c });
+            out.push(match c {
+                '"' => '\'',
+                '\\' => '\\',
+                c => c,
+            });
         }
         (!out.is_empty()).then_some(Name(out))
     }
@@ -149,6 +154,7 @@ mod tests {
     fn name_folds_whitespace_and_quotes() {
         let n = Name::new("  Ana \r\n\"Núñez\"\u{0}  ").unwrap();
         assert_eq!(n.as_str(), "Ana 'Núñez'");
+        assert_eq!(Name::new("CORP\\ana").unwrap().as_str(), "CORP/ana");
         assert!(Name::new(" \r\n\t ").is_none());
     }
 }

@@ -109,13 +109,22 @@ impl ZonedDateTime {
     }
 
     /// The same instant, shown in another zone.
+    ///
+    /// In the hour the clocks go back a wall-clock time occurs twice and means
+    /// the first (RFC 5545 §3.3.5): an instant in the second is kept in UTC,
+    /// so that [`instant`](Self::instant) is always the instant given.
     pub fn from_instant(instant: DateTime<Utc>, zone: TimeZone) -> Self {
-        ZonedDateTime {
+        let shown = ZonedDateTime {
             local: instant
                 .with_timezone(&zone.0)
                 .naive_local()
                 .with_nanosecond_zero(),
             zone,
+        };
+        if shown.instant().naive_utc() == instant.naive_utc().with_nanosecond_zero() {
+            shown
+        } else {
+            ZonedDateTime::utc(instant)
         }
     }
 
@@ -228,6 +237,16 @@ impl OccurrenceId {
     pub fn at(start: &ZonedDateTime) -> Self {
         OccurrenceId::At(start.instant())
     }
+
+    /// The same occurrence to the second (iCalendar has no sub-second
+    /// precision: two ids that differ below it are written the same).
+    pub(crate) fn whole_seconds(self) -> Self {
+        use chrono::SubsecRound as _;
+        match self {
+            OccurrenceId::At(t) => OccurrenceId::At(t.trunc_subsecs(0)),
+            on => on,
+        }
+    }
 }
 
 /// Parses `YYYYMMDD`.
@@ -286,6 +305,19 @@ mod tests {
         ));
         let t = ZonedDateTime::new(local("2026-11-01 01:30"), ny).unwrap();
         assert_eq!(t.instant().to_rfc3339(), "2026-11-01T05:30:00+00:00");
+    }
+
+    #[test]
+    fn an_instant_in_the_repeated_hour_stays_itself() {
+        let ny = TimeZone::parse("America/New_York").unwrap();
+        // 01:30 happens twice on 2026-11-01: 05:30Z (EDT), then 06:30Z (EST).
+        let first = local("2026-11-01 05:30").and_utc();
+        let second = local("2026-11-01 06:30").and_utc();
+        let a = ZonedDateTime::from_instant(first, ny);
+        assert_eq!((a.local(), a.zone()), (local("2026-11-01 01:30"), ny));
+        let b = ZonedDateTime::from_instant(second, ny);
+        assert_eq!(b.instant(), second);
+        assert!(b.zone().is_utc());
     }
 
     #[test]

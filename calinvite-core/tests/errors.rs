@@ -1,5 +1,7 @@
 //! Bad input is a typed error that says what is wrong — never a panic.
 
+#![allow(clippy::unwrap_used)] // a test fails loudly on the first unexpected error
+
 use calinvite_core::{
     AddressError, ComposeError, ComposeOptions, Composer, EmailAddress, Event, EventCode,
     EventError, EventRevision, EventStatus, InstanceOverride, InvitationToken, InvitationUid,

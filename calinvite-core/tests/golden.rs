@@ -4,6 +4,8 @@
 //! looked at. After checking the new output by hand (open the `.eml` in a mail
 //! client), regenerate with `CALINVITE_BLESS=1 cargo test -p calinvite-core --test golden`.
 
+#![allow(clippy::unwrap_used)] // a test fails loudly on the first unexpected error
+
 use std::path::PathBuf;
 
 use calinvite_core::{

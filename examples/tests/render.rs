@@ -1,5 +1,7 @@
 //! The `render` previewer, run as a user runs it.
 
+#![allow(clippy::unwrap_used)] // a test fails loudly on the first unexpected error
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -2,6 +2,8 @@
 //! Python's `email` package (policy.default) and the `icalendar` library.
 //! What went in must come out, with no parser defects, whatever the text.
 
+#![allow(clippy::unwrap_used)] // a test fails loudly on the first unexpected error
+
 use std::process::Command;
 
 use calinvite_core::{
