@@ -143,12 +143,19 @@ impl<'a> HeaderWriter<'a> {
     }
 
     /// Writes human text: plain ASCII words as they are, anything else as
-    /// RFC 2047 encoded-words. Control characters become spaces.
+    /// RFC 2047 encoded-words, on one line: every run of whitespace or
+    /// control characters becomes one space.
     pub(crate) fn text(&mut self, text: &str) -> &mut Self {
-        let clean: String = text
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect();
+        let mut clean = String::with_capacity(text.len());
+        for word in text
+            .split(|c: char| c.is_whitespace() || c.is_control())
+            .filter(|w| !w.is_empty())
+        {
+            if !clean.is_empty() {
+                clean.push(' ');
+            }
+            clean.push_str(word);
+        }
         if is_plain_phrase(&clean, false) {
             for word in clean.split(' ').filter(|w| !w.is_empty()) {
                 self.token(word.as_bytes());
