@@ -42,6 +42,7 @@ mod error;
 mod event;
 mod ics;
 mod ids;
+pub mod inbound;
 pub mod manual;
 mod mime;
 mod recurrence;

@@ -1,0 +1,646 @@
+//! From iCalendar components to calinvite's inbound model.
+
+use std::collections::HashMap;
+
+use chrono::{NaiveDateTime, TimeDelta};
+
+use super::content::{
+    Component, ContentError, LineDecoder, Property, read_calendars, unescape_text,
+};
+use super::mime::CalendarPart;
+use super::{
+    CalendarIdentity, InboundEvent, InboundInstance, InboundKind, InboundLimits, InboundMessage,
+    InboundTime, OrganizerCancel, OrganizerRequest, Reply, RequestScope, UnsupportedReason,
+};
+use crate::address::{EmailAddress, Mailbox};
+use crate::event::{EventStatus, ParticipationStatus};
+use crate::ids::{InvitationUid, Sequence};
+use crate::recurrence::RecurrenceRule;
+use crate::text::Text;
+use crate::time::{TimeZone, ZonedDateTime, parse_ical_date, parse_ical_date_time};
+
+pub(super) fn classify(parts: Vec<CalendarPart>, limits: &InboundLimits, m: &mut InboundMessage) {
+    let mut seen: Vec<&[u8]> = Vec::new();
+    let mut first_failure: Option<InboundKind> = None;
+    for part in &parts {
+        if seen.contains(&part.bytes.as_slice()) {
+            continue;
+        }
+        seen.push(&part.bytes);
+        if m.content_type_method.is_none() {
+            m.content_type_method.clone_from(&part.method);
+        }
+        match read_part(part, limits, m) {
+            Ok(kind) => {
+                m.kind = kind;
+                if parts.len() > 1 && seen.len() > 1 {
+                    m.warnings
+                        .push("the first calendar part could not be used; a later one was".into());
+                }
+                return;
+            }
+            Err(kind) => {
+                first_failure.get_or_insert(kind);
+            }
+        }
+    }
+    if let Some(kind) = first_failure {
+        m.kind = kind;
+    }
+}
+
+fn unsupported(reason: UnsupportedReason, detail: impl Into<String>) -> InboundKind {
+    InboundKind::Unsupported {
+        reason,
+        detail: detail.into(),
+    }
+}
+
+fn read_part(
+    part: &CalendarPart,
+    limits: &InboundLimits,
+    m: &mut InboundMessage,
+) -> Result<InboundKind, InboundKind> {
+    if part.bytes.len() > limits.max_calendar_bytes {
+        return Err(unsupported(
+            UnsupportedReason::TooLarge,
+            format!(
+                "a calendar part of {} bytes; the limit is {}",
+                part.bytes.len(),
+                limits.max_calendar_bytes
+            ),
+        ));
+    }
+    let decoder = LineDecoder::for_charset(part.charset.as_deref()).ok_or_else(|| {
+        unsupported(
+            UnsupportedReason::UnreadableCharset,
+            format!(
+                "unknown charset {:?}",
+                part.charset.as_deref().unwrap_or("")
+            ),
+        )
+    })?;
+    let calendars =
+        read_calendars(&part.bytes, &decoder, limits, &mut m.warnings).map_err(|e| match e {
+            ContentError::TooManyProperties(n) => unsupported(
+                UnsupportedReason::TooManyProperties,
+                format!("more than {n} iCalendar properties"),
+            ),
+            ContentError::TooManyComponents(n) => unsupported(
+                UnsupportedReason::TooManyComponents,
+                format!("more than {n} iCalendar components"),
+            ),
+            ContentError::TooDeep(n) => unsupported(
+                UnsupportedReason::TooManyComponents,
+                format!("iCalendar components nested deeper than {n}"),
+            ),
+            ContentError::NoCalendar => unsupported(
+                UnsupportedReason::MalformedCalendar,
+                "no VCALENDAR in the calendar part",
+            ),
+        })?;
+    let cal = calendars
+        .iter()
+        .find(|c| c.children_of("VEVENT").next().is_some())
+        .ok_or_else(|| {
+            unsupported(
+                UnsupportedReason::MalformedCalendar,
+                "the calendar holds no VEVENT",
+            )
+        })?;
+    if calendars.len() > 1 {
+        m.warnings.push(format!(
+            "{} VCALENDAR objects; the first with an event was used",
+            calendars.len()
+        ));
+    }
+
+    if decoder.replaced_any() {
+        m.warnings
+            .push("the calendar part is not valid UTF-8; unreadable bytes were replaced".into());
+    }
+
+    let property_method = cal
+        .prop("METHOD")
+        .map(|p| p.value.trim().to_ascii_uppercase());
+    if let (Some(p), Some(c)) = (&property_method, &part.method)
+        && p != c
+    {
+        m.warnings.push(format!(
+            "Content-Type says method={c} but METHOD is {p}; METHOD wins"
+        ));
+    }
+    let method = property_method.or_else(|| part.method.clone());
+    m.method.clone_from(&method);
+    let Some(method) = method else {
+        return Err(unsupported(
+            UnsupportedReason::NoMethod,
+            "the calendar has no METHOD and its Content-Type none",
+        ));
+    };
+
+    let from = m.from.clone();
+    let zones = ZoneResolver::new(cal);
+    let mut ctx = Ctx {
+        zones,
+        warnings: &mut m.warnings,
+    };
+    let events: Vec<&Component> = cal.children_of("VEVENT").collect();
+    let uid = events
+        .iter()
+        .find_map(|e| e.prop("UID"))
+        .map(|p| p.value.trim().to_string())
+        .unwrap_or_default();
+    let same_uid: Vec<&Component> = events
+        .iter()
+        .copied()
+        .filter(|e| e.prop("UID").map(|p| p.value.trim()) == Some(uid.as_str()) || uid.is_empty())
+        .collect();
+    if same_uid.len() < events.len() {
+        ctx.warnings.push(format!(
+            "{} VEVENT(s) with another UID were ignored",
+            events.len() - same_uid.len()
+        ));
+    }
+    let master = same_uid
+        .iter()
+        .copied()
+        .find(|e| e.prop("RECURRENCE-ID").is_none());
+    let instances: Vec<&Component> = same_uid
+        .iter()
+        .copied()
+        .filter(|e| e.prop("RECURRENCE-ID").is_some())
+        .collect();
+    if same_uid
+        .iter()
+        .filter(|e| e.prop("RECURRENCE-ID").is_none())
+        .count()
+        > 1
+    {
+        ctx.warnings
+            .push("more than one VEVENT without RECURRENCE-ID; the first was used".into());
+    }
+    let head = master
+        .or_else(|| instances.first().copied())
+        .unwrap_or(events[0]);
+    let identity = identity(head, &uid, &mut ctx);
+
+    Ok(match method.as_str() {
+        "REQUEST" => {
+            let event = inbound_event(master, &instances, &mut ctx);
+            InboundKind::OrganizerRequest(OrganizerRequest {
+                identity,
+                scope: if master.is_some() {
+                    RequestScope::Full
+                } else {
+                    RequestScope::Instances
+                },
+                event,
+                raw_calendar: String::from_utf8_lossy(&part.bytes).into_owned(),
+            })
+        }
+        "CANCEL" => {
+            let event = inbound_event(master, &instances, &mut ctx);
+            let cancelled = if master.is_some() {
+                Vec::new()
+            } else {
+                instances
+                    .iter()
+                    .filter_map(|i| ctx.time(i.prop("RECURRENCE-ID")))
+                    .collect()
+            };
+            InboundKind::OrganizerCancel(OrganizerCancel {
+                identity,
+                instances: cancelled,
+                event,
+            })
+        }
+        "REPLY" => InboundKind::Reply(reply(head, identity, from, &mut ctx)),
+        "COUNTER" => {
+            let mut r = reply(head, identity, from, &mut ctx);
+            r.proposed_start = r.proposed_start.or_else(|| ctx.time(head.prop("DTSTART")));
+            r.proposed_end = r
+                .proposed_end
+                .or_else(|| end_of(head, r.proposed_start, &mut ctx));
+            InboundKind::Counter(r)
+        }
+        "REFRESH" => InboundKind::Refresh(reply(head, identity, from, &mut ctx)),
+        other => {
+            return Err(unsupported(
+                UnsupportedReason::UnsupportedMethod,
+                format!(
+                    "METHOD:{other} is not one calinvite handles (REQUEST, CANCEL, REPLY, COUNTER, REFRESH)"
+                ),
+            ));
+        }
+    })
+}
+
+struct Ctx<'w> {
+    zones: ZoneResolver,
+    warnings: &'w mut Vec<String>,
+}
+
+/// Resolves TZIDs: IANA and Windows names directly, custom ones through their
+/// VTIMEZONE's `X-LIC-LOCATION`, Microsoft's `tzone://Microsoft/…` names.
+struct ZoneResolver {
+    cache: HashMap<String, Option<TimeZone>>,
+    locations: HashMap<String, String>,
+}
+
+impl ZoneResolver {
+    fn new(cal: &Component) -> Self {
+        let mut locations = HashMap::new();
+        for tz in cal.children_of("VTIMEZONE") {
+            if let (Some(id), Some(loc)) = (tz.prop("TZID"), tz.prop("X-LIC-LOCATION")) {
+                locations.insert(id.value.trim().to_string(), loc.value.trim().to_string());
+            }
+        }
+        ZoneResolver {
+            cache: HashMap::new(),
+            locations,
+        }
+    }
+
+    fn resolve(&mut self, tzid: &str) -> Option<TimeZone> {
+        if let Some(z) = self.cache.get(tzid) {
+            return *z;
+        }
+        let trimmed = tzid.trim().trim_matches('"');
+        let name = trimmed
+            .strip_prefix("tzone://Microsoft/")
+            .unwrap_or(trimmed);
+        let zone = if name.eq_ignore_ascii_case("utc") || name.eq_ignore_ascii_case("z") {
+            Some(TimeZone::UTC)
+        } else {
+            TimeZone::parse(name).ok().or_else(|| {
+                self.locations
+                    .get(tzid.trim())
+                    .and_then(|l| TimeZone::parse(l).ok())
+            })
+        };
+        self.cache.insert(tzid.to_string(), zone);
+        zone
+    }
+}
+
+impl Ctx<'_> {
+    /// Reads a DATE or DATE-TIME property (first value when a list).
+    fn time(&mut self, prop: Option<&Property>) -> Option<InboundTime> {
+        let prop = prop?;
+        let first = prop.value.split(',').next().unwrap_or("").trim();
+        // An RDATE PERIOD: the start is what names the occurrence.
+        let first = first.split('/').next().unwrap_or(first);
+        self.time_value(first, prop)
+    }
+
+    fn times(&mut self, prop: &Property) -> Vec<InboundTime> {
+        prop.value
+            .split(',')
+            .filter_map(|v| {
+                let v = v.trim();
+                let v = v.split('/').next().unwrap_or(v);
+                self.time_value(v, prop)
+            })
+            .collect()
+    }
+
+    fn time_value(&mut self, value: &str, prop: &Property) -> Option<InboundTime> {
+        let is_date = prop
+            .param("VALUE")
+            .is_some_and(|v| v.eq_ignore_ascii_case("DATE"));
+        if is_date || value.len() == 8 {
+            if let Some(d) = parse_ical_date(value) {
+                return Some(InboundTime::Date(d));
+            }
+        }
+        let Some((local, utc)) = parse_ical_date_time(value) else {
+            self.warnings.push(format!(
+                "{}: {value:?} is not a date or date-time",
+                prop.name
+            ));
+            return None;
+        };
+        if utc {
+            return Some(InboundTime::Zoned(ZonedDateTime::utc(local.and_utc())));
+        }
+        match prop.param("TZID") {
+            None => Some(InboundTime::Floating(local)),
+            Some(tzid) => match self.zones.resolve(tzid) {
+                Some(zone) => Some(InboundTime::Zoned(zoned(local, zone))),
+                None => {
+                    let w = format!(
+                        "unknown time zone {tzid:?}: its times are kept as floating local times"
+                    );
+                    if !self.warnings.contains(&w) {
+                        self.warnings.push(w);
+                    }
+                    Some(InboundTime::Floating(local))
+                }
+            },
+        }
+    }
+
+    fn text(&mut self, c: &Component, name: &str) -> Option<Text> {
+        let t = Text::new(unescape_text(&c.prop(name)?.value));
+        (!t.is_empty()).then_some(t)
+    }
+}
+
+/// A local time in a zone; one that falls in a daylight-saving gap moves
+/// forward by the gap, as RFC 5545 §3.3.5 says.
+fn zoned(local: NaiveDateTime, zone: TimeZone) -> ZonedDateTime {
+    ZonedDateTime::new(local, zone).unwrap_or_else(|_| {
+        let later = local + TimeDelta::hours(1);
+        ZonedDateTime::new(later, zone).unwrap_or_else(|_| ZonedDateTime::utc(local.and_utc()))
+    })
+}
+
+fn address(prop: &Property) -> Option<EmailAddress> {
+    // iCloud writes a relay address as the value and the real one as EMAIL=.
+    if let Some(a) = prop
+        .param("EMAIL")
+        .and_then(|e| EmailAddress::parse(e).ok())
+    {
+        return Some(a);
+    }
+    EmailAddress::parse(prop.value.trim()).ok()
+}
+
+fn mailbox(prop: &Property) -> Option<Mailbox> {
+    let a = address(prop)?;
+    Some(match prop.param("CN").map(unescape_param) {
+        Some(n) => Mailbox::with_name(a, n),
+        None => Mailbox::new(a),
+    })
+}
+
+fn unescape_param(s: &str) -> String {
+    s.trim().trim_matches('"').to_string()
+}
+
+fn identity(head: &Component, uid: &str, ctx: &mut Ctx<'_>) -> CalendarIdentity {
+    let sequence = match head.prop("SEQUENCE") {
+        None => Sequence::INITIAL,
+        Some(p) => match p.value.trim().parse::<u64>() {
+            Ok(n) => Sequence::new(n),
+            Err(_) => {
+                ctx.warnings
+                    .push(format!("SEQUENCE {:?} is not a number; 0 assumed", p.value));
+                Sequence::INITIAL
+            }
+        },
+    };
+    let dtstamp = match ctx.time(head.prop("DTSTAMP")) {
+        Some(InboundTime::Zoned(z)) => Some(z.instant()),
+        _ => None,
+    };
+    let organizer = head.prop("ORGANIZER").and_then(|p| {
+        let m = mailbox(p);
+        if m.is_none() {
+            ctx.warnings
+                .push(format!("ORGANIZER {:?} is not an address", p.value));
+        }
+        m
+    });
+    CalendarIdentity {
+        uid: uid.to_string(),
+        sequence,
+        dtstamp,
+        organizer,
+    }
+}
+
+fn status(c: &Component) -> Option<EventStatus> {
+    match c.prop("STATUS")?.value.trim().to_ascii_uppercase().as_str() {
+        "CONFIRMED" => Some(EventStatus::Confirmed),
+        "TENTATIVE" => Some(EventStatus::Tentative),
+        "CANCELLED" | "CANCELED" => Some(EventStatus::Cancelled),
+        _ => None,
+    }
+}
+
+/// DTEND, or DTSTART + DURATION.
+fn end_of(c: &Component, start: Option<InboundTime>, ctx: &mut Ctx<'_>) -> Option<InboundTime> {
+    if let Some(end) = ctx.time(c.prop("DTEND")) {
+        return Some(end);
+    }
+    let dur = c.prop("DURATION")?;
+    let Some(seconds) = parse_duration(dur.value.trim()) else {
+        ctx.warnings
+            .push(format!("DURATION {:?} is not a duration", dur.value));
+        return None;
+    };
+    let delta = TimeDelta::try_seconds(seconds)?;
+    Some(match start? {
+        InboundTime::Zoned(z) => {
+            InboundTime::Zoned(ZonedDateTime::from_instant(z.instant() + delta, z.zone()))
+        }
+        InboundTime::Floating(t) => InboundTime::Floating(t + delta),
+        InboundTime::Date(d) => InboundTime::Date(d + TimeDelta::days(seconds / 86_400)),
+    })
+}
+
+/// RFC 5545 §3.3.6 durations (`P1W`, `P2DT3H`, `-PT15M`), in seconds.
+pub(crate) fn parse_duration(s: &str) -> Option<i64> {
+    let (sign, rest) = match s.as_bytes().first()? {
+        b'-' => (-1, &s[1..]),
+        b'+' => (1, &s[1..]),
+        _ => (1, s),
+    };
+    let rest = rest.strip_prefix(['P', 'p'])?;
+    let mut total: i64 = 0;
+    let mut number: Option<i64> = None;
+    let mut in_time = false;
+    let mut any = false;
+    for c in rest.chars() {
+        match c.to_ascii_uppercase() {
+            'T' => in_time = true,
+            d @ '0'..='9' => {
+                let n = number
+                    .unwrap_or(0)
+                    .checked_mul(10)?
+                    .checked_add(i64::from(d as u8 - b'0'))?;
+                number = Some(n);
+            }
+            unit => {
+                let n = number.take()?;
+                let mult = match (unit, in_time) {
+                    ('W', false) => 7 * 86_400,
+                    ('D', false) => 86_400,
+                    ('H', true) => 3_600,
+                    ('M', true) => 60,
+                    ('S', true) => 1,
+                    _ => return None,
+                };
+                total = total.checked_add(n.checked_mul(mult)?)?;
+                any = true;
+            }
+        }
+    }
+    (any && number.is_none()).then_some(sign * total)
+}
+
+fn inbound_event(
+    master: Option<&Component>,
+    instances: &[&Component],
+    ctx: &mut Ctx<'_>,
+) -> InboundEvent {
+    let mut e = InboundEvent::default();
+    if let Some(m) = master {
+        e.summary = ctx.text(m, "SUMMARY");
+        e.description = ctx.text(m, "DESCRIPTION");
+        e.location = ctx.text(m, "LOCATION");
+        e.url = m
+            .prop("URL")
+            .map(|p| p.value.trim().to_string())
+            .filter(|u| !u.is_empty());
+        e.status = status(m);
+        e.start = ctx.time(m.prop("DTSTART"));
+        e.end = end_of(m, e.start, ctx);
+        e.attendee_count = m.props("ATTENDEE").count();
+        if let Some(r) = m.prop("RRULE") {
+            match RecurrenceRule::parse(&r.value) {
+                Ok(rule) => e.rrule = Some(rule),
+                Err(err) => ctx
+                    .warnings
+                    .push(format!("RRULE {:?} could not be used: {err}", r.value)),
+            }
+        }
+        if m.props("RRULE").count() > 1 {
+            ctx.warnings
+                .push("more than one RRULE; the first was used".into());
+        }
+        for p in m.props("RDATE") {
+            let t = ctx.times(p);
+            e.rdates.extend(t);
+        }
+        for p in m.props("EXDATE") {
+            let t = ctx.times(p);
+            e.exdates.extend(t);
+        }
+    }
+    for i in instances {
+        let Some(recurrence_id) = ctx.time(i.prop("RECURRENCE-ID")) else {
+            continue;
+        };
+        let start = ctx.time(i.prop("DTSTART"));
+        let end = end_of(i, start, ctx);
+        let sequence = i
+            .prop("SEQUENCE")
+            .and_then(|p| p.value.trim().parse().ok())
+            .map(Sequence::new);
+        e.overrides.push(InboundInstance {
+            recurrence_id,
+            start,
+            end,
+            summary: ctx.text(i, "SUMMARY"),
+            description: ctx.text(i, "DESCRIPTION"),
+            location: ctx.text(i, "LOCATION"),
+            status: status(i),
+            sequence,
+        });
+    }
+    e
+}
+
+fn reply(
+    head: &Component,
+    identity: CalendarIdentity,
+    from: Option<EmailAddress>,
+    ctx: &mut Ctx<'_>,
+) -> Reply {
+    let attendees: Vec<&Property> = head.props("ATTENDEE").collect();
+    // The answering attendee: the one the mail came from, else the first who answered.
+    let chosen = from
+        .as_ref()
+        .and_then(|f| attendees.iter().find(|a| address(a).as_ref() == Some(f)))
+        .or_else(|| {
+            attendees.iter().find(|a| {
+                a.param("PARTSTAT")
+                    .is_some_and(|p| !p.eq_ignore_ascii_case("NEEDS-ACTION"))
+            })
+        })
+        .or(attendees.first())
+        .copied();
+    if attendees.len() > 1 {
+        ctx.warnings.push(format!(
+            "{} ATTENDEE lines in a reply; one was used",
+            attendees.len()
+        ));
+    }
+    if chosen.is_none() {
+        ctx.warnings.push("the reply names no ATTENDEE".into());
+    }
+    let partstat = chosen.and_then(|a| a.param("PARTSTAT")).and_then(|p| {
+        let s = ParticipationStatus::parse(p);
+        if s.is_none() {
+            ctx.warnings
+                .push(format!("PARTSTAT {p:?} is not one calinvite knows"));
+        }
+        s
+    });
+    let delegated_to = chosen
+        .and_then(|a| a.param("DELEGATED-TO"))
+        .and_then(|d| EmailAddress::parse(d.split(',').next().unwrap_or(d)).ok());
+    let comment = head
+        .prop("COMMENT")
+        .or_else(|| head.prop("X-CALENDARSERVER-PRIVATE-COMMENT"))
+        .or_else(|| head.prop("X-CALENDARSERVER-ATTENDEE-COMMENT"))
+        .map(|p| Text::new(unescape_text(&p.value)))
+        .or_else(|| {
+            chosen
+                .and_then(|a| a.param("X-RESPONSE-COMMENT"))
+                .map(Text::new)
+        })
+        .filter(|t| !t.is_empty());
+    // Apple proposes a new time inside the attendee:
+    // TO-ALL-PROPOSED-NEW-TIME="DTSTART:20201225T083000Z;STATUS:;"
+    let mut proposed_start = None;
+    if let Some(p) = chosen.and_then(|a| a.param("TO-ALL-PROPOSED-NEW-TIME")) {
+        for part in p.split(';') {
+            if let Some(v) = part.trim().strip_prefix("DTSTART:")
+                && let Some((t, utc)) = parse_ical_date_time(v.trim())
+            {
+                proposed_start = Some(if utc {
+                    InboundTime::Zoned(ZonedDateTime::utc(t.and_utc()))
+                } else {
+                    InboundTime::Floating(t)
+                });
+            }
+        }
+    }
+    let invitation = InvitationUid::parse(&identity.uid).ok();
+    Reply {
+        invitation,
+        attendee: chosen.and_then(mailbox),
+        partstat,
+        delegated_to,
+        recurrence_id: ctx.time(head.prop("RECURRENCE-ID")),
+        comment,
+        proposed_start,
+        proposed_end: None,
+        request_status: head
+            .props("REQUEST-STATUS")
+            .map(|p| unescape_text(p.value.trim()))
+            .collect(),
+        identity,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("PT1H30M"), Some(5400));
+        assert_eq!(parse_duration("P1W"), Some(604_800));
+        assert_eq!(parse_duration("-PT15M"), Some(-900));
+        assert_eq!(parse_duration("P1DT2H"), Some(93_600));
+        assert_eq!(parse_duration("P"), None);
+        assert_eq!(parse_duration("PT5"), None);
+        assert_eq!(parse_duration("P1H"), None);
+        assert_eq!(parse_duration("P99999999999999999999D"), None);
+    }
+}

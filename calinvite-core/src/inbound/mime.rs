@@ -1,0 +1,212 @@
+//! Walking the MIME tree of an inbound message: find calendar parts, reports,
+//! and the signs of automatic replies, encryption and TNEF.
+
+use mail_parser::{Message, MessageParser, MessagePart, MimeHeaders, PartType};
+
+use super::{InboundKind, InboundLimits, InboundMessage, UnsupportedReason, calendar, dsn};
+use crate::EmailAddress;
+
+/// A calendar part, transfer-decoded but not yet charset-decoded.
+pub(super) struct CalendarPart {
+    pub(super) bytes: Vec<u8>,
+    pub(super) charset: Option<String>,
+    pub(super) method: Option<String>,
+    /// `text/calendar` (the inline part clients act on) rather than an attachment.
+    pub(super) inline: bool,
+}
+
+#[derive(Default)]
+struct Walk {
+    parts: usize,
+    depth: usize,
+    calendars: Vec<CalendarPart>,
+    tnef: bool,
+    encrypted: bool,
+}
+
+pub(super) fn classify(raw: &[u8], limits: &InboundLimits, m: &mut InboundMessage) {
+    let Some(msg) = MessageParser::default().parse(raw) else {
+        m.warnings.push("no message headers could be read".into());
+        return;
+    };
+    m.message_id = msg
+        .message_id()
+        .map(|s| s.trim_matches(['<', '>']).to_string());
+    m.subject = msg.subject().map(str::to_string);
+    m.from = msg
+        .from()
+        .and_then(|a| a.first())
+        .and_then(|a| a.address())
+        .and_then(|a| EmailAddress::parse(a).ok());
+
+    let mut walk = Walk::default();
+    walk_message(&msg, 1, limits, &mut walk);
+    if walk.parts > limits.max_parts || walk.depth > limits.max_depth {
+        m.kind = InboundKind::Unsupported {
+            reason: UnsupportedReason::TooDeep,
+            detail: format!(
+                "{} MIME parts nested {} deep; the limits are {} parts and depth {}",
+                walk.parts, walk.depth, limits.max_parts, limits.max_depth
+            ),
+        };
+        return;
+    }
+
+    if let Some(report) = dsn::find(&msg) {
+        m.kind = InboundKind::DeliveryStatus(report);
+        return;
+    }
+    if !walk.calendars.is_empty() {
+        // The inline text/calendar part is what clients act on; attachments after it.
+        walk.calendars.sort_by_key(|c| !c.inline);
+        calendar::classify(walk.calendars, limits, m);
+        return;
+    }
+    if let Some(reason) = auto_reply(&msg) {
+        m.kind = InboundKind::AutoReply { reason };
+        return;
+    }
+    if walk.encrypted {
+        m.kind = InboundKind::Unsupported {
+            reason: UnsupportedReason::Encrypted,
+            detail: "the message is encrypted; calinvite cannot read it".into(),
+        };
+    } else if walk.tnef {
+        m.kind = InboundKind::Unsupported {
+            reason: UnsupportedReason::TnefOnly,
+            detail: "the calendar is only in a TNEF winmail.dat attachment (ask the sender to turn off rich text)"
+                .into(),
+        };
+    }
+}
+
+fn walk_message(msg: &Message<'_>, depth: usize, limits: &InboundLimits, walk: &mut Walk) {
+    walk.depth = walk.depth.max(depth);
+    if depth > limits.max_depth || walk.parts > limits.max_parts {
+        return;
+    }
+    // Depth of each part within this message, from its multipart parents.
+    let mut part_depth = vec![depth; msg.parts.len()];
+    for (i, part) in msg.parts.iter().enumerate() {
+        walk.parts += 1;
+        if walk.parts > limits.max_parts {
+            return;
+        }
+        let d = part_depth[i];
+        walk.depth = walk.depth.max(d);
+        match &part.body {
+            PartType::Multipart(children) => {
+                for &c in children {
+                    if let Some(slot) = part_depth.get_mut(c as usize) {
+                        *slot = d + 1;
+                    }
+                }
+            }
+            PartType::Message(inner) => walk_message(inner, d + 1, limits, walk),
+            _ => inspect_leaf(msg, part, walk),
+        }
+    }
+}
+
+fn inspect_leaf(msg: &Message<'_>, part: &MessagePart<'_>, walk: &mut Walk) {
+    let ct = part.content_type();
+    let (ctype, sub) = ct.map_or(("text".to_string(), "plain".to_string()), |c| {
+        (
+            c.ctype().to_ascii_lowercase(),
+            c.subtype().unwrap_or("").to_ascii_lowercase(),
+        )
+    });
+    let name = part.attachment_name().unwrap_or("").to_ascii_lowercase();
+    match (ctype.as_str(), sub.as_str()) {
+        ("application", "ms-tnef") | ("application", "vnd.ms-tnef") => walk.tnef = true,
+        ("application", "pkcs7-mime")
+        | ("application", "x-pkcs7-mime")
+        | ("multipart", "encrypted") => walk.encrypted = true,
+        ("application", "pgp-encrypted") => walk.encrypted = true,
+        _ if name == "winmail.dat" => walk.tnef = true,
+        _ => {}
+    }
+    let is_calendar = matches!(
+        (ctype.as_str(), sub.as_str()),
+        ("text", "calendar")
+            | ("application", "ics")
+            | ("text", "x-vcalendar")
+            | ("application", "x-ics")
+    ) || ((name.ends_with(".ics") || name.ends_with(".vcs"))
+        && ctype != "multipart");
+    if !is_calendar {
+        return;
+    }
+    let bytes = transfer_decoded(msg, part);
+    let charset = ct.and_then(|c| c.attribute("charset")).map(str::to_string);
+    let method = ct
+        .and_then(|c| c.attribute("method"))
+        .map(|m| m.trim().to_ascii_uppercase());
+    walk.calendars.push(CalendarPart {
+        bytes,
+        charset,
+        method,
+        inline: ctype == "text" && sub == "calendar",
+    });
+}
+
+/// The part's body with its transfer encoding undone but its charset not yet
+/// decoded, so that iCalendar lines can be unfolded before any text is decoded.
+fn transfer_decoded(msg: &Message<'_>, part: &MessagePart<'_>) -> Vec<u8> {
+    let raw = msg.raw_message();
+    let (start, end) = (part.offset_body as usize, part.offset_end as usize);
+    let Some(body) = raw.get(start..end.max(start)) else {
+        return part.contents().to_vec();
+    };
+    let cte = part
+        .content_transfer_encoding()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let decoded = match cte.as_str() {
+        "base64" => mail_parser::decoders::base64::base64_decode(strip_whitespace(body).as_slice()),
+        "quoted-printable" => {
+            mail_parser::decoders::quoted_printable::quoted_printable_decode(body)
+        }
+        _ => Some(body.to_vec()),
+    };
+    // When the body cannot be decoded by hand, fall back to the parser's reading.
+    decoded.unwrap_or_else(|| part.contents().to_vec())
+}
+
+fn strip_whitespace(b: &[u8]) -> Vec<u8> {
+    b.iter()
+        .copied()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect()
+}
+
+/// Signs of an automatic reply (RFC 3834 and the common vendor headers).
+fn auto_reply(msg: &Message<'_>) -> Option<String> {
+    let header = |name: &str| msg.header_raw(name).map(|v| v.trim().to_ascii_lowercase());
+    if let Some(v) = header("Auto-Submitted").filter(|v| !v.starts_with("no")) {
+        return Some(format!("Auto-Submitted: {v}"));
+    }
+    for h in ["X-Autoreply", "X-Autorespond", "X-Auto-Reply"] {
+        if header(h).is_some() {
+            return Some(format!("{h} header"));
+        }
+    }
+    if header("Precedence").is_some_and(|v| v == "auto_reply") {
+        return Some("Precedence: auto_reply".into());
+    }
+    let subject = msg.subject().unwrap_or("").to_lowercase();
+    for prefix in [
+        "automatic reply:",
+        "auto:",
+        "out of office",
+        "autoreply:",
+        "abwesenheitsnotiz",
+        "réponse automatique",
+    ] {
+        if subject.starts_with(prefix) {
+            return Some(format!("subject begins {prefix:?}"));
+        }
+    }
+    None
+}
