@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{NaiveDateTime, TimeDelta};
+use chrono::{Datelike, NaiveDateTime, TimeDelta};
 
 use super::content::{
     Component, ContentError, LineDecoder, Property, read_calendars, unescape_text,
@@ -245,24 +245,25 @@ struct Ctx<'w> {
 /// VTIMEZONE's `X-LIC-LOCATION`, Microsoft's `tzone://Microsoft/…` names.
 struct ZoneResolver {
     cache: HashMap<String, Option<TimeZone>>,
-    locations: HashMap<String, String>,
+    definitions: HashMap<String, Component>,
 }
 
 impl ZoneResolver {
     fn new(cal: &Component) -> Self {
-        let mut locations = HashMap::new();
+        let mut definitions = HashMap::new();
         for tz in cal.children_of("VTIMEZONE") {
-            if let (Some(id), Some(loc)) = (tz.prop("TZID"), tz.prop("X-LIC-LOCATION")) {
-                locations.insert(id.value.trim().to_string(), loc.value.trim().to_string());
+            if let Some(id) = tz.prop("TZID") {
+                definitions.insert(id.value.trim().to_string(), tz.clone());
             }
         }
         ZoneResolver {
             cache: HashMap::new(),
-            locations,
+            definitions,
         }
     }
 
-    fn resolve(&mut self, tzid: &str) -> Option<TimeZone> {
+    /// The IANA zone a TZID means, judged in `year` when only its definition tells.
+    fn resolve(&mut self, tzid: &str, year: i32) -> Option<TimeZone> {
         if let Some(z) = self.cache.get(tzid) {
             return *z;
         }
@@ -270,14 +271,20 @@ impl ZoneResolver {
         let name = trimmed
             .strip_prefix("tzone://Microsoft/")
             .unwrap_or(trimmed);
+        let definition = self
+            .definitions
+            .get(tzid.trim())
+            .or_else(|| self.definitions.get(trimmed));
         let zone = if name.eq_ignore_ascii_case("utc") || name.eq_ignore_ascii_case("z") {
             Some(TimeZone::UTC)
         } else {
-            TimeZone::parse(name).ok().or_else(|| {
-                self.locations
-                    .get(tzid.trim())
-                    .and_then(|l| TimeZone::parse(l).ok())
-            })
+            TimeZone::parse(name)
+                .ok()
+                .or_else(|| {
+                    let loc = definition?.prop("X-LIC-LOCATION")?;
+                    TimeZone::parse(loc.value.trim()).ok()
+                })
+                .or_else(|| super::zones::resolve_custom(definition?, trimmed, year))
         };
         self.cache.insert(tzid.to_string(), zone);
         zone
@@ -326,7 +333,7 @@ impl Ctx<'_> {
         }
         match prop.param("TZID") {
             None => Some(InboundTime::Floating(local)),
-            Some(tzid) => match self.zones.resolve(tzid) {
+            Some(tzid) => match self.zones.resolve(tzid, local.year()) {
                 Some(zone) => Some(InboundTime::Zoned(zoned(local, zone))),
                 None => {
                     let w = format!(

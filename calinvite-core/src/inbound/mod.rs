@@ -17,6 +17,7 @@ mod content;
 mod dsn;
 mod json;
 mod mime;
+mod zones;
 
 use std::net::IpAddr;
 
