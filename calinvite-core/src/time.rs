@@ -33,10 +33,23 @@ impl TimeZone {
         if let Ok(tz) = chrono_tz::Tz::from_str(trimmed) {
             return Ok(TimeZone(tz).canonical());
         }
-        match calcard::common::timezone::Tz::from_str(trimmed) {
-            Ok(calcard::common::timezone::Tz::Tz(tz)) => Ok(TimeZone(tz).canonical()),
-            _ => Err(TimeError::UnknownTimeZone(name.chars().take(80).collect())),
+        let resolved = match calcard::common::timezone::Tz::from_str(trimmed) {
+            Ok(calcard::common::timezone::Tz::Tz(tz)) => Some(tz),
+            _ => None,
+        };
+        // Windows display labels, "(UTC+01:00) Sarajevo, Skopje, Warsaw, Zagreb":
+        // when the label is only known by its offset, a city it names keeps the
+        // zone's daylight-saving rules, which a fixed Etc/GMT offset would lose.
+        let is_label = trimmed.starts_with("(UTC") || trimmed.starts_with("(GMT");
+        if is_label && resolved.is_none_or(|tz| tz.name().starts_with("Etc/")) {
+            let cities = trimmed.split_once(')').map_or("", |(_, rest)| rest);
+            if let Some(tz) = city_zone(cities) {
+                return Ok(TimeZone(tz).canonical());
+            }
         }
+        resolved
+            .map(|tz| TimeZone(tz).canonical())
+            .ok_or_else(|| TimeError::UnknownTimeZone(name.chars().take(80).collect()))
     }
 
     /// Folds the many names of UTC into one, so that equal zones compare equal.
@@ -75,6 +88,26 @@ impl fmt::Display for TimeZone {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.0.name())
     }
+}
+
+/// The first IANA zone whose city a label names: `"Sarajevo, Skopje, Warsaw"`
+/// gives `Europe/Sarajevo`. Words are compared with spaces as underscores,
+/// case-insensitively.
+pub(crate) fn city_zone(label: &str) -> Option<chrono_tz::Tz> {
+    label
+        .split([',', '/', ';', '(', ')'])
+        .map(|w| w.trim().replace(' ', "_").to_ascii_lowercase())
+        .filter(|w| w.len() >= 3)
+        .find_map(|word| {
+            chrono_tz::TZ_VARIANTS.iter().copied().find(|tz| {
+                tz.name().contains('/')
+                    && tz
+                        .name()
+                        .rsplit('/')
+                        .next()
+                        .is_some_and(|c| c.eq_ignore_ascii_case(&word))
+            })
+        })
 }
 
 /// A wall-clock date and time in a time zone.
@@ -290,6 +323,19 @@ mod tests {
             "America/New_York"
         );
         assert!(TimeZone::parse("Etc/UTC").unwrap().is_utc());
+        // A Windows label known only by its offset keeps daylight saving through its city.
+        assert_eq!(
+            TimeZone::parse("(UTC+01:00) Sarajevo, Skopje, Warsaw, Zagreb")
+                .unwrap()
+                .name(),
+            "Europe/Sarajevo"
+        );
+        assert_eq!(
+            TimeZone::parse("(UTC+01:00) Brussels, Copenhagen, Madrid, Paris")
+                .unwrap()
+                .name(),
+            "Europe/Paris"
+        );
         assert_eq!(
             TimeZone::parse("Nowhere/Special").unwrap_err(),
             TimeError::UnknownTimeZone("Nowhere/Special".into())

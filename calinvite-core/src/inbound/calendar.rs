@@ -242,7 +242,8 @@ struct Ctx<'w> {
 }
 
 /// Resolves TZIDs: IANA and Windows names directly, custom ones through their
-/// VTIMEZONE's `X-LIC-LOCATION`, Microsoft's `tzone://Microsoft/…` names.
+/// VTIMEZONE's `X-LIC-LOCATION` or `X-ENTOURAGE-CFTIMEZONE`, Microsoft's
+/// `tzone://Microsoft/…` names, and failing those the definition's own rules.
 struct ZoneResolver {
     cache: HashMap<String, Option<TimeZone>>,
     definitions: HashMap<String, Component>,
@@ -281,8 +282,11 @@ impl ZoneResolver {
             TimeZone::parse(name)
                 .ok()
                 .or_else(|| {
-                    let loc = definition?.prop("X-LIC-LOCATION")?;
-                    TimeZone::parse(loc.value.trim()).ok()
+                    // Where the definition says which zone it copies.
+                    let d = definition?;
+                    ["X-LIC-LOCATION", "X-ENTOURAGE-CFTIMEZONE"]
+                        .iter()
+                        .find_map(|k| TimeZone::parse(d.prop(k)?.value.trim()).ok())
                 })
                 .or_else(|| super::zones::resolve_custom(definition?, trimmed, year))
         };

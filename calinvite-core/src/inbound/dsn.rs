@@ -58,9 +58,10 @@ fn parse_fields(text: &str) -> DeliveryStatus {
     let recipient = field(block, "Final-Recipient")
         .or_else(|| field(block, "Original-Recipient"))
         .and_then(|r| EmailAddress::parse(r.split_once(';').map_or(r.as_str(), |(_, a)| a)).ok());
+    // Human text: a folded line keeps its indentation when unfolded; one space will do.
     let diagnostic = field(block, "Diagnostic-Code").map(|d| {
-        d.split_once(';')
-            .map_or(d.clone(), |(_, t)| t.trim().to_string())
+        let text = d.split_once(';').map_or(d.as_str(), |(_, t)| t);
+        text.split_whitespace().collect::<Vec<_>>().join(" ")
     });
     let permanent = match (&status, &action) {
         (Some(s), _) if s.starts_with('5') => true,

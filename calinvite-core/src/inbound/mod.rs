@@ -396,6 +396,27 @@ impl InboundMessage {
     }
 }
 
+/// Wraps a bare iCalendar object (an uploaded `.ics` file) in a minimal
+/// message, as a calendar client would mail it: `text/calendar` with the
+/// object's METHOD on the Content-Type, so that it can go through
+/// [`parse_inbound`] like any other message.
+pub fn message_from_calendar(ics: &[u8]) -> Vec<u8> {
+    let method = ics
+        .split(|&b| b == b'\n')
+        .find_map(|l| l.strip_prefix(b"METHOD:"))
+        .map(|m| String::from_utf8_lossy(m).trim().to_ascii_uppercase())
+        .filter(|m| !m.is_empty() && m.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+    let mut out = Vec::with_capacity(ics.len() + 128);
+    out.extend_from_slice(b"MIME-Version: 1.0\r\nContent-Type: text/calendar; charset=UTF-8");
+    if let Some(m) = method {
+        out.extend_from_slice(b"; method=");
+        out.extend_from_slice(m.as_bytes());
+    }
+    out.extend_from_slice(b"\r\nContent-Transfer-Encoding: 8bit\r\n\r\n");
+    out.extend_from_slice(ics);
+    out
+}
+
 /// Reads and classifies one message. Never panics; every input yields a
 /// classification, with warnings for what could not be used.
 pub fn parse_inbound(

@@ -236,27 +236,8 @@ pub(super) fn resolve_custom(vtz: &Component, tzid: &str, year: i32) -> Option<T
         })
     };
     // 1. A city the TZID names ("Sarajevo, Skopje, Warsaw, Zagreb").
-    let words: Vec<String> = tzid
-        .split(|c: char| !c.is_alphabetic() && c != ' ')
-        .flat_map(|w| {
-            w.split(',')
-                .map(str::trim)
-                .map(str::to_string)
-                .collect::<Vec<_>>()
-        })
-        .filter(|w| w.len() >= 4)
-        .map(|w| w.replace(' ', "_").to_ascii_lowercase())
-        .collect();
-    for tz in chrono_tz::TZ_VARIANTS {
-        let city = tz
-            .name()
-            .rsplit('/')
-            .next()
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        if words.contains(&city) && matches(tz) {
-            return TimeZone::parse(tz.name()).ok();
-        }
+    if let Some(tz) = crate::time::city_zone(tzid).filter(|tz| matches(*tz)) {
+        return TimeZone::parse(tz.name()).ok();
     }
     // 2. A common zone, then any zone, with the same offsets.
     COMMON

@@ -12,8 +12,9 @@
 use std::io::Read as _;
 use std::process::ExitCode;
 
-use calinvite_core::inbound::{AuthVerdict, InboundEnvelope, InboundLimits, parse_inbound};
-use calinvite_examples::wrap_ics;
+use calinvite_core::inbound::{
+    AuthVerdict, InboundEnvelope, InboundLimits, message_from_calendar, parse_inbound,
+};
 
 const USAGE: &str =
     "usage: inspect [MESSAGE.eml | CALENDAR.ics | -] [--mail-from ADDR] [--rcpt-to ADDR]
@@ -54,7 +55,7 @@ fn run() -> Result<String, String> {
         .as_deref()
         .is_some_and(|p| p.to_ascii_lowercase().ends_with(".ics"))
     {
-        raw = wrap_ics(&raw);
+        raw = message_from_calendar(&raw);
     }
     let message = parse_inbound(&raw, &envelope, &AuthVerdict::default(), &limits);
     Ok(message.to_json())
