@@ -5,9 +5,9 @@
 use std::sync::Arc;
 
 use calinvite_core::{
-    ComposeOptions, Composer, EmailAddress, Event, EventCode, EventRevision, InvitationToken, InvitationUid,
-    LanguageTag, MessageKind, Recipient, RenderedText, Schedule, SenderIdentity, Sequence, Template, TemplateContext,
-    TimeZone, ZonedDateTime,
+    ComposeOptions, Composer, EmailAddress, Event, EventCode, EventRevision, InvitationToken,
+    InvitationUid, LanguageTag, MessageKind, Recipient, RenderedText, Schedule, SenderIdentity,
+    Sequence, Template, TemplateContext, TimeZone, ZonedDateTime,
 };
 use chrono::{NaiveDate, TimeZone as _, Utc};
 
@@ -44,7 +44,10 @@ fn custom_template_words_arrive_and_cannot_break_structure() {
             )
             .unwrap(),
         )
-        .organizer(EmailAddress::parse("billing@example.com").unwrap(), Some("Facturación"))
+        .organizer(
+            EmailAddress::parse("billing@example.com").unwrap(),
+            Some("Facturación"),
+        )
         .build()
         .unwrap();
     let revision = EventRevision::new(event, Sequence::INITIAL);
@@ -52,18 +55,39 @@ fn custom_template_words_arrive_and_cannot_break_structure() {
         SenderIdentity::new(EmailAddress::parse("rsvp@example.com").unwrap(), None),
         ComposeOptions::new().template(Arc::new(Multilingual)),
     );
-    let uid = InvitationUid::new(code, InvitationToken::parse("0123456789abcdefghjkmnpqrs").unwrap(), "example.com").unwrap();
+    let uid = InvitationUid::new(
+        code,
+        InvitationToken::parse("0123456789abcdefghjkmnpqrs").unwrap(),
+        "example.com",
+    )
+    .unwrap();
     let recipient = Recipient::new(EmailAddress::parse("cliente@example.org").unwrap())
         .with_language(LanguageTag::parse("es-ES").unwrap());
     let now = Utc.with_ymd_and_hms(2026, 11, 22, 9, 0, 0).unwrap();
-    let m = composer.compose(MessageKind::Invitation, &revision, &recipient, &uid, now).unwrap();
+    let m = composer
+        .compose(MessageKind::Invitation, &revision, &recipient, &uid, now)
+        .unwrap();
 
-    let parsed = mail_parser::MessageParser::default().parse(m.bytes()).unwrap();
-    assert_eq!(parsed.subject(), Some("Invitación: Vencimiento Bcc: everyone@example.org"));
-    assert!(parsed.header("Bcc").is_none(), "a template cannot add a header");
-    assert_eq!(parsed.header_raw("Content-Language").map(str::trim), Some("es-ES"));
+    let parsed = mail_parser::MessageParser::default()
+        .parse(m.bytes())
+        .unwrap();
+    assert_eq!(
+        parsed.subject(),
+        Some("Invitación: Vencimiento Bcc: everyone@example.org")
+    );
+    assert!(
+        parsed.header("Bcc").is_none(),
+        "a template cannot add a header"
+    );
+    assert_eq!(
+        parsed.header_raw("Content-Language").map(str::trim),
+        Some("es-ES")
+    );
     let text = parsed.body_text(0).unwrap();
-    assert_eq!(text.replace("\r\n", "\n"), "Factura 2026-118: 1.250,00 €\n.\nQUIT");
+    assert_eq!(
+        text.replace("\r\n", "\n"),
+        "Factura 2026-118: 1.250,00 €\n.\nQUIT"
+    );
     // The lone dot is encoded, so no SMTP relay can take it as the end of DATA.
     assert!(!String::from_utf8_lossy(m.bytes()).contains("\r\n.\r\n"));
 }

@@ -223,8 +223,17 @@ fn independent_readers_get_back_what_went_in() {
             "{ctx}"
         );
         // The subject is one line: each run of whitespace one space.
-        let one_line = event.summary().as_str().split_whitespace().collect::<Vec<_>>().join(" ");
-        assert!(r["subject"].as_str().unwrap().contains(&one_line), "{ctx}: {}", r["subject"]);
+        let one_line = event
+            .summary()
+            .as_str()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(
+            r["subject"].as_str().unwrap().contains(&one_line),
+            "{ctx}: {}",
+            r["subject"]
+        );
 
         let events = r["events"].as_array().unwrap();
         let expected_components = if *kind_name == "recurring" { 2 } else { 1 };
