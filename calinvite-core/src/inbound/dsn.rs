@@ -23,7 +23,7 @@ pub(super) fn find(msg: &Message<'_>) -> Option<DeliveryStatus> {
 
 /// Reads the per-recipient fields; the first recipient block that failed (or,
 /// failing that, the first) is the one reported.
-fn parse_fields(text: &str) -> DeliveryStatus {
+pub(super) fn parse_fields(text: &str) -> DeliveryStatus {
     // Per-message block, then one block per recipient, separated by blank lines.
     let unfolded = text
         .replace("\r\n", "\n")

@@ -396,6 +396,29 @@ impl InboundMessage {
     }
 }
 
+/// Entry points into the inbound sub-parsers, for the fuzz targets only.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    /// The content-line reader over raw bytes (UTF-8).
+    pub fn read_calendar(bytes: &[u8]) -> usize {
+        let mut warnings = Vec::new();
+        let decoder = super::content::LineDecoder::for_charset(None).expect("UTF-8 is always known");
+        super::content::read_calendars(bytes, &decoder, &super::InboundLimits::default(), &mut warnings)
+            .map_or(0, |c| c.len())
+    }
+
+    /// The DURATION parser.
+    pub fn parse_duration(s: &str) -> Option<i64> {
+        super::calendar::parse_duration(s)
+    }
+
+    /// The delivery-status field reader.
+    pub fn parse_delivery_status(text: &str) -> bool {
+        super::dsn::parse_fields(text).permanent
+    }
+}
+
 /// Wraps a bare iCalendar object (an uploaded `.ics` file) in a minimal
 /// message, as a calendar client would mail it: `text/calendar` with the
 /// object's METHOD on the Content-Type, so that it can go through
