@@ -29,6 +29,8 @@
 //!   [`InstanceOverride`]: the event, checked when built.
 //! - [`Composer`]: assembles invitations, updates and cancellations.
 //! - [`Template`]: the words of a message; [`DefaultTemplate`] is English.
+//! - [`inbound`]: reading what arrives — organizer requests and cancellations,
+//!   replies, counters, refreshes, delivery reports, automatic replies.
 //! - [`manual`]: design notes (the supported iTIP subset, the message shape,
 //!   the security model).
 
