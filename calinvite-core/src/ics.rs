@@ -77,6 +77,9 @@ impl IcsWriter {
                 // A parameter value can hold no DQUOTE and no control character
                 // (RFC 5545 §3.1); the model has removed them, this is the backstop.
                 '"' => self.line.push(b'\''),
+                // RFC 6868: a caret is written doubled, so that `^n` or `^'` in
+                // a name is never read back as a newline or a quote.
+                '^' => self.line.extend_from_slice(b"^^"),
                 c if c.is_control() => self.line.push(b' '),
                 c => {
                     let mut buf = [0u8; 4];
@@ -566,6 +569,13 @@ mod tests {
         assert_eq!(
             String::from_utf8(w.into_bytes()).unwrap(),
             "LOCATION:Sala 1\\; piso 2\\, \\\\ norte\\nfin\r\nATTENDEE;CN=\"Smith, 'John'\":mailto:j@example.org\r\n"
+        );
+        let mut w = IcsWriter::with_capacity(64);
+        w.name("ATTENDEE").param("CN", "a^nb ^'c^");
+        w.raw("mailto:j@example.org");
+        assert_eq!(
+            String::from_utf8(w.into_bytes()).unwrap(),
+            "ATTENDEE;CN=a^^nb ^^'c^^:mailto:j@example.org\r\n"
         );
     }
 }

@@ -135,8 +135,14 @@ impl<'a> HeaderWriter<'a> {
         self
     }
 
-    /// Writes a token directly after the previous one, with no space.
+    /// Writes a token directly after the previous one, with no space; on a
+    /// new line when this one is full (folding white space may precede a
+    /// separator such as the `,` of a list).
     pub(crate) fn glued(&mut self, token: &[u8]) -> &mut Self {
+        if self.used + token.len() > HEADER_LINE {
+            self.out.extend_from_slice(b"\r\n ");
+            self.used = 1;
+        }
         self.out.extend_from_slice(token);
         self.used += token.len();
         self
@@ -313,6 +319,25 @@ mod tests {
             assert!(line.len() <= 76, "{line}");
             // A soft break never falls inside a two-octet character.
             assert!(line.trim_end_matches('=').len() % 6 == 0, "{line}");
+        }
+    }
+
+    #[test]
+    fn a_glued_separator_never_overflows_the_line() {
+        for len in 30..56 {
+            let url = format!("<https://example.org/{}>", "u".repeat(len));
+            let mut out = Vec::new();
+            let mut h = HeaderWriter::new(&mut out, "List-Unsubscribe");
+            h.token(url.as_bytes())
+                .glued(b",")
+                .token(b"<mailto:u@example.org>");
+            h.end();
+            let s = String::from_utf8(out).unwrap();
+            assert!(s.split("\r\n").all(|l| l.len() <= 78), "{s}");
+            assert_eq!(
+                s.replace("\r\n", "").replace(' ', ""),
+                format!("List-Unsubscribe:{url},<mailto:u@example.org>")
+            );
         }
     }
 

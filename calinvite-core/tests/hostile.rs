@@ -144,8 +144,7 @@ fn encrypted_and_tnef_only_messages_say_so() {
     assert_eq!(reason(&parse(smime)), Some(UnsupportedReason::Encrypted));
     let tnef = b"From: a@example.org\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b\r\nContent-Type: application/ms-tnef; name=winmail.dat\r\nContent-Transfer-Encoding: base64\r\n\r\neJ8+IhAAAQaQCAAEAAAAAAABAAEAAQeQBgAIAAAA5AQAAAAAAADoAAEIgAcAGAAAAElQTS5NaWNy\r\n--b--\r\n";
     assert_eq!(reason(&parse(tnef)), Some(UnsupportedReason::TnefOnly));
-    let unknown_charset = calendar_message("x").iter().copied().collect::<Vec<u8>>();
-    let unknown_charset = String::from_utf8(unknown_charset)
+    let unknown_charset = String::from_utf8(calendar_message("x"))
         .unwrap()
         .replace("charset=UTF-8", "charset=x-klingon");
     assert_eq!(
@@ -154,6 +153,26 @@ fn encrypted_and_tnef_only_messages_say_so() {
     );
     let no_method = b"From: a@example.org\r\nContent-Type: text/calendar\r\n\r\nBEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:u\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
     assert_eq!(reason(&parse(no_method)), Some(UnsupportedReason::NoMethod));
+}
+
+#[test]
+fn a_message_that_trips_the_mime_parser() {
+    // Found by the inbound fuzz target: message/rfc822 directly in message/rfc822
+    // in a multipart makes mail-parser 0.11 hit a debug assertion.
+    let raw = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/mail-parser-nested-rfc822-panic.bin"
+    ))
+    .unwrap();
+    let m = parse(&raw);
+    assert!(
+        matches!(
+            m.kind,
+            InboundKind::NotCalendar | InboundKind::Unsupported { .. }
+        ),
+        "{:?}",
+        m.kind
+    );
 }
 
 fn base64(input: &[u8]) -> String {

@@ -21,7 +21,7 @@ use crate::time::{TimeZone, ZonedDateTime, parse_ical_date, parse_ical_date_time
 
 pub(super) fn classify(parts: Vec<CalendarPart>, limits: &InboundLimits, m: &mut InboundMessage) {
     let mut seen: Vec<&[u8]> = Vec::new();
-    let mut first_failure: Option<InboundKind> = None;
+    let mut first_failure: Option<Refusal> = None;
     for part in &parts {
         if seen.contains(&part.bytes.as_slice()) {
             continue;
@@ -39,28 +39,37 @@ pub(super) fn classify(parts: Vec<CalendarPart>, limits: &InboundLimits, m: &mut
                 }
                 return;
             }
-            Err(kind) => {
-                first_failure.get_or_insert(kind);
+            Err(refusal) => {
+                first_failure.get_or_insert(refusal);
             }
         }
     }
-    if let Some(kind) = first_failure {
-        m.kind = kind;
+    if let Some(refusal) = first_failure {
+        m.kind = refusal.into_kind();
     }
 }
 
-fn unsupported(reason: UnsupportedReason, detail: impl Into<String>) -> InboundKind {
-    InboundKind::Unsupported {
-        reason,
-        detail: detail.into(),
+/// Why a calendar part could not be used.
+struct Refusal(UnsupportedReason, String);
+
+impl Refusal {
+    fn into_kind(self) -> InboundKind {
+        InboundKind::Unsupported {
+            reason: self.0,
+            detail: self.1,
+        }
     }
+}
+
+fn unsupported(reason: UnsupportedReason, detail: impl Into<String>) -> Refusal {
+    Refusal(reason, detail.into())
 }
 
 fn read_part(
     part: &CalendarPart,
     limits: &InboundLimits,
     m: &mut InboundMessage,
-) -> Result<InboundKind, InboundKind> {
+) -> Result<InboundKind, Refusal> {
     if part.bytes.len() > limits.max_calendar_bytes {
         return Err(unsupported(
             UnsupportedReason::TooLarge,
@@ -320,10 +329,10 @@ impl Ctx<'_> {
         let is_date = prop
             .param("VALUE")
             .is_some_and(|v| v.eq_ignore_ascii_case("DATE"));
-        if is_date || value.len() == 8 {
-            if let Some(d) = parse_ical_date(value) {
-                return Some(InboundTime::Date(d));
-            }
+        if (is_date || value.len() == 8)
+            && let Some(d) = parse_ical_date(value)
+        {
+            return Some(InboundTime::Date(d));
         }
         let Some((local, utc)) = parse_ical_date_time(value) else {
             self.warnings.push(format!(
@@ -386,8 +395,9 @@ fn mailbox(prop: &Property) -> Option<Mailbox> {
     })
 }
 
+/// A parameter value, its quotes and RFC 6868 escapes already undone by the reader.
 fn unescape_param(s: &str) -> String {
-    s.trim().trim_matches('"').to_string()
+    s.trim().to_string()
 }
 
 fn identity(head: &Component, uid: &str, ctx: &mut Ctx<'_>) -> CalendarIdentity {

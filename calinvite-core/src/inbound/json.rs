@@ -292,7 +292,10 @@ pub(super) fn render(m: &InboundMessage) -> String {
             j.str_field("recipient", d.recipient.as_ref().map(|a| a.as_str()));
             j.str_field("diagnostic", d.diagnostic.as_deref());
             j.str_field("original_message_id", d.original_message_id.as_deref());
-            j.str_field("invitation_token", d.invitation_token().as_ref().map(|t| t.as_str()));
+            j.str_field(
+                "invitation_token",
+                d.invitation_token().as_ref().map(|t| t.as_str()),
+            );
             j.close('}');
         }
         InboundKind::AutoReply { reason } => {

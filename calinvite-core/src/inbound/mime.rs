@@ -25,7 +25,20 @@ struct Walk {
 }
 
 pub(super) fn classify(raw: &[u8], limits: &InboundLimits, m: &mut InboundMessage) {
-    let Some(msg) = MessageParser::default().parse(raw) else {
+    // mail-parser 0.11 trips a debug assertion on some malformed nestings of
+    // message/rfc822 (a panic in debug builds, nothing in release builds).
+    // Nothing from the network may panic, so contain it and say why.
+    let parsed = std::panic::catch_unwind(|| MessageParser::default().parse(raw));
+    let Ok(parsed) = parsed else {
+        m.warnings
+            .push("the MIME structure is too malformed to read".into());
+        m.kind = InboundKind::Unsupported {
+            reason: UnsupportedReason::MalformedMime,
+            detail: "the MIME parser could not make sense of the message's structure".into(),
+        };
+        return;
+    };
+    let Some(msg) = parsed else {
         m.warnings.push("no message headers could be read".into());
         return;
     };

@@ -310,6 +310,8 @@ pub enum UnsupportedReason {
     TooManyProperties,
     /// A calendar part with no VCALENDAR or no VEVENT in it.
     MalformedCalendar,
+    /// A MIME structure too broken to read.
+    MalformedMime,
 }
 
 impl UnsupportedReason {
@@ -326,6 +328,7 @@ impl UnsupportedReason {
             UnsupportedReason::TooManyComponents => "too_many_components",
             UnsupportedReason::TooManyProperties => "too_many_properties",
             UnsupportedReason::MalformedCalendar => "malformed_calendar",
+            UnsupportedReason::MalformedMime => "malformed_mime",
         }
     }
 }
@@ -417,9 +420,15 @@ pub mod fuzzing {
     /// The content-line reader over raw bytes (UTF-8).
     pub fn read_calendar(bytes: &[u8]) -> usize {
         let mut warnings = Vec::new();
-        let decoder = super::content::LineDecoder::for_charset(None).expect("UTF-8 is always known");
-        super::content::read_calendars(bytes, &decoder, &super::InboundLimits::default(), &mut warnings)
-            .map_or(0, |c| c.len())
+        let decoder =
+            super::content::LineDecoder::for_charset(None).expect("UTF-8 is always known");
+        super::content::read_calendars(
+            bytes,
+            &decoder,
+            &super::InboundLimits::default(),
+            &mut warnings,
+        )
+        .map_or(0, |c| c.len())
     }
 
     /// The DURATION parser.
