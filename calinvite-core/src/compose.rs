@@ -193,6 +193,25 @@ impl fmt::Display for IdempotencyKey {
     }
 }
 
+/// `Sun, 22 Nov 2026 09:00:00 +0000` (RFC 5322 §3.3), in UTC, written by hand.
+fn rfc5322_date(t: DateTime<Utc>) -> String {
+    use chrono::{Datelike, Timelike};
+    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{}, {:02} {} {:04} {:02}:{:02}:{:02} +0000",
+        DAYS[t.weekday().num_days_from_monday() as usize],
+        t.day(),
+        MONTHS[t.month0() as usize],
+        t.year(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
 /// A message ready to hand to a transport.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutgoingMessage {
@@ -401,11 +420,7 @@ impl Composer {
         HeaderWriter::new(&mut out, "Subject")
             .text(&rendered.subject)
             .end();
-        raw_header(
-            &mut out,
-            "Date",
-            &now.format("%a, %d %b %Y %H:%M:%S +0000").to_string(),
-        );
+        raw_header(&mut out, "Date", &rfc5322_date(now));
         HeaderWriter::new(&mut out, "Message-ID")
             .token(format!("<{message_id}>").as_bytes())
             .end();
@@ -478,19 +493,13 @@ impl Composer {
         raw_header(&mut out, "Content-Type", "text/plain; charset=UTF-8");
         raw_header(&mut out, "Content-Transfer-Encoding", "quoted-printable");
         out.extend_from_slice(b"\r\n");
-        quoted_printable(
-            &crate::text::Text::new(&rendered.text).to_string(),
-            &mut out,
-        );
+        quoted_printable(&rendered.text, &mut out);
 
         open(&mut out, &alternative);
         raw_header(&mut out, "Content-Type", "text/html; charset=UTF-8");
         raw_header(&mut out, "Content-Transfer-Encoding", "quoted-printable");
         out.extend_from_slice(b"\r\n");
-        quoted_printable(
-            &crate::text::Text::new(&rendered.html).to_string(),
-            &mut out,
-        );
+        quoted_printable(&rendered.html, &mut out);
 
         let mut ics_b64 = Vec::with_capacity(ics.len() * 4 / 3 + ics.len() / 38 + 4);
         base64_lines(&ics, &mut ics_b64);

@@ -7,7 +7,7 @@
 //! model has already removed them from every input, and the folder drops any
 //! that slipped through rather than let one start a new line.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Timelike, Utc};
 
 use crate::event::{Event, EventRevision, InstanceOverride, end_of_span};
 use crate::ids::InvitationUid;
@@ -105,15 +105,21 @@ impl IcsWriter {
     /// Ends the property with a TEXT value, escaped (RFC 5545 §3.3.11).
     fn text(&mut self, value: &str) {
         self.line.push(b':');
-        for &b in value.as_bytes() {
-            match b {
-                b'\\' => self.line.extend_from_slice(b"\\\\"),
-                b';' => self.line.extend_from_slice(b"\\;"),
-                b',' => self.line.extend_from_slice(b"\\,"),
-                b'\n' => self.line.extend_from_slice(b"\\n"),
-                b => self.line.push(b),
-            }
+        let bytes = value.as_bytes();
+        let mut run = 0;
+        for (i, &b) in bytes.iter().enumerate() {
+            let escaped: &[u8] = match b {
+                b'\\' => b"\\\\",
+                b';' => b"\\;",
+                b',' => b"\\,",
+                b'\n' => b"\\n",
+                _ => continue,
+            };
+            self.line.extend_from_slice(&bytes[run..i]);
+            self.line.extend_from_slice(escaped);
+            run = i + 1;
         }
+        self.line.extend_from_slice(&bytes[run..]);
         self.flush_line();
     }
 
@@ -136,23 +142,62 @@ impl IcsWriter {
 
 /// Folds one logical line into `out` with its CRLF.
 pub(crate) fn fold_into(line: &[u8], out: &mut Vec<u8>) {
+    if line.iter().any(|&b| b < 0x20 || b == 0x7f) {
+        return fold_dropping_controls(line, out);
+    }
     out.reserve(line.len() + line.len() / 64 * 3 + 2);
-    let mut used = 0; // octets on the current physical line
+    let mut start = 0;
+    let mut room = MAX_LINE_OCTETS;
+    while line.len() - start > room {
+        // The last unit boundary that fits; the physical line is copied whole.
+        // Back off UTF-8 continuation octets to the start of a character…
+        let mut cut = start + room;
+        while cut > start && (0x80..0xC0).contains(&line[cut]) {
+            cut -= 1;
+        }
+        // …and off a backslash that escapes it. A maximal run of backslashes
+        // inside the line starts at a unit boundary (they pair left to right),
+        // so an odd run ending here means its last one starts an escape.
+        let run = line[start..cut]
+            .iter()
+            .rev()
+            .take_while(|&&b| b == b'\\')
+            .count();
+        if run % 2 == 1 {
+            cut -= 1;
+        }
+        out.extend_from_slice(&line[start..cut]);
+        out.extend_from_slice(b"\r\n ");
+        start = cut;
+        room = MAX_LINE_OCTETS - 1;
+    }
+    out.extend_from_slice(&line[start..]);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// One unbreakable unit at `i`: a whole UTF-8 sequence, or a backslash with
+/// the whole character after it.
+fn unit_len(line: &[u8], i: usize) -> usize {
+    let b = line[i];
+    let unit = match line.get(i + 1) {
+        Some(&next) if b == b'\\' && next >= 0x20 && next != 0x7f => 1 + utf8_len(next),
+        _ => utf8_len(b),
+    };
+    unit.min(line.len() - i)
+}
+
+/// The careful path, for a line that somehow holds a control octet: each is
+/// dropped, so none can start a new line.
+fn fold_dropping_controls(line: &[u8], out: &mut Vec<u8>) {
+    let mut used = 0;
     let mut i = 0;
     while i < line.len() {
         let b = line[i];
-        // One unit: a whole UTF-8 sequence, or a backslash with the whole
-        // character after it (never a control octet, which is dropped below).
-        let unit = match line.get(i + 1) {
-            Some(&next) if b == b'\\' && next >= 0x20 && next != 0x7f => 1 + utf8_len(next),
-            _ => utf8_len(b),
-        };
-        let unit = unit.min(line.len() - i);
         if b < 0x20 || b == 0x7f {
-            // Never let a control octet through: it could start a new line.
             i += 1;
             continue;
         }
+        let unit = unit_len(line, i);
         if used + unit > MAX_LINE_OCTETS {
             out.extend_from_slice(b"\r\n ");
             used = 1;
@@ -174,12 +219,44 @@ fn utf8_len(lead: u8) -> usize {
     }
 }
 
+/// `YYYYMMDDTHHMMSS`, written by hand: this runs for every date of every message.
+pub(crate) fn format_local(t: NaiveDateTime) -> String {
+    let mut s = String::with_capacity(16);
+    push_date(&mut s, t.date());
+    s.push('T');
+    for v in [t.hour(), t.minute(), t.second()] {
+        push_2(&mut s, v);
+    }
+    s
+}
+
+fn push_2(s: &mut String, v: u32) {
+    s.push(char::from(b'0' + (v / 10 % 10) as u8));
+    s.push(char::from(b'0' + (v % 10) as u8));
+}
+
+fn push_date(s: &mut String, d: NaiveDate) {
+    let y = d.year();
+    if (0..=9999).contains(&y) {
+        push_2(s, (y / 100) as u32);
+        push_2(s, (y % 100) as u32);
+    } else {
+        s.push_str(&format!("{y:04}"));
+    }
+    push_2(s, d.month());
+    push_2(s, d.day());
+}
+
 fn format_utc(t: DateTime<Utc>) -> String {
-    t.format("%Y%m%dT%H%M%SZ").to_string()
+    let mut s = format_local(t.naive_utc());
+    s.push('Z');
+    s
 }
 
 fn format_date(d: NaiveDate) -> String {
-    d.format("%Y%m%d").to_string()
+    let mut s = String::with_capacity(8);
+    push_date(&mut s, d);
+    s
 }
 
 impl IcsWriter {
@@ -189,7 +266,7 @@ impl IcsWriter {
             self.raw(&format_utc(t.instant()));
         } else {
             self.param("TZID", t.zone().name());
-            self.raw(&t.local().format("%Y%m%dT%H%M%S").to_string());
+            self.raw(&format_local(t.local()));
         }
     }
 
@@ -535,6 +612,30 @@ mod tests {
             fold(&line),
             format!("SUMMARY:{}\r\n \\n\r\n", "x".repeat(66))
         );
+    }
+
+    proptest::proptest! {
+        /// The fast fold (whole physical lines, O(1) cuts) and the careful
+        /// one (unit by unit) agree on every line without control octets.
+        #[test]
+        fn fast_and_careful_folds_agree(parts in proptest::collection::vec(
+            proptest::prop_oneof![
+                proptest::strategy::Just("\\\\".to_string()),
+                proptest::strategy::Just("\\,".to_string()),
+                proptest::strategy::Just("\\n".to_string()),
+                proptest::strategy::Just("\\é".to_string()),
+                proptest::strategy::Just("🎉".to_string()),
+                proptest::strategy::Just("東".to_string()),
+                "[a-z ]{0,5}",
+            ],
+            0..80,
+        )) {
+            let line = format!("DESCRIPTION:{}", parts.concat());
+            let (mut fast, mut careful) = (Vec::new(), Vec::new());
+            fold_into(line.as_bytes(), &mut fast);
+            fold_dropping_controls(line.as_bytes(), &mut careful);
+            proptest::prop_assert_eq!(String::from_utf8_lossy(&fast), String::from_utf8_lossy(&careful));
+        }
     }
 
     #[test]

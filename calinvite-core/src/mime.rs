@@ -21,85 +21,119 @@ const HEADER_LINE: usize = 78;
 /// Writes `input` as base64 in lines of 76, each ended by CRLF.
 pub(crate) fn base64_lines(input: &[u8], out: &mut Vec<u8>) {
     out.reserve(input.len() * 4 / 3 + input.len() / 57 * 2 + 4);
+    // Each output line is built on the stack and copied once.
+    let mut buf = [0u8; BASE64_LINE + 2];
     for line in input.chunks(BASE64_LINE / 4 * 3) {
+        let mut n = 0;
         let mut chunks = line.chunks_exact(3);
         for c in &mut chunks {
-            let n = (u32::from(c[0]) << 16) | (u32::from(c[1]) << 8) | u32::from(c[2]);
-            out.extend_from_slice(&[
-                BASE64[(n >> 18) as usize & 63],
-                BASE64[(n >> 12) as usize & 63],
-                BASE64[(n >> 6) as usize & 63],
-                BASE64[n as usize & 63],
-            ]);
+            let v = (u32::from(c[0]) << 16) | (u32::from(c[1]) << 8) | u32::from(c[2]);
+            buf[n] = BASE64[(v >> 18) as usize & 63];
+            buf[n + 1] = BASE64[(v >> 12) as usize & 63];
+            buf[n + 2] = BASE64[(v >> 6) as usize & 63];
+            buf[n + 3] = BASE64[v as usize & 63];
+            n += 4;
         }
         match *chunks.remainder() {
             [a] => {
-                let n = u32::from(a) << 16;
-                out.extend_from_slice(&[
-                    BASE64[(n >> 18) as usize & 63],
-                    BASE64[(n >> 12) as usize & 63],
+                let v = u32::from(a) << 16;
+                buf[n..n + 4].copy_from_slice(&[
+                    BASE64[(v >> 18) as usize & 63],
+                    BASE64[(v >> 12) as usize & 63],
                     b'=',
                     b'=',
                 ]);
+                n += 4;
             }
             [a, b] => {
-                let n = (u32::from(a) << 16) | (u32::from(b) << 8);
-                out.extend_from_slice(&[
-                    BASE64[(n >> 18) as usize & 63],
-                    BASE64[(n >> 12) as usize & 63],
-                    BASE64[(n >> 6) as usize & 63],
+                let v = (u32::from(a) << 16) | (u32::from(b) << 8);
+                buf[n..n + 4].copy_from_slice(&[
+                    BASE64[(v >> 18) as usize & 63],
+                    BASE64[(v >> 12) as usize & 63],
+                    BASE64[(v >> 6) as usize & 63],
                     b'=',
                 ]);
+                n += 4;
             }
             _ => {}
         }
-        out.extend_from_slice(b"\r\n");
+        buf[n] = b'\r';
+        buf[n + 1] = b'\n';
+        out.extend_from_slice(&buf[..n + 2]);
     }
 }
 
+/// Bytes a quoted-printable line may carry as themselves (a space only when
+/// something follows it on the line).
+const QP_LITERAL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = b'!';
+    while b <= b'~' {
+        t[b as usize] = b != b'=';
+        b += 1;
+    }
+    t[b' ' as usize] = true;
+    t
+};
+
 /// Writes `text` as quoted-printable (RFC 2045 §6.7). Line breaks in `text`
-/// (LF) become CRLF hard breaks; soft breaks never split a UTF-8 sequence.
+/// (LF or CRLF) become CRLF hard breaks; soft breaks never split a UTF-8
+/// sequence; any other octet outside printable ASCII, control characters
+/// included, is encoded, so no text can break the message's structure.
+/// Trailing white space of the whole text is dropped.
 pub(crate) fn quoted_printable(text: &str, out: &mut Vec<u8>) {
-    out.reserve(text.len() + text.len() / 8);
+    let text = text.trim_end();
+    out.reserve(text.len() + text.len() / 8 + 2);
     for line in text.split('\n') {
-        let bytes = line.as_bytes();
+        let bytes = line.strip_suffix('\r').unwrap_or(line).as_bytes();
         let mut used = 0;
         let mut i = 0;
         while i < bytes.len() {
             let b = bytes[i];
-            let seq = if b >= 0xF0 {
-                4
-            } else if b >= 0xE0 {
-                3
-            } else if b >= 0xC0 {
-                2
-            } else {
-                1
-            };
-            let seq = seq.min(bytes.len() - i);
-            let last = i + seq == bytes.len();
-            let literal = seq == 1
-                && ((b'!'..=b'~').contains(&b) && b != b'=' || (b == b' ' && !last))
-                // A line that starts with a dot or "From " is encoded, so no relay
-                // rewrites it (SMTP dot-stuffing bugs, mbox quoting).
-                && !(used == 0 && (b == b'.' || (b == b'F' && bytes[i..].starts_with(b"From "))));
-            let width = if literal { 1 } else { 3 * seq };
-            if used + width > QP_LINE {
-                out.extend_from_slice(b"=\r\n");
-                used = 0;
-                if b == b'.' || b == b'F' {
-                    // Re-check the start-of-line rule on the new line.
+            // A line that starts with a dot or "From " is encoded, so no relay
+            // rewrites it (SMTP dot-stuffing bugs, mbox quoting).
+            let guarded =
+                used == 0 && (b == b'.' || (b == b'F' && bytes[i..].starts_with(b"From ")));
+            if QP_LITERAL[b as usize] && !guarded {
+                // A run of literal octets, as much as fits on this line; a
+                // space that ends the line is left for the encoded path.
+                let window = &bytes[i..bytes.len().min(i + QP_LINE - used)];
+                let mut j = i + window
+                    .iter()
+                    .position(|&x| !QP_LITERAL[x as usize])
+                    .unwrap_or(window.len());
+                if j == bytes.len() && bytes[j - 1] == b' ' {
+                    j -= 1;
+                }
+                if j > i {
+                    out.extend_from_slice(&bytes[i..j]);
+                    used += j - i;
+                    i = j;
+                    if i < bytes.len() && used >= QP_LINE {
+                        out.extend_from_slice(b"=\r\n");
+                        used = 0;
+                    }
                     continue;
                 }
             }
-            if literal {
-                out.push(b);
-            } else {
-                for &x in &bytes[i..i + seq] {
-                    out.extend_from_slice(&[b'=', HEX[(x >> 4) as usize], HEX[(x & 15) as usize]]);
+            let seq = match b {
+                0xF0.. => 4,
+                0xE0.. => 3,
+                0xC0.. => 2,
+                _ => 1,
+            }
+            .min(bytes.len() - i);
+            if used + 3 * seq > QP_LINE {
+                out.extend_from_slice(b"=\r\n");
+                used = 0;
+                if guarded || b == b'.' || b == b'F' {
+                    continue;
                 }
             }
-            used += width;
+            for &x in &bytes[i..i + seq] {
+                out.extend_from_slice(&[b'=', HEX[(x >> 4) as usize], HEX[(x & 15) as usize]]);
+            }
+            used += 3 * seq;
             i += seq;
         }
         out.extend_from_slice(b"\r\n");
@@ -312,7 +346,10 @@ mod tests {
     #[test]
     fn quoted_printable_escapes_and_breaks_softly() {
         assert_eq!(qp("a=b é"), "a=3Db =C3=A9\r\n");
-        assert_eq!(qp("trailing "), "trailing=20\r\n");
+        assert_eq!(qp("trailing \nnext"), "trailing=20\r\nnext\r\n");
+        assert_eq!(qp("end of text  \r\n\n"), "end of text\r\n");
+        assert_eq!(qp("crlf\r\nlines\r\n"), "crlf\r\nlines\r\n");
+        assert_eq!(qp("bell\u{7}"), "bell=07\r\n");
         assert_eq!(qp(".dot\nFrom me"), "=2Edot\r\n=46rom me\r\n");
         let long = qp(&"é".repeat(40));
         for line in long.split("\r\n") {
