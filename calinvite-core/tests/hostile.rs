@@ -201,3 +201,15 @@ fn base64(input: &[u8]) -> String {
     out.push_str("\r\n");
     out
 }
+
+#[test]
+fn a_custom_time_zone_rule_with_non_ascii_weekday() {
+    // Found by the inbound fuzz target: BYDAY ending inside a multi-byte character.
+    let ics = "BEGIN:VCALENDAR\r\nMETHOD:REQUEST\r\nBEGIN:VTIMEZONE\r\nTZID:Custom\r\nBEGIN:STANDARD\r\nDTSTART:16010101T030000\r\nTZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\nRRULE:FREQ=YEARLY;BYDAY=1\u{fffd};BYMONTH=10\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\nBEGIN:VEVENT\r\nUID:u\r\nDTSTART;TZID=Custom:20261203T180000\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+    let m = parse(&calendar_message(ics));
+    assert!(
+        matches!(m.kind, InboundKind::OrganizerRequest(_)),
+        "{:?}",
+        m.kind
+    );
+}

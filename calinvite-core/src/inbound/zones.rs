@@ -129,16 +129,17 @@ fn observances(vtz: &Component) -> Vec<Observance> {
                     "BYMONTH" => month = v.trim().parse().unwrap_or(month),
                     "BYDAY" => {
                         let v = v.trim().to_ascii_uppercase();
-                        if v.len() >= 2 {
-                            let (n, d) = v.split_at(v.len() - 2);
-                            if let Some(wd) = weekday(d) {
-                                let n = if n.is_empty() {
-                                    1
-                                } else {
-                                    n.trim_start_matches('+').parse().unwrap_or(1)
-                                };
-                                rule = DayRule::Nth(n, wd);
-                            }
+                        // Checked slicing: the value may hold anything, not only ASCII.
+                        let at = v.len().saturating_sub(2);
+                        if let (Some(n), Some(d)) = (v.get(..at), v.get(at..))
+                            && let Some(wd) = weekday(d)
+                        {
+                            let n = if n.is_empty() {
+                                1
+                            } else {
+                                n.trim_start_matches('+').parse().unwrap_or(1)
+                            };
+                            rule = DayRule::Nth(n, wd);
                         }
                     }
                     _ => {}
