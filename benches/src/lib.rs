@@ -24,6 +24,8 @@
 //!   revision) rather than copied from `workload.json`.
 //! - `now` (Date and DTSTAMP) is fixed, [`fixed_now`]: the core reads no clock.
 
+pub mod measure;
+
 use std::fmt::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -24,8 +24,8 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
 
+use calinvite_benches::measure::{rusage, vm_hwm_kb, wall_start};
 use calinvite_benches::{Assembly, Workload};
 use serde::Serialize;
 
@@ -97,44 +97,6 @@ fn emit(line: &str) {
 }
 
 /// Wall-clock start of the timed loop.
-// The workspace denies reading clocks so that the core stays pure; this binary
-// is a benchmark outside the core, and timing the loop is its whole job.
-#[allow(
-    clippy::disallowed_methods,
-    reason = "benchmark binary outside the core: it must read the monotonic clock"
-)]
-fn wall_start() -> Instant {
-    Instant::now()
-}
-
-/// CPU time (user + system) and `ru_maxrss` (KiB) of this process.
-#[cfg(unix)]
-fn rusage() -> (Duration, i64) {
-    use nix::sys::resource::{UsageWho, getrusage};
-    match getrusage(UsageWho::RUSAGE_SELF) {
-        Ok(u) => {
-            let tv = |t: nix::sys::time::TimeVal| {
-                Duration::from_secs(t.tv_sec().max(0) as u64)
-                    + Duration::from_micros(t.tv_usec().max(0) as u64)
-            };
-            (tv(u.user_time()) + tv(u.system_time()), u.max_rss())
-        }
-        Err(_) => (Duration::ZERO, 0),
-    }
-}
-
-#[cfg(not(unix))]
-fn rusage() -> (Duration, i64) {
-    (Duration::ZERO, 0)
-}
-
-/// This process's own peak RSS (KiB), `VmHWM` of `/proc/self/status` (Linux).
-fn vm_hwm_kb() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
 fn write_sample(workload: &Workload, path: &Path) -> Result<(), String> {
     let mut assembly = Assembly::new(workload).map_err(|e| e.to_string())?;
     let message = assembly.message(0).map_err(|e| e.to_string())?;
