@@ -665,22 +665,22 @@ fn normalise_until(rule: &mut RecurrenceRule, schedule: &Schedule) {
 /// recipients see for it (DESIGN D2).
 ///
 /// Holds what every message of the revision shares, prepared once: the
-/// VTIMEZONE components for the zones the event uses.
+/// VTIMEZONE components and the event's own iCalendar lines.
 #[derive(Clone, Debug)]
 pub struct EventRevision {
     event: Event,
     sequence: Sequence,
-    vtimezones: Arc<str>,
+    prepared: Arc<crate::ics::Prepared>,
 }
 
 impl EventRevision {
     /// The revision of `event` sent with `sequence`.
     pub fn new(event: Event, sequence: Sequence) -> Self {
-        let vtimezones = crate::ics::vtimezones(&event).into();
+        let prepared = Arc::new(crate::ics::prepare(&event));
         EventRevision {
             event,
             sequence,
-            vtimezones,
+            prepared,
         }
     }
 
@@ -694,14 +694,14 @@ impl EventRevision {
         self.sequence
     }
 
-    pub(crate) fn vtimezones(&self) -> &str {
-        &self.vtimezones
+    pub(crate) fn prepared(&self) -> &crate::ics::Prepared {
+        &self.prepared
     }
 }
 
 impl PartialEq for EventRevision {
     fn eq(&self, other: &Self) -> bool {
-        // The VTIMEZONE text is derived from the event.
+        // The prepared text is derived from the event.
         self.event == other.event && self.sequence == other.sequence
     }
 }

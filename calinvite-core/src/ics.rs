@@ -9,7 +9,7 @@
 
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Timelike, Utc};
 
-use crate::event::{Event, EventRevision, InstanceOverride, end_of_span};
+use crate::event::{Event, EventRevision, end_of_span};
 use crate::ids::InvitationUid;
 use crate::text::{Name, Text};
 use crate::time::{OccurrenceId, Schedule, TimeZone, ZonedDateTime};
@@ -384,7 +384,9 @@ pub(crate) fn write_calendar(
     to: &Addressing<'_>,
 ) -> Vec<u8> {
     let event = revision.event();
-    let mut w = IcsWriter::with_capacity(2048 + revision.vtimezones().len());
+    let mut w = IcsWriter::with_capacity(
+        1024 + revision.prepared().vtimezones.len() + revision.prepared().master.len(),
+    );
     let method = match kind {
         CalendarKind::Request => Method::Request,
         _ => Method::Cancel,
@@ -396,7 +398,7 @@ pub(crate) fn write_calendar(
     w.line("CALSCALE:GREGORIAN");
     w.name("METHOD");
     w.raw(method.as_str());
-    w.folded(revision.vtimezones());
+    w.folded(&revision.prepared().vtimezones);
 
     let uid = to.uid.to_string();
     let dtstamp = format_utc(to.dtstamp);
@@ -427,18 +429,10 @@ pub(crate) fn write_calendar(
     match kind {
         CalendarKind::Request | CalendarKind::Cancel => {
             let cancel = matches!(kind, CalendarKind::Cancel);
+            let prepared = revision.prepared();
             w.line("BEGIN:VEVENT");
             common(&mut w);
-            w.schedule(event.schedule());
-            write_recurrence(&mut w, event);
-            w.name("SUMMARY");
-            w.text(event.summary().as_str());
-            w.optional_text("DESCRIPTION", event.description());
-            w.optional_text("LOCATION", event.location());
-            if let Some(url) = event.url() {
-                w.name("URL");
-                w.raw(url.as_str());
-            }
+            w.folded(&prepared.master);
             w.name("STATUS");
             w.raw(if cancel {
                 "CANCELLED"
@@ -448,8 +442,12 @@ pub(crate) fn write_calendar(
             people(&mut w, !cancel);
             w.line("END:VEVENT");
             if !cancel {
-                for o in event.overrides() {
-                    write_override(&mut w, event, o, &common, &people);
+                for body in &prepared.overrides {
+                    w.line("BEGIN:VEVENT");
+                    common(&mut w);
+                    w.folded(body);
+                    people(&mut w, true);
+                    w.line("END:VEVENT");
                 }
             }
         }
@@ -494,33 +492,61 @@ fn write_recurrence(w: &mut IcsWriter, event: &Event) {
     w.occurrences("EXDATE", r.exceptions(), event.schedule());
 }
 
-fn write_override(
-    w: &mut IcsWriter,
-    event: &Event,
-    o: &InstanceOverride,
-    common: &dyn Fn(&mut IcsWriter),
-    people: &dyn Fn(&mut IcsWriter, bool),
-) {
-    w.line("BEGIN:VEVENT");
-    common(w);
-    w.occurrences(
-        "RECURRENCE-ID",
-        std::slice::from_ref(&o.id()),
-        event.schedule(),
-    );
-    w.schedule(o.schedule());
+/// What every message of a revision shares, written once when the revision
+/// is made: the VTIMEZONE components, the master VEVENT's lines from DTSTART
+/// to URL, and each overridden instance's lines from RECURRENCE-ID to STATUS.
+/// Per message only UID, DTSTAMP, SEQUENCE, STATUS, ORGANIZER and ATTENDEE
+/// are written.
+#[derive(Debug, Default)]
+pub(crate) struct Prepared {
+    pub(crate) vtimezones: String,
+    pub(crate) master: String,
+    pub(crate) overrides: Vec<String>,
+}
+
+pub(crate) fn prepare(event: &Event) -> Prepared {
+    let text = |w: IcsWriter| String::from_utf8(w.into_bytes()).unwrap_or_default();
+    let mut w = IcsWriter::with_capacity(1024);
+    w.schedule(event.schedule());
+    write_recurrence(&mut w, event);
     w.name("SUMMARY");
-    w.text(o.summary_text().unwrap_or(event.summary()).as_str());
-    w.optional_text("DESCRIPTION", o.description_text());
-    w.optional_text("LOCATION", o.location_text());
+    w.text(event.summary().as_str());
+    w.optional_text("DESCRIPTION", event.description());
+    w.optional_text("LOCATION", event.location());
     if let Some(url) = event.url() {
         w.name("URL");
         w.raw(url.as_str());
     }
-    w.name("STATUS");
-    w.raw(o.status_value().as_str());
-    people(w, true);
-    w.line("END:VEVENT");
+    let master = text(w);
+    let overrides = event
+        .overrides()
+        .iter()
+        .map(|o| {
+            let mut w = IcsWriter::with_capacity(512);
+            w.occurrences(
+                "RECURRENCE-ID",
+                std::slice::from_ref(&o.id()),
+                event.schedule(),
+            );
+            w.schedule(o.schedule());
+            w.name("SUMMARY");
+            w.text(o.summary_text().unwrap_or(event.summary()).as_str());
+            w.optional_text("DESCRIPTION", o.description_text());
+            w.optional_text("LOCATION", o.location_text());
+            if let Some(url) = event.url() {
+                w.name("URL");
+                w.raw(url.as_str());
+            }
+            w.name("STATUS");
+            w.raw(o.status_value().as_str());
+            text(w)
+        })
+        .collect();
+    Prepared {
+        vtimezones: vtimezones(event),
+        master,
+        overrides,
+    }
 }
 
 /// The time of an occurrence that follows the rule: its id is its start, and it
