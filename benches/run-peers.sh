@@ -3,7 +3,7 @@
 # session, the way shared/peers/README.md asks: the peers' own runner, with calinvite
 # added to its BENCH list.
 #
-#   benches/run-peers.sh [ROUNDS=3] [ONLY=assemble]
+#   benches/run-peers.sh [ROUNDS=3] [ONLY=assemble]     (ONLY=parse for reply parsing, "" for all)
 #
 # 1. copies ../shared/peers (read-only) to a fresh temporary folder (or $PEERS_WORK,
 #    reused if it is already set up) and runs its setup.sh there (apt/PyPI/npm installs,
@@ -20,7 +20,7 @@
 set -euo pipefail
 
 ROUNDS=${1:-3}
-ONLY=${2:-assemble}
+ONLY=${2-assemble}
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 PEERS_SRC=${PEERS_SRC:-$ROOT/../shared/peers}
@@ -33,12 +33,14 @@ cp -a --no-preserve=mode "$PEERS_SRC/." "$WORK/"
 chmod u+x "$WORK/setup.sh"
 (cd "$WORK" && ./setup.sh)
 
-echo "== building assemble-workload (release)"
-(cd "$ROOT" && cargo build --release -p calinvite-benches --bin assemble-workload)
+echo "== building assemble-workload and parse-workload (release)"
+(cd "$ROOT" && cargo build --release -p calinvite-benches --bin assemble-workload --bin parse-workload)
 TARGET=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps |
   python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 BIN="$WORK/calinvite-assemble-workload"
 cp "$TARGET/release/assemble-workload" "$BIN"
+PARSE_BIN="$WORK/calinvite-parse-workload"
+cp "$TARGET/release/parse-workload" "$PARSE_BIN"
 
 echo "== conformance of calinvite's message 0"
 mkdir -p "$WORK/out"
@@ -60,12 +62,13 @@ echo "(same checks, UID = {event code}-{token}@{peers' UID domain}):"
 "$WORK/.venv/bin/python" "$WORK/validate_calinvite_uid.py" "$WORK/out/calinvite-sample.eml"
 
 echo "== adding calinvite to BENCH"
-python3 - "$WORK" "$BIN" <<'EOF'
+python3 - "$WORK" "$BIN" "$PARSE_BIN" <<'EOF'
 import sys, pathlib
-work, binary = pathlib.Path(sys.argv[1]), sys.argv[2]
+work, binary, parse_binary = pathlib.Path(sys.argv[1]), sys.argv[2], sys.argv[3]
 p = work / "run_all.py"
 src = p.read_text()
-entry = (f'    ("assemble/calinvite", [{binary!r}, "assemble", N, "--workload", "workload.json"]),\n')
+entry = (f'    ("assemble/calinvite", [{binary!r}, "assemble", N, "--workload", "workload.json"]),\n'
+         f'    ("parse/calinvite", [{parse_binary!r}, "parse", "corpus"]),\n')
 if "assemble/calinvite" not in src:
     anchor = "BENCH = [\n"
     assert anchor in src, "run_all.py changed: update run-peers.sh"
