@@ -213,3 +213,38 @@ fn a_custom_time_zone_rule_with_non_ascii_weekday() {
         m.kind
     );
 }
+
+#[test]
+fn a_fold_inside_a_utf8_sequence_in_every_transfer_encoding() {
+    // 東京 with a fold between the second and third octet of 東 (E6 9D | B1).
+    let ics: &[u8] = b"BEGIN:VCALENDAR\r\nMETHOD:REQUEST\r\nBEGIN:VEVENT\r\nUID:u\r\nDTSTART:20261203T180000Z\r\nSUMMARY:\xE6\x9D\r\n \xB1\xE4\xBA\xAC\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+    let b64 = base64(ics);
+    let qp: String = ics
+        .iter()
+        .map(|&b| {
+            if b.is_ascii_graphic() || b == b' ' || b == b'\r' || b == b'\n' {
+                (b as char).to_string()
+            } else {
+                format!("={b:02X}")
+            }
+        })
+        .collect();
+    let bodies: [(&str, Vec<u8>); 3] = [
+        ("8bit", ics.to_vec()),
+        ("base64", b64.into_bytes()),
+        ("quoted-printable", qp.into_bytes()),
+    ];
+    for (cte, body) in bodies {
+        let mut raw = format!(
+            "From: a@example.org\r\nContent-Type: text/calendar; method=REQUEST; charset=UTF-8\r\nContent-Transfer-Encoding: {cte}\r\n\r\n"
+        )
+        .into_bytes();
+        raw.extend_from_slice(&body);
+        let m = parse(&raw);
+        let InboundKind::OrganizerRequest(r) = &m.kind else {
+            panic!("{cte}: {:?}", m.kind)
+        };
+        assert_eq!(r.event.summary.as_ref().unwrap().as_str(), "東京", "{cte}");
+        assert!(m.warnings.is_empty(), "{cte}: {:?}", m.warnings);
+    }
+}

@@ -19,11 +19,15 @@ use crate::recurrence::RecurrenceRule;
 use crate::text::Text;
 use crate::time::{TimeZone, ZonedDateTime, parse_ical_date, parse_ical_date_time};
 
-pub(super) fn classify(parts: Vec<CalendarPart>, limits: &InboundLimits, m: &mut InboundMessage) {
+pub(super) fn classify(
+    parts: Vec<CalendarPart<'_>>,
+    limits: &InboundLimits,
+    m: &mut InboundMessage,
+) {
     let mut seen: Vec<&[u8]> = Vec::new();
     let mut first_failure: Option<Refusal> = None;
     for part in &parts {
-        if seen.contains(&part.bytes.as_slice()) {
+        if seen.contains(&&*part.bytes) {
             continue;
         }
         seen.push(&part.bytes);
@@ -66,7 +70,7 @@ fn unsupported(reason: UnsupportedReason, detail: impl Into<String>) -> Refusal 
 }
 
 fn read_part(
-    part: &CalendarPart,
+    part: &CalendarPart<'_>,
     limits: &InboundLimits,
     m: &mut InboundMessage,
 ) -> Result<InboundKind, Refusal> {

@@ -85,13 +85,13 @@ impl LineDecoder {
     pub(crate) fn decode<'a>(&self, bytes: &'a [u8]) -> Cow<'a, str> {
         match self.legacy {
             Some(f) => Cow::Owned(f(bytes)),
-            None => {
-                let text = String::from_utf8_lossy(bytes);
-                if matches!(text, Cow::Owned(_)) {
+            None => match std::str::from_utf8(bytes) {
+                Ok(text) => Cow::Borrowed(text),
+                Err(_) => {
                     self.replaced.set(true);
+                    String::from_utf8_lossy(bytes)
                 }
-                text
-            }
+            },
         }
     }
 

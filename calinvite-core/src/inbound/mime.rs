@@ -1,14 +1,16 @@
 //! Walking the MIME tree of an inbound message: find calendar parts, reports,
 //! and the signs of automatic replies, encryption and TNEF.
 
+use std::borrow::Cow;
+
 use mail_parser::{Message, MessageParser, MessagePart, MimeHeaders, PartType};
 
 use super::{InboundKind, InboundLimits, InboundMessage, UnsupportedReason, calendar, dsn};
 use crate::EmailAddress;
 
 /// A calendar part, transfer-decoded but not yet charset-decoded.
-pub(super) struct CalendarPart {
-    pub(super) bytes: Vec<u8>,
+pub(super) struct CalendarPart<'m> {
+    pub(super) bytes: Cow<'m, [u8]>,
     pub(super) charset: Option<String>,
     pub(super) method: Option<String>,
     /// `text/calendar` (the inline part clients act on) rather than an attachment.
@@ -16,10 +18,10 @@ pub(super) struct CalendarPart {
 }
 
 #[derive(Default)]
-struct Walk {
+struct Walk<'m> {
     parts: usize,
     depth: usize,
-    calendars: Vec<CalendarPart>,
+    calendars: Vec<CalendarPart<'m>>,
     tnef: bool,
     encrypted: bool,
 }
@@ -93,7 +95,12 @@ pub(super) fn classify(raw: &[u8], limits: &InboundLimits, m: &mut InboundMessag
     }
 }
 
-fn walk_message(msg: &Message<'_>, depth: usize, limits: &InboundLimits, walk: &mut Walk) {
+fn walk_message<'m>(
+    msg: &'m Message<'m>,
+    depth: usize,
+    limits: &InboundLimits,
+    walk: &mut Walk<'m>,
+) {
     walk.depth = walk.depth.max(depth);
     if depth > limits.max_depth || walk.parts > limits.max_parts {
         return;
@@ -121,7 +128,7 @@ fn walk_message(msg: &Message<'_>, depth: usize, limits: &InboundLimits, walk: &
     }
 }
 
-fn inspect_leaf(msg: &Message<'_>, part: &MessagePart<'_>, walk: &mut Walk) {
+fn inspect_leaf<'m>(msg: &'m Message<'m>, part: &'m MessagePart<'m>, walk: &mut Walk<'m>) {
     let ct = part.content_type();
     let (ctype, sub) = ct.map_or(("text".to_string(), "plain".to_string()), |c| {
         (
@@ -150,8 +157,8 @@ fn inspect_leaf(msg: &Message<'_>, part: &MessagePart<'_>, walk: &mut Walk) {
     if !is_calendar {
         return;
     }
-    let bytes = transfer_decoded(msg, part);
     let charset = ct.and_then(|c| c.attribute("charset")).map(str::to_string);
+    let bytes = transfer_decoded(msg, part, charset.as_deref());
     let method = ct
         .and_then(|c| c.attribute("method"))
         .map(|m| m.trim().to_ascii_uppercase());
@@ -165,11 +172,32 @@ fn inspect_leaf(msg: &Message<'_>, part: &MessagePart<'_>, walk: &mut Walk) {
 
 /// The part's body with its transfer encoding undone but its charset not yet
 /// decoded, so that iCalendar lines can be unfolded before any text is decoded.
-fn transfer_decoded(msg: &Message<'_>, part: &MessagePart<'_>) -> Vec<u8> {
+///
+/// mail-parser has already decoded the part; when it was UTF-8 and came out
+/// whole (no replacement character), its text is exactly those bytes and is
+/// used as is. Otherwise (a legacy charset, or a fold that split a UTF-8
+/// sequence) the raw body is decoded again here.
+fn transfer_decoded<'m>(
+    msg: &'m Message<'m>,
+    part: &'m MessagePart<'m>,
+    charset: Option<&str>,
+) -> Cow<'m, [u8]> {
+    let utf8 = charset.is_none_or(|c| {
+        let c = c.trim().trim_matches('"');
+        c.eq_ignore_ascii_case("utf-8")
+            || c.eq_ignore_ascii_case("utf8")
+            || c.eq_ignore_ascii_case("us-ascii")
+    });
+    if utf8
+        && let PartType::Text(text) = &part.body
+        && !text.contains('\u{fffd}')
+    {
+        return Cow::Borrowed(text.as_bytes());
+    }
     let raw = msg.raw_message();
     let (start, end) = (part.offset_body as usize, part.offset_end as usize);
     let Some(body) = raw.get(start..end.max(start)) else {
-        return part.contents().to_vec();
+        return Cow::Borrowed(part.contents());
     };
     let cte = part
         .content_transfer_encoding()
@@ -181,10 +209,10 @@ fn transfer_decoded(msg: &Message<'_>, part: &MessagePart<'_>) -> Vec<u8> {
         "quoted-printable" => {
             mail_parser::decoders::quoted_printable::quoted_printable_decode(body)
         }
-        _ => Some(body.to_vec()),
+        _ => return Cow::Borrowed(body),
     };
     // When the body cannot be decoded by hand, fall back to the parser's reading.
-    decoded.unwrap_or_else(|| part.contents().to_vec())
+    decoded.map_or(Cow::Borrowed(part.contents()), Cow::Owned)
 }
 
 fn strip_whitespace(b: &[u8]) -> Vec<u8> {
