@@ -19,6 +19,17 @@ const QP_LINE: usize = 75;
 const HEADER_LINE: usize = 78;
 
 /// Writes `input` as base64 in lines of 76, each ended by CRLF.
+/// Two base64 characters for every 12-bit value.
+const BASE64_PAIRS: [[u8; 2]; 4096] = {
+    let mut t = [[0u8; 2]; 4096];
+    let mut i = 0;
+    while i < 4096 {
+        t[i] = [BASE64[i >> 6], BASE64[i & 63]];
+        i += 1;
+    }
+    t
+};
+
 pub(crate) fn base64_lines(input: &[u8], out: &mut Vec<u8>) {
     out.reserve(input.len() * 4 / 3 + input.len() / 57 * 2 + 4);
     // Each output line is built on the stack and copied once.
@@ -27,11 +38,10 @@ pub(crate) fn base64_lines(input: &[u8], out: &mut Vec<u8>) {
         let mut n = 0;
         let mut chunks = line.chunks_exact(3);
         for c in &mut chunks {
-            let v = (u32::from(c[0]) << 16) | (u32::from(c[1]) << 8) | u32::from(c[2]);
-            buf[n] = BASE64[(v >> 18) as usize & 63];
-            buf[n + 1] = BASE64[(v >> 12) as usize & 63];
-            buf[n + 2] = BASE64[(v >> 6) as usize & 63];
-            buf[n + 3] = BASE64[v as usize & 63];
+            let v = (usize::from(c[0]) << 16) | (usize::from(c[1]) << 8) | usize::from(c[2]);
+            let [a, b] = BASE64_PAIRS[v >> 12];
+            let [c2, d] = BASE64_PAIRS[v & 0xfff];
+            buf[n..n + 4].copy_from_slice(&[a, b, c2, d]);
             n += 4;
         }
         match *chunks.remainder() {
@@ -76,6 +86,34 @@ const QP_LITERAL: [bool; 256] = {
     t
 };
 
+/// How many octets at the start of `bytes` a quoted-printable line may carry
+/// as themselves: eight at a time while a whole word qualifies (printable
+/// ASCII or space, no `=`), then octet by octet.
+fn literal_prefix(bytes: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut n = 0;
+    while let Some(chunk) = bytes.get(n..n + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        // Any octet below 0x20, any above 0x7e, or any equal to '=' (0x3d)?
+        let below = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+        // Adding 1 sets the high bit of 0x7f; the high bit of anything above is set already.
+        let above = (w.wrapping_add(ONES) | w) & HIGH;
+        let eq = w ^ (ONES * 0x3d);
+        let equals = eq.wrapping_sub(ONES) & !eq & HIGH;
+        if below | above | equals != 0 {
+            break;
+        }
+        n += 8;
+    }
+    n + bytes[n..]
+        .iter()
+        .position(|&x| !QP_LITERAL[x as usize])
+        .unwrap_or(bytes.len() - n)
+}
+
 /// Writes `text` as quoted-printable (RFC 2045 §6.7). Line breaks in `text`
 /// (LF or CRLF) become CRLF hard breaks; soft breaks never split a UTF-8
 /// sequence; any other octet outside printable ASCII, control characters
@@ -98,10 +136,7 @@ pub(crate) fn quoted_printable(text: &str, out: &mut Vec<u8>) {
                 // A run of literal octets, as much as fits on this line; a
                 // space that ends the line is left for the encoded path.
                 let window = &bytes[i..bytes.len().min(i + QP_LINE - used)];
-                let mut j = i + window
-                    .iter()
-                    .position(|&x| !QP_LITERAL[x as usize])
-                    .unwrap_or(window.len());
+                let mut j = i + literal_prefix(window);
                 if j == bytes.len() && bytes[j - 1] == b' ' {
                     j -= 1;
                 }
@@ -324,6 +359,32 @@ mod tests {
         let mut out = Vec::new();
         base64_lines(s, &mut out);
         String::from_utf8(out).unwrap()
+    }
+
+    proptest::proptest! {
+        /// The word-at-a-time scan agrees with the octet table on any input.
+        #[test]
+        fn literal_prefix_agrees_with_the_table(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40)) {
+            let want = bytes.iter().position(|&x| !QP_LITERAL[x as usize]).unwrap_or(bytes.len());
+            proptest::prop_assert_eq!(literal_prefix(&bytes), want);
+        }
+
+        /// The pair table gives RFC 4648 base64 (checked against the plain alphabet).
+        #[test]
+        fn base64_pairs_agree_with_the_alphabet(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
+            let mut out = Vec::new();
+            base64_lines(&bytes, &mut out);
+            let mut plain = Vec::new();
+            for c in bytes.chunks(3) {
+                let v = (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
+                plain.push(BASE64[(v >> 18) as usize & 63]);
+                plain.push(BASE64[(v >> 12) as usize & 63]);
+                plain.push(if c.len() > 1 { BASE64[(v >> 6) as usize & 63] } else { b'=' });
+                plain.push(if c.len() > 2 { BASE64[v as usize & 63] } else { b'=' });
+            }
+            let joined: Vec<u8> = out.split(|&b| b == b'\r' || b == b'\n').flatten().copied().collect();
+            proptest::prop_assert_eq!(joined, plain);
+        }
     }
 
     #[test]
