@@ -29,6 +29,8 @@
 //!   [`InstanceOverride`]: the event, checked when built.
 //! - [`Composer`]: assembles invitations, updates and cancellations.
 //! - [`Template`]: the words of a message; [`DefaultTemplate`] is English.
+//! - [`targeting`]: change detection and who gets updates and cancellations;
+//!   [`csv`]: spreadsheet-safe report export (building blocks of the engine).
 //! - [`inbound`]: reading what arrives — organizer requests and cancellations,
 //!   replies, counters, refreshes, delivery reports, automatic replies.
 //! - [`manual`]: design notes (the supported iTIP subset, the message shape,
@@ -40,6 +42,7 @@
 mod address;
 mod clock;
 mod compose;
+pub mod csv;
 mod error;
 mod event;
 mod ics;
@@ -48,6 +51,7 @@ pub mod inbound;
 pub mod manual;
 mod mime;
 mod recurrence;
+pub mod targeting;
 mod template;
 mod text;
 mod time;
