@@ -181,6 +181,33 @@ impl IdempotencyKey {
     }
 }
 
+impl IdempotencyKey {
+    /// The Message-ID (without angle brackets) of the message this key sends:
+    /// `{token}.{sequence}.{method}@{domain}`. A retry of the key carries the
+    /// same one, and a bounce that quotes it names the invitation again
+    /// ([`IdempotencyKey::token_in_message_id`]).
+    pub fn message_id(&self, domain: &str) -> String {
+        format!(
+            "{}.{}.{}@{}",
+            self.token,
+            self.sequence,
+            self.method.as_str().to_ascii_lowercase(),
+            domain
+        )
+    }
+
+    /// The invitation token in a Message-ID calinvite wrote, if it is one.
+    pub fn token_in_message_id(message_id: &str) -> Option<InvitationToken> {
+        let id = message_id.trim().trim_matches(['<', '>']);
+        let (local, _) = id.split_once('@')?;
+        let mut parts = local.split('.');
+        let token = InvitationToken::parse(parts.next()?).ok()?;
+        let sequence_ok = parts.next()?.parse::<u64>().is_ok();
+        let method_ok = matches!(parts.next()?, "request" | "cancel");
+        (sequence_ok && method_ok && parts.next().is_none()).then_some(token)
+    }
+}
+
 impl fmt::Display for IdempotencyKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -399,14 +426,7 @@ impl Composer {
             sequence: revision.sequence(),
             method,
         };
-        let domain = self.sender.address().domain();
-        let message_id = format!(
-            "{}.{}.{}@{}",
-            token,
-            revision.sequence(),
-            method.as_str().to_ascii_lowercase(),
-            domain
-        );
+        let message_id = key.message_id(self.sender.address().domain());
 
         let mut out = Vec::with_capacity(
             rendered.text.len() + rendered.html.len() * 11 / 10 + ics.len() * 3 + 2048,
@@ -544,5 +564,40 @@ impl Composer {
             message_id,
             bytes: out,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_id_names_its_invitation_and_nothing_else_does() {
+        let token = InvitationToken::parse("0123456789abcdefghjkmnpqrs").unwrap();
+        for method in [Method::Request, Method::Cancel] {
+            let key = IdempotencyKey {
+                token: token.clone(),
+                sequence: Sequence::new(u64::MAX),
+                method,
+            };
+            let id = key.message_id("events.example.com");
+            assert_eq!(
+                IdempotencyKey::token_in_message_id(&format!("<{id}>")),
+                Some(token.clone())
+            );
+        }
+        for foreign in [
+            "CAF=abc123@mail.gmail.example",
+            "0123456789abcdefghjkmnpqrs.1.reply@events.example.com",
+            "0123456789abcdefghjkmnpqrs.x.request@events.example.com",
+            "0123456789abcdefghjkmnpqrs.1.request.extra@events.example.com",
+            "no-at-sign",
+        ] {
+            assert_eq!(
+                IdempotencyKey::token_in_message_id(foreign),
+                None,
+                "{foreign}"
+            );
+        }
     }
 }

@@ -325,7 +325,8 @@ fn schedule_of(start: &str, end: &str, zone: Option<TimeZone>) -> Result<Schedul
     )?)
 }
 
-fn occurrence(s: &str, zone: Option<TimeZone>) -> Result<OccurrenceId, SpecError> {
+/// An occurrence: a date (`2026-12-14`), or a local date-time (`2026-12-14T09:30`) in `zone`.
+pub fn occurrence(s: &str, zone: Option<TimeZone>) -> Result<OccurrenceId, SpecError> {
     if let Some(d) = date(s) {
         return Ok(OccurrenceId::On(d));
     }

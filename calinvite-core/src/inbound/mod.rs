@@ -273,16 +273,9 @@ pub struct DeliveryStatus {
 }
 
 impl DeliveryStatus {
-    /// The invitation the bounced message belonged to, when calinvite sent it:
-    /// its Message-ID is `{token}.{sequence}.{method}@{domain}`.
+    /// The invitation the bounced message belonged to, when calinvite sent it.
     pub fn invitation_token(&self) -> Option<crate::InvitationToken> {
-        let id = self.original_message_id.as_deref()?;
-        let (local, _) = id.split_once('@')?;
-        let mut parts = local.split('.');
-        let token = crate::InvitationToken::parse(parts.next()?).ok()?;
-        let sequence_ok = parts.next()?.parse::<u64>().is_ok();
-        let method_ok = matches!(parts.next()?, "request" | "cancel");
-        (sequence_ok && method_ok && parts.next().is_none()).then_some(token)
+        crate::IdempotencyKey::token_in_message_id(self.original_message_id.as_deref()?)
     }
 }
 

@@ -15,10 +15,11 @@ use std::process::ExitCode;
 
 use calinvite_core::{
     Clock, Composer, EmailAddress, EventRevision, InvitationToken, InvitationUid, MessageKind,
-    OccurrenceId, Recipient, Schedule, Sequence, SequentialIds, ZonedDateTime,
+    Recipient, Sequence, SequentialIds,
 };
-use calinvite_examples::spec::{Spec, SpecError};
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use calinvite_examples::spec::{self, Spec, SpecError};
+use calinvite_store::system::SystemClock;
+use chrono::{DateTime, Utc};
 
 const USAGE: &str = "usage: render EVENT.toml [--to ADDRESS [--name NAME]] [--out FILE.eml]
               [--update NEW.toml | --cancel | --cancel-instance OCCURRENCE]
@@ -34,16 +35,6 @@ Writes the message a recipient gets as an .eml file.
   --now T              the message's Date and DTSTAMP (default: the system clock)
   --seed N             seed for the event code and the invitation token (default 1)
   --out FILE.eml       where to write (default: invitation.eml, update.eml, cancel.eml)";
-
-/// The real clock, for a binary (the core never reads one).
-struct SystemClock;
-
-impl Clock for SystemClock {
-    #[allow(clippy::disallowed_methods)] // the one place this program reads the time
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now()
-    }
-}
 
 #[derive(Default)]
 struct Args {
@@ -110,21 +101,6 @@ fn parse_args() -> Result<Args, SpecError> {
     Ok(a)
 }
 
-fn occurrence(s: &str, schedule: &Schedule) -> Result<OccurrenceId, SpecError> {
-    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return Ok(OccurrenceId::On(d));
-    }
-    let local = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S")
-        .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M"))
-        .map_err(|_| {
-            format!("--cancel-instance {s:?}: give a local date-time (2026-12-14T09:30) or a date")
-        })?;
-    let zone = schedule
-        .start_zone()
-        .ok_or("an all-day event's occurrences are dates")?;
-    Ok(OccurrenceId::at(&ZonedDateTime::new(local, zone)?))
-}
-
 fn run() -> Result<(), SpecError> {
     let args = parse_args()?;
     let event_path = args.event.as_deref().ok_or(USAGE)?;
@@ -170,7 +146,8 @@ fn run() -> Result<(), SpecError> {
             "cancel.eml",
         )
     } else if let Some(occ) = &args.cancel_instance {
-        let id = occurrence(occ, event.schedule())?;
+        let id = spec::occurrence(occ, event.schedule().start_zone())
+            .map_err(|e| format!("--cancel-instance {occ:?}: {e}"))?;
         (
             MessageKind::InstanceCancellation(id),
             EventRevision::new(event, sequence.next()),
