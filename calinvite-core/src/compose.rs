@@ -147,6 +147,10 @@ pub struct Envelope {
 }
 
 impl Envelope {
+    /// An envelope from `from` (the bounce address) to `to`.
+    pub fn new(from: EmailAddress, to: EmailAddress) -> Self {
+        Envelope { from, to }
+    }
     /// The envelope sender.
     pub fn from(&self) -> &EmailAddress {
         &self.from
@@ -158,15 +162,30 @@ impl Envelope {
 }
 
 /// What makes a message unique (DESIGN D8): the invitation, the SEQUENCE and the
-/// method. A store sends each key at most once.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// method, plus a copy number for a deliberate re-send of the same revision
+/// (a recipient's REFRESH). A store sends each key at most once.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct IdempotencyKey {
     token: InvitationToken,
     sequence: Sequence,
     method: Method,
+    copy: u32,
 }
 
 impl IdempotencyKey {
+    /// A key; `copy` is 0 for the first message of a revision.
+    pub fn new(token: InvitationToken, sequence: Sequence, method: Method, copy: u32) -> Self {
+        IdempotencyKey {
+            token,
+            sequence,
+            method,
+            copy,
+        }
+    }
+    /// Which copy of the revision: 0 first, then one more per re-send.
+    pub fn copy(&self) -> u32 {
+        self.copy
+    }
     /// The invitation's token.
     pub fn token(&self) -> &InvitationToken {
         &self.token
@@ -183,17 +202,20 @@ impl IdempotencyKey {
 
 impl IdempotencyKey {
     /// The Message-ID (without angle brackets) of the message this key sends:
-    /// `{token}.{sequence}.{method}@{domain}`. A retry of the key carries the
-    /// same one, and a bounce that quotes it names the invitation again
+    /// `{token}.{sequence}.{method}@{domain}` (with `.{copy}` after the method
+    /// for a re-send). A retry of the key carries the same one, and a bounce
+    /// that quotes it names the invitation again
     /// ([`IdempotencyKey::token_in_message_id`]).
     pub fn message_id(&self, domain: &str) -> String {
-        format!(
-            "{}.{}.{}@{}",
-            self.token,
-            self.sequence,
-            self.method.as_str().to_ascii_lowercase(),
-            domain
-        )
+        let method = self.method.as_str().to_ascii_lowercase();
+        if self.copy == 0 {
+            format!("{}.{}.{method}@{domain}", self.token, self.sequence)
+        } else {
+            format!(
+                "{}.{}.{method}.{}@{domain}",
+                self.token, self.sequence, self.copy
+            )
+        }
     }
 
     /// The invitation token in a Message-ID calinvite wrote, if it is one.
@@ -204,7 +226,10 @@ impl IdempotencyKey {
         let token = InvitationToken::parse(parts.next()?).ok()?;
         let sequence_ok = parts.next()?.parse::<u64>().is_ok();
         let method_ok = matches!(parts.next()?, "request" | "cancel");
-        (sequence_ok && method_ok && parts.next().is_none()).then_some(token)
+        let copy_ok = parts
+            .next()
+            .is_none_or(|c| c.parse::<u32>().is_ok_and(|n| n > 0));
+        (sequence_ok && method_ok && copy_ok && parts.next().is_none()).then_some(token)
     }
 }
 
@@ -216,12 +241,16 @@ impl fmt::Display for IdempotencyKey {
             self.token,
             self.sequence,
             self.method.as_str()
-        )
+        )?;
+        if self.copy > 0 {
+            write!(f, ":{}", self.copy)?;
+        }
+        Ok(())
     }
 }
 
 /// `Sun, 22 Nov 2026 09:00:00 +0000` (RFC 5322 §3.3), in UTC, written by hand.
-fn rfc5322_date(t: DateTime<Utc>) -> String {
+pub(crate) fn rfc5322_date(t: DateTime<Utc>) -> String {
     use chrono::{Datelike, Timelike};
     const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
     const MONTHS: [&str; 12] = [
@@ -327,6 +356,21 @@ impl Composer {
         uid: &InvitationUid,
         now: DateTime<Utc>,
     ) -> Result<OutgoingMessage, ComposeError> {
+        self.compose_copy(kind, revision, recipient, uid, now, 0)
+    }
+
+    /// Like [`compose`](Composer::compose), for the `copy`-th deliberate
+    /// re-send of the same revision (0 is the first message): the key and
+    /// Message-ID differ, so a store and a relay see a new message.
+    pub fn compose_copy(
+        &self,
+        kind: MessageKind,
+        revision: &EventRevision,
+        recipient: &Recipient,
+        uid: &InvitationUid,
+        now: DateTime<Utc>,
+        copy: u32,
+    ) -> Result<OutgoingMessage, ComposeError> {
         let event = revision.event();
         let to = recipient.address();
         if uid.event_code() != event.code() {
@@ -425,6 +469,7 @@ impl Composer {
             token: token.clone(),
             sequence: revision.sequence(),
             method,
+            copy,
         };
         let message_id = key.message_id(self.sender.address().domain());
 
@@ -575,11 +620,7 @@ mod tests {
     fn a_message_id_names_its_invitation_and_nothing_else_does() {
         let token = InvitationToken::parse("0123456789abcdefghjkmnpqrs").unwrap();
         for method in [Method::Request, Method::Cancel] {
-            let key = IdempotencyKey {
-                token: token.clone(),
-                sequence: Sequence::new(u64::MAX),
-                method,
-            };
+            let key = IdempotencyKey::new(token.clone(), Sequence::new(u64::MAX), method, 0);
             let id = key.message_id("events.example.com");
             assert_eq!(
                 IdempotencyKey::token_in_message_id(&format!("<{id}>")),

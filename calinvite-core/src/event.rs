@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use chrono::{Datelike, NaiveDate, NaiveTime};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc};
 
 use crate::address::{EmailAddress, Mailbox};
 use crate::error::EventError;
@@ -401,6 +401,52 @@ impl Event {
         zones
     }
 
+    /// A builder holding everything this event has: the way to derive a
+    /// changed revision (a cancelled instance, a new status).
+    pub fn to_builder(&self) -> EventBuilder {
+        EventBuilder {
+            code: self.code.clone(),
+            summary: Some(self.summary.clone()),
+            description: self.description.clone(),
+            location: self.location.clone(),
+            url: self.url.as_ref().map(|u| u.as_str().to_owned()),
+            schedule: Some(self.schedule),
+            recurrence: self.recurrence.clone(),
+            overrides: self.overrides.clone(),
+            organizer: Some(self.organizer.clone()),
+            status: self.status,
+        }
+    }
+
+    /// When the event is over: the end of its last occurrence, or `None` when
+    /// it repeats without end. A rule bounded by COUNT is estimated generously
+    /// (never earlier than the real end for rules that yield an occurrence in
+    /// every period; twice that for rules with BY parts, which may skip
+    /// periods), since closing an event early loses answers.
+    pub fn ends_at(&self) -> Option<DateTime<Utc>> {
+        if let Some(rule) = self.recurrence.as_ref().and_then(|r| r.rule.as_ref())
+            && rule.until().is_none()
+            && rule.count().is_none()
+        {
+            return None;
+        }
+        let (lo, mut hi) = self.covered_span();
+        if let Some(rule) = self.recurrence.as_ref().and_then(|r| r.rule.as_ref())
+            && rule.until().is_none()
+            && let Some(count) = rule.count()
+        {
+            let period = rule.frequency().approx_seconds() * i64::from(rule.interval());
+            let factor = if rule.to_string().contains("BY") {
+                2
+            } else {
+                1
+            };
+            let duration = self.schedule.duration_seconds();
+            hi = hi.max(lo + factor * period * (i64::from(count) + 1) + duration);
+        }
+        DateTime::from_timestamp(hi, 0)
+    }
+
     /// The span of time the event's dates cover, as UTC seconds: the first start,
     /// and the last end known (an unbounded rule reaches no further than its first
     /// few years here; VTIMEZONE rules carry on beyond that by themselves).
@@ -466,6 +512,12 @@ pub struct EventBuilder {
 }
 
 impl EventBuilder {
+    /// Drops every overridden instance (to set them again).
+    pub fn clear_overrides(mut self) -> Self {
+        self.overrides.clear();
+        self
+    }
+
     /// Title (required).
     pub fn summary(mut self, summary: impl Into<Text>) -> Self {
         self.summary = Some(summary.into());

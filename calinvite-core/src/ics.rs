@@ -19,7 +19,7 @@ use crate::{EmailAddress, ParticipationStatus};
 pub const MAX_LINE_OCTETS: usize = 75;
 
 /// iTIP methods calinvite sends.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum Method {
     /// An invitation or an update.

@@ -31,6 +31,9 @@
 //! - [`Template`]: the words of a message; [`DefaultTemplate`] is English.
 //! - [`targeting`]: change detection and who gets updates and cancellations;
 //!   [`csv`]: spreadsheet-safe report export (building blocks of the engine).
+//! - [`lifecycle`]: the iTIP engine — organizer ingest, sends, updates,
+//!   cancellations, approval, replies, bounces, reports — with the [`Store`]
+//!   and [`Transport`] traits and a [`Pipeline`] generic over both.
 //! - [`inbound`]: reading what arrives — organizer requests and cancellations,
 //!   replies, counters, refreshes, delivery reports, automatic replies.
 //! - [`manual`]: design notes (the supported iTIP subset, the message shape,
@@ -48,6 +51,7 @@ mod event;
 mod ics;
 mod ids;
 pub mod inbound;
+pub mod lifecycle;
 pub mod manual;
 mod mime;
 mod recurrence;
@@ -68,6 +72,7 @@ pub use event::{
 };
 pub use ics::{MAX_LINE_OCTETS, Method};
 pub use ids::{EventCode, InvitationToken, InvitationUid, Sequence};
+pub use lifecycle::{Pipeline, Store, Transport};
 pub use recurrence::{Frequency, RecurrenceRule, Until};
 pub use template::{
     DefaultTemplate, MessageKind, RenderedText, RsvpLinks, Template, TemplateContext,

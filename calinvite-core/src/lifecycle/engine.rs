@@ -1,0 +1,382 @@
+//! The engine's rules as pure functions: what an inbound message or a command
+//! means for the state it is given, at the time it is given. No store, no
+//! clock: the [`Pipeline`](super::Pipeline) reads, calls these, and commits.
+
+use chrono::{DateTime, Days, Utc};
+
+use super::model::{
+    AnswerMark, AuthPolicy, HistoryEntry, HistoryKind, Invitation, LateAnswers, Refusal,
+    RefusalReason, StoredEvent,
+};
+use crate::address::{EmailAddress, Mailbox};
+use crate::event::{Event, EventStatus, InstanceOverride, ParticipationStatus, Recurrence};
+use crate::ids::{EventCode, Sequence};
+use crate::inbound::{AuthResult, AuthVerdict, InboundEnvelope, InboundEvent, InboundTime, Reply};
+use crate::time::{OccurrenceId, Schedule};
+
+/// Whether a message passes an organizer's authentication policy (D7).
+/// `from` is the author (the From header's address), as the allow-list saw it.
+pub fn authenticated(
+    policy: AuthPolicy,
+    verdict: &AuthVerdict,
+    envelope: &InboundEnvelope,
+    from: &EmailAddress,
+) -> bool {
+    let aligned = |domain: &str| {
+        let a = domain.trim_end_matches('.').to_ascii_lowercase();
+        let b = from.domain().to_ascii_lowercase();
+        a == b || b.ends_with(&format!(".{a}")) || a.ends_with(&format!(".{b}"))
+    };
+    match policy {
+        AuthPolicy::AllowListOnly => true,
+        AuthPolicy::Dmarc => verdict.dmarc == AuthResult::Pass,
+        AuthPolicy::AlignedSpfOrDkim => {
+            verdict.dmarc == AuthResult::Pass
+                || verdict
+                    .dkim
+                    .iter()
+                    .any(|(d, r)| *r == AuthResult::Pass && aligned(d))
+                || (verdict.spf == AuthResult::Pass
+                    && envelope
+                        .mail_from
+                        .as_deref()
+                        .and_then(|m| m.rsplit_once('@'))
+                        .is_some_and(|(_, d)| aligned(d)))
+        }
+    }
+}
+
+/// Whether a message stamped (`sequence`, `stamp`) is newer than the one
+/// stamped (`seen_sequence`, `seen_stamp`): higher SEQUENCE wins, then later
+/// DTSTAMP (INTEROP rule 20). With no DTSTAMP on either side at equal
+/// SEQUENCE, arrival order decides (newer).
+pub fn is_newer(
+    sequence: Sequence,
+    stamp: Option<DateTime<Utc>>,
+    seen_sequence: Sequence,
+    seen_stamp: Option<DateTime<Utc>>,
+) -> bool {
+    match sequence.cmp(&seen_sequence) {
+        std::cmp::Ordering::Greater => true,
+        std::cmp::Ordering::Less => false,
+        std::cmp::Ordering::Equal => match (stamp, seen_stamp) {
+            (Some(a), Some(b)) => a > b,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => true,
+        },
+    }
+}
+
+fn unusable(detail: impl Into<String>) -> Refusal {
+    Refusal::new(RefusalReason::UnusableEvent, detail)
+}
+
+fn occurrence(t: &InboundTime, what: &str) -> Result<OccurrenceId, Refusal> {
+    t.occurrence_id().ok_or_else(|| {
+        unusable(format!(
+            "{what} is a floating time (no time zone): calinvite cannot tell when it is"
+        ))
+    })
+}
+
+fn schedule_of(
+    start: &InboundTime,
+    end: Option<&InboundTime>,
+    what: &str,
+) -> Result<Schedule, Refusal> {
+    match (start, end) {
+        (InboundTime::Zoned(s), end) => {
+            let e = match end {
+                Some(InboundTime::Zoned(e)) => *e,
+                Some(InboundTime::Date(_)) => {
+                    return Err(unusable(format!(
+                        "{what}: a timed start with an all-day end"
+                    )));
+                }
+                Some(InboundTime::Floating(_)) => {
+                    return Err(unusable(format!("{what}: the end is a floating time")));
+                }
+                None => *s,
+            };
+            Schedule::timed(*s, e).map_err(|e| unusable(format!("{what}: {e}")))
+        }
+        (InboundTime::Date(d), end) => {
+            let last = match end {
+                Some(InboundTime::Date(e)) if e > d => {
+                    e.checked_sub_days(Days::new(1)).unwrap_or(*d)
+                }
+                Some(InboundTime::Date(_)) | None => *d,
+                Some(_) => {
+                    return Err(unusable(format!(
+                        "{what}: an all-day start with a timed end"
+                    )));
+                }
+            };
+            Schedule::all_day(*d, last).map_err(|e| unusable(format!("{what}: {e}")))
+        }
+        (InboundTime::Floating(_), _) => Err(unusable(format!(
+            "{what} is a floating time (no time zone): calinvite cannot tell when it is"
+        ))),
+    }
+}
+
+fn instance_default(master: &Schedule, id: &OccurrenceId) -> Schedule {
+    crate::ics::instance_schedule(master, id)
+}
+
+/// Adopts an organizer's whole event (a master VEVENT) under `code`.
+/// `organizer` is the real organizer (shown as CN; notices go there).
+pub fn adopt_event(
+    code: &EventCode,
+    organizer: &Mailbox,
+    inbound: &InboundEvent,
+) -> Result<Event, Refusal> {
+    let start = inbound
+        .start
+        .as_ref()
+        .ok_or_else(|| unusable("the event has no start (DTSTART)"))?;
+    let schedule = schedule_of(start, inbound.end.as_ref(), "the event")?;
+    let mut b = Event::builder(code.clone())
+        .summary(
+            inbound
+                .summary
+                .clone()
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| "Untitled event".into()),
+        )
+        .schedule(schedule)
+        .organizer(
+            organizer.address().clone(),
+            organizer.name().map(|n| n.as_str()),
+        )
+        .status(match inbound.status {
+            Some(EventStatus::Cancelled) | None => EventStatus::Confirmed,
+            Some(s) => s,
+        });
+    if let Some(d) = &inbound.description {
+        b = b.description(d.clone());
+    }
+    if let Some(l) = &inbound.location {
+        b = b.location(l.clone());
+    }
+    if let Some(u) = inbound
+        .url
+        .as_deref()
+        .filter(|u| crate::event::WebUrl::parse(u).is_ok())
+    {
+        b = b.url(u);
+    }
+    if inbound.rrule.is_some() || !inbound.rdates.is_empty() {
+        let ids = |list: &[InboundTime]| -> Vec<OccurrenceId> {
+            list.iter().filter_map(InboundTime::occurrence_id).collect()
+        };
+        let mut r = match &inbound.rrule {
+            Some(rule) => Recurrence::rule(rule.clone()),
+            None => Recurrence::default(),
+        };
+        r = r
+            .with_dates(ids(&inbound.rdates))
+            .with_exceptions(ids(&inbound.exdates));
+        b = b.recurrence(r);
+        for o in &inbound.overrides {
+            b = b.override_instance(adopt_instance(&schedule, o)?);
+        }
+    }
+    b.build().map_err(|e| unusable(e.to_string()))
+}
+
+fn adopt_instance(
+    master: &Schedule,
+    o: &crate::inbound::InboundInstance,
+) -> Result<InstanceOverride, Refusal> {
+    let id = occurrence(&o.recurrence_id, "an instance's RECURRENCE-ID")?;
+    let schedule = match &o.start {
+        Some(s) => schedule_of(s, o.end.as_ref(), "an instance")?,
+        None => instance_default(master, &id),
+    };
+    let mut i = InstanceOverride::new(id, schedule);
+    if let Some(s) = &o.summary {
+        i = i.summary(s.clone());
+    }
+    if let Some(d) = &o.description {
+        i = i.description(d.clone());
+    }
+    if let Some(l) = &o.location {
+        i = i.location(l.clone());
+    }
+    if let Some(s) = o.status {
+        i = i.status(s);
+    }
+    Ok(i)
+}
+
+/// Applies a partial update (only overridden instances, INTEROP rule 21) to
+/// the organizer's latest version: each instance replaces its namesake.
+pub fn apply_instances(latest: &Event, inbound: &InboundEvent) -> Result<Event, Refusal> {
+    if !latest.is_recurring() {
+        return Err(unusable(
+            "an update of single instances for an event that does not repeat",
+        ));
+    }
+    let mut overrides: Vec<InstanceOverride> = latest.overrides().to_vec();
+    for o in &inbound.overrides {
+        let new = adopt_instance(latest.schedule(), o)?;
+        overrides.retain(|x| x.id() != new.id());
+        overrides.push(new);
+    }
+    let mut b = latest.to_builder().clear_overrides();
+    for o in overrides {
+        b = b.override_instance(o);
+    }
+    b.build().map_err(|e| unusable(e.to_string()))
+}
+
+/// The organizer's latest version with `instances` cancelled (added as
+/// exceptions, their overrides dropped).
+pub fn cancel_instances(latest: &Event, instances: &[OccurrenceId]) -> Result<Event, Refusal> {
+    let r = latest.recurrence().ok_or_else(|| {
+        unusable("a cancellation of an instance of an event that does not repeat")
+    })?;
+    let recurrence = r.clone().with_exceptions(instances.iter().copied());
+    let mut b = latest.to_builder().clear_overrides().recurrence(recurrence);
+    for o in latest.overrides() {
+        if !instances.contains(&o.id()) {
+            b = b.override_instance(o.clone());
+        }
+    }
+    b.build().map_err(|e| unusable(e.to_string()))
+}
+
+/// The event with its status set to CANCELLED (the revision a cancellation carries).
+pub fn cancelled(latest: &Event) -> Result<Event, Refusal> {
+    latest
+        .to_builder()
+        .status(EventStatus::Cancelled)
+        .build()
+        .map_err(|e| unusable(e.to_string()))
+}
+
+/// Whether an event's last occurrence is over at `now`.
+pub fn has_ended(event: &Event, now: DateTime<Utc>) -> bool {
+    event.ends_at().is_some_and(|end| end <= now)
+}
+
+/// What a reply does to an invitation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplyEffect {
+    /// The invitation after it (unchanged when only recorded).
+    pub invitation: Invitation,
+    /// The history entry to append.
+    pub entry: HistoryEntry,
+}
+
+/// Decides what a REPLY (or a web answer, with `web`) means for `invitation`
+/// of `event` at `now`. Stale and duplicate answers are refused (rule 20);
+/// forwarded ones recorded without touching the invited person's answer
+/// (rule 19); late ones recorded as late (and applied only when configured).
+pub fn apply_answer(
+    invitation: &Invitation,
+    event: &StoredEvent,
+    reply: &Reply,
+    late_answers: LateAnswers,
+    web: bool,
+    now: DateTime<Utc>,
+) -> Result<ReplyEffect, Refusal> {
+    let status = reply.partstat.ok_or_else(|| {
+        Refusal::new(
+            RefusalReason::NoAnswer,
+            "the reply carries no PARTSTAT for the attendee",
+        )
+    })?;
+    if status == ParticipationStatus::NeedsAction {
+        return Err(Refusal::new(
+            RefusalReason::NoAnswer,
+            "the reply says NEEDS-ACTION",
+        ));
+    }
+    let instance = match &reply.recurrence_id {
+        None => None,
+        Some(t) => Some(occurrence(t, "the answered instance").map_err(|r| Refusal {
+            reason: RefusalReason::NoAnswer,
+            detail: r.detail,
+        })?),
+    };
+    let forwarded_from = reply
+        .is_forwarded(invitation.recipient.address())
+        .then(|| reply.attendee.as_ref().map(|a| a.address().clone()))
+        .flatten();
+    let sequence = reply.identity.sequence;
+    let stamp = reply.identity.dtstamp;
+    let mark = invitation
+        .marks
+        .iter()
+        .find(|m| m.instance == instance && forwarded_from.is_none());
+    if let Some(m) = mark
+        && !is_newer(sequence, stamp, m.sequence, m.stamp)
+    {
+        return Err(Refusal::new(
+            RefusalReason::StaleReply,
+            format!(
+                "an answer with SEQUENCE {sequence} is not newer than the one recorded (SEQUENCE {})",
+                m.sequence
+            ),
+        ));
+    }
+    let late = has_ended(&event.latest, now);
+    let mut next = invitation.clone();
+    let applies = forwarded_from.is_none() && (!late || late_answers == LateAnswers::Apply);
+    if applies {
+        match instance {
+            None => {
+                next.status = Some(status);
+                next.answered_at = Some(now);
+            }
+            Some(id) => {
+                next.instance_answers.retain(|(i, _)| *i != id);
+                next.instance_answers.push((id, status));
+                next.instance_answers.sort_by_key(|(i, _)| *i);
+            }
+        }
+        next.marks.retain(|m| m.instance != instance);
+        next.marks.push(AnswerMark {
+            instance,
+            sequence,
+            stamp,
+        });
+    }
+    Ok(ReplyEffect {
+        invitation: next,
+        entry: HistoryEntry {
+            token: invitation.token.clone(),
+            at: now,
+            kind: HistoryKind::Answer {
+                status,
+                instance,
+                comment: reply.comment.as_ref().map(|c| c.as_str().to_owned()),
+                sequence,
+                forwarded_from,
+                late,
+                web,
+            },
+        },
+    })
+}
+
+/// Retry delay after `attempts` failed attempts: exponential from one minute,
+/// capped at six hours, with jitter from `jitter` (0..=1) so retries spread.
+pub fn backoff_seconds(attempts: u32, jitter: f64) -> i64 {
+    let base = 60_i64.saturating_mul(1_i64 << attempts.saturating_sub(1).min(12));
+    let capped = base.min(6 * 3600);
+    let spread = (capped as f64 * 0.25 * jitter.clamp(0.0, 1.0)) as i64;
+    capped + spread
+}
+
+/// Converts a start for messages ("Tue 3 Dec 18:00 Europe/Madrid").
+pub(crate) fn describe_time(t: &InboundTime) -> String {
+    match t {
+        InboundTime::Zoned(z) => format!("{} {}", z.local(), z.zone().name()),
+        InboundTime::Floating(n) => n.to_string(),
+        InboundTime::Date(d) => d.to_string(),
+    }
+}

@@ -1,0 +1,465 @@
+//! [`MemoryStore`]: the reference [`Store`], in memory, for tests and
+//! examples. One lock; [`commit`](Store::commit) checks every change before
+//! applying any, so it is all or nothing like a database transaction.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, PoisonError};
+
+use chrono::{DateTime, Utc};
+
+use super::model::{
+    Delivery, DeliveryKey, DomainOwner, FanOut, HistoryEntry, Invitation, OrganizerAccount,
+    OwnerId, PendingChange, PendingState, QueueState, RefusalRecord, Scope, StoredEvent,
+    Suppression,
+};
+use super::store::{Change, Settlement, Store, StoreError, StoreResult};
+use crate::address::EmailAddress;
+use crate::event::Event;
+use crate::ids::{EventCode, InvitationToken, Sequence};
+
+#[derive(Debug, Default, Clone)]
+struct Inner {
+    owners: BTreeMap<OwnerId, DomainOwner>,
+    organizers: BTreeMap<Scope, OrganizerAccount>,
+    events: BTreeMap<EventCode, StoredEvent>,
+    by_uid: HashMap<(Scope, String), EventCode>,
+    revisions: HashMap<(EventCode, Sequence), Event>,
+    invitations: BTreeMap<InvitationToken, Invitation>,
+    by_address: HashMap<(EventCode, EmailAddress), InvitationToken>,
+    /// Per event, its tokens in order (for pages).
+    by_event: HashMap<EventCode, std::collections::BTreeSet<InvitationToken>>,
+    history: HashMap<InvitationToken, Vec<HistoryEntry>>,
+    suppressions: HashMap<(OwnerId, EmailAddress), Suppression>,
+    pending: BTreeMap<String, PendingChange>,
+    fan_outs: BTreeMap<String, FanOut>,
+    /// Queue in insertion order; `queue_index` finds a key.
+    queue: Vec<Delivery>,
+    queue_index: HashMap<DeliveryKey, usize>,
+    refusals: Vec<RefusalRecord>,
+}
+
+/// A [`Store`] in memory.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Every queued message in queue order (for tests and reports of the queue).
+    pub fn queue(&self) -> Vec<Delivery> {
+        self.lock().queue.clone()
+    }
+}
+
+fn conflict(what: impl Into<String>) -> StoreError {
+    StoreError::Conflict(what.into())
+}
+
+impl Inner {
+    /// Checks one change against the state as it would be after the earlier
+    /// ones; applies it to `self` (a scratch copy).
+    fn apply(&mut self, change: Change) -> StoreResult<()> {
+        match change {
+            Change::InsertEvent(event) => {
+                if self.events.contains_key(&event.code) {
+                    return Err(conflict(format!("event {} exists", event.code)));
+                }
+                if let Some(uid) = &event.organizer_uid {
+                    let k = (event.scope, uid.clone());
+                    if self.by_uid.contains_key(&k) {
+                        return Err(conflict("organizer UID exists"));
+                    }
+                    self.by_uid.insert(k, event.code.clone());
+                }
+                let mut event = event;
+                event.version = 0;
+                self.events.insert(event.code.clone(), event);
+            }
+            Change::UpdateEvent {
+                expected,
+                mut event,
+            } => {
+                let current = self
+                    .events
+                    .get(&event.code)
+                    .ok_or_else(|| conflict(format!("event {} missing", event.code)))?;
+                if current.version != expected || current.scope != event.scope {
+                    return Err(conflict(format!("event {} changed", event.code)));
+                }
+                event.version = expected + 1;
+                event.organizer_uid.clone_from(&current.organizer_uid);
+                self.events.insert(event.code.clone(), event);
+            }
+            Change::InsertRevision {
+                code,
+                sequence,
+                event,
+            } => {
+                let k = (code, sequence);
+                if self.revisions.contains_key(&k) {
+                    return Err(conflict(format!("revision {} of {} exists", k.1, k.0)));
+                }
+                self.revisions.insert(k, event);
+            }
+            Change::InsertInvitation(mut inv) => {
+                let k = (inv.code.clone(), inv.recipient.address().clone());
+                if self.by_address.contains_key(&k) || self.invitations.contains_key(&inv.token) {
+                    return Err(conflict("invitation exists"));
+                }
+                inv.version = 0;
+                self.by_address.insert(k, inv.token.clone());
+                self.by_event
+                    .entry(inv.code.clone())
+                    .or_default()
+                    .insert(inv.token.clone());
+                self.invitations.insert(inv.token.clone(), inv);
+            }
+            Change::UpdateInvitation {
+                expected,
+                mut invitation,
+            } => {
+                let current = self
+                    .invitations
+                    .get(&invitation.token)
+                    .ok_or_else(|| conflict("invitation missing"))?;
+                if current.version != expected
+                    || current.code != invitation.code
+                    || current.recipient.address() != invitation.recipient.address()
+                {
+                    return Err(conflict("invitation changed"));
+                }
+                invitation.version = expected + 1;
+                self.invitations
+                    .insert(invitation.token.clone(), invitation);
+            }
+            Change::AppendHistory(entry) => {
+                if !self.invitations.contains_key(&entry.token) {
+                    return Err(conflict("history for a missing invitation"));
+                }
+                self.history
+                    .entry(entry.token.clone())
+                    .or_default()
+                    .push(entry);
+            }
+            Change::Enqueue(delivery) => {
+                if !self.queue_index.contains_key(&delivery.key) {
+                    self.queue_index
+                        .insert(delivery.key.clone(), self.queue.len());
+                    self.queue.push(delivery);
+                }
+            }
+            Change::Suppress(s) => {
+                self.suppressions
+                    .entry((s.owner, s.address.clone()))
+                    .or_insert(s);
+            }
+            Change::InsertPending(p) => {
+                if self.pending.contains_key(&p.id) {
+                    return Err(conflict("pending change exists"));
+                }
+                self.pending.insert(p.id.clone(), p);
+            }
+            Change::ResolvePending { id, state } => {
+                let p = self
+                    .pending
+                    .get_mut(&id)
+                    .ok_or_else(|| conflict("pending change missing"))?;
+                if p.state != PendingState::Open {
+                    return Err(conflict("pending change already resolved"));
+                }
+                p.state = state;
+            }
+            Change::PutFanOut(f) => {
+                self.fan_outs.insert(f.id.clone(), f);
+            }
+            Change::RemoveFanOut(id) => {
+                self.fan_outs.remove(&id);
+            }
+            Change::Refuse(r) => self.refusals.push(r),
+        }
+        Ok(())
+    }
+
+    fn commit(&mut self, changes: Vec<Change>) -> StoreResult<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        // Writes that can conflict are checked on a copy first only when the
+        // batch holds one; appends alone cannot fail.
+        let may_conflict = changes.iter().any(|c| {
+            !matches!(
+                c,
+                Change::Enqueue(_)
+                    | Change::Suppress(_)
+                    | Change::Refuse(_)
+                    | Change::PutFanOut(_)
+                    | Change::RemoveFanOut(_)
+            )
+        });
+        if may_conflict {
+            let mut scratch = self.clone();
+            for c in changes {
+                scratch.apply(c)?;
+            }
+            *self = scratch;
+        } else {
+            for c in changes {
+                self.apply(c)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Store for MemoryStore {
+    async fn put_owner(&self, owner: DomainOwner) -> StoreResult<()> {
+        self.lock().owners.insert(owner.id, owner);
+        Ok(())
+    }
+
+    async fn put_organizer(&self, organizer: OrganizerAccount) -> StoreResult<()> {
+        self.lock().organizers.insert(organizer.scope, organizer);
+        Ok(())
+    }
+
+    async fn owner(&self, id: OwnerId) -> StoreResult<Option<DomainOwner>> {
+        Ok(self.lock().owners.get(&id).cloned())
+    }
+
+    async fn owner_by_mailbox(&self, address: &EmailAddress) -> StoreResult<Option<DomainOwner>> {
+        Ok(self
+            .lock()
+            .owners
+            .values()
+            .find(|o| o.serves(address))
+            .cloned())
+    }
+
+    async fn organizers(&self, owner: OwnerId) -> StoreResult<Vec<OrganizerAccount>> {
+        Ok(self
+            .lock()
+            .organizers
+            .values()
+            .filter(|o| o.scope.owner == owner)
+            .cloned()
+            .collect())
+    }
+
+    async fn organizer(&self, scope: Scope) -> StoreResult<Option<OrganizerAccount>> {
+        Ok(self.lock().organizers.get(&scope).cloned())
+    }
+
+    async fn event(&self, owner: OwnerId, code: &EventCode) -> StoreResult<Option<StoredEvent>> {
+        Ok(self
+            .lock()
+            .events
+            .get(code)
+            .filter(|e| e.scope.owner == owner)
+            .cloned())
+    }
+
+    async fn event_by_uid(&self, scope: Scope, uid: &str) -> StoreResult<Option<StoredEvent>> {
+        let inner = self.lock();
+        Ok(inner
+            .by_uid
+            .get(&(scope, uid.to_owned()))
+            .and_then(|c| inner.events.get(c))
+            .cloned())
+    }
+
+    async fn events(
+        &self,
+        scope: Scope,
+        after: Option<&EventCode>,
+        limit: usize,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        let inner = self.lock();
+        let mut all: Vec<&StoredEvent> =
+            inner.events.values().filter(|e| e.scope == scope).collect();
+        all.sort_by(|a, b| (a.created_at, &a.code).cmp(&(b.created_at, &b.code)));
+        let start = after
+            .and_then(|c| all.iter().position(|e| &e.code == c).map(|i| i + 1))
+            .unwrap_or(0);
+        Ok(all.into_iter().skip(start).take(limit).cloned().collect())
+    }
+
+    async fn revision(&self, code: &EventCode, sequence: Sequence) -> StoreResult<Option<Event>> {
+        Ok(self
+            .lock()
+            .revisions
+            .get(&(code.clone(), sequence))
+            .cloned())
+    }
+
+    async fn invitation(&self, token: &InvitationToken) -> StoreResult<Option<Invitation>> {
+        Ok(self.lock().invitations.get(token).cloned())
+    }
+
+    async fn invitation_for(
+        &self,
+        code: &EventCode,
+        address: &EmailAddress,
+    ) -> StoreResult<Option<Invitation>> {
+        let inner = self.lock();
+        Ok(inner
+            .by_address
+            .get(&(code.clone(), address.clone()))
+            .and_then(|t| inner.invitations.get(t))
+            .cloned())
+    }
+
+    async fn invitations(
+        &self,
+        code: &EventCode,
+        after: Option<&InvitationToken>,
+        limit: usize,
+    ) -> StoreResult<Vec<Invitation>> {
+        use std::ops::Bound;
+        let inner = self.lock();
+        let Some(tokens) = inner.by_event.get(code) else {
+            return Ok(Vec::new());
+        };
+        let lower = after.map_or(Bound::Unbounded, |t| Bound::Excluded(t.clone()));
+        Ok(tokens
+            .range((lower, Bound::Unbounded))
+            .take(limit)
+            .filter_map(|t| inner.invitations.get(t).cloned())
+            .collect())
+    }
+
+    async fn history(&self, token: &InvitationToken) -> StoreResult<Vec<HistoryEntry>> {
+        Ok(self.lock().history.get(token).cloned().unwrap_or_default())
+    }
+
+    async fn suppression(
+        &self,
+        owner: OwnerId,
+        address: &EmailAddress,
+    ) -> StoreResult<Option<Suppression>> {
+        Ok(self
+            .lock()
+            .suppressions
+            .get(&(owner, address.clone()))
+            .cloned())
+    }
+
+    async fn pending(&self, scope: Scope, id: &str) -> StoreResult<Option<PendingChange>> {
+        Ok(self
+            .lock()
+            .pending
+            .get(id)
+            .filter(|p| p.scope == scope)
+            .cloned())
+    }
+
+    async fn open_pending(&self, code: &EventCode) -> StoreResult<Vec<PendingChange>> {
+        let mut open: Vec<PendingChange> = self
+            .lock()
+            .pending
+            .values()
+            .filter(|p| &p.code == code && p.state == PendingState::Open)
+            .cloned()
+            .collect();
+        open.sort_by_key(|p| p.created_at);
+        Ok(open)
+    }
+
+    async fn fan_outs(&self, limit: usize) -> StoreResult<Vec<FanOut>> {
+        Ok(self.lock().fan_outs.values().take(limit).cloned().collect())
+    }
+
+    async fn refusals(
+        &self,
+        owner: OwnerId,
+        organizer: Option<Scope>,
+    ) -> StoreResult<Vec<RefusalRecord>> {
+        Ok(self
+            .lock()
+            .refusals
+            .iter()
+            .filter(|r| r.owner == owner)
+            .filter(|r| organizer.is_none_or(|s| r.organizer == Some(s.organizer)))
+            .cloned()
+            .collect())
+    }
+
+    async fn claim(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<Delivery>> {
+        let mut inner = self.lock();
+        let mut out = Vec::new();
+        for d in &mut inner.queue {
+            if out.len() >= limit {
+                break;
+            }
+            let claimable = match d.state {
+                QueueState::Queued => d.due <= now,
+                QueueState::Leased(until) => until <= now,
+                QueueState::Sent(_) | QueueState::Failed(_) => false,
+            };
+            if claimable {
+                d.state = QueueState::Leased(lease_until);
+                d.attempts += 1;
+                out.push(d.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    async fn settle(
+        &self,
+        key: &DeliveryKey,
+        settlement: Settlement,
+        changes: Vec<Change>,
+    ) -> StoreResult<()> {
+        let mut inner = self.lock();
+        let mut scratch = inner.clone();
+        let index = *scratch
+            .queue_index
+            .get(key)
+            .ok_or_else(|| conflict(format!("no delivery {key}")))?;
+        let d = &mut scratch.queue[index];
+        if !matches!(d.state, QueueState::Leased(_)) {
+            return Err(conflict(format!("delivery {key} is not leased")));
+        }
+        match settlement {
+            Settlement::Sent(at) => {
+                d.state = QueueState::Sent(at);
+                d.last_error = None;
+            }
+            Settlement::Retry { due, error } => {
+                d.state = QueueState::Queued;
+                d.due = due;
+                d.last_error = Some(error);
+            }
+            Settlement::Failed(reason) => {
+                d.last_error = Some(reason.clone());
+                d.state = QueueState::Failed(reason);
+            }
+        }
+        scratch.commit(changes)?;
+        *inner = scratch;
+        Ok(())
+    }
+
+    async fn delivery(&self, key: &DeliveryKey) -> StoreResult<Option<Delivery>> {
+        let inner = self.lock();
+        Ok(inner.queue_index.get(key).map(|&i| inner.queue[i].clone()))
+    }
+
+    async fn commit(&self, changes: Vec<Change>) -> StoreResult<()> {
+        self.lock().commit(changes)
+    }
+}

@@ -1,0 +1,739 @@
+//! What the engine keeps: tenants, events, invitations and their history,
+//! pending changes, suppressions, refusals and the delivery queue. Plain
+//! values; a [`Store`](super::Store) keeps them and gives them back.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+
+use crate::address::EmailAddress;
+use crate::compose::IdempotencyKey;
+use crate::event::{Event, ParticipationStatus, Recipient, WebUrl};
+use crate::ids::{EventCode, InvitationToken, Sequence};
+use crate::targeting::{InvitationState, UpdateAudience};
+use crate::template::MessageKind;
+use crate::time::OccurrenceId;
+
+/// A domain owner: the top of the tenancy tree (DESIGN D13).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OwnerId(pub u64);
+
+/// An organizer under a domain owner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OrganizerId(pub u64);
+
+/// Whose data a command touches: every command and every query is scoped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Scope {
+    /// The domain owner.
+    pub owner: OwnerId,
+    /// The organizer.
+    pub organizer: OrganizerId,
+}
+
+/// How organizer messages to the ingest address must be authenticated (D7).
+/// The verdict comes from the adapter; the core never trusts a header.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AuthPolicy {
+    /// DMARC must pass.
+    Dmarc,
+    /// SPF or a DKIM signature must pass for the organizer's own domain
+    /// (DMARC alignment without requiring a DMARC record).
+    #[default]
+    AlignedSpfOrDkim,
+    /// Trust the allow-list alone: for closed networks and tests.
+    AllowListOnly,
+}
+
+/// What an answer that arrives after the event's last occurrence does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum LateAnswers {
+    /// Recorded in the history as late; the status stays as it was.
+    #[default]
+    RecordOnly,
+    /// Recorded and applied like any other.
+    Apply,
+}
+
+/// The switches an organizer (or, by default, their domain owner) sets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct Settings {
+    /// Hold updates and cancellations for approval (D6).
+    pub approval: bool,
+    /// Who gets updates (D4).
+    pub audience: UpdateAudience,
+    /// How organizer messages are authenticated (D7).
+    pub auth: AuthPolicy,
+    /// Answers after the event's end.
+    pub late_answers: LateAnswers,
+    /// Add RFC 8058 one-click unsubscribe to invitations (list sends).
+    pub list_unsubscribe: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            approval: false,
+            audience: UpdateAudience::default(),
+            auth: AuthPolicy::default(),
+            late_answers: LateAnswers::default(),
+            list_unsubscribe: true,
+        }
+    }
+}
+
+impl Settings {
+    /// Turns the approval switch on or off.
+    pub fn with_approval(mut self, on: bool) -> Self {
+        self.approval = on;
+        self
+    }
+    /// Sets the update audience.
+    pub fn with_audience(mut self, audience: UpdateAudience) -> Self {
+        self.audience = audience;
+        self
+    }
+    /// Sets the authentication policy.
+    pub fn with_auth(mut self, auth: AuthPolicy) -> Self {
+        self.auth = auth;
+        self
+    }
+    /// Sets what late answers do.
+    pub fn with_late_answers(mut self, late: LateAnswers) -> Self {
+        self.late_answers = late;
+        self
+    }
+    /// Turns one-click unsubscribe headers on or off.
+    pub fn with_list_unsubscribe(mut self, on: bool) -> Self {
+        self.list_unsubscribe = on;
+        self
+    }
+}
+
+/// A domain owner and the mailboxes calinvite serves for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DomainOwner {
+    /// Its id.
+    pub id: OwnerId,
+    /// Shown in notifications.
+    pub name: String,
+    /// The domain of invitation UIDs and Message-IDs.
+    pub mail_domain: String,
+    /// Where organizers invite calinvite (`create@…`).
+    pub ingest: EmailAddress,
+    /// The ORGANIZER and From of every invitation: replies come here (D1).
+    pub reply: EmailAddress,
+    /// The envelope sender: delivery reports come here.
+    pub bounce: EmailAddress,
+    /// Base of web RSVP and unsubscribe links (D11), if the application serves them.
+    pub links_base: Option<WebUrl>,
+    /// Defaults for its organizers.
+    pub settings: Settings,
+}
+
+impl DomainOwner {
+    /// Whether `address` is one of the mailboxes calinvite serves for this owner.
+    pub fn serves(&self, address: &EmailAddress) -> bool {
+        [&self.ingest, &self.reply, &self.bounce].contains(&address)
+    }
+}
+
+/// Who may act as an organizer: an exact address, or everyone at a domain.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum AllowEntry {
+    /// One address.
+    Address(EmailAddress),
+    /// Every address at this domain (exact domain, lower case, no subdomains).
+    Domain(String),
+}
+
+impl AllowEntry {
+    /// Whether `address` is allowed by this entry (exact match after
+    /// normalising, never a substring: INTEROP rule 18).
+    pub fn allows(&self, address: &EmailAddress) -> bool {
+        match self {
+            AllowEntry::Address(a) => a == address,
+            AllowEntry::Domain(d) => address.domain().eq_ignore_ascii_case(d),
+        }
+    }
+}
+
+/// A registered organizer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrganizerAccount {
+    /// Its scope (owner and id).
+    pub scope: Scope,
+    /// Shown in reports.
+    pub name: String,
+    /// Who may send events as this organizer.
+    pub allow: Vec<AllowEntry>,
+    /// Its own settings; `None` takes the owner's.
+    pub settings: Option<Settings>,
+    /// Where reports and notices go when no sender is known.
+    pub notify: EmailAddress,
+}
+
+impl OrganizerAccount {
+    /// Whether `address` may act as this organizer.
+    pub fn allows(&self, address: &EmailAddress) -> bool {
+        self.allow.iter().any(|e| e.allows(address))
+    }
+}
+
+/// Where a send request came from (kept for reports).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum InvitationSource {
+    /// An application's API call.
+    Api,
+    /// An address typed into a landing page.
+    LandingPage,
+    /// A call-to-action link in a marketing email.
+    CallToAction,
+    /// A row of a batch list (the list's name).
+    Batch(String),
+}
+
+impl InvitationSource {
+    /// The name shown in reports.
+    pub fn as_str(&self) -> &str {
+        match self {
+            InvitationSource::Api => "api",
+            InvitationSource::LandingPage => "landing-page",
+            InvitationSource::CallToAction => "call-to-action",
+            InvitationSource::Batch(name) => name,
+        }
+    }
+}
+
+/// An event as the store keeps it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredEvent {
+    /// Its tenant.
+    pub scope: Scope,
+    /// Its code.
+    pub code: EventCode,
+    /// The organizer's UID, for events that came from a calendar.
+    pub organizer_uid: Option<String>,
+    /// The organizer's SEQUENCE of the last message adopted (orders inbound only, D2).
+    pub organizer_sequence: Sequence,
+    /// The organizer's DTSTAMP of the last message adopted.
+    pub organizer_stamp: Option<DateTime<Utc>>,
+    /// The organizer's latest version, which may not have gone out yet (approval).
+    pub latest: Event,
+    /// The organizer's raw calendar object of the latest version, kept for fidelity.
+    pub raw_calendar: Option<String>,
+    /// calinvite's SEQUENCE of the revision recipients hold (D2).
+    pub sent_sequence: Sequence,
+    /// Whether the whole event is cancelled.
+    pub cancelled: bool,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// Optimistic-concurrency version, raised by every write.
+    pub version: u64,
+}
+
+/// How far a message to one invitation got.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DeliveryState {
+    /// Queued, not yet accepted by a relay.
+    #[default]
+    Queued,
+    /// A relay accepted it.
+    Sent,
+    /// A delivery report said it reached the mailbox.
+    Delivered,
+    /// A temporary failure was reported; nothing changes for future sends.
+    SoftBounced,
+    /// A permanent failure: the address is suppressed.
+    HardBounced,
+}
+
+impl DeliveryState {
+    /// The name shown in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Queued => "queued",
+            DeliveryState::Sent => "sent",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::SoftBounced => "soft-bounced",
+            DeliveryState::HardBounced => "hard-bounced",
+        }
+    }
+}
+
+/// The last (SEQUENCE, DTSTAMP) an answer carried, per instance (INTEROP rule 20).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AnswerMark {
+    /// The instance, or `None` for the whole event.
+    pub instance: Option<OccurrenceId>,
+    /// SEQUENCE of the copy answered.
+    pub sequence: Sequence,
+    /// DTSTAMP of the answer.
+    pub stamp: Option<DateTime<Utc>>,
+}
+
+/// One recipient's invitation to one event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invitation {
+    /// Its tenant.
+    pub scope: Scope,
+    /// The event.
+    pub code: EventCode,
+    /// The secret token in its UID (D1).
+    pub token: InvitationToken,
+    /// The recipient.
+    pub recipient: Recipient,
+    /// Where the request came from.
+    pub source: InvitationSource,
+    /// When it was requested.
+    pub created_at: DateTime<Utc>,
+    /// When a relay first accepted a message for it.
+    pub sent_at: Option<DateTime<Utc>>,
+    /// The SEQUENCE of the last REQUEST queued for it.
+    pub sequence_held: Option<Sequence>,
+    /// Whether a cancellation of the whole event was queued for it.
+    pub cancelled: bool,
+    /// The invited person's last answer for the whole event.
+    pub status: Option<ParticipationStatus>,
+    /// When that answer came.
+    pub answered_at: Option<DateTime<Utc>>,
+    /// Answers for single instances.
+    pub instance_answers: Vec<(OccurrenceId, ParticipationStatus)>,
+    /// Ordering stamps of the answers adopted.
+    pub marks: Vec<AnswerMark>,
+    /// Delivery of the last message.
+    pub delivery: DeliveryState,
+    /// How many re-sends (REFRESH) were queued.
+    pub copies: u32,
+    /// Optimistic-concurrency version, raised by every write.
+    pub version: u64,
+}
+
+impl Invitation {
+    /// What the targeting rules need to know.
+    pub fn state(&self, suppressed: bool) -> InvitationState {
+        InvitationState {
+            last_answer: self.status,
+            received_request: self.sequence_held.is_some(),
+            hard_bounced: self.delivery == DeliveryState::HardBounced,
+            suppressed,
+        }
+    }
+
+    /// The answer for an instance: its own, else the whole event's.
+    pub fn answer_for(&self, instance: Option<OccurrenceId>) -> Option<ParticipationStatus> {
+        instance
+            .and_then(|id| {
+                self.instance_answers
+                    .iter()
+                    .find(|(i, _)| *i == id)
+                    .map(|(_, s)| *s)
+            })
+            .or(self.status)
+    }
+}
+
+/// What happened to an invitation, in order. Reports are recounted from it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HistoryKind {
+    /// An answer (REPLY or web RSVP).
+    Answer {
+        /// The answer.
+        status: ParticipationStatus,
+        /// The instance answered, if one.
+        instance: Option<OccurrenceId>,
+        /// The comment.
+        comment: Option<String>,
+        /// SEQUENCE of the copy answered.
+        sequence: Sequence,
+        /// Another person answered with this invitation (a forwarded copy).
+        forwarded_from: Option<EmailAddress>,
+        /// After the event's end: recorded, status unchanged (unless configured).
+        late: bool,
+        /// Through a web link rather than a calendar client.
+        web: bool,
+    },
+    /// A proposal of another time (COUNTER).
+    Counter {
+        /// Proposed start, as written.
+        start: Option<String>,
+        /// Proposed end, as written.
+        end: Option<String>,
+        /// The comment.
+        comment: Option<String>,
+    },
+    /// A message was queued.
+    Queued {
+        /// Which.
+        kind: MessageKind,
+        /// Its SEQUENCE.
+        sequence: Sequence,
+    },
+    /// A relay accepted a message.
+    Sent {
+        /// Its SEQUENCE.
+        sequence: Sequence,
+    },
+    /// A delivery report said delivered.
+    Delivered,
+    /// A delivery failed.
+    Bounced {
+        /// Permanent (the address is suppressed) or temporary.
+        permanent: bool,
+        /// The server's words.
+        detail: String,
+    },
+    /// The recipient unsubscribed.
+    Unsubscribed,
+}
+
+/// One entry of an invitation's history.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryEntry {
+    /// The invitation.
+    pub token: InvitationToken,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// What.
+    pub kind: HistoryKind,
+}
+
+/// Why something was refused. Every refusal has one; reports count them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum RefusalReason {
+    /// The address it came to is not one calinvite serves.
+    UnknownMailbox,
+    /// The sender is on no organizer's allow-list.
+    NotAnOrganizer,
+    /// The message failed the organizer's authentication policy.
+    AuthenticationFailed,
+    /// The calendar's ORGANIZER is not the authenticated sender.
+    OrganizerMismatch,
+    /// An older or repeated organizer message.
+    StaleOrganizerMessage,
+    /// An organizer message for an event calinvite does not know.
+    UnknownEvent,
+    /// The event could not be adopted (missing time, floating time …).
+    UnusableEvent,
+    /// The event is cancelled.
+    EventCancelled,
+    /// The event's last occurrence is over.
+    EventEnded,
+    /// A cancellation waits for approval.
+    CancellationPending,
+    /// The address unsubscribed, complained or hard-bounced.
+    Suppressed,
+    /// The recipient is the organizer or one of calinvite's own mailboxes.
+    OwnAddress,
+    /// The message could not be assembled.
+    Unsendable,
+    /// A reply whose UID names no invitation calinvite sent.
+    UnknownInvitation,
+    /// A reply to one owner's mailbox naming another owner's invitation.
+    WrongTenant,
+    /// A reply older than one already recorded, or the same again.
+    StaleReply,
+    /// A reply with no answer in it.
+    NoAnswer,
+    /// A delivery report about no message calinvite sent.
+    UnknownBounce,
+    /// The message was not one calinvite acts on at this address.
+    NotActionable,
+    /// The message could not be read (its reason is in the detail).
+    Unreadable,
+}
+
+impl RefusalReason {
+    /// A stable name (reports, logs, CSV).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefusalReason::UnknownMailbox => "unknown-mailbox",
+            RefusalReason::NotAnOrganizer => "not-an-organizer",
+            RefusalReason::AuthenticationFailed => "authentication-failed",
+            RefusalReason::OrganizerMismatch => "organizer-mismatch",
+            RefusalReason::StaleOrganizerMessage => "stale-organizer-message",
+            RefusalReason::UnknownEvent => "unknown-event",
+            RefusalReason::UnusableEvent => "unusable-event",
+            RefusalReason::EventCancelled => "event-cancelled",
+            RefusalReason::EventEnded => "event-ended",
+            RefusalReason::CancellationPending => "cancellation-pending",
+            RefusalReason::Suppressed => "suppressed",
+            RefusalReason::OwnAddress => "own-address",
+            RefusalReason::Unsendable => "unsendable",
+            RefusalReason::UnknownInvitation => "unknown-invitation",
+            RefusalReason::WrongTenant => "wrong-tenant",
+            RefusalReason::StaleReply => "stale-reply",
+            RefusalReason::NoAnswer => "no-answer",
+            RefusalReason::UnknownBounce => "unknown-bounce",
+            RefusalReason::NotActionable => "not-actionable",
+            RefusalReason::Unreadable => "unreadable",
+        }
+    }
+}
+
+impl fmt::Display for RefusalReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A refusal with what it was about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    /// Why.
+    pub reason: RefusalReason,
+    /// Details for a person (never secret tokens).
+    pub detail: String,
+}
+
+impl Refusal {
+    pub(crate) fn new(reason: RefusalReason, detail: impl Into<String>) -> Self {
+        Refusal {
+            reason,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.reason, self.detail)
+    }
+}
+
+impl std::error::Error for Refusal {}
+
+/// A refusal as recorded, for reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefusalRecord {
+    /// The owner it concerns.
+    pub owner: OwnerId,
+    /// The organizer, when known.
+    pub organizer: Option<OrganizerId>,
+    /// The event, when known.
+    pub code: Option<EventCode>,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Why and what.
+    pub refusal: Refusal,
+}
+
+/// Why an address may not be sent to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SuppressionReason {
+    /// It unsubscribed.
+    Unsubscribed,
+    /// A permanent delivery failure.
+    HardBounce,
+    /// A spam complaint.
+    Complaint,
+}
+
+impl SuppressionReason {
+    /// A stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SuppressionReason::Unsubscribed => "unsubscribed",
+            SuppressionReason::HardBounce => "hard-bounce",
+            SuppressionReason::Complaint => "complaint",
+        }
+    }
+}
+
+/// An address no send path may use (D12), per domain owner.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Suppression {
+    /// The owner.
+    pub owner: OwnerId,
+    /// The address.
+    pub address: EmailAddress,
+    /// Why.
+    pub reason: SuppressionReason,
+    /// Since when.
+    pub at: DateTime<Utc>,
+}
+
+/// A change held for approval (D6).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingChange {
+    /// Its id (unique per store).
+    pub id: String,
+    /// The tenant.
+    pub scope: Scope,
+    /// The event.
+    pub code: EventCode,
+    /// What it does.
+    pub kind: PendingKind,
+    /// The SEQUENCE of the revision it was planned against.
+    pub base_sequence: Sequence,
+    /// Who would get what, as planned.
+    pub recipients: Vec<PlannedMessage>,
+    /// When it was planned.
+    pub created_at: DateTime<Utc>,
+    /// Where it stands.
+    pub state: PendingState,
+}
+
+/// What a pending change does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PendingKind {
+    /// Sends the organizer's latest version as an update.
+    Update,
+    /// Cancels the whole event.
+    Cancel,
+    /// Cancels these instances.
+    CancelInstances(Vec<OccurrenceId>),
+}
+
+/// Where a pending change stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PendingState {
+    /// Waiting for someone.
+    Open,
+    /// Approved and sent.
+    Approved,
+    /// Rejected: nothing was sent.
+    Rejected,
+    /// Replaced by a newer change before anyone decided.
+    Superseded,
+}
+
+/// One message a plan would send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedMessage {
+    /// The invitation.
+    pub token: InvitationToken,
+    /// Its address (for the person approving).
+    pub address: EmailAddress,
+    /// Which message.
+    pub kind: MessageKind,
+}
+
+/// A message in the delivery queue (D8).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    /// The idempotency key: at most one delivery per key, ever.
+    pub key: DeliveryKey,
+    /// The owner (for the sender identity and tenancy).
+    pub owner: OwnerId,
+    /// What to send.
+    pub payload: Payload,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// Not before this time (retry backoff).
+    pub due: DateTime<Utc>,
+    /// Where it stands.
+    pub state: QueueState,
+    /// The transport's last words.
+    pub last_error: Option<String>,
+}
+
+/// The idempotency key of a queued message.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DeliveryKey {
+    /// A message to an invitation's recipient.
+    Invitation(IdempotencyKey),
+    /// A notice to an organizer (its own unique name).
+    Notice(String),
+}
+
+impl fmt::Display for DeliveryKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeliveryKey::Invitation(k) => write!(f, "{k}"),
+            DeliveryKey::Notice(n) => write!(f, "notice:{n}"),
+        }
+    }
+}
+
+/// What a queued message is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Payload {
+    /// An iMIP message to an invitation, assembled when it is sent from the
+    /// stored revision (the queue stays small for million-recipient fan-outs).
+    Invitation {
+        /// The event.
+        code: EventCode,
+        /// The invitation.
+        token: InvitationToken,
+        /// Which message.
+        kind: MessageKind,
+        /// The revision.
+        sequence: Sequence,
+        /// 0, or the re-send number.
+        copy: u32,
+    },
+    /// A message assembled when it was queued (notices, reports).
+    Prepared {
+        /// Envelope sender.
+        from: EmailAddress,
+        /// Envelope recipient.
+        to: EmailAddress,
+        /// The RFC 5322 bytes.
+        bytes: Vec<u8>,
+    },
+}
+
+/// Where a queued message stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum QueueState {
+    /// Waiting (for its due time).
+    Queued,
+    /// Claimed by a worker until then.
+    Leased(DateTime<Utc>),
+    /// A relay accepted it.
+    Sent(DateTime<Utc>),
+    /// Given up: permanent failure or too many attempts.
+    Failed(String),
+}
+
+/// A delivery of a fan-out still to plan: who gets the revision is worked
+/// out in batches, so memory does not grow with the audience.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FanOut {
+    /// Its id.
+    pub id: String,
+    /// The tenant.
+    pub scope: Scope,
+    /// The event.
+    pub code: EventCode,
+    /// The message each recipient in the audience gets.
+    pub kind: MessageKind,
+    /// The revision.
+    pub sequence: Sequence,
+    /// Who is in it.
+    pub audience: FanOutAudience,
+    /// The last invitation planned (batches go in token order).
+    pub cursor: Option<InvitationToken>,
+}
+
+/// Who a fan-out reaches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FanOutAudience {
+    /// An update: the organizer's update audience (D4).
+    Update(UpdateAudience),
+    /// A cancellation: everyone who received the event (D5).
+    Cancellation,
+    /// An approved plan: these invitations, plus the later joiners `then` includes.
+    Approved {
+        /// Listed when planned.
+        listed: Vec<InvitationToken>,
+        /// Who joined after this time is a later joiner.
+        planned_at: DateTime<Utc>,
+        /// The rule for later joiners.
+        then: Box<FanOutAudience>,
+    },
+}

@@ -1,0 +1,260 @@
+//! The [`Store`] trait: what the engine needs kept, and the one way it writes
+//! ([`Store::commit`], all or nothing).
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+
+use super::model::{
+    Delivery, DeliveryKey, DomainOwner, FanOut, HistoryEntry, Invitation, OrganizerAccount,
+    OwnerId, PendingChange, PendingState, RefusalRecord, Scope, StoredEvent, Suppression,
+};
+use crate::address::EmailAddress;
+use crate::event::Event;
+use crate::ids::{EventCode, InvitationToken, Sequence};
+
+/// A store failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A write lost a race (a row changed or appeared since it was read): the
+    /// pipeline reads again and decides again.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// Stored data could not be read back (a corrupted row): names the row.
+    #[error("corrupt row {row}: {detail}")]
+    Corrupt {
+        /// Which row.
+        row: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The store is unreachable or failed; the operation may be retried.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The store's schema is newer than this code.
+    #[error("store schema version {found} is newer than this build supports ({supported})")]
+    TooNew {
+        /// In the store.
+        found: u32,
+        /// In this build.
+        supported: u32,
+    },
+}
+
+/// One write. A [`Store::commit`] applies a list of them atomically: all or
+/// none, so a state change and the messages it causes are never apart (D8).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Change {
+    /// A new event. Conflict when its code, or its organizer UID within the
+    /// organizer, exists.
+    InsertEvent(StoredEvent),
+    /// A changed event. Conflict unless the stored version is `expected`; the
+    /// stored version becomes `expected + 1`.
+    UpdateEvent {
+        /// The version read.
+        expected: u64,
+        /// The new state (its `version` is ignored).
+        event: StoredEvent,
+    },
+    /// A revision recipients hold (D2). Conflict when (code, sequence) exists.
+    InsertRevision {
+        /// The event.
+        code: EventCode,
+        /// Its SEQUENCE.
+        sequence: Sequence,
+        /// The event as sent.
+        event: Event,
+    },
+    /// A new invitation. Conflict when the event has one for the address or
+    /// the token exists (idempotent sends).
+    InsertInvitation(Invitation),
+    /// A changed invitation. Conflict unless the stored version is `expected`.
+    UpdateInvitation {
+        /// The version read.
+        expected: u64,
+        /// The new state (its `version` is ignored).
+        invitation: Invitation,
+    },
+    /// Appends to an invitation's history.
+    AppendHistory(HistoryEntry),
+    /// Queues a message. A key already queued, sent or failed is left as it
+    /// is: the same key never goes out twice.
+    Enqueue(Delivery),
+    /// Adds an address to an owner's suppression list (kept if present).
+    Suppress(Suppression),
+    /// A new pending change.
+    InsertPending(PendingChange),
+    /// Moves a pending change on. Conflict unless it is open.
+    ResolvePending {
+        /// Its id.
+        id: String,
+        /// The new state.
+        state: PendingState,
+    },
+    /// A fan-out to plan (inserted), or its progress (replaced by id).
+    PutFanOut(FanOut),
+    /// A finished fan-out.
+    RemoveFanOut(String),
+    /// A refusal, for reports.
+    Refuse(RefusalRecord),
+}
+
+/// The outcome of one delivery attempt, as the queue records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Settlement {
+    /// The relay accepted the message.
+    Sent(DateTime<Utc>),
+    /// Try again at this time.
+    Retry {
+        /// When.
+        due: DateTime<Utc>,
+        /// What went wrong.
+        error: String,
+    },
+    /// Given up.
+    Failed(String),
+}
+
+/// Boxed-free async results: a store's futures are `Send` so a pipeline can
+/// run on any executor.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Where events, invitations and the delivery queue live.
+///
+/// Every read is scoped by tenant (D13) or by an unguessable token; every
+/// write goes through [`commit`](Store::commit). The in-memory
+/// [`MemoryStore`](super::MemoryStore) is the reference implementation;
+/// `calinvite-store` has SQLite and PostgreSQL.
+pub trait Store: Send + Sync {
+    /// Adds or replaces a domain owner (administration).
+    fn put_owner(&self, owner: DomainOwner) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Adds or replaces an organizer (administration).
+    fn put_organizer(
+        &self,
+        organizer: OrganizerAccount,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// A domain owner.
+    fn owner(&self, id: OwnerId) -> impl Future<Output = StoreResult<Option<DomainOwner>>> + Send;
+    /// The domain owner one of whose mailboxes is `address`.
+    fn owner_by_mailbox(
+        &self,
+        address: &EmailAddress,
+    ) -> impl Future<Output = StoreResult<Option<DomainOwner>>> + Send;
+    /// An owner's organizers.
+    fn organizers(
+        &self,
+        owner: OwnerId,
+    ) -> impl Future<Output = StoreResult<Vec<OrganizerAccount>>> + Send;
+    /// One organizer.
+    fn organizer(
+        &self,
+        scope: Scope,
+    ) -> impl Future<Output = StoreResult<Option<OrganizerAccount>>> + Send;
+
+    /// An event, if it belongs to the owner.
+    fn event(
+        &self,
+        owner: OwnerId,
+        code: &EventCode,
+    ) -> impl Future<Output = StoreResult<Option<StoredEvent>>> + Send;
+    /// An organizer's event by the organizer's own UID.
+    fn event_by_uid(
+        &self,
+        scope: Scope,
+        uid: &str,
+    ) -> impl Future<Output = StoreResult<Option<StoredEvent>>> + Send;
+    /// An organizer's events, oldest first, after `after` (a page).
+    fn events(
+        &self,
+        scope: Scope,
+        after: Option<&EventCode>,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<Vec<StoredEvent>>> + Send;
+    /// A revision recipients hold.
+    fn revision(
+        &self,
+        code: &EventCode,
+        sequence: Sequence,
+    ) -> impl Future<Output = StoreResult<Option<Event>>> + Send;
+
+    /// The invitation a token names (tokens are unguessable and unique).
+    fn invitation(
+        &self,
+        token: &InvitationToken,
+    ) -> impl Future<Output = StoreResult<Option<Invitation>>> + Send;
+    /// The event's invitation for an address.
+    fn invitation_for(
+        &self,
+        code: &EventCode,
+        address: &EmailAddress,
+    ) -> impl Future<Output = StoreResult<Option<Invitation>>> + Send;
+    /// A page of an event's invitations in token order, after `after`.
+    fn invitations(
+        &self,
+        code: &EventCode,
+        after: Option<&InvitationToken>,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<Vec<Invitation>>> + Send;
+    /// An invitation's history, oldest first.
+    fn history(
+        &self,
+        token: &InvitationToken,
+    ) -> impl Future<Output = StoreResult<Vec<HistoryEntry>>> + Send;
+
+    /// Whether an owner suppresses an address.
+    fn suppression(
+        &self,
+        owner: OwnerId,
+        address: &EmailAddress,
+    ) -> impl Future<Output = StoreResult<Option<Suppression>>> + Send;
+
+    /// A pending change of the organizer's.
+    fn pending(
+        &self,
+        scope: Scope,
+        id: &str,
+    ) -> impl Future<Output = StoreResult<Option<PendingChange>>> + Send;
+    /// An event's open pending changes, oldest first.
+    fn open_pending(
+        &self,
+        code: &EventCode,
+    ) -> impl Future<Output = StoreResult<Vec<PendingChange>>> + Send;
+
+    /// Fan-outs still to plan, oldest first.
+    fn fan_outs(&self, limit: usize) -> impl Future<Output = StoreResult<Vec<FanOut>>> + Send;
+
+    /// Refusals recorded for an owner (and organizer, when given), oldest first.
+    fn refusals(
+        &self,
+        owner: OwnerId,
+        organizer: Option<Scope>,
+    ) -> impl Future<Output = StoreResult<Vec<RefusalRecord>>> + Send;
+
+    /// Claims up to `limit` queued messages due at `now`, or whose lease
+    /// expired, leasing them until `lease_until`.
+    fn claim(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<Vec<Delivery>>> + Send;
+    /// Records the outcome of an attempt on a claimed message, together with
+    /// the state changes it causes.
+    fn settle(
+        &self,
+        key: &DeliveryKey,
+        settlement: Settlement,
+        changes: Vec<Change>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// A queued message, in whatever state.
+    fn delivery(
+        &self,
+        key: &DeliveryKey,
+    ) -> impl Future<Output = StoreResult<Option<Delivery>>> + Send;
+
+    /// Applies the changes atomically.
+    fn commit(&self, changes: Vec<Change>) -> impl Future<Output = StoreResult<()>> + Send;
+}
