@@ -31,6 +31,7 @@ mod model;
 mod notice;
 mod pipeline;
 pub mod report;
+pub mod scenario;
 mod store;
 mod transport;
 
