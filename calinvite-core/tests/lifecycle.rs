@@ -39,7 +39,7 @@ fn smoke_brief_story() {
     block_on(s.deliver()).unwrap();
     assert_eq!(s.inbox("ana@example.com").len(), 1, "organizer notice");
     assert_eq!(s.calendar_inbox("yes@example.org").len(), 1);
-    dbg!(block_on(s.reply("yes@example.org", "ACCEPTED")).unwrap());
+    block_on(s.reply("yes@example.org", "ACCEPTED")).unwrap();
     block_on(s.reply("no@example.org", "DECLINED")).unwrap();
     block_on(s.reply("maybe@example.org", "TENTATIVE")).unwrap();
     let edited = ev

@@ -338,6 +338,10 @@ pub fn apply_answer(
                 next.instance_answers.sort_by_key(|(i, _)| *i);
             }
         }
+    }
+    // The invited person's message is their latest even when it is only
+    // recorded (late): a re-delivery of it must then be stale (rule 20).
+    if forwarded_from.is_none() {
         next.marks.retain(|m| m.instance != instance);
         next.marks.push(AnswerMark {
             instance,

@@ -17,7 +17,7 @@ use crate::address::EmailAddress;
 use crate::event::Event;
 use crate::ids::{EventCode, InvitationToken, Sequence};
 
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 struct Inner {
     owners: BTreeMap<OwnerId, DomainOwner>,
     organizers: BTreeMap<Scope, OrganizerAccount>,
@@ -64,25 +64,43 @@ fn conflict(what: impl Into<String>) -> StoreError {
     StoreError::Conflict(what.into())
 }
 
+/// How to take one applied change back (a failed commit rolls back).
+enum Undo {
+    Nothing,
+    RemoveEvent(EventCode, Option<(Scope, String)>),
+    RestoreEvent(Box<StoredEvent>),
+    RemoveRevision(EventCode, Sequence),
+    RemoveInvitation(InvitationToken, EventCode, EmailAddress),
+    RestoreInvitation(Box<Invitation>),
+    PopHistory(InvitationToken),
+    PopQueue(DeliveryKey),
+    RemoveSuppression(OwnerId, EmailAddress),
+    RemovePending(String),
+    RestorePending(String, PendingState),
+    RestoreFanOut(String, Option<FanOut>),
+    PopRefusal,
+}
+
 impl Inner {
-    /// Checks one change against the state as it would be after the earlier
-    /// ones; applies it to `self` (a scratch copy).
-    fn apply(&mut self, change: Change) -> StoreResult<()> {
-        match change {
-            Change::InsertEvent(event) => {
+    /// Checks one change against the current state (earlier changes of the
+    /// batch included) and applies it, returning how to take it back.
+    fn apply(&mut self, change: Change) -> StoreResult<Undo> {
+        Ok(match change {
+            Change::InsertEvent(mut event) => {
                 if self.events.contains_key(&event.code) {
                     return Err(conflict(format!("event {} exists", event.code)));
                 }
-                if let Some(uid) = &event.organizer_uid {
-                    let k = (event.scope, uid.clone());
-                    if self.by_uid.contains_key(&k) {
+                let uid_key = event.organizer_uid.clone().map(|u| (event.scope, u));
+                if let Some(k) = &uid_key {
+                    if self.by_uid.contains_key(k) {
                         return Err(conflict("organizer UID exists"));
                     }
-                    self.by_uid.insert(k, event.code.clone());
+                    self.by_uid.insert(k.clone(), event.code.clone());
                 }
-                let mut event = event;
                 event.version = 0;
-                self.events.insert(event.code.clone(), event);
+                let code = event.code.clone();
+                self.events.insert(code.clone(), event);
+                Undo::RemoveEvent(code, uid_key)
             }
             Change::UpdateEvent {
                 expected,
@@ -97,7 +115,8 @@ impl Inner {
                 }
                 event.version = expected + 1;
                 event.organizer_uid.clone_from(&current.organizer_uid);
-                self.events.insert(event.code.clone(), event);
+                let old = self.events.insert(event.code.clone(), event);
+                old.map_or(Undo::Nothing, |e| Undo::RestoreEvent(Box::new(e)))
             }
             Change::InsertRevision {
                 code,
@@ -108,7 +127,9 @@ impl Inner {
                 if self.revisions.contains_key(&k) {
                     return Err(conflict(format!("revision {} of {} exists", k.1, k.0)));
                 }
+                let undo = Undo::RemoveRevision(k.0.clone(), k.1);
                 self.revisions.insert(k, event);
+                undo
             }
             Change::InsertInvitation(mut inv) => {
                 let k = (inv.code.clone(), inv.recipient.address().clone());
@@ -116,12 +137,14 @@ impl Inner {
                     return Err(conflict("invitation exists"));
                 }
                 inv.version = 0;
-                self.by_address.insert(k, inv.token.clone());
+                self.by_address.insert(k.clone(), inv.token.clone());
                 self.by_event
                     .entry(inv.code.clone())
                     .or_default()
                     .insert(inv.token.clone());
-                self.invitations.insert(inv.token.clone(), inv);
+                let token = inv.token.clone();
+                self.invitations.insert(token.clone(), inv);
+                Undo::RemoveInvitation(token, k.0, k.1)
             }
             Change::UpdateInvitation {
                 expected,
@@ -138,35 +161,45 @@ impl Inner {
                     return Err(conflict("invitation changed"));
                 }
                 invitation.version = expected + 1;
-                self.invitations
+                let old = self
+                    .invitations
                     .insert(invitation.token.clone(), invitation);
+                old.map_or(Undo::Nothing, |i| Undo::RestoreInvitation(Box::new(i)))
             }
             Change::AppendHistory(entry) => {
                 if !self.invitations.contains_key(&entry.token) {
                     return Err(conflict("history for a missing invitation"));
                 }
-                self.history
-                    .entry(entry.token.clone())
-                    .or_default()
-                    .push(entry);
+                let token = entry.token.clone();
+                self.history.entry(token.clone()).or_default().push(entry);
+                Undo::PopHistory(token)
             }
             Change::Enqueue(delivery) => {
-                if !self.queue_index.contains_key(&delivery.key) {
-                    self.queue_index
-                        .insert(delivery.key.clone(), self.queue.len());
+                if self.queue_index.contains_key(&delivery.key) {
+                    Undo::Nothing
+                } else {
+                    let key = delivery.key.clone();
+                    self.queue_index.insert(key.clone(), self.queue.len());
                     self.queue.push(delivery);
+                    Undo::PopQueue(key)
                 }
             }
             Change::Suppress(s) => {
-                self.suppressions
-                    .entry((s.owner, s.address.clone()))
-                    .or_insert(s);
+                let k = (s.owner, s.address.clone());
+                if self.suppressions.contains_key(&k) {
+                    Undo::Nothing
+                } else {
+                    self.suppressions.insert(k.clone(), s);
+                    Undo::RemoveSuppression(k.0, k.1)
+                }
             }
             Change::InsertPending(p) => {
                 if self.pending.contains_key(&p.id) {
                     return Err(conflict("pending change exists"));
                 }
-                self.pending.insert(p.id.clone(), p);
+                let id = p.id.clone();
+                self.pending.insert(id.clone(), p);
+                Undo::RemovePending(id)
             }
             Change::ResolvePending { id, state } => {
                 let p = self
@@ -176,44 +209,97 @@ impl Inner {
                 if p.state != PendingState::Open {
                     return Err(conflict("pending change already resolved"));
                 }
-                p.state = state;
+                let old = std::mem::replace(&mut p.state, state);
+                Undo::RestorePending(id, old)
             }
             Change::PutFanOut(f) => {
-                self.fan_outs.insert(f.id.clone(), f);
+                let id = f.id.clone();
+                let old = self.fan_outs.insert(id.clone(), f);
+                Undo::RestoreFanOut(id, old)
             }
             Change::RemoveFanOut(id) => {
-                self.fan_outs.remove(&id);
+                let old = self.fan_outs.remove(&id);
+                Undo::RestoreFanOut(id, old)
             }
-            Change::Refuse(r) => self.refusals.push(r),
-        }
-        Ok(())
+            Change::Refuse(r) => {
+                self.refusals.push(r);
+                Undo::PopRefusal
+            }
+        })
     }
 
-    fn commit(&mut self, changes: Vec<Change>) -> StoreResult<()> {
-        if changes.is_empty() {
-            return Ok(());
-        }
-        // Writes that can conflict are checked on a copy first only when the
-        // batch holds one; appends alone cannot fail.
-        let may_conflict = changes.iter().any(|c| {
-            !matches!(
-                c,
-                Change::Enqueue(_)
-                    | Change::Suppress(_)
-                    | Change::Refuse(_)
-                    | Change::PutFanOut(_)
-                    | Change::RemoveFanOut(_)
-            )
-        });
-        if may_conflict {
-            let mut scratch = self.clone();
-            for c in changes {
-                scratch.apply(c)?;
+    fn undo(&mut self, undo: Undo) {
+        match undo {
+            Undo::Nothing => {}
+            Undo::RemoveEvent(code, uid) => {
+                self.events.remove(&code);
+                if let Some(k) = uid {
+                    self.by_uid.remove(&k);
+                }
             }
-            *self = scratch;
-        } else {
-            for c in changes {
-                self.apply(c)?;
+            Undo::RestoreEvent(e) => {
+                self.events.insert(e.code.clone(), *e);
+            }
+            Undo::RemoveRevision(code, seq) => {
+                self.revisions.remove(&(code, seq));
+            }
+            Undo::RemoveInvitation(token, code, address) => {
+                self.invitations.remove(&token);
+                self.by_address.remove(&(code.clone(), address));
+                if let Some(set) = self.by_event.get_mut(&code) {
+                    set.remove(&token);
+                }
+            }
+            Undo::RestoreInvitation(inv) => {
+                self.invitations.insert(inv.token.clone(), *inv);
+            }
+            Undo::PopHistory(token) => {
+                if let Some(h) = self.history.get_mut(&token) {
+                    h.pop();
+                }
+            }
+            Undo::PopQueue(key) => {
+                self.queue.pop();
+                self.queue_index.remove(&key);
+            }
+            Undo::RemoveSuppression(owner, address) => {
+                self.suppressions.remove(&(owner, address));
+            }
+            Undo::RemovePending(id) => {
+                self.pending.remove(&id);
+            }
+            Undo::RestorePending(id, state) => {
+                if let Some(p) = self.pending.get_mut(&id) {
+                    p.state = state;
+                }
+            }
+            Undo::RestoreFanOut(id, old) => match old {
+                Some(f) => {
+                    self.fan_outs.insert(id, f);
+                }
+                None => {
+                    self.fan_outs.remove(&id);
+                }
+            },
+            Undo::PopRefusal => {
+                self.refusals.pop();
+            }
+        }
+    }
+
+    /// Applies every change or none: on the first conflict, what was applied
+    /// is taken back in reverse order.
+    fn commit(&mut self, changes: Vec<Change>) -> StoreResult<()> {
+        let mut log = Vec::with_capacity(changes.len());
+        for c in changes {
+            match self.apply(c) {
+                Ok(u) => log.push(u),
+                Err(e) => {
+                    while let Some(u) = log.pop() {
+                        self.undo(u);
+                    }
+                    return Err(e);
+                }
             }
         }
         Ok(())
@@ -425,15 +511,16 @@ impl Store for MemoryStore {
         changes: Vec<Change>,
     ) -> StoreResult<()> {
         let mut inner = self.lock();
-        let mut scratch = inner.clone();
-        let index = *scratch
+        let index = *inner
             .queue_index
             .get(key)
             .ok_or_else(|| conflict(format!("no delivery {key}")))?;
-        let d = &mut scratch.queue[index];
-        if !matches!(d.state, QueueState::Leased(_)) {
+        if !matches!(inner.queue[index].state, QueueState::Leased(_)) {
             return Err(conflict(format!("delivery {key} is not leased")));
         }
+        // State changes first: if they conflict, the delivery stays leased.
+        inner.commit(changes)?;
+        let d = &mut inner.queue[index];
         match settlement {
             Settlement::Sent(at) => {
                 d.state = QueueState::Sent(at);
@@ -449,8 +536,6 @@ impl Store for MemoryStore {
                 d.state = QueueState::Failed(reason);
             }
         }
-        scratch.commit(changes)?;
-        *inner = scratch;
         Ok(())
     }
 
@@ -461,5 +546,61 @@ impl Store for MemoryStore {
 
     async fn commit(&self, changes: Vec<Change>) -> StoreResult<()> {
         self.lock().commit(changes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lifecycle::block_on;
+    use crate::lifecycle::model::{OrganizerId, Refusal, RefusalReason};
+
+    fn refusal(owner: u64) -> Change {
+        Change::Refuse(RefusalRecord {
+            owner: OwnerId(owner),
+            organizer: Some(OrganizerId(1)),
+            code: None,
+            at: DateTime::from_timestamp(0, 0).unwrap_or_default(),
+            refusal: Refusal::new(RefusalReason::NotActionable, "test"),
+        })
+    }
+
+    #[test]
+    fn a_commit_that_conflicts_leaves_nothing_behind() {
+        let store = MemoryStore::new();
+        let key = DeliveryKey::Notice("n1".into());
+        let delivery = Delivery {
+            key: key.clone(),
+            owner: OwnerId(1),
+            payload: crate::lifecycle::Payload::Prepared {
+                from: EmailAddress::parse("b@x.example").unwrap_or_else(|e| panic!("{e}")),
+                to: EmailAddress::parse("c@x.example").unwrap_or_else(|e| panic!("{e}")),
+                bytes: b"x".to_vec(),
+            },
+            attempts: 0,
+            due: DateTime::from_timestamp(0, 0).unwrap_or_default(),
+            state: QueueState::Queued,
+            last_error: None,
+        };
+        let result = block_on(store.commit(vec![
+            refusal(1),
+            Change::Enqueue(delivery.clone()),
+            Change::ResolvePending {
+                id: "missing".into(),
+                state: PendingState::Approved,
+            },
+        ]));
+        assert!(matches!(result, Err(StoreError::Conflict(_))), "{result:?}");
+        assert!(block_on(store.delivery(&key)).unwrap_or_default().is_none());
+        assert!(
+            block_on(store.refusals(OwnerId(1), None))
+                .unwrap_or_default()
+                .is_empty()
+        );
+        // The same message alone commits, and a second enqueue of its key is a no-op.
+        block_on(store.commit(vec![Change::Enqueue(delivery.clone())]))
+            .unwrap_or_else(|e| panic!("{e}"));
+        block_on(store.commit(vec![Change::Enqueue(delivery)])).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(store.queue().len(), 1);
     }
 }

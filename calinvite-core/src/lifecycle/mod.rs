@@ -24,7 +24,66 @@
 //! - [`report`]: counts per event, organizer and domain owner; CSV export.
 //!
 //! The rules are in [`crate::manual::lifecycle`].
+//!
+//! ```
+//! use std::sync::Arc;
+//! use calinvite_core::lifecycle::*;
+//! use calinvite_core::*;
+//! use chrono::{NaiveDate, TimeZone as _, Utc};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let clock = Arc::new(FixedClock::new(Utc.with_ymd_and_hms(2026, 11, 22, 9, 0, 0).unwrap()));
+//! let pipeline = Pipeline::new(
+//!     MemoryStore::new(),
+//!     RecordingTransport::new(),
+//!     clock.clone(),
+//!     Box::new(SequentialIds::new(7)), // a real application passes an OS-random source
+//! );
+//! let owner = DomainOwner {
+//!     id: OwnerId(1),
+//!     name: "Example Events".into(),
+//!     mail_domain: "events.example.com".into(),
+//!     ingest: EmailAddress::parse("create@events.example.com")?,
+//!     reply: EmailAddress::parse("rsvp@events.example.com")?,
+//!     bounce: EmailAddress::parse("bounces@events.example.com")?,
+//!     links_base: None,
+//!     settings: Settings::default(),
+//! };
+//! let scope = Scope { owner: owner.id, organizer: OrganizerId(1) };
+//! block_on(pipeline.store().put_owner(owner))?;
+//! block_on(pipeline.store().put_organizer(OrganizerAccount {
+//!     scope,
+//!     name: "Billing".into(),
+//!     allow: vec![AllowEntry::Domain("example.com".into())],
+//!     settings: None,
+//!     notify: EmailAddress::parse("billing@example.com")?,
+//! }))?;
+//!
+//! // An event created through the API (no organizer calendar needed) …
+//! let day = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+//! let code = block_on(pipeline.create_event(scope, |code| {
+//!     Event::builder(code)
+//!         .summary("Invoice 2026-117 due")
+//!         .schedule(Schedule::all_day(day, day).map_err(|e| e.to_string())?)
+//!         .organizer(EmailAddress::parse("billing@example.com").map_err(|e| e.to_string())?, Some("Billing"))
+//!         .build()
+//!         .map_err(|e| e.to_string())
+//! }))?;
+//! // … sent to a customer, twice: the second request sends nothing.
+//! let customer = Recipient::new(EmailAddress::parse("jorg@example.org")?);
+//! let first = block_on(pipeline.invite(scope, &code, customer.clone(), InvitationSource::Api))?;
+//! let again = block_on(pipeline.invite(scope, &code, customer, InvitationSource::Api))?;
+//! assert!(matches!(first, Outcome::Invited(_)));
+//! assert!(matches!(again, Outcome::AlreadyInvited(_)));
+//!
+//! // Workers drain the queue; here, one step at a time until it is empty.
+//! assert_eq!(block_on(pipeline.run_until_idle())?, 1);
+//! let sent = pipeline.transport().sent();
+//! assert_eq!(sent[0].envelope.to().as_str(), "jorg@example.org");
+//! # Ok(()) }
+//! ```
 
+pub mod conformance;
 pub mod engine;
 mod memory;
 mod model;

@@ -511,7 +511,12 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                 if let Some(scope) = scope
                     && let Some(acc) = self.store.organizer(scope).await?
                 {
-                    let to = message.from.clone().unwrap_or(acc.notify);
+                    // A From that failed authentication is unproven (it may be
+                    // forged): tell the account's own address, not it.
+                    let to = match refusal.reason {
+                        RefusalReason::AuthenticationFailed => acc.notify,
+                        _ => message.from.clone().unwrap_or(acc.notify),
+                    };
                     also.push(self.refusal_notice(
                         owner,
                         &to,
@@ -833,11 +838,16 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                 planned_at,
                 then,
             } => {
-                let later = inv.created_at > *planned_at;
+                // Not listed and created in the second of planning or after:
+                // a later joiner (clocks and stores may keep whole seconds).
+                let later = inv.created_at >= *planned_at;
                 if listed.contains(&inv.token) {
-                    // Listed when planned: sent unless it bounced or was suppressed since.
+                    // Listed when planned: sent unless it bounced or was suppressed since,
+                    // or (an update) the rule no longer includes it: someone who has
+                    // declined since never gets an update the rule would not send (D4).
                     match **then {
                         FanOutAudience::Cancellation => targeting::receives_cancellation(&state),
+                        FanOutAudience::Update(rule) => rule.includes(&state),
                         _ => !state.hard_bounced && !state.suppressed,
                     }
                 } else if later {
@@ -1076,10 +1086,10 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
 
     /// Creates an event through the API (no organizer calendar involved), as
     /// the organizer of `scope`. Its code is drawn here; `build` gets it.
-    pub async fn create_event(
+    pub async fn create_event<E: std::fmt::Display>(
         &self,
         scope: Scope,
-        build: impl FnOnce(EventCode) -> Result<Event, crate::EventError>,
+        build: impl FnOnce(EventCode) -> Result<Event, E>,
     ) -> Result<EventCode, PipelineError> {
         self.store
             .organizer(scope)
@@ -1389,7 +1399,13 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
         status: ParticipationStatus,
     ) -> Result<Outcome, PipelineError> {
         let owner = self.owner(owner).await?;
-        let Some(inv) = self.store.invitation(token).await? else {
+        // Another owner's token is no invitation here (D13), as in `unsubscribe`.
+        let Some(inv) = self
+            .store
+            .invitation(token)
+            .await?
+            .filter(|i| i.scope.owner == owner.id)
+        else {
             let r = Refusal::new(RefusalReason::UnknownInvitation, "no such invitation");
             return self.refuse(owner.id, None, None, r, Vec::new()).await;
         };
@@ -1895,6 +1911,41 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
         }
     }
 
+    /// Why a queued REQUEST must no longer go out: while it waited (queued
+    /// behind a fan-out, or for a retry), the event was cancelled or a newer
+    /// REQUEST for the invitation was queued. Sent after those, it would ask
+    /// the recipient to attend a cancelled event, or show them a SEQUENCE
+    /// lower than one they hold (D2).
+    async fn superseded(
+        &self,
+        delivery: &Delivery,
+        inv: &Invitation,
+    ) -> Result<Option<String>, PipelineError> {
+        let Payload::Invitation {
+            kind: MessageKind::Invitation | MessageKind::Update,
+            sequence,
+            ..
+        } = &delivery.payload
+        else {
+            return Ok(None);
+        };
+        // Its cancellation may not be queued (a hard bounce gets none, D5).
+        if inv.cancelled
+            || (self.store.event(inv.scope.owner, &inv.code).await?).is_some_and(|e| e.cancelled)
+        {
+            return Ok(Some("superseded: the event was cancelled".into()));
+        }
+        let Some(held) = inv.sequence_held.filter(|h| h > sequence) else {
+            return Ok(None);
+        };
+        let newer = IdempotencyKey::new(inv.token.clone(), held, Method::Request, 0);
+        Ok(self
+            .store
+            .delivery(&DeliveryKey::Invitation(newer))
+            .await?
+            .map(|_| format!("superseded by SEQUENCE {held}")))
+    }
+
     /// Claims and sends one queued message that is due. `None` when nothing is.
     pub async fn deliver_one(&self) -> Result<Option<DeliveryReport>, PipelineError> {
         let now = self.now();
@@ -1919,6 +1970,14 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                 return Ok(DeliveryReport::Failed(key, reason));
             }
         };
+        if let Some(inv) = &invitation
+            && let Some(reason) = self.superseded(&delivery, inv).await?
+        {
+            self.store
+                .settle(&key, Settlement::Failed(reason.clone()), Vec::new())
+                .await?;
+            return Ok(DeliveryReport::Failed(key, reason));
+        }
         let result = self.transport.send_raw(&envelope, &bytes).await;
         let now = self.now();
         let token = invitation.as_ref().map(|i| i.token.clone());

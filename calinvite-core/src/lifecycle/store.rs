@@ -258,3 +258,149 @@ pub trait Store: Send + Sync {
     /// Applies the changes atomically.
     fn commit(&self, changes: Vec<Change>) -> impl Future<Output = StoreResult<()>> + Send;
 }
+
+/// A shared store is a store: several pipelines (tenants, workers) over one
+/// instance, as in production where they share one database.
+impl<S: Store> Store for std::sync::Arc<S> {
+    fn put_owner(&self, owner: DomainOwner) -> impl Future<Output = StoreResult<()>> + Send {
+        (**self).put_owner(owner)
+    }
+    fn put_organizer(
+        &self,
+        organizer: OrganizerAccount,
+    ) -> impl Future<Output = StoreResult<()>> + Send {
+        (**self).put_organizer(organizer)
+    }
+    fn owner(&self, id: OwnerId) -> impl Future<Output = StoreResult<Option<DomainOwner>>> + Send {
+        (**self).owner(id)
+    }
+    fn owner_by_mailbox(
+        &self,
+        address: &EmailAddress,
+    ) -> impl Future<Output = StoreResult<Option<DomainOwner>>> + Send {
+        (**self).owner_by_mailbox(address)
+    }
+    fn organizers(
+        &self,
+        owner: OwnerId,
+    ) -> impl Future<Output = StoreResult<Vec<OrganizerAccount>>> + Send {
+        (**self).organizers(owner)
+    }
+    fn organizer(
+        &self,
+        scope: Scope,
+    ) -> impl Future<Output = StoreResult<Option<OrganizerAccount>>> + Send {
+        (**self).organizer(scope)
+    }
+    fn event(
+        &self,
+        owner: OwnerId,
+        code: &EventCode,
+    ) -> impl Future<Output = StoreResult<Option<StoredEvent>>> + Send {
+        (**self).event(owner, code)
+    }
+    fn event_by_uid(
+        &self,
+        scope: Scope,
+        uid: &str,
+    ) -> impl Future<Output = StoreResult<Option<StoredEvent>>> + Send {
+        (**self).event_by_uid(scope, uid)
+    }
+    fn events(
+        &self,
+        scope: Scope,
+        after: Option<&EventCode>,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<Vec<StoredEvent>>> + Send {
+        (**self).events(scope, after, limit)
+    }
+    fn revision(
+        &self,
+        code: &EventCode,
+        sequence: Sequence,
+    ) -> impl Future<Output = StoreResult<Option<Event>>> + Send {
+        (**self).revision(code, sequence)
+    }
+    fn invitation(
+        &self,
+        token: &InvitationToken,
+    ) -> impl Future<Output = StoreResult<Option<Invitation>>> + Send {
+        (**self).invitation(token)
+    }
+    fn invitation_for(
+        &self,
+        code: &EventCode,
+        address: &EmailAddress,
+    ) -> impl Future<Output = StoreResult<Option<Invitation>>> + Send {
+        (**self).invitation_for(code, address)
+    }
+    fn invitations(
+        &self,
+        code: &EventCode,
+        after: Option<&InvitationToken>,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<Vec<Invitation>>> + Send {
+        (**self).invitations(code, after, limit)
+    }
+    fn history(
+        &self,
+        token: &InvitationToken,
+    ) -> impl Future<Output = StoreResult<Vec<HistoryEntry>>> + Send {
+        (**self).history(token)
+    }
+    fn suppression(
+        &self,
+        owner: OwnerId,
+        address: &EmailAddress,
+    ) -> impl Future<Output = StoreResult<Option<Suppression>>> + Send {
+        (**self).suppression(owner, address)
+    }
+    fn pending(
+        &self,
+        scope: Scope,
+        id: &str,
+    ) -> impl Future<Output = StoreResult<Option<PendingChange>>> + Send {
+        (**self).pending(scope, id)
+    }
+    fn open_pending(
+        &self,
+        code: &EventCode,
+    ) -> impl Future<Output = StoreResult<Vec<PendingChange>>> + Send {
+        (**self).open_pending(code)
+    }
+    fn fan_outs(&self, limit: usize) -> impl Future<Output = StoreResult<Vec<FanOut>>> + Send {
+        (**self).fan_outs(limit)
+    }
+    fn refusals(
+        &self,
+        owner: OwnerId,
+        organizer: Option<Scope>,
+    ) -> impl Future<Output = StoreResult<Vec<RefusalRecord>>> + Send {
+        (**self).refusals(owner, organizer)
+    }
+    fn claim(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<Vec<Delivery>>> + Send {
+        (**self).claim(now, lease_until, limit)
+    }
+    fn settle(
+        &self,
+        key: &DeliveryKey,
+        settlement: Settlement,
+        changes: Vec<Change>,
+    ) -> impl Future<Output = StoreResult<()>> + Send {
+        (**self).settle(key, settlement, changes)
+    }
+    fn delivery(
+        &self,
+        key: &DeliveryKey,
+    ) -> impl Future<Output = StoreResult<Option<Delivery>>> + Send {
+        (**self).delivery(key)
+    }
+    fn commit(&self, changes: Vec<Change>) -> impl Future<Output = StoreResult<()>> + Send {
+        (**self).commit(changes)
+    }
+}

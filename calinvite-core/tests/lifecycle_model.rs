@@ -1,0 +1,127 @@
+#![allow(clippy::unwrap_used)]
+//! The invitation lifecycle against a reference model
+//! (`proptest-state-machine`), on the in-memory store. The model, its
+//! transitions and the invariants live in `lifecycle_machine`, generic over
+//! the store, so SQLite and PostgreSQL can run the same machine.
+
+mod lifecycle_machine;
+
+use calinvite_core::lifecycle::MemoryStore;
+use lifecycle_machine::{LifecycleTest, StoreFactory, config};
+use proptest_state_machine::prop_state_machine;
+
+/// Fresh in-memory stores.
+struct Memory;
+
+impl StoreFactory for Memory {
+    type S = MemoryStore;
+    fn make() -> MemoryStore {
+        MemoryStore::new()
+    }
+}
+
+/// How many random cases run (each of 5 to 39 steps).
+const CASES: u32 = 256;
+
+prop_state_machine! {
+    #![proptest_config(config(CASES, "tests/lifecycle_model.proptest-regressions"))]
+
+    #[test]
+    fn memory_store_follows_the_model(sequential 5..40 => LifecycleTest<Memory>);
+}
+
+// Regressions: shrunk failures the machine found, replayed step by step.
+
+use calinvite_core::targeting::UpdateAudience::AcceptedOrTentative;
+use lifecycle_machine::Transition::*;
+use lifecycle_machine::{Answer, Dsn, Field, replay};
+
+/// b: an invitation still queued when the event is cancelled must not go
+/// out after the cancellation.
+#[test]
+fn a_queued_invitation_does_not_go_out_after_the_cancellation() {
+    replay::<Memory>(false, AcceptedOrTentative, vec![Invite(0), Cancel, Deliver]);
+}
+
+/// a: an update waiting for a retry is overtaken by a newer one; sent after
+/// it, the recipient would see SEQUENCE 2 and then 1.
+#[test]
+fn a_retried_update_overtaken_by_a_newer_one_is_dropped() {
+    replay::<Memory>(
+        false,
+        AcceptedOrTentative,
+        vec![
+            Invite(0),
+            Deliver,
+            Reply {
+                who: 0,
+                answer: Answer::Accepted,
+                stale: false,
+            },
+            Edit(Field::Description, 1),
+            FailNextSend { permanent: false },
+            Deliver,
+            Edit(Field::Description, 2),
+            Deliver,
+            Advance(600),
+            Deliver,
+        ],
+    );
+}
+
+/// b: a recipient that hard-bounced gets no cancellation (D5), so an update
+/// waiting for a retry is not superseded by one: it must still not go out.
+#[test]
+fn a_retried_update_does_not_go_out_after_the_cancellation() {
+    replay::<Memory>(
+        false,
+        AcceptedOrTentative,
+        vec![
+            Invite(0),
+            Deliver,
+            Reply {
+                who: 0,
+                answer: Answer::Accepted,
+                stale: false,
+            },
+            Edit(Field::Description, 1),
+            FailNextSend { permanent: false },
+            Deliver,
+            Report {
+                who: 0,
+                dsn: Dsn::Failed,
+            },
+            Cancel,
+            Advance(600),
+            Deliver,
+        ],
+    );
+}
+
+/// c: someone listed in an approved update who declines before it is
+/// planned gets no update.
+#[test]
+fn an_approved_update_skips_who_declined_since() {
+    replay::<Memory>(
+        true,
+        AcceptedOrTentative,
+        vec![
+            Invite(0),
+            Deliver,
+            Reply {
+                who: 0,
+                answer: Answer::Accepted,
+                stale: false,
+            },
+            Advance(1),
+            Edit(Field::Summary, 1),
+            Reply {
+                who: 0,
+                answer: Answer::Declined,
+                stale: false,
+            },
+            Approve,
+            Deliver,
+        ],
+    );
+}
