@@ -110,7 +110,9 @@ pub mod lifecycle {
     //! With the approval switch on, an update or cancellation becomes a
     //! [`PendingChange`](crate::lifecycle::PendingChange) listing every message
     //! it would send. Approving sends those (skipping addresses that bounced or
-    //! were suppressed since) and, for people who joined after it was planned,
+    //! were suppressed since, and, for an update, people the audience rule no
+    //! longer includes — someone who declined meanwhile) and, for people who
+    //! joined after it was planned,
     //! whatever the audience rule gives them; rejecting sends nothing. A newer
     //! revision or cancellation supersedes an open pending change, and so does
     //! an edit back to what recipients hold. While a cancellation waits, new
@@ -132,6 +134,10 @@ pub mod lifecycle {
     //! re-sends the current revision as a new copy (its own key and
     //! Message-ID).
     //!
+    //! Nothing is mailed about an event that is over (INTEROP rule 22): an
+    //! organizer's later edit is kept and a cancellation recorded, with an
+    //! `event-ended` refusal in the reports.
+    //!
     //! ## Delivery (D8, D12)
     //!
     //! A message is queued in the same commit as the state change that causes
@@ -140,6 +146,11 @@ pub mod lifecycle {
     //! them from the stored revision, send, and settle: sent; transient failure →
     //! retried with exponential backoff and jitter up to a limit; permanent
     //! failure → the invitation is hard-bounced and the address suppressed.
+    //! Just before sending, a queued REQUEST is dropped (recorded as failed,
+    //! "superseded") when its event or invitation was cancelled, a newer
+    //! REQUEST for the invitation is queued, or the address was suppressed
+    //! since: a retry never shows a recipient an older SEQUENCE than one they
+    //! hold, nor invites them to a cancelled event.
     //! Delivery reports do the same (a `delivered` report marks delivery).
     //! One-click unsubscribe suppresses the address for every future send of the
     //! owner.

@@ -34,4 +34,5 @@ on_memory!(
     update_audience_everyone,
     hard_bounced_never_updated,
     tenant_isolation,
+    past_events_are_not_mailed,
 );

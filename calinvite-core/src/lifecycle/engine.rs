@@ -311,7 +311,7 @@ pub fn apply_answer(
     let mark = invitation
         .marks
         .iter()
-        .find(|m| m.instance == instance && forwarded_from.is_none());
+        .find(|m| m.instance == instance && m.answerer == forwarded_from);
     if let Some(m) = mark
         && !is_newer(sequence, stamp, m.sequence, m.stamp)
     {
@@ -339,16 +339,17 @@ pub fn apply_answer(
             }
         }
     }
-    // The invited person's message is their latest even when it is only
-    // recorded (late): a re-delivery of it must then be stale (rule 20).
-    if forwarded_from.is_none() {
-        next.marks.retain(|m| m.instance != instance);
-        next.marks.push(AnswerMark {
-            instance,
-            sequence,
-            stamp,
-        });
-    }
+    // Every answerer's message is their latest even when it is only recorded
+    // (late, forwarded): a re-delivery of it must then be stale (rule 20:
+    // the last SEQUENCE and DTSTAMP are kept per attendee).
+    next.marks
+        .retain(|m| !(m.instance == instance && m.answerer == forwarded_from));
+    next.marks.push(AnswerMark {
+        answerer: forwarded_from.clone(),
+        instance,
+        sequence,
+        stamp,
+    });
     Ok(ReplyEffect {
         invitation: next,
         entry: HistoryEntry {

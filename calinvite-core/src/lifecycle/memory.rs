@@ -460,7 +460,10 @@ impl Store for MemoryStore {
     }
 
     async fn fan_outs(&self, limit: usize) -> StoreResult<Vec<FanOut>> {
-        Ok(self.lock().fan_outs.values().take(limit).cloned().collect())
+        let mut all: Vec<FanOut> = self.lock().fan_outs.values().cloned().collect();
+        all.sort_by(|a, b| (&a.code, a.sequence).cmp(&(&b.code, b.sequence)));
+        all.truncate(limit);
+        Ok(all)
     }
 
     async fn refusals(

@@ -267,8 +267,11 @@ impl DeliveryState {
 }
 
 /// The last (SEQUENCE, DTSTAMP) an answer carried, per instance (INTEROP rule 20).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct AnswerMark {
+    /// Who answered: `None` for the invited person, else the address a
+    /// forwarded copy answered from (each answerer is ordered on their own).
+    pub answerer: Option<EmailAddress>,
     /// The instance, or `None` for the whole event.
     pub instance: Option<OccurrenceId>,
     /// SEQUENCE of the copy answered.

@@ -729,6 +729,26 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                 state: PendingState::Superseded,
             });
         }
+        if engine::has_ended(&sent, self.now()) && engine::has_ended(&next.latest, self.now()) {
+            // INTEROP rule 22: past events are not mailed. The organizer's
+            // version is kept (reports show it); recipients are left alone.
+            let r = Refusal::new(
+                RefusalReason::EventEnded,
+                format!("event {code} is over: the change is kept, nobody is mailed"),
+            );
+            changes.push(self.refusal_record(
+                event.scope.owner,
+                Some(event.scope),
+                Some(&code),
+                &r,
+            ));
+            changes.push(Change::UpdateEvent {
+                expected: event.version,
+                event: next,
+            });
+            self.store.commit(changes).await?;
+            return Ok(Outcome::Refused(r));
+        }
         if settings.approval {
             let id = self.unique_name();
             let listed = self
@@ -871,9 +891,20 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
         {
             Ok(ok) => ok,
             Err((refusal, scope)) => {
-                return self
-                    .refuse(owner.id, scope, None, refusal, Vec::new())
-                    .await;
+                let mut also = Vec::new();
+                // As for requests: a registered organizer hears why, at the
+                // account's own address (the From may be forged).
+                if let Some(scope) = scope
+                    && let Some(acc) = self.store.organizer(scope).await?
+                {
+                    also.push(self.refusal_notice(
+                        owner,
+                        &acc.notify,
+                        &refusal,
+                        cancel.event.summary.as_ref().map(|s| s.as_str()),
+                    ));
+                }
+                return self.refuse(owner.id, scope, None, refusal, also).await;
             }
         };
         let scope = account.scope;
@@ -953,6 +984,29 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                 id: p.id,
                 state: PendingState::Superseded,
             });
+        }
+        if engine::has_ended(&event.latest, self.now()) {
+            // INTEROP rule 22: nobody is mailed about a past event; a whole
+            // cancellation is still recorded (new invitations stay refused).
+            if instances.is_none() {
+                next.cancelled = true;
+            }
+            let r = Refusal::new(
+                RefusalReason::EventEnded,
+                format!("event {code} is over: the cancellation is recorded, nobody is mailed"),
+            );
+            changes.push(self.refusal_record(
+                event.scope.owner,
+                Some(event.scope),
+                Some(&code),
+                &r,
+            ));
+            changes.push(Change::UpdateEvent {
+                expected: event.version,
+                event: next,
+            });
+            self.store.commit(changes).await?;
+            return Ok(Outcome::Refused(r));
         }
         let instances = match instances {
             Some(list) => {
@@ -1934,6 +1988,18 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
             || (self.store.event(inv.scope.owner, &inv.code).await?).is_some_and(|e| e.cancelled)
         {
             return Ok(Some("superseded: the event was cancelled".into()));
+        }
+        // An address suppressed after the request was queued (unsubscribed,
+        // bounced elsewhere) gets no more requests (D12).
+        if let Some(s) = self
+            .store
+            .suppression(inv.scope.owner, inv.recipient.address())
+            .await?
+        {
+            return Ok(Some(format!(
+                "suppressed since it was queued ({})",
+                s.reason.as_str()
+            )));
         }
         let Some(held) = inv.sequence_held.filter(|h| h > sequence) else {
             return Ok(None);

@@ -223,7 +223,8 @@ pub trait Store: Send + Sync {
         code: &EventCode,
     ) -> impl Future<Output = StoreResult<Vec<PendingChange>>> + Send;
 
-    /// Fan-outs still to plan, oldest first.
+    /// Fan-outs still to plan, by event and then SEQUENCE (an event's
+    /// revisions are planned in the order they were sent).
     fn fan_outs(&self, limit: usize) -> impl Future<Output = StoreResult<Vec<FanOut>>> + Send;
 
     /// Refusals recorded for an owner (and organizer, when given), oldest first.

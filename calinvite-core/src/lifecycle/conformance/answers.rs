@@ -608,9 +608,33 @@ pub async fn forwarded_reply_is_recorded_apart<S: Store>(store: S) {
         "a forwarded answer never overwrites the invited person's"
     );
     assert_eq!(inv.answered_at, held.answered_at);
+    let own = |marks: &[crate::lifecycle::AnswerMark]| {
+        marks
+            .iter()
+            .filter(|m| m.answerer.is_none())
+            .cloned()
+            .collect::<Vec<_>>()
+    };
     assert_eq!(
-        inv.marks, held.marks,
+        own(&inv.marks),
+        own(&held.marks),
         "the holder's ordering marks are untouched"
+    );
+    // The same forwarded answer delivered again is stale for its answerer
+    // (rule 20 keeps the last SEQUENCE and DTSTAMP per attendee).
+    let again = s
+        .reply_from(
+            "holder@example.org",
+            "friend@example.net",
+            "DECLINED",
+            None,
+            "REPLY",
+        )
+        .await
+        .expect("re-delivery handled");
+    assert!(
+        matches!(&again, Outcome::Refused(r) if r.reason == RefusalReason::StaleReply),
+        "a re-delivered forwarded answer is stale: {again:?}"
     );
     let a = answers(&history(&s, &token).await);
     assert_eq!(a.len(), 2);

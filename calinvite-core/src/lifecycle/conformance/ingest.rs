@@ -1964,3 +1964,69 @@ pub async fn tenant_isolation<S: Store>(store: S) {
         "From and ORGANIZER are A's reply mailbox, whoever's worker sent it"
     );
 }
+
+/// Past events are not mailed (INTEROP rule 22): an edit after the end is kept
+/// without an update, a cancellation is recorded without a CANCEL, and both
+/// leave an `event-ended` refusal.
+pub async fn past_events_are_not_mailed<S: Store>(store: S) {
+    let s = scenario(store, Settings::default()).await;
+    let (ev, code) = brief_setup(&s, "past@example.com").await;
+    // The launch is on 3 December; move past its end.
+    s.advance(20 * 86_400);
+    let edited = ev
+        .clone()
+        .edited(|e| e.description.push_str(" Thanks for coming!"));
+    let before: usize = ["yes@example.org", "maybe@example.org"]
+        .iter()
+        .map(|w| calendar(&s, w).len())
+        .sum();
+    refused(
+        &send(&s, &edited).await,
+        RefusalReason::EventEnded,
+        "an edit after the end",
+    );
+    deliver(&s).await;
+    let after: usize = ["yes@example.org", "maybe@example.org"]
+        .iter()
+        .map(|w| calendar(&s, w).len())
+        .sum();
+    assert_eq!(before, after, "no update about a past event");
+    assert_eq!(sent_sequence(&s, &code).await, Sequence::INITIAL);
+    let stored = s.pipeline.event(s.scope(), &code).await.expect("event");
+    assert!(
+        stored
+            .latest
+            .description()
+            .is_some_and(|d| d.as_str().contains("Thanks for coming")),
+        "the organizer's version is kept"
+    );
+    let out = s
+        .organizer_cancels(&edited.clone().edited(|_| {}), None)
+        .await
+        .expect("cancel handled");
+    refused(
+        &out,
+        RefusalReason::EventEnded,
+        "a cancellation after the end",
+    );
+    deliver(&s).await;
+    for who in [
+        "yes@example.org",
+        "no@example.org",
+        "maybe@example.org",
+        "silent@example.org",
+    ] {
+        assert!(
+            calendar(&s, who).iter().all(|(m, _)| m != "CANCEL"),
+            "{who} gets no CANCEL for a past event"
+        );
+    }
+    let stored = s.pipeline.event(s.scope(), &code).await.expect("event");
+    assert!(stored.cancelled, "the cancellation is recorded");
+    let ended = reasons(&s)
+        .await
+        .into_iter()
+        .filter(|r| *r == RefusalReason::EventEnded)
+        .count();
+    assert_eq!(ended, 2, "both are in the refusals");
+}
