@@ -20,11 +20,17 @@ impl StoreFactory for Memory {
     }
 }
 
-/// How many random cases run (each of 5 to 39 steps).
-const CASES: u32 = 256;
+/// How many random cases run (each of 5 to 39 steps): 256, or
+/// `CALINVITE_MODEL_CASES` for a longer search.
+fn cases() -> u32 {
+    std::env::var("CALINVITE_MODEL_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256)
+}
 
 prop_state_machine! {
-    #![proptest_config(config(CASES, "tests/lifecycle_model.proptest-regressions"))]
+    #![proptest_config(config(cases(), "tests/lifecycle_model.proptest-regressions"))]
 
     #[test]
     fn memory_store_follows_the_model(sequential 5..40 => LifecycleTest<Memory>);

@@ -281,6 +281,9 @@ impl ModelState {
         self.pending = None;
         self.expect = if self.latest == self.sent {
             Expect::Unchanged
+        } else if self.now >= self.sent.ends_at() && self.now >= self.latest.ends_at() {
+            // INTEROP rule 22: kept, not mailed.
+            Expect::Refused(RefusalReason::EventEnded)
         } else if self.approval {
             self.pending = Some(Pending::Update);
             Expect::PendingApproval
@@ -408,6 +411,11 @@ impl ReferenceStateMachine for Model {
             Transition::Cancel => {
                 state.expect = if state.cancelled {
                     Expect::Refused(RefusalReason::EventCancelled)
+                } else if state.ended() {
+                    // INTEROP rule 22: recorded, nobody is mailed.
+                    state.pending = None;
+                    state.cancelled = true;
+                    Expect::Refused(RefusalReason::EventEnded)
                 } else if state.approval {
                     state.pending = Some(Pending::Cancel);
                     Expect::PendingApproval
@@ -491,6 +499,9 @@ pub(crate) struct Sut<S: Store> {
     calendar: CalendarEvent,
     settings: Settings,
     answers: Vec<Answers>,
+    /// (SEQUENCE, DTSTAMP) of the last forwarded answer adopted, per
+    /// (holder, outsider): each answerer is ordered on their own (rule 20).
+    forwarded: std::collections::BTreeMap<(usize, usize), (u64, i64)>,
     /// Messages the transport accepted, counted by `deliver`.
     accepted: usize,
     /// Inbox lengths (POOL order) when the event was first seen cancelled.
@@ -649,8 +660,17 @@ impl<S: Store> Sut<S> {
                         self.s.owner.reply.as_str(),
                     );
                     let out = self.receive_reply(&bytes, OUTSIDERS[outsider]);
-                    // Recorded as forwarded; the invited person's answer stays.
-                    self.check_reply(holder, &out, &Expect::Observed);
+                    // Recorded as forwarded (the invited person's answer stays),
+                    // unless this answerer already sent one at least as new.
+                    let mark = (sequence, self.now());
+                    let expect = match self.forwarded.get(&(holder, outsider)) {
+                        Some(seen) if *seen >= mark => Expect::Refused(RefusalReason::StaleReply),
+                        _ => {
+                            self.forwarded.insert((holder, outsider), mark);
+                            Expect::Observed
+                        }
+                    };
+                    self.check_reply(holder, &out, &expect);
                 }
                 None
             }
@@ -862,7 +882,13 @@ impl<S: Store> Sut<S> {
             // d. Everyone who received a REQUEST gets the cancellation once it
             //    has been sent to them; hard bounces excepted (D5).
             let received_request = calendar.iter().any(|d| method(d) == "REQUEST");
+            // A cancellation after the event was over is recorded, not
+            // mailed (rule 22): then no revision carries STATUS:CANCELLED.
+            let mailed = block_on(p.store().revision(&self.code, event.sent_sequence))
+                .unwrap()
+                .is_some_and(|r| r.status() == calinvite_core::EventStatus::Cancelled);
             if event.cancelled
+                && mailed
                 && fan_outs_done
                 && received_request
                 && inv.delivery != DeliveryState::HardBounced
@@ -1028,6 +1054,7 @@ impl<F: StoreFactory> StateMachineTest for LifecycleTest<F> {
             calendar,
             settings,
             answers: vec![Answers::default(); POOL.len()],
+            forwarded: std::collections::BTreeMap::new(),
             accepted: 0,
             cancelled_at: None,
         }
