@@ -18,6 +18,11 @@ pub const MAX_INSTANCES: usize = 1_000;
 
 /// The status of an event (iCalendar STATUS).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "kebab-case")
+)]
 pub enum EventStatus {
     /// Going ahead.
     #[default]
@@ -42,6 +47,11 @@ impl EventStatus {
 /// A recipient's answer (iCalendar PARTSTAT).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "kebab-case")
+)]
 pub enum ParticipationStatus {
     /// Not answered yet.
     NeedsAction,

@@ -21,6 +21,11 @@ pub const MAX_LINE_OCTETS: usize = 75;
 /// iTIP methods calinvite sends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "kebab-case")
+)]
 pub enum Method {
     /// An invitation or an update.
     Request,

@@ -38,6 +38,16 @@
 //!   replies, counters, refreshes, delivery reports, automatic replies.
 //! - [`manual`]: design notes (the supported iTIP subset, the message shape,
 //!   the security model).
+//!
+//! ## Cargo features
+//!
+//! - `serde`: `Serialize` and `Deserialize` for the engine's state (the
+//!   [`lifecycle`] model: events, invitations, history, pending changes, the
+//!   delivery queue, tenants) and the values in it, for stores that persist
+//!   them. Values are written in plain forms (addresses, codes, zones and
+//!   rules as strings, enums as kebab-case names, instants as RFC 3339) and
+//!   read back through the types' own constructors: a stored value that is
+//!   no longer valid is a deserialization error, never an unchecked value.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -55,6 +65,8 @@ pub mod lifecycle;
 pub mod manual;
 mod mime;
 mod recurrence;
+#[cfg(feature = "serde")]
+mod serde_impls;
 pub mod targeting;
 mod template;
 mod text;

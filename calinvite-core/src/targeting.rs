@@ -103,6 +103,11 @@ pub fn changes(before: &Event, after: &Event) -> Changes {
 /// Who receives an organizer's update (D4).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "kebab-case")
+)]
 pub enum UpdateAudience {
     /// Recipients whose last answer is Yes or Maybe (the product brief's rule).
     #[default]

@@ -18,6 +18,11 @@ use crate::time::{OccurrenceId, Schedule};
 /// Which message is being written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "kebab-case")
+)]
 pub enum MessageKind {
     /// The first invitation a recipient gets.
     Invitation,

@@ -1,24 +1,29 @@
 //! # calinvite-store
 //!
-//! Durable state for calinvite. This crate will hold the implementations of the
-//! core's `Store` traits:
+//! Durable state for calinvite: the core's
+//! [`Store`](calinvite_core::lifecycle::Store) on SQLite (the embedded
+//! default: one file, no set-up) and PostgreSQL (many stateless application
+//! instances sharing one database), behind the `sqlite` and `postgres`
+//! features — see [`SqlStore`].
 //!
-//! - an in-memory store, for tests and trials;
-//! - SQLite, the embedded default: one process, no set-up;
-//! - PostgreSQL, for many stateless application instances sharing one database,
-//!   with delivery work claimed through `FOR UPDATE SKIP LOCKED`.
-//!
-//! It also holds the delivery queue (enqueue in the same transaction as the
-//! state change that caused it, leases, retries with backoff) and the real
-//! [`Clock`](calinvite_core::Clock) and [`IdSource`](calinvite_core::IdSource)
-//! implementations for production use, which the pure core cannot have.
-//!
-//! Status: [`system`] (the real clock and identifier source) is here; the
-//! stores arrive with the iTIP engine's `Store` traits.
+//! - Schema and migrations per dialect, applied on open and versioned; a
+//!   database written by a newer schema is refused
+//!   ([`StoreError::TooNew`](calinvite_core::lifecycle::StoreError)), never
+//!   touched.
+//! - The delivery queue lives in the same database: a message is queued in the
+//!   transaction of the state change that caused it; workers claim batches
+//!   with a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL, the single writer
+//!   on SQLite) and expired leases are claimed again.
+//! - [`system`]: the real clock and identifier source, which the pure core
+//!   cannot have.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub use calinvite_core as core;
 
+mod schema;
+mod sql;
 pub mod system;
+
+pub use sql::{Dialect, SqlOptions, SqlStore};

@@ -16,14 +16,25 @@ use crate::time::OccurrenceId;
 
 /// A domain owner: the top of the tenancy tree (DESIGN D13).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(transparent)
+)]
 pub struct OwnerId(pub u64);
 
 /// An organizer under a domain owner.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(transparent)
+)]
 pub struct OrganizerId(pub u64);
 
 /// Whose data a command touches: every command and every query is scoped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Scope {
     /// The domain owner.
     pub owner: OwnerId,
@@ -35,6 +46,11 @@ pub struct Scope {
 /// The verdict comes from the adapter; the core never trusts a header.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "kebab-case")
+)]
 pub enum AuthPolicy {
     /// DMARC must pass.
     Dmarc,
@@ -49,6 +65,11 @@ pub enum AuthPolicy {
 /// What an answer that arrives after the event's last occurrence does.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "kebab-case")
+)]
 pub enum LateAnswers {
     /// Recorded in the history as late; the status stays as it was.
     #[default]
@@ -60,6 +81,11 @@ pub enum LateAnswers {
 /// The switches an organizer (or, by default, their domain owner) sets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(default)
+)]
 pub struct Settings {
     /// Hold updates and cancellations for approval (D6).
     pub approval: bool,
@@ -115,6 +141,7 @@ impl Settings {
 
 /// A domain owner and the mailboxes calinvite serves for it.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct DomainOwner {
     /// Its id.
     pub id: OwnerId,
@@ -143,6 +170,11 @@ impl DomainOwner {
 
 /// Who may act as an organizer: an exact address, or everyone at a domain.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "kebab-case")
+)]
 pub enum AllowEntry {
     /// One address.
     Address(EmailAddress),
@@ -163,6 +195,7 @@ impl AllowEntry {
 
 /// A registered organizer.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct OrganizerAccount {
     /// Its scope (owner and id).
     pub scope: Scope,
@@ -186,6 +219,11 @@ impl OrganizerAccount {
 /// Where a send request came from (kept for reports).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "kebab-case")
+)]
 pub enum InvitationSource {
     /// An application's API call.
     Api,
@@ -211,6 +249,7 @@ impl InvitationSource {
 
 /// An event as the store keeps it.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct StoredEvent {
     /// Its tenant.
     pub scope: Scope,
@@ -239,6 +278,11 @@ pub struct StoredEvent {
 /// How far a message to one invitation got.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "kebab-case")
+)]
 pub enum DeliveryState {
     /// Queued, not yet accepted by a relay.
     #[default]
@@ -268,6 +312,7 @@ impl DeliveryState {
 
 /// The last (SEQUENCE, DTSTAMP) an answer carried, per instance (INTEROP rule 20).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct AnswerMark {
     /// Who answered: `None` for the invited person, else the address a
     /// forwarded copy answered from (each answerer is ordered on their own).
@@ -282,6 +327,7 @@ pub struct AnswerMark {
 
 /// One recipient's invitation to one event.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Invitation {
     /// Its tenant.
     pub scope: Scope,
@@ -344,6 +390,11 @@ impl Invitation {
 /// What happened to an invitation, in order. Reports are recounted from it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "kebab-case")
+)]
 pub enum HistoryKind {
     /// An answer (REPLY or web RSVP).
     Answer {
@@ -398,6 +449,7 @@ pub enum HistoryKind {
 
 /// One entry of an invitation's history.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct HistoryEntry {
     /// The invitation.
     pub token: InvitationToken,
@@ -410,6 +462,11 @@ pub struct HistoryEntry {
 /// Why something was refused. Every refusal has one; reports count them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "kebab-case")
+)]
 pub enum RefusalReason {
     /// The address it came to is not one calinvite serves.
     UnknownMailbox,
@@ -489,6 +546,7 @@ impl fmt::Display for RefusalReason {
 
 /// A refusal with what it was about.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Refusal {
     /// Why.
     pub reason: RefusalReason,
@@ -515,6 +573,7 @@ impl std::error::Error for Refusal {}
 
 /// A refusal as recorded, for reports.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct RefusalRecord {
     /// The owner it concerns.
     pub owner: OwnerId,
@@ -531,6 +590,11 @@ pub struct RefusalRecord {
 /// Why an address may not be sent to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "kebab-case")
+)]
 pub enum SuppressionReason {
     /// It unsubscribed.
     Unsubscribed,
@@ -553,6 +617,7 @@ impl SuppressionReason {
 
 /// An address no send path may use (D12), per domain owner.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Suppression {
     /// The owner.
     pub owner: OwnerId,
@@ -566,6 +631,7 @@ pub struct Suppression {
 
 /// A change held for approval (D6).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct PendingChange {
     /// Its id (unique per store).
     pub id: String,
@@ -588,6 +654,11 @@ pub struct PendingChange {
 /// What a pending change does.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "kebab-case")
+)]
 pub enum PendingKind {
     /// Sends the organizer's latest version as an update.
     Update,
@@ -600,6 +671,11 @@ pub enum PendingKind {
 /// Where a pending change stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "kebab-case")
+)]
 pub enum PendingState {
     /// Waiting for someone.
     Open,
@@ -613,6 +689,7 @@ pub enum PendingState {
 
 /// One message a plan would send.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct PlannedMessage {
     /// The invitation.
     pub token: InvitationToken,
@@ -624,6 +701,7 @@ pub struct PlannedMessage {
 
 /// A message in the delivery queue (D8).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Delivery {
     /// The idempotency key: at most one delivery per key, ever.
     pub key: DeliveryKey,
@@ -643,6 +721,11 @@ pub struct Delivery {
 
 /// The idempotency key of a queued message.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "kebab-case")
+)]
 pub enum DeliveryKey {
     /// A message to an invitation's recipient.
     Invitation(IdempotencyKey),
@@ -662,6 +745,11 @@ impl fmt::Display for DeliveryKey {
 /// What a queued message is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "kebab-case")
+)]
 pub enum Payload {
     /// An iMIP message to an invitation, assembled when it is sent from the
     /// stored revision (the queue stays small for million-recipient fan-outs).
@@ -691,6 +779,11 @@ pub enum Payload {
 /// Where a queued message stands.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "kebab-case")
+)]
 pub enum QueueState {
     /// Waiting (for its due time).
     Queued,
@@ -705,6 +798,7 @@ pub enum QueueState {
 /// A delivery of a fan-out still to plan: who gets the revision is worked
 /// out in batches, so memory does not grow with the audience.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct FanOut {
     /// Its id.
     pub id: String,
@@ -725,6 +819,11 @@ pub struct FanOut {
 /// Who a fan-out reaches.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "kebab-case")
+)]
 pub enum FanOutAudience {
     /// An update: the organizer's update audience (D4).
     Update(UpdateAudience),

@@ -815,8 +815,10 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                 .await?;
             let Some(last) = page.last() else { break };
             after = Some(last.token.clone());
+            let suppressed = self.suppressed_in(&page).await?;
+            let listed = listed_in(audience);
             for inv in &page {
-                if self.in_audience(inv, audience, None).await? {
+                if Self::in_audience(inv, audience, None, &suppressed, &listed) {
                     out.push(PlannedMessage {
                         token: inv.token.clone(),
                         address: inv.recipient.address().clone(),
@@ -831,22 +833,38 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
         Ok(out)
     }
 
-    async fn in_audience(
+    /// The suppressed addresses among a page of invitations (one query).
+    async fn suppressed_in(
         &self,
+        page: &[Invitation],
+    ) -> Result<std::collections::HashSet<EmailAddress>, PipelineError> {
+        let Some(first) = page.first() else {
+            return Ok(std::collections::HashSet::new());
+        };
+        let addresses: Vec<EmailAddress> =
+            page.iter().map(|i| i.recipient.address().clone()).collect();
+        Ok(self
+            .store
+            .suppressed_among(first.scope.owner, &addresses)
+            .await?
+            .into_iter()
+            .collect())
+    }
+
+    /// Whether `inv` is in `audience`. `suppressed`: the page's suppressed
+    /// addresses; `listed`: an approved plan's invitations.
+    fn in_audience(
         inv: &Invitation,
         audience: &FanOutAudience,
         sequence: Option<Sequence>,
-    ) -> Result<bool, PipelineError> {
+        suppressed: &std::collections::HashSet<EmailAddress>,
+        listed: &std::collections::HashSet<&InvitationToken>,
+    ) -> bool {
         if inv.cancelled {
-            return Ok(false);
+            return false;
         }
-        let suppressed = self
-            .store
-            .suppression(inv.scope.owner, inv.recipient.address())
-            .await?
-            .is_some();
-        let state = inv.state(suppressed);
-        Ok(match audience {
+        let state = inv.state(suppressed.contains(inv.recipient.address()));
+        match audience {
             FanOutAudience::Update(rule) => {
                 // Someone who already holds this revision (a later joiner) needs no update.
                 sequence.is_none_or(|s| inv.sequence_held.is_some_and(|h| h < s))
@@ -854,9 +872,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
             }
             FanOutAudience::Cancellation => targeting::receives_cancellation(&state),
             FanOutAudience::Approved {
-                listed,
-                planned_at,
-                then,
+                planned_at, then, ..
             } => {
                 // Not listed and created in the second of planning or after:
                 // a later joiner (clocks and stores may keep whole seconds).
@@ -871,12 +887,12 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                         _ => !state.hard_bounced && !state.suppressed,
                     }
                 } else if later {
-                    Box::pin(self.in_audience(inv, then, sequence)).await?
+                    Self::in_audience(inv, then, sequence, suppressed, listed)
                 } else {
                     false
                 }
             }
-        })
+        }
     }
 
     async fn organizer_cancel(
@@ -1817,6 +1833,8 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                 .invitations(&fan.code, fan.cursor.as_ref(), self.options.batch)
                 .await?;
             let mut changes = Vec::new();
+            let suppressed = self.suppressed_in(&page).await?;
+            let listed = listed_in(&fan.audience);
             for inv in &page {
                 let wanted = match fan.kind {
                     MessageKind::Invitation | MessageKind::Update => {
@@ -1828,9 +1846,13 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                     }
                 };
                 if !wanted
-                    || !self
-                        .in_audience(inv, &fan.audience, Some(fan.sequence))
-                        .await?
+                    || !Self::in_audience(
+                        inv,
+                        &fan.audience,
+                        Some(fan.sequence),
+                        &suppressed,
+                        &listed,
+                    )
                 {
                     continue;
                 }
@@ -2238,6 +2260,14 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
         let key = delivery.key.clone();
         self.store.commit(vec![Change::Enqueue(delivery)]).await?;
         Ok(key)
+    }
+}
+
+/// An approved plan's listed invitations, for lookups.
+fn listed_in(audience: &FanOutAudience) -> std::collections::HashSet<&InvitationToken> {
+    match audience {
+        FanOutAudience::Approved { listed, .. } => listed.iter().collect(),
+        _ => std::collections::HashSet::new(),
     }
 }
 

@@ -211,6 +211,23 @@ pub trait Store: Send + Sync {
         address: &EmailAddress,
     ) -> impl Future<Output = StoreResult<Option<Suppression>>> + Send;
 
+    /// Which of `addresses` the owner suppresses (fan-outs ask once per page).
+    fn suppressed_among(
+        &self,
+        owner: OwnerId,
+        addresses: &[EmailAddress],
+    ) -> impl Future<Output = StoreResult<Vec<EmailAddress>>> + Send {
+        async move {
+            let mut out = Vec::new();
+            for a in addresses {
+                if self.suppression(owner, a).await?.is_some() {
+                    out.push(a.clone());
+                }
+            }
+            Ok(out)
+        }
+    }
+
     /// A pending change of the organizer's.
     fn pending(
         &self,
@@ -355,6 +372,13 @@ impl<S: Store> Store for std::sync::Arc<S> {
         address: &EmailAddress,
     ) -> impl Future<Output = StoreResult<Option<Suppression>>> + Send {
         (**self).suppression(owner, address)
+    }
+    fn suppressed_among(
+        &self,
+        owner: OwnerId,
+        addresses: &[EmailAddress],
+    ) -> impl Future<Output = StoreResult<Vec<EmailAddress>>> + Send {
+        (**self).suppressed_among(owner, addresses)
     }
     fn pending(
         &self,

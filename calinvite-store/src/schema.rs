@@ -1,0 +1,81 @@
+//! The schema, per dialect, as numbered migrations applied on open.
+//!
+//! Every table keeps the values the engine queries by in columns (tenancy,
+//! codes, tokens, addresses, versions, queue state and times as microseconds)
+//! and the rest of the record as JSON in `body`, parsed and validated again
+//! when it is read back.
+
+/// The newest schema this build knows.
+pub(crate) const SCHEMA_VERSION: i64 = 1;
+
+/// Migration `n` (1-based) for SQLite: statements run in one transaction.
+pub(crate) const SQLITE: &[&[&str]] = &[&[
+    "CREATE TABLE owners (id INTEGER PRIMARY KEY, body TEXT NOT NULL)",
+    "CREATE TABLE owner_mailboxes (address TEXT PRIMARY KEY, owner INTEGER NOT NULL REFERENCES owners(id))",
+    "CREATE TABLE organizers (owner INTEGER NOT NULL, id INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (owner, id))",
+    "CREATE TABLE events (code TEXT PRIMARY KEY, owner INTEGER NOT NULL, organizer INTEGER NOT NULL, \
+     organizer_uid TEXT, created_at INTEGER NOT NULL, version INTEGER NOT NULL, body TEXT NOT NULL)",
+    "CREATE UNIQUE INDEX events_uid ON events (owner, organizer, organizer_uid)",
+    "CREATE INDEX events_by_organizer ON events (owner, organizer, created_at, code)",
+    "CREATE TABLE revisions (code TEXT NOT NULL REFERENCES events(code), sequence INTEGER NOT NULL, \
+     body TEXT NOT NULL, PRIMARY KEY (code, sequence))",
+    "CREATE TABLE invitations (token TEXT PRIMARY KEY, code TEXT NOT NULL REFERENCES events(code), \
+     address TEXT NOT NULL, owner INTEGER NOT NULL, organizer INTEGER NOT NULL, version INTEGER NOT NULL, \
+     body TEXT NOT NULL)",
+    "CREATE UNIQUE INDEX invitations_address ON invitations (code, address)",
+    "CREATE INDEX invitations_page ON invitations (code, token)",
+    "CREATE TABLE history (id INTEGER PRIMARY KEY AUTOINCREMENT, token TEXT NOT NULL REFERENCES invitations(token), \
+     at INTEGER NOT NULL, body TEXT NOT NULL)",
+    "CREATE INDEX history_token ON history (token, id)",
+    "CREATE TABLE suppressions (owner INTEGER NOT NULL, address TEXT NOT NULL, body TEXT NOT NULL, \
+     PRIMARY KEY (owner, address))",
+    "CREATE TABLE pending (id TEXT PRIMARY KEY, code TEXT NOT NULL, owner INTEGER NOT NULL, \
+     organizer INTEGER NOT NULL, state TEXT NOT NULL, created_at INTEGER NOT NULL, body TEXT NOT NULL)",
+    "CREATE INDEX pending_open ON pending (code, state, created_at)",
+    "CREATE TABLE fan_outs (id TEXT PRIMARY KEY, code TEXT NOT NULL, sequence INTEGER NOT NULL, body TEXT NOT NULL)",
+    "CREATE INDEX fan_outs_order ON fan_outs (code, sequence)",
+    "CREATE TABLE refusals (id INTEGER PRIMARY KEY AUTOINCREMENT, owner INTEGER NOT NULL, organizer INTEGER, \
+     code TEXT, at INTEGER NOT NULL, body TEXT NOT NULL)",
+    "CREATE INDEX refusals_owner ON refusals (owner, organizer, id)",
+    "CREATE TABLE deliveries (seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE, \
+     owner INTEGER NOT NULL, state TEXT NOT NULL, due INTEGER NOT NULL, lease_until INTEGER, \
+     attempts INTEGER NOT NULL, sent_at INTEGER, failure TEXT, last_error TEXT, body TEXT NOT NULL)",
+    "CREATE INDEX deliveries_queued ON deliveries (seq) WHERE state = 'queued'",
+    "CREATE INDEX deliveries_lease ON deliveries (lease_until) WHERE state = 'leased'",
+]];
+
+/// Migration `n` (1-based) for PostgreSQL.
+pub(crate) const POSTGRES: &[&[&str]] = &[&[
+    "CREATE TABLE owners (id BIGINT PRIMARY KEY, body TEXT NOT NULL)",
+    "CREATE TABLE owner_mailboxes (address TEXT PRIMARY KEY, owner BIGINT NOT NULL REFERENCES owners(id))",
+    "CREATE TABLE organizers (owner BIGINT NOT NULL, id BIGINT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (owner, id))",
+    "CREATE TABLE events (code TEXT PRIMARY KEY, owner BIGINT NOT NULL, organizer BIGINT NOT NULL, \
+     organizer_uid TEXT, created_at BIGINT NOT NULL, version BIGINT NOT NULL, body TEXT NOT NULL)",
+    "CREATE UNIQUE INDEX events_uid ON events (owner, organizer, organizer_uid)",
+    "CREATE INDEX events_by_organizer ON events (owner, organizer, created_at, code)",
+    "CREATE TABLE revisions (code TEXT NOT NULL REFERENCES events(code), sequence BIGINT NOT NULL, \
+     body TEXT NOT NULL, PRIMARY KEY (code, sequence))",
+    "CREATE TABLE invitations (token TEXT PRIMARY KEY, code TEXT NOT NULL REFERENCES events(code), \
+     address TEXT NOT NULL, owner BIGINT NOT NULL, organizer BIGINT NOT NULL, version BIGINT NOT NULL, \
+     body TEXT NOT NULL)",
+    "CREATE UNIQUE INDEX invitations_address ON invitations (code, address)",
+    "CREATE INDEX invitations_page ON invitations (code, token)",
+    "CREATE TABLE history (id BIGSERIAL PRIMARY KEY, token TEXT NOT NULL REFERENCES invitations(token), \
+     at BIGINT NOT NULL, body TEXT NOT NULL)",
+    "CREATE INDEX history_token ON history (token, id)",
+    "CREATE TABLE suppressions (owner BIGINT NOT NULL, address TEXT NOT NULL, body TEXT NOT NULL, \
+     PRIMARY KEY (owner, address))",
+    "CREATE TABLE pending (id TEXT PRIMARY KEY, code TEXT NOT NULL, owner BIGINT NOT NULL, \
+     organizer BIGINT NOT NULL, state TEXT NOT NULL, created_at BIGINT NOT NULL, body TEXT NOT NULL)",
+    "CREATE INDEX pending_open ON pending (code, state, created_at)",
+    "CREATE TABLE fan_outs (id TEXT PRIMARY KEY, code TEXT NOT NULL, sequence BIGINT NOT NULL, body TEXT NOT NULL)",
+    "CREATE INDEX fan_outs_order ON fan_outs (code, sequence)",
+    "CREATE TABLE refusals (id BIGSERIAL PRIMARY KEY, owner BIGINT NOT NULL, organizer BIGINT, \
+     code TEXT, at BIGINT NOT NULL, body TEXT NOT NULL)",
+    "CREATE INDEX refusals_owner ON refusals (owner, organizer, id)",
+    "CREATE TABLE deliveries (seq BIGSERIAL PRIMARY KEY, key TEXT NOT NULL UNIQUE, \
+     owner BIGINT NOT NULL, state TEXT NOT NULL, due BIGINT NOT NULL, lease_until BIGINT, \
+     attempts BIGINT NOT NULL, sent_at BIGINT, failure TEXT, last_error TEXT, body TEXT NOT NULL)",
+    "CREATE INDEX deliveries_queued ON deliveries (seq) WHERE state = 'queued'",
+    "CREATE INDEX deliveries_lease ON deliveries (lease_until) WHERE state = 'leased'",
+]];

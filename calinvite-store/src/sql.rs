@@ -1,0 +1,1086 @@
+//! [`SqlStore`]: the core's [`Store`] on SQLite or PostgreSQL, through one
+//! body of SQL (sqlx's `Any` driver; numbered parameters, rewritten for
+//! SQLite) with the few dialect differences spelled out where they are.
+//!
+//! - Every [`Store::commit`] is one transaction: a state change and the
+//!   messages it queues are committed together or not at all (D8).
+//! - Optimistic concurrency: updates name the version they read; a lost race
+//!   is [`StoreError::Conflict`] and the pipeline decides again.
+//! - The delivery queue: PostgreSQL workers claim with `FOR UPDATE SKIP
+//!   LOCKED`; SQLite has one writer connection, so claims never overlap.
+//!   Expired leases (a worker that died) are claimed again.
+//! - Rows read back are parsed and validated again: a corrupted row is an
+//!   error naming it, never a panic.
+
+use std::borrow::Cow;
+use std::str::FromStr;
+use std::time::Duration;
+
+use calinvite_core::lifecycle::{
+    Change, Delivery, DeliveryKey, DomainOwner, FanOut, HistoryEntry, Invitation, OrganizerAccount,
+    OwnerId, PendingChange, PendingState, QueueState, RefusalRecord, Scope, Settlement, Store,
+    StoreError, StoreResult, StoredEvent, Suppression,
+};
+use calinvite_core::{EmailAddress, Event, EventCode, InvitationToken, Sequence};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+
+use crate::schema;
+
+/// Which database a [`SqlStore`] talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Dialect {
+    /// SQLite: one file, one writer.
+    Sqlite,
+    /// PostgreSQL: many instances, row locks.
+    Postgres,
+}
+
+/// How a [`SqlStore`] connects.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct SqlOptions {
+    /// Connections in the pool (PostgreSQL; SQLite keeps one writer).
+    pub max_connections: u32,
+    /// PostgreSQL schema to use (created if missing): one per tenant
+    /// database, or per test.
+    pub schema: Option<String>,
+    /// How long SQLite waits for the write lock.
+    pub busy_timeout: Duration,
+}
+
+impl Default for SqlOptions {
+    fn default() -> Self {
+        SqlOptions {
+            max_connections: 8,
+            schema: None,
+            busy_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl SqlOptions {
+    /// Sets the pool size.
+    pub fn max_connections(mut self, n: u32) -> Self {
+        self.max_connections = n.max(1);
+        self
+    }
+    /// Uses (and creates) a PostgreSQL schema.
+    pub fn schema(mut self, name: impl Into<String>) -> Self {
+        self.schema = Some(name.into());
+        self
+    }
+}
+
+/// The core's [`Store`] on SQLite or PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    pool: AnyPool,
+    dialect: Dialect,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+/// A database error: a unique or foreign-key violation is a lost race.
+fn db(e: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(d) = &e {
+        use sqlx::error::ErrorKind;
+        if matches!(
+            d.kind(),
+            ErrorKind::UniqueViolation | ErrorKind::ForeignKeyViolation
+        ) {
+            return StoreError::Conflict(d.message().to_owned());
+        }
+    }
+    unavailable(e)
+}
+
+fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+fn from_micros(row: &str, v: i64) -> StoreResult<DateTime<Utc>> {
+    DateTime::from_timestamp_micros(v).ok_or_else(|| StoreError::Corrupt {
+        row: row.to_owned(),
+        detail: format!("time {v} out of range"),
+    })
+}
+
+fn seq(s: Sequence) -> StoreResult<i64> {
+    i64::try_from(s.get())
+        .map_err(|_| StoreError::Unavailable(format!("SEQUENCE {s} does not fit")))
+}
+
+fn json<T: Serialize>(v: &T) -> StoreResult<String> {
+    serde_json::to_string(v).map_err(unavailable)
+}
+
+fn parse<T: DeserializeOwned>(row: &str, body: &str) -> StoreResult<T> {
+    serde_json::from_str(body).map_err(|e| StoreError::Corrupt {
+        row: row.to_owned(),
+        detail: e.to_string(),
+    })
+}
+
+fn get<'r, T>(row: &'r AnyRow, name: &str, what: &str) -> StoreResult<T>
+where
+    T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+{
+    row.try_get::<T, _>(name).map_err(|e| StoreError::Corrupt {
+        row: what.to_owned(),
+        detail: format!("column {name}: {e}"),
+    })
+}
+
+fn id(v: u64) -> StoreResult<i64> {
+    i64::try_from(v).map_err(|_| StoreError::Unavailable(format!("id {v} does not fit")))
+}
+
+impl SqlStore {
+    /// Opens (creating when missing) the database at `url` —
+    /// `sqlite:///path/file.db`, `sqlite::memory:`, `postgres://…` — and
+    /// brings its schema up to date.
+    pub async fn open(url: &str) -> StoreResult<Self> {
+        Self::open_with(url, SqlOptions::default()).await
+    }
+
+    /// Opens with options.
+    pub async fn open_with(url: &str, options: SqlOptions) -> StoreResult<Self> {
+        sqlx::any::install_default_drivers();
+        let dialect = if url.starts_with("sqlite:") {
+            Dialect::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Dialect::Postgres
+        } else {
+            return Err(StoreError::Unavailable(format!(
+                "unsupported database URL (sqlite: or postgres:): {}",
+                url.split(':').next().unwrap_or("")
+            )));
+        };
+        let url = match dialect {
+            // Create the file when missing.
+            Dialect::Sqlite if !url.contains("mode=") && !url.contains(":memory:") => Cow::Owned(
+                format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' }),
+            ),
+            _ => Cow::Borrowed(url),
+        };
+        let connect = AnyConnectOptions::from_str(&url).map_err(unavailable)?;
+        let busy = options.busy_timeout.as_millis();
+        let schema_name = options.schema.clone();
+        if let Some(s) = &schema_name
+            && !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            return Err(StoreError::Unavailable(format!(
+                "schema name {s:?} is not a plain identifier"
+            )));
+        }
+        if let (Dialect::Postgres, Some(s)) = (dialect, &schema_name) {
+            let pool = AnyPoolOptions::new()
+                .max_connections(1)
+                .connect_with(connect.clone())
+                .await
+                .map_err(unavailable)?;
+            // `s` is checked above to be a plain identifier.
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "CREATE SCHEMA IF NOT EXISTS {s}"
+            )))
+            .execute(&pool)
+            .await
+            .map_err(unavailable)?;
+            pool.close().await;
+        }
+        let pool = AnyPoolOptions::new()
+            // SQLite has one writer; one connection keeps claims and
+            // optimistic writes strictly ordered (and avoids lock upgrades).
+            .max_connections(match dialect {
+                Dialect::Sqlite => 1,
+                Dialect::Postgres => options.max_connections,
+            })
+            .after_connect(move |conn, _meta| {
+                let schema_name = schema_name.clone();
+                Box::pin(async move {
+                    match dialect {
+                        Dialect::Sqlite => {
+                            for pragma in [
+                                "PRAGMA journal_mode = WAL".to_owned(),
+                                "PRAGMA synchronous = NORMAL".to_owned(),
+                                "PRAGMA foreign_keys = ON".to_owned(),
+                                format!("PRAGMA busy_timeout = {busy}"),
+                            ] {
+                                sqlx::query(sqlx::AssertSqlSafe(pragma))
+                                    .execute(&mut *conn)
+                                    .await?;
+                            }
+                        }
+                        Dialect::Postgres => {
+                            if let Some(s) = schema_name {
+                                sqlx::query(sqlx::AssertSqlSafe(format!("SET search_path TO {s}")))
+                                    .execute(&mut *conn)
+                                    .await?;
+                            }
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(connect)
+            .await
+            .map_err(unavailable)?;
+        let store = SqlStore { pool, dialect };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Which database this is.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Drops the PostgreSQL schema this store was opened on, with everything
+    /// in it (removing a tenant database; tests clean up with it). Nothing
+    /// happens on SQLite or without a schema.
+    pub async fn drop_schema(&self, schema: &str) -> StoreResult<()> {
+        if self.dialect != Dialect::Postgres {
+            return Ok(());
+        }
+        if !schema
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            return Err(StoreError::Unavailable(format!(
+                "schema name {schema:?} is not a plain identifier"
+            )));
+        }
+        // `schema` is checked above to be a plain identifier.
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP SCHEMA IF EXISTS {schema} CASCADE"
+        )))
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// The SQL text for this dialect: `$1` parameters become `?1` on SQLite.
+    /// Audited: every text passed here is a constant of this module (with at
+    /// most a lock clause or a checked identifier added); values are bound.
+    fn sql(&self, text: &str) -> sqlx::AssertSqlSafe<String> {
+        sqlx::AssertSqlSafe(match self.dialect {
+            Dialect::Postgres => text.to_owned(),
+            Dialect::Sqlite => text.replace('$', "?"),
+        })
+    }
+
+    /// The schema version recorded in the database (0 when new).
+    pub async fn schema_version(&self) -> StoreResult<i64> {
+        sqlx::query("CREATE TABLE IF NOT EXISTS calinvite_schema (version BIGINT NOT NULL)")
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        let row = sqlx::query("SELECT MAX(version) AS v FROM calinvite_schema")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(row
+            .try_get::<Option<i64>, _>("v")
+            .map_err(unavailable)?
+            .unwrap_or(0))
+    }
+
+    async fn migrate(&self) -> StoreResult<()> {
+        let found = self.schema_version().await?;
+        if found > schema::SCHEMA_VERSION {
+            return Err(StoreError::TooNew {
+                found: u32::try_from(found).unwrap_or(u32::MAX),
+                supported: u32::try_from(schema::SCHEMA_VERSION).unwrap_or(u32::MAX),
+            });
+        }
+        let migrations = match self.dialect {
+            Dialect::Sqlite => schema::SQLITE,
+            Dialect::Postgres => schema::POSTGRES,
+        };
+        for (n, statements) in migrations.iter().enumerate() {
+            let version = i64::try_from(n).unwrap_or(i64::MAX) + 1;
+            if version <= found {
+                continue;
+            }
+            let mut tx = self.pool.begin().await.map_err(unavailable)?;
+            for s in *statements {
+                sqlx::query(*s)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(unavailable)?;
+            }
+            sqlx::query(self.sql("INSERT INTO calinvite_schema (version) VALUES ($1)"))
+                .bind(version)
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+            tx.commit().await.map_err(unavailable)?;
+        }
+        Ok(())
+    }
+
+    async fn one<T: DeserializeOwned>(
+        &self,
+        what: &str,
+        text: &str,
+        binds: Vec<Bind>,
+    ) -> StoreResult<Option<T>> {
+        let sql = self.sql(text);
+        let mut q = sqlx::query(sql);
+        for b in binds {
+            q = b.bind(q);
+        }
+        let Some(row) = q.fetch_optional(&self.pool).await.map_err(unavailable)? else {
+            return Ok(None);
+        };
+        let body: String = get(&row, "body", what)?;
+        Ok(Some(parse(what, &body)?))
+    }
+
+    async fn many<T: DeserializeOwned>(
+        &self,
+        what: &str,
+        text: &str,
+        binds: Vec<Bind>,
+    ) -> StoreResult<Vec<T>> {
+        let sql = self.sql(text);
+        let mut q = sqlx::query(sql);
+        for b in binds {
+            q = b.bind(q);
+        }
+        let rows = q.fetch_all(&self.pool).await.map_err(unavailable)?;
+        rows.iter()
+            .map(|row| {
+                let body: String = get(row, "body", what)?;
+                parse(what, &body)
+            })
+            .collect()
+    }
+
+    async fn apply(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        change: Change,
+    ) -> StoreResult<()> {
+        let (text, binds, must_touch): (&str, Vec<Bind>, Option<String>) = match change {
+            Change::InsertEvent(e) => (
+                "INSERT INTO events (code, owner, organizer, organizer_uid, created_at, version, body) \
+                 VALUES ($1, $2, $3, $4, $5, 0, $6)",
+                vec![
+                    Bind::Text(e.code.to_string()),
+                    Bind::Int(id(e.scope.owner.0)?),
+                    Bind::Int(id(e.scope.organizer.0)?),
+                    Bind::OptText(e.organizer_uid.clone()),
+                    Bind::Int(micros(e.created_at)),
+                    Bind::Text(json(&StoredEvent { version: 0, ..e })?),
+                ],
+                None,
+            ),
+            Change::UpdateEvent { expected, event } => (
+                "UPDATE events SET version = $1, body = $2 \
+                 WHERE code = $3 AND version = $4 AND owner = $5 AND organizer = $6",
+                vec![
+                    Bind::Int(id(expected + 1)?),
+                    Bind::Text(json(&StoredEvent {
+                        version: expected + 1,
+                        ..event.clone()
+                    })?),
+                    Bind::Text(event.code.to_string()),
+                    Bind::Int(id(expected)?),
+                    Bind::Int(id(event.scope.owner.0)?),
+                    Bind::Int(id(event.scope.organizer.0)?),
+                ],
+                Some(format!("event {} changed", event.code)),
+            ),
+            Change::InsertRevision {
+                code,
+                sequence,
+                event,
+            } => (
+                "INSERT INTO revisions (code, sequence, body) VALUES ($1, $2, $3)",
+                vec![
+                    Bind::Text(code.to_string()),
+                    Bind::Int(seq(sequence)?),
+                    Bind::Text(json(&event)?),
+                ],
+                None,
+            ),
+            Change::InsertInvitation(inv) => (
+                "INSERT INTO invitations (token, code, address, owner, organizer, version, body) \
+                 VALUES ($1, $2, $3, $4, $5, 0, $6)",
+                vec![
+                    Bind::Text(inv.token.to_string()),
+                    Bind::Text(inv.code.to_string()),
+                    Bind::Text(inv.recipient.address().to_string()),
+                    Bind::Int(id(inv.scope.owner.0)?),
+                    Bind::Int(id(inv.scope.organizer.0)?),
+                    Bind::Text(json(&Invitation { version: 0, ..inv })?),
+                ],
+                None,
+            ),
+            Change::UpdateInvitation {
+                expected,
+                invitation,
+            } => (
+                "UPDATE invitations SET version = $1, body = $2 \
+                 WHERE token = $3 AND version = $4 AND code = $5 AND address = $6",
+                vec![
+                    Bind::Int(id(expected + 1)?),
+                    Bind::Text(json(&Invitation {
+                        version: expected + 1,
+                        ..invitation.clone()
+                    })?),
+                    Bind::Text(invitation.token.to_string()),
+                    Bind::Int(id(expected)?),
+                    Bind::Text(invitation.code.to_string()),
+                    Bind::Text(invitation.recipient.address().to_string()),
+                ],
+                Some("invitation changed".to_owned()),
+            ),
+            Change::AppendHistory(h) => (
+                "INSERT INTO history (token, at, body) VALUES ($1, $2, $3)",
+                vec![
+                    Bind::Text(h.token.to_string()),
+                    Bind::Int(micros(h.at)),
+                    Bind::Text(json(&h)?),
+                ],
+                None,
+            ),
+            Change::Enqueue(d) => (
+                "INSERT INTO deliveries (key, owner, state, due, attempts, body) \
+                 VALUES ($1, $2, 'queued', $3, 0, $4) ON CONFLICT (key) DO NOTHING",
+                vec![
+                    Bind::Text(d.key.to_string()),
+                    Bind::Int(id(d.owner.0)?),
+                    Bind::Int(micros(d.due)),
+                    Bind::Text(json(&d)?),
+                ],
+                None,
+            ),
+            Change::Suppress(s) => (
+                "INSERT INTO suppressions (owner, address, body) VALUES ($1, $2, $3) \
+                 ON CONFLICT (owner, address) DO NOTHING",
+                vec![
+                    Bind::Int(id(s.owner.0)?),
+                    Bind::Text(s.address.to_string()),
+                    Bind::Text(json(&s)?),
+                ],
+                None,
+            ),
+            Change::InsertPending(p) => (
+                "INSERT INTO pending (id, code, owner, organizer, state, created_at, body) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                vec![
+                    Bind::Text(p.id.clone()),
+                    Bind::Text(p.code.to_string()),
+                    Bind::Int(id(p.scope.owner.0)?),
+                    Bind::Int(id(p.scope.organizer.0)?),
+                    Bind::Text(pending_state(p.state).to_owned()),
+                    Bind::Int(micros(p.created_at)),
+                    Bind::Text(json(&p)?),
+                ],
+                None,
+            ),
+            Change::ResolvePending { id: pid, state } => (
+                "UPDATE pending SET state = $1 WHERE id = $2 AND state = 'open'",
+                vec![Bind::Text(pending_state(state).to_owned()), Bind::Text(pid)],
+                Some("pending change already resolved or missing".to_owned()),
+            ),
+            Change::PutFanOut(f) => (
+                "INSERT INTO fan_outs (id, code, sequence, body) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (id) DO UPDATE SET body = excluded.body",
+                vec![
+                    Bind::Text(f.id.clone()),
+                    Bind::Text(f.code.to_string()),
+                    Bind::Int(seq(f.sequence)?),
+                    Bind::Text(json(&f)?),
+                ],
+                None,
+            ),
+            Change::RemoveFanOut(fid) => (
+                "DELETE FROM fan_outs WHERE id = $1",
+                vec![Bind::Text(fid)],
+                None,
+            ),
+            Change::Refuse(r) => (
+                "INSERT INTO refusals (owner, organizer, code, at, body) VALUES ($1, $2, $3, $4, $5)",
+                vec![
+                    Bind::Int(id(r.owner.0)?),
+                    Bind::OptInt(r.organizer.map(|o| id(o.0)).transpose()?),
+                    Bind::OptText(r.code.as_ref().map(ToString::to_string)),
+                    Bind::Int(micros(r.at)),
+                    Bind::Text(json(&r)?),
+                ],
+                None,
+            ),
+            other => {
+                return Err(StoreError::Unavailable(format!(
+                    "this store does not know the change {other:?}"
+                )));
+            }
+        };
+        let sql = self.sql(text);
+        let mut q = sqlx::query(sql);
+        for b in binds {
+            q = b.bind(q);
+        }
+        let done = q.execute(&mut **tx).await.map_err(db)?;
+        if let Some(what) = must_touch
+            && done.rows_affected() == 0
+        {
+            return Err(StoreError::Conflict(what));
+        }
+        Ok(())
+    }
+
+    async fn apply_all(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        changes: Vec<Change>,
+    ) -> StoreResult<()> {
+        for c in changes {
+            self.apply(tx, c).await?;
+        }
+        Ok(())
+    }
+
+    fn delivery_from(&self, row: &AnyRow) -> StoreResult<Delivery> {
+        let key: String = get(row, "key", "deliveries")?;
+        let what = format!("deliveries/{key}");
+        let body: String = get(row, "body", &what)?;
+        let mut d: Delivery = parse(&what, &body)?;
+        d.attempts = u32::try_from(get::<i64>(row, "attempts", &what)?).unwrap_or(u32::MAX);
+        d.due = from_micros(&what, get(row, "due", &what)?)?;
+        d.last_error = get(row, "last_error", &what)?;
+        let state: String = get(row, "state", &what)?;
+        d.state = match state.as_str() {
+            "queued" => QueueState::Queued,
+            "leased" => QueueState::Leased(from_micros(
+                &what,
+                get::<Option<i64>>(row, "lease_until", &what)?.unwrap_or_default(),
+            )?),
+            "sent" => QueueState::Sent(from_micros(
+                &what,
+                get::<Option<i64>>(row, "sent_at", &what)?.unwrap_or_default(),
+            )?),
+            "failed" => QueueState::Failed(
+                get::<Option<String>>(row, "failure", &what)?.unwrap_or_default(),
+            ),
+            other => {
+                return Err(StoreError::Corrupt {
+                    row: what,
+                    detail: format!("unknown queue state {other:?}"),
+                });
+            }
+        };
+        Ok(d)
+    }
+}
+
+fn pending_state(s: PendingState) -> &'static str {
+    match s {
+        PendingState::Open => "open",
+        PendingState::Approved => "approved",
+        PendingState::Rejected => "rejected",
+        PendingState::Superseded => "superseded",
+        _ => "superseded",
+    }
+}
+
+fn pending_state_from(row: &str, s: &str) -> StoreResult<PendingState> {
+    Ok(match s {
+        "open" => PendingState::Open,
+        "approved" => PendingState::Approved,
+        "rejected" => PendingState::Rejected,
+        "superseded" => PendingState::Superseded,
+        other => {
+            return Err(StoreError::Corrupt {
+                row: row.to_owned(),
+                detail: format!("unknown pending state {other:?}"),
+            });
+        }
+    })
+}
+
+/// A bound parameter (the `Any` driver's types).
+enum Bind {
+    Int(i64),
+    OptInt(Option<i64>),
+    Text(String),
+    OptText(Option<String>),
+}
+
+impl Bind {
+    fn bind<'q>(
+        self,
+        q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+        match self {
+            Bind::Int(v) => q.bind(v),
+            Bind::OptInt(v) => q.bind(v),
+            Bind::Text(v) => q.bind(v),
+            Bind::OptText(v) => q.bind(v),
+        }
+    }
+}
+
+impl Store for SqlStore {
+    async fn put_owner(&self, owner: DomainOwner) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        let oid = id(owner.id.0)?;
+        let upsert = self.sql(
+            "INSERT INTO owners (id, body) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET body = excluded.body",
+        );
+        sqlx::query(upsert)
+            .bind(oid)
+            .bind(json(&owner)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        sqlx::query(self.sql("DELETE FROM owner_mailboxes WHERE owner = $1"))
+            .bind(oid)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        let mut boxes = vec![&owner.ingest, &owner.reply, &owner.bounce];
+        boxes.sort();
+        boxes.dedup();
+        for a in boxes {
+            sqlx::query(self.sql("INSERT INTO owner_mailboxes (address, owner) VALUES ($1, $2)"))
+                .bind(a.to_string())
+                .bind(oid)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        tx.commit().await.map_err(unavailable)
+    }
+
+    async fn put_organizer(&self, organizer: OrganizerAccount) -> StoreResult<()> {
+        let sql = self.sql(
+            "INSERT INTO organizers (owner, id, body) VALUES ($1, $2, $3) \
+             ON CONFLICT (owner, id) DO UPDATE SET body = excluded.body",
+        );
+        sqlx::query(sql)
+            .bind(id(organizer.scope.owner.0)?)
+            .bind(id(organizer.scope.organizer.0)?)
+            .bind(json(&organizer)?)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn owner(&self, oid: OwnerId) -> StoreResult<Option<DomainOwner>> {
+        self.one(
+            &format!("owners/{}", oid.0),
+            "SELECT body FROM owners WHERE id = $1",
+            vec![Bind::Int(id(oid.0)?)],
+        )
+        .await
+    }
+
+    async fn owner_by_mailbox(&self, address: &EmailAddress) -> StoreResult<Option<DomainOwner>> {
+        self.one(
+            &format!("owner_mailboxes/{address}"),
+            "SELECT o.body FROM owner_mailboxes m JOIN owners o ON o.id = m.owner WHERE m.address = $1",
+            vec![Bind::Text(address.to_string())],
+        )
+        .await
+    }
+
+    async fn organizers(&self, owner: OwnerId) -> StoreResult<Vec<OrganizerAccount>> {
+        self.many(
+            "organizers",
+            "SELECT body FROM organizers WHERE owner = $1 ORDER BY id",
+            vec![Bind::Int(id(owner.0)?)],
+        )
+        .await
+    }
+
+    async fn organizer(&self, scope: Scope) -> StoreResult<Option<OrganizerAccount>> {
+        self.one(
+            &format!("organizers/{}/{}", scope.owner.0, scope.organizer.0),
+            "SELECT body FROM organizers WHERE owner = $1 AND id = $2",
+            vec![
+                Bind::Int(id(scope.owner.0)?),
+                Bind::Int(id(scope.organizer.0)?),
+            ],
+        )
+        .await
+    }
+
+    async fn event(&self, owner: OwnerId, code: &EventCode) -> StoreResult<Option<StoredEvent>> {
+        self.one(
+            &format!("events/{code}"),
+            "SELECT body FROM events WHERE code = $1 AND owner = $2",
+            vec![Bind::Text(code.to_string()), Bind::Int(id(owner.0)?)],
+        )
+        .await
+    }
+
+    async fn event_by_uid(&self, scope: Scope, uid: &str) -> StoreResult<Option<StoredEvent>> {
+        self.one(
+            "events (by organizer UID)",
+            "SELECT body FROM events WHERE owner = $1 AND organizer = $2 AND organizer_uid = $3",
+            vec![
+                Bind::Int(id(scope.owner.0)?),
+                Bind::Int(id(scope.organizer.0)?),
+                Bind::Text(uid.to_owned()),
+            ],
+        )
+        .await
+    }
+
+    async fn events(
+        &self,
+        scope: Scope,
+        after: Option<&EventCode>,
+        limit: usize,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let owner = Bind::Int(id(scope.owner.0)?);
+        let organizer = Bind::Int(id(scope.organizer.0)?);
+        match after {
+            None => {
+                self.many(
+                    "events",
+                    "SELECT body FROM events WHERE owner = $1 AND organizer = $2 \
+                     ORDER BY created_at, code LIMIT $3",
+                    vec![owner, organizer, Bind::Int(limit)],
+                )
+                .await
+            }
+            Some(code) => {
+                self.many(
+                    "events",
+                    "SELECT e.body FROM events e, events a WHERE a.code = $3 \
+                     AND e.owner = $1 AND e.organizer = $2 \
+                     AND (e.created_at > a.created_at OR (e.created_at = a.created_at AND e.code > a.code)) \
+                     ORDER BY e.created_at, e.code LIMIT $4",
+                    vec![owner, organizer, Bind::Text(code.to_string()), Bind::Int(limit)],
+                )
+                .await
+            }
+        }
+    }
+
+    async fn revision(&self, code: &EventCode, sequence: Sequence) -> StoreResult<Option<Event>> {
+        self.one(
+            &format!("revisions/{code}/{sequence}"),
+            "SELECT body FROM revisions WHERE code = $1 AND sequence = $2",
+            vec![Bind::Text(code.to_string()), Bind::Int(seq(sequence)?)],
+        )
+        .await
+    }
+
+    async fn invitation(&self, token: &InvitationToken) -> StoreResult<Option<Invitation>> {
+        self.one(
+            "invitations (by token)",
+            "SELECT body FROM invitations WHERE token = $1",
+            vec![Bind::Text(token.to_string())],
+        )
+        .await
+    }
+
+    async fn invitation_for(
+        &self,
+        code: &EventCode,
+        address: &EmailAddress,
+    ) -> StoreResult<Option<Invitation>> {
+        self.one(
+            &format!("invitations/{code}/{address}"),
+            "SELECT body FROM invitations WHERE code = $1 AND address = $2",
+            vec![
+                Bind::Text(code.to_string()),
+                Bind::Text(address.to_string()),
+            ],
+        )
+        .await
+    }
+
+    async fn invitations(
+        &self,
+        code: &EventCode,
+        after: Option<&InvitationToken>,
+        limit: usize,
+    ) -> StoreResult<Vec<Invitation>> {
+        let limit = Bind::Int(i64::try_from(limit).unwrap_or(i64::MAX));
+        match after {
+            None => {
+                self.many(
+                    &format!("invitations/{code}"),
+                    "SELECT body FROM invitations WHERE code = $1 ORDER BY token LIMIT $2",
+                    vec![Bind::Text(code.to_string()), limit],
+                )
+                .await
+            }
+            Some(t) => {
+                self.many(
+                    &format!("invitations/{code}"),
+                    "SELECT body FROM invitations WHERE code = $1 AND token > $2 ORDER BY token LIMIT $3",
+                    vec![Bind::Text(code.to_string()), Bind::Text(t.to_string()), limit],
+                )
+                .await
+            }
+        }
+    }
+
+    async fn history(&self, token: &InvitationToken) -> StoreResult<Vec<HistoryEntry>> {
+        self.many(
+            "history",
+            "SELECT body FROM history WHERE token = $1 ORDER BY id",
+            vec![Bind::Text(token.to_string())],
+        )
+        .await
+    }
+
+    async fn suppression(
+        &self,
+        owner: OwnerId,
+        address: &EmailAddress,
+    ) -> StoreResult<Option<Suppression>> {
+        self.one(
+            &format!("suppressions/{}/{address}", owner.0),
+            "SELECT body FROM suppressions WHERE owner = $1 AND address = $2",
+            vec![Bind::Int(id(owner.0)?), Bind::Text(address.to_string())],
+        )
+        .await
+    }
+
+    async fn suppressed_among(
+        &self,
+        owner: OwnerId,
+        addresses: &[EmailAddress],
+    ) -> StoreResult<Vec<EmailAddress>> {
+        let mut out = Vec::new();
+        // One query per chunk (parameter limits are far above 500).
+        for chunk in addresses.chunks(500) {
+            let marks: Vec<String> = (2..chunk.len() + 2).map(|i| format!("${i}")).collect();
+            let text = format!(
+                "SELECT address FROM suppressions WHERE owner = $1 AND address IN ({})",
+                marks.join(", ")
+            );
+            let sql = self.sql(&text);
+            let mut q = sqlx::query(sql).bind(id(owner.0)?);
+            for a in chunk {
+                q = q.bind(a.to_string());
+            }
+            for row in q.fetch_all(&self.pool).await.map_err(unavailable)? {
+                let a: String = get(&row, "address", "suppressions")?;
+                out.push(EmailAddress::parse(&a).map_err(|e| StoreError::Corrupt {
+                    row: format!("suppressions/{}/{a}", owner.0),
+                    detail: e.to_string(),
+                })?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn pending(&self, scope: Scope, pid: &str) -> StoreResult<Option<PendingChange>> {
+        let sql = self
+            .sql("SELECT state, body FROM pending WHERE id = $1 AND owner = $2 AND organizer = $3");
+        let row = sqlx::query(sql)
+            .bind(pid.to_owned())
+            .bind(id(scope.owner.0)?)
+            .bind(id(scope.organizer.0)?)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        row.map(|r| pending_from(&r)).transpose()
+    }
+
+    async fn open_pending(&self, code: &EventCode) -> StoreResult<Vec<PendingChange>> {
+        let sql = self.sql(
+            "SELECT state, body FROM pending WHERE code = $1 AND state = 'open' ORDER BY created_at, id",
+        );
+        let rows = sqlx::query(sql)
+            .bind(code.to_string())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        rows.iter().map(pending_from).collect()
+    }
+
+    async fn fan_outs(&self, limit: usize) -> StoreResult<Vec<FanOut>> {
+        self.many(
+            "fan_outs",
+            "SELECT body FROM fan_outs ORDER BY code, sequence LIMIT $1",
+            vec![Bind::Int(i64::try_from(limit).unwrap_or(i64::MAX))],
+        )
+        .await
+    }
+
+    async fn refusals(
+        &self,
+        owner: OwnerId,
+        organizer: Option<Scope>,
+    ) -> StoreResult<Vec<RefusalRecord>> {
+        match organizer {
+            None => {
+                self.many(
+                    "refusals",
+                    "SELECT body FROM refusals WHERE owner = $1 ORDER BY id",
+                    vec![Bind::Int(id(owner.0)?)],
+                )
+                .await
+            }
+            Some(s) => {
+                self.many(
+                    "refusals",
+                    "SELECT body FROM refusals WHERE owner = $1 AND organizer = $2 ORDER BY id",
+                    vec![Bind::Int(id(owner.0)?), Bind::Int(id(s.organizer.0)?)],
+                )
+                .await
+            }
+        }
+    }
+
+    async fn claim(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<Delivery>> {
+        let lock = match self.dialect {
+            Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
+            Dialect::Sqlite => "",
+        };
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        let mut claimed = Vec::new();
+        // Expired leases first (a worker died holding them), then due messages
+        // in queue order.
+        for pick in [
+            "SELECT seq FROM deliveries WHERE state = 'leased' AND lease_until <= $1 ORDER BY lease_until LIMIT $2",
+            "SELECT seq FROM deliveries WHERE state = 'queued' AND due <= $1 ORDER BY seq LIMIT $2",
+        ] {
+            let left = limit - i64::try_from(claimed.len()).unwrap_or(0);
+            if left <= 0 {
+                break;
+            }
+            let text = format!(
+                "UPDATE deliveries SET state = 'leased', lease_until = $3, attempts = attempts + 1 \
+                 WHERE seq IN ({pick}{lock}) \
+                 RETURNING seq, key, state, due, lease_until, attempts, sent_at, failure, last_error, body"
+            );
+            let sql = self.sql(&text);
+            let rows = sqlx::query(sql)
+                .bind(micros(now))
+                .bind(left)
+                .bind(micros(lease_until))
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+            let mut batch = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let order: i64 = get(row, "seq", "deliveries")?;
+                batch.push((order, self.delivery_from(row)?));
+            }
+            batch.sort_by_key(|(s, _)| *s);
+            claimed.extend(batch.into_iter().map(|(_, d)| d));
+        }
+        tx.commit().await.map_err(unavailable)?;
+        Ok(claimed)
+    }
+
+    async fn settle(
+        &self,
+        key: &DeliveryKey,
+        settlement: Settlement,
+        changes: Vec<Change>,
+    ) -> StoreResult<()> {
+        let lock = match self.dialect {
+            Dialect::Postgres => " FOR UPDATE",
+            Dialect::Sqlite => "",
+        };
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        let text = format!("SELECT state FROM deliveries WHERE key = $1{lock}");
+        let sql = self.sql(&text);
+        let row = sqlx::query(sql)
+            .bind(key.to_string())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| StoreError::Conflict(format!("no delivery {key}")))?;
+        let state: String = get(&row, "state", &format!("deliveries/{key}"))?;
+        if state != "leased" {
+            return Err(StoreError::Conflict(format!(
+                "delivery {key} is not leased"
+            )));
+        }
+        self.apply_all(&mut tx, changes).await?;
+        let (text, binds) = match settlement {
+            Settlement::Sent(at) => (
+                "UPDATE deliveries SET state = 'sent', sent_at = $1, lease_until = NULL, last_error = NULL WHERE key = $2",
+                vec![Bind::Int(micros(at))],
+            ),
+            Settlement::Retry { due, error } => (
+                "UPDATE deliveries SET state = 'queued', due = $1, lease_until = NULL, last_error = $2 WHERE key = $3",
+                vec![Bind::Int(micros(due)), Bind::Text(error)],
+            ),
+            Settlement::Failed(reason) => (
+                "UPDATE deliveries SET state = 'failed', failure = $1, last_error = $1, lease_until = NULL WHERE key = $2",
+                vec![Bind::Text(reason)],
+            ),
+            other => {
+                return Err(StoreError::Unavailable(format!(
+                    "this store does not know the settlement {other:?}"
+                )));
+            }
+        };
+        let sql = self.sql(text);
+        let mut q = sqlx::query(sql);
+        for b in binds {
+            q = b.bind(q);
+        }
+        q.bind(key.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(unavailable)
+    }
+
+    async fn delivery(&self, key: &DeliveryKey) -> StoreResult<Option<Delivery>> {
+        let sql = self.sql(
+            "SELECT seq, key, state, due, lease_until, attempts, sent_at, failure, last_error, body \
+             FROM deliveries WHERE key = $1",
+        );
+        let row = sqlx::query(sql)
+            .bind(key.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        row.map(|r| self.delivery_from(&r)).transpose()
+    }
+
+    async fn commit(&self, changes: Vec<Change>) -> StoreResult<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        self.apply_all(&mut tx, changes).await?;
+        tx.commit().await.map_err(db)
+    }
+}
+
+fn pending_from(row: &AnyRow) -> StoreResult<PendingChange> {
+    let body: String = get(row, "body", "pending")?;
+    let mut p: PendingChange = parse("pending", &body)?;
+    let state: String = get(row, "state", &format!("pending/{}", p.id))?;
+    p.state = pending_state_from(&format!("pending/{}", p.id), &state)?;
+    Ok(p)
+}
