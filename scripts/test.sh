@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The one command that sets up and runs calinvite's tests on a fresh machine.
 #
-# Installs what the tests need beyond the Rust toolchain (a Python with the
-# independent iCalendar parser that interop tests read our output with), then
-# runs every test of the workspace. Fails loudly when something is missing:
+# Installs and starts what the tests need beyond the Rust toolchain: a Python
+# with the independent iCalendar parser that interop tests read our output
+# with, and a PostgreSQL server (scripts/postgres.sh) for the store's tests;
+# then runs every test of the workspace. Fails loudly when something is missing:
 # no test is ever skipped for want of a tool.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +28,9 @@ if ! "$venv/bin/python" -c 'import icalendar' 2>/dev/null; then
   "$venv/bin/pip" install -q 'icalendar>=6,<8' || die "pip could not install icalendar"
 fi
 export CALINVITE_PYTHON="$venv/bin/python"
+
+# The stores' tests run on SQLite and on a real PostgreSQL server.
+"$root/scripts/postgres.sh" || die "no PostgreSQL for the store tests"
 
 say "cargo test --workspace"
 cargo test --workspace --locked "$@"
