@@ -34,3 +34,11 @@ export CALINVITE_PYTHON="$venv/bin/python"
 
 say "cargo test --workspace"
 cargo test --workspace --locked "$@"
+
+# The store under load: 100,000 messages drained by concurrent workers, and a
+# 100,000-message fan-out whose workers are killed with SIGKILL hundreds of
+# times. Minutes even optimised, so `cargo test` skips them (#[ignore]) and
+# they run here, in a release build, on SQLite and PostgreSQL.
+say "cargo test --release -p calinvite-store (100,000-message queue and crash-recovery runs)"
+cargo test --release --locked -p calinvite-store --test queue_concurrency --test crash_recovery \
+  -- --include-ignored --nocapture 100k

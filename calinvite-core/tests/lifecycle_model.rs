@@ -2,7 +2,8 @@
 //! The invitation lifecycle against a reference model
 //! (`proptest-state-machine`), on the in-memory store. The model, its
 //! transitions and the invariants live in `lifecycle_machine`, generic over
-//! the store, so SQLite and PostgreSQL can run the same machine.
+//! the store and its executor: `calinvite-store/tests/lifecycle_model_sql.rs`
+//! runs the same machine on SQLite and PostgreSQL.
 
 mod lifecycle_machine;
 
@@ -36,98 +37,36 @@ prop_state_machine! {
     fn memory_store_follows_the_model(sequential 5..40 => LifecycleTest<Memory>);
 }
 
-// Regressions: shrunk failures the machine found, replayed step by step.
+// Regressions: shrunk failures the machine found, replayed step by step
+// (the steps live in `lifecycle_machine::regressions`, shared with the SQL
+// stores' run of the machine).
 
-use calinvite_core::targeting::UpdateAudience::AcceptedOrTentative;
-use lifecycle_machine::Transition::*;
-use lifecycle_machine::{Answer, Dsn, Field, replay};
+use lifecycle_machine::regressions;
 
 /// b: an invitation still queued when the event is cancelled must not go
 /// out after the cancellation.
 #[test]
 fn a_queued_invitation_does_not_go_out_after_the_cancellation() {
-    replay::<Memory>(false, AcceptedOrTentative, vec![Invite(0), Cancel, Deliver]);
+    regressions::a_queued_invitation_does_not_go_out_after_the_cancellation::<Memory>();
 }
 
 /// a: an update waiting for a retry is overtaken by a newer one; sent after
 /// it, the recipient would see SEQUENCE 2 and then 1.
 #[test]
 fn a_retried_update_overtaken_by_a_newer_one_is_dropped() {
-    replay::<Memory>(
-        false,
-        AcceptedOrTentative,
-        vec![
-            Invite(0),
-            Deliver,
-            Reply {
-                who: 0,
-                answer: Answer::Accepted,
-                stale: false,
-            },
-            Edit(Field::Description, 1),
-            FailNextSend { permanent: false },
-            Deliver,
-            Edit(Field::Description, 2),
-            Deliver,
-            Advance(600),
-            Deliver,
-        ],
-    );
+    regressions::a_retried_update_overtaken_by_a_newer_one_is_dropped::<Memory>();
 }
 
 /// b: a recipient that hard-bounced gets no cancellation (D5), so an update
 /// waiting for a retry is not superseded by one: it must still not go out.
 #[test]
 fn a_retried_update_does_not_go_out_after_the_cancellation() {
-    replay::<Memory>(
-        false,
-        AcceptedOrTentative,
-        vec![
-            Invite(0),
-            Deliver,
-            Reply {
-                who: 0,
-                answer: Answer::Accepted,
-                stale: false,
-            },
-            Edit(Field::Description, 1),
-            FailNextSend { permanent: false },
-            Deliver,
-            Report {
-                who: 0,
-                dsn: Dsn::Failed,
-            },
-            Cancel,
-            Advance(600),
-            Deliver,
-        ],
-    );
+    regressions::a_retried_update_does_not_go_out_after_the_cancellation::<Memory>();
 }
 
 /// c: someone listed in an approved update who declines before it is
 /// planned gets no update.
 #[test]
 fn an_approved_update_skips_who_declined_since() {
-    replay::<Memory>(
-        true,
-        AcceptedOrTentative,
-        vec![
-            Invite(0),
-            Deliver,
-            Reply {
-                who: 0,
-                answer: Answer::Accepted,
-                stale: false,
-            },
-            Advance(1),
-            Edit(Field::Summary, 1),
-            Reply {
-                who: 0,
-                answer: Answer::Declined,
-                stale: false,
-            },
-            Approve,
-            Deliver,
-        ],
-    );
+    regressions::an_approved_update_skips_who_declined_since::<Memory>();
 }

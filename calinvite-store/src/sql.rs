@@ -138,6 +138,16 @@ where
     })
 }
 
+/// A row's name in errors: `what` (the table), and the row's key when the
+/// query selects it as `row_key` (never an invitation token: those are
+/// bearer secrets).
+fn row_name(row: &AnyRow, what: &str) -> String {
+    match row.try_get::<String, _>("row_key") {
+        Ok(key) => format!("{what}/{key}"),
+        Err(_) => what.to_owned(),
+    }
+}
+
 fn id(v: u64) -> StoreResult<i64> {
     i64::try_from(v).map_err(|_| StoreError::Unavailable(format!("id {v} does not fit")))
 }
@@ -202,6 +212,9 @@ impl SqlStore {
                 Dialect::Sqlite => 1,
                 Dialect::Postgres => options.max_connections,
             })
+            // Pinging a connection before every use doubles the trips to
+            // SQLite's worker thread and finds nothing: the file is local.
+            .test_before_acquire(dialect == Dialect::Postgres)
             .after_connect(move |conn, _meta| {
                 let schema_name = schema_name.clone();
                 Box::pin(async move {
@@ -212,6 +225,16 @@ impl SqlStore {
                                 "PRAGMA synchronous = NORMAL".to_owned(),
                                 "PRAGMA foreign_keys = ON".to_owned(),
                                 format!("PRAGMA busy_timeout = {busy}"),
+                                // Fan-outs write thousands of rows per commit: a
+                                // page cache of 64 MiB (2 MiB by default) keeps
+                                // them from spilling mid-transaction and the
+                                // indexes they touch from being read again.
+                                "PRAGMA cache_size = -65536".to_owned(),
+                                // Statement journals of multi-row writes in memory.
+                                "PRAGMA temp_store = MEMORY".to_owned(),
+                                // Checkpoint every 40 MiB of WAL rather than 4 MiB:
+                                // a page rewritten many times is copied back once.
+                                "PRAGMA wal_autocheckpoint = 10000".to_owned(),
                             ] {
                                 sqlx::query(sqlx::AssertSqlSafe(pragma))
                                     .execute(&mut *conn)
@@ -274,7 +297,8 @@ impl SqlStore {
 
     /// The SQL text for this dialect: `$1` parameters become `?1` on SQLite.
     /// Audited: every text passed here is a constant of this module (with at
-    /// most a lock clause or a checked identifier added); values are bound.
+    /// most a lock clause, a checked identifier, or a list of numbered
+    /// parameters from [`values`] added); values are bound.
     fn sql(&self, text: &str) -> sqlx::AssertSqlSafe<String> {
         sqlx::AssertSqlSafe(match self.dialect {
             Dialect::Postgres => text.to_owned(),
@@ -346,8 +370,9 @@ impl SqlStore {
         let Some(row) = q.fetch_optional(&self.pool).await.map_err(unavailable)? else {
             return Ok(None);
         };
-        let body: String = get(&row, "body", what)?;
-        Ok(Some(parse(what, &body)?))
+        let what = row_name(&row, what);
+        let body: String = get(&row, "body", &what)?;
+        Ok(Some(parse(&what, &body)?))
     }
 
     async fn many<T: DeserializeOwned>(
@@ -364,8 +389,9 @@ impl SqlStore {
         let rows = q.fetch_all(&self.pool).await.map_err(unavailable)?;
         rows.iter()
             .map(|row| {
-                let body: String = get(row, "body", what)?;
-                parse(what, &body)
+                let what = row_name(row, what);
+                let body: String = get(row, "body", &what)?;
+                parse(&what, &body)
             })
             .collect()
     }
@@ -546,20 +572,255 @@ impl SqlStore {
         Ok(())
     }
 
+    /// Applies `changes` in order, with the row-per-recipient kinds (a fan-out
+    /// batch, a bulk insert, a settlement) gathered into multi-row statements:
+    /// a fan-out batch of 500 is three statements, not 1,500.
+    ///
+    /// Only changes that commute are reordered, so the outcome (and the first
+    /// error) is the one of applying them one by one:
+    ///
+    /// - queued messages touch `deliveries` alone (no foreign keys, no other
+    ///   writer in a commit): they go last, in their own order, and a key
+    ///   queued twice keeps the first (`ON CONFLICT DO NOTHING` row by row);
+    /// - history rows and updates need their invitation: inserted invitations
+    ///   go first, and one inserted after buffered history or updates flushes
+    ///   them before it (so a history row or update that came before its
+    ///   invitation still fails);
+    /// - two updates of one invitation never share a statement (the second
+    ///   names the version the first wrote): the second flushes the first;
+    /// - any other change flushes everything before it runs.
     async fn apply_all(
         &self,
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
         changes: Vec<Change>,
     ) -> StoreResult<()> {
+        let mut held = Held::default();
         for c in changes {
-            self.apply(tx, c).await?;
+            match c {
+                Change::InsertInvitation(inv) => {
+                    if !held.updates.is_empty() || !held.history.is_empty() {
+                        self.flush(tx, &mut held).await?;
+                    }
+                    held.inserts.push(inv);
+                }
+                Change::UpdateInvitation {
+                    expected,
+                    invitation,
+                } => {
+                    if held.updated.contains(&invitation.token) {
+                        self.flush(tx, &mut held).await?;
+                    }
+                    held.updated.insert(invitation.token.clone());
+                    held.updates.push((expected, invitation));
+                }
+                Change::AppendHistory(h) => held.history.push(h),
+                Change::Enqueue(d) => held.enqueue.push(d),
+                other => {
+                    self.flush(tx, &mut held).await?;
+                    self.apply(tx, other).await?;
+                }
+            }
+        }
+        self.flush(tx, &mut held).await
+    }
+
+    /// Writes what [`apply_all`](Self::apply_all) held: inserted invitations,
+    /// then updates, history and queued messages, each in its own order. A
+    /// single change goes through [`apply`](Self::apply) as it always did.
+    async fn flush(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        held: &mut Held,
+    ) -> StoreResult<()> {
+        held.updated.clear();
+        let inserts = std::mem::take(&mut held.inserts);
+        if inserts.len() == 1 {
+            self.apply_each(tx, inserts, Change::InsertInvitation)
+                .await?;
+        } else {
+            for chunk in chunks(inserts, 6) {
+                let mut binds = Vec::with_capacity(chunk.len() * 6);
+                for inv in &chunk {
+                    binds.push(Bind::Text(inv.token.to_string()));
+                    binds.push(Bind::Text(inv.code.to_string()));
+                    binds.push(Bind::Text(inv.recipient.address().to_string()));
+                    binds.push(Bind::Int(id(inv.scope.owner.0)?));
+                    binds.push(Bind::Int(id(inv.scope.organizer.0)?));
+                    binds.push(Bind::Text(json(&Invitation {
+                        version: 0,
+                        ..inv.clone()
+                    })?));
+                }
+                let text = format!(
+                    "INSERT INTO invitations (token, code, address, owner, organizer, version, body) \
+                     VALUES {}",
+                    values(self.dialect, "(?, ?, ?, ?, ?, 0, ?)", chunk.len())
+                );
+                self.execute(tx, &text, binds).await?;
+            }
+        }
+        let updates = std::mem::take(&mut held.updates);
+        if updates.len() == 1 {
+            self.apply_each(tx, updates, |(expected, invitation)| {
+                Change::UpdateInvitation {
+                    expected,
+                    invitation,
+                }
+            })
+            .await?;
+        } else {
+            for chunk in chunks(updates, 6) {
+                self.update_invitations(tx, chunk).await?;
+            }
+        }
+        let history = std::mem::take(&mut held.history);
+        if history.len() == 1 {
+            self.apply_each(tx, history, Change::AppendHistory).await?;
+        } else {
+            for chunk in chunks(history, 3) {
+                let mut binds = Vec::with_capacity(chunk.len() * 3);
+                for h in &chunk {
+                    binds.push(Bind::Text(h.token.to_string()));
+                    binds.push(Bind::Int(micros(h.at)));
+                    binds.push(Bind::Text(json(h)?));
+                }
+                let text = format!(
+                    "INSERT INTO history (token, at, body) VALUES {}",
+                    values(self.dialect, "(?, ?, ?)", chunk.len())
+                );
+                self.execute(tx, &text, binds).await?;
+            }
+        }
+        let enqueue = std::mem::take(&mut held.enqueue);
+        if enqueue.len() == 1 {
+            self.apply_each(tx, enqueue, Change::Enqueue).await?;
+        } else {
+            for chunk in chunks(enqueue, 4) {
+                let mut binds = Vec::with_capacity(chunk.len() * 4);
+                for d in &chunk {
+                    binds.push(Bind::Text(d.key.to_string()));
+                    binds.push(Bind::Int(id(d.owner.0)?));
+                    binds.push(Bind::Int(micros(d.due)));
+                    binds.push(Bind::Text(json(d)?));
+                }
+                let text = format!(
+                    "INSERT INTO deliveries (key, owner, state, due, attempts, body) VALUES {} \
+                     ON CONFLICT (key) DO NOTHING",
+                    values(self.dialect, "(?, ?, 'queued', ?, 0, ?)", chunk.len())
+                );
+                self.execute(tx, &text, binds).await?;
+            }
         }
         Ok(())
     }
 
+    async fn apply_each<T>(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        items: Vec<T>,
+        change: impl Fn(T) -> Change,
+    ) -> StoreResult<()> {
+        for item in items {
+            self.apply(tx, change(item)).await?;
+        }
+        Ok(())
+    }
+
+    /// Runs one generated multi-row statement.
+    async fn execute(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        text: &str,
+        binds: Vec<Bind>,
+    ) -> StoreResult<()> {
+        let mut q = sqlx::query(self.sql(text));
+        for b in binds {
+            q = b.bind(q);
+        }
+        q.execute(&mut **tx).await.map_err(db)?;
+        Ok(())
+    }
+
+    /// Several invitation updates (distinct tokens) in one statement, each
+    /// row only if its stored version is the one read. When fewer rows than
+    /// given were written, the first one that was not (its row is not what
+    /// this statement writes) is a conflict, reported as
+    /// [`apply`](Self::apply) reports it: its statement, run alone, writes
+    /// nothing either, since nothing changed that row in between.
+    async fn update_invitations(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        chunk: Vec<(u64, Invitation)>,
+    ) -> StoreResult<()> {
+        let mut binds = Vec::with_capacity(chunk.len() * 6);
+        for (expected, inv) in &chunk {
+            binds.push(Bind::Text(inv.token.to_string()));
+            binds.push(Bind::Int(id(*expected)?));
+            binds.push(Bind::Int(id(expected + 1)?));
+            binds.push(Bind::Text(json(&Invitation {
+                version: expected + 1,
+                ..inv.clone()
+            })?));
+            binds.push(Bind::Text(inv.code.to_string()));
+            binds.push(Bind::Text(inv.recipient.address().to_string()));
+        }
+        // VALUES columns are column1… in both dialects.
+        let text = format!(
+            "UPDATE invitations SET version = v.column3, body = v.column4 FROM (VALUES {}) AS v \
+             WHERE invitations.token = v.column1 AND invitations.version = v.column2 \
+             AND invitations.code = v.column5 AND invitations.address = v.column6",
+            values(self.dialect, "(?, ?, ?, ?, ?, ?)", chunk.len())
+        );
+        let mut q = sqlx::query(self.sql(&text));
+        for b in binds {
+            q = b.bind(q);
+        }
+        let done = q.execute(&mut **tx).await.map_err(db)?;
+        if usize::try_from(done.rows_affected()).ok() == Some(chunk.len()) {
+            return Ok(());
+        }
+        // A conflict: find the row, as the transaction sees it now.
+        let text = format!(
+            "SELECT token, version, body FROM invitations WHERE token IN ({})",
+            values(self.dialect, "?", chunk.len())
+        );
+        let mut q = sqlx::query(self.sql(&text));
+        for (_, inv) in &chunk {
+            q = q.bind(inv.token.to_string());
+        }
+        let mut stored = std::collections::HashMap::with_capacity(chunk.len());
+        for row in q.fetch_all(&mut **tx).await.map_err(unavailable)? {
+            let token: String = get(&row, "token", "invitations")?;
+            let version: i64 = get(&row, "version", "invitations")?;
+            let body: String = get(&row, "body", "invitations")?;
+            stored.insert(token, (version, body));
+        }
+        for (expected, invitation) in chunk {
+            let wrote = json(&Invitation {
+                version: expected + 1,
+                ..invitation.clone()
+            })?;
+            let mine = stored
+                .get(invitation.token.as_str())
+                .is_some_and(|(v, b)| *v == id(expected + 1).unwrap_or(-1) && *b == wrote);
+            if !mine {
+                self.apply(
+                    tx,
+                    Change::UpdateInvitation {
+                        expected,
+                        invitation,
+                    },
+                )
+                .await?;
+                break;
+            }
+        }
+        Err(StoreError::Conflict("invitation changed".to_owned()))
+    }
+
     fn delivery_from(&self, row: &AnyRow) -> StoreResult<Delivery> {
-        let key: String = get(row, "key", "deliveries")?;
-        let what = format!("deliveries/{key}");
+        // Named by `seq`: a key holds an invitation token, a bearer secret.
+        let what = format!("deliveries/{}", get::<i64>(row, "seq", "deliveries")?);
         let body: String = get(row, "body", &what)?;
         let mut d: Delivery = parse(&what, &body)?;
         d.attempts = u32::try_from(get::<i64>(row, "attempts", &what)?).unwrap_or(u32::MAX);
@@ -613,6 +874,66 @@ fn pending_state_from(row: &str, s: &str) -> StoreResult<PendingState> {
             });
         }
     })
+}
+
+/// Changes [`SqlStore::apply_all`] holds back to write many rows at once.
+#[derive(Default)]
+struct Held {
+    inserts: Vec<Invitation>,
+    updates: Vec<(u64, Invitation)>,
+    /// The tokens in `updates`.
+    updated: std::collections::HashSet<InvitationToken>,
+    history: Vec<HistoryEntry>,
+    enqueue: Vec<Delivery>,
+}
+
+/// Rows per generated statement: well under SQLite's 32,766 and
+/// PostgreSQL's 65,535 parameters, and few distinct statement texts.
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// `items` in statements of at most [`ROWS_PER_STATEMENT`] rows (and 30,000
+/// parameters of `per_row` each).
+fn chunks<T>(items: Vec<T>, per_row: usize) -> Vec<Vec<T>> {
+    let size = ROWS_PER_STATEMENT.min(30_000 / per_row.max(1)).max(1);
+    let mut out = Vec::with_capacity(items.len().div_ceil(size));
+    let mut it = items.into_iter();
+    loop {
+        let chunk: Vec<T> = it.by_ref().take(size).collect();
+        if chunk.is_empty() {
+            return out;
+        }
+        out.push(chunk);
+    }
+}
+
+/// `n` copies of `row` (a constant with `?` for each parameter), separated by
+/// commas. On PostgreSQL its `?`s are numbered `$1`, `$2`… in order; SQLite
+/// keeps the anonymous `?`, bound in the same order: numbered ones are looked
+/// up by name, one by one, and a statement of thousands of them spends most
+/// of its time there.
+fn values(dialect: Dialect, row: &str, n: usize) -> String {
+    let mut out = String::with_capacity(n * (row.len() + 16));
+    let mut k = 0;
+    for i in 0..n {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        match dialect {
+            Dialect::Sqlite => out.push_str(row),
+            Dialect::Postgres => {
+                for c in row.chars() {
+                    if c == '?' {
+                        k += 1;
+                        out.push('$');
+                        out.push_str(&k.to_string());
+                    } else {
+                        out.push(c);
+                    }
+                }
+            }
+        }
+    }
+    out
 }
 
 /// A bound parameter (the `Any` driver's types).
@@ -695,8 +1016,9 @@ impl Store for SqlStore {
 
     async fn owner_by_mailbox(&self, address: &EmailAddress) -> StoreResult<Option<DomainOwner>> {
         self.one(
-            &format!("owner_mailboxes/{address}"),
-            "SELECT o.body FROM owner_mailboxes m JOIN owners o ON o.id = m.owner WHERE m.address = $1",
+            "owners",
+            "SELECT o.body, CAST(o.id AS TEXT) AS row_key \
+             FROM owner_mailboxes m JOIN owners o ON o.id = m.owner WHERE m.address = $1",
             vec![Bind::Text(address.to_string())],
         )
         .await
@@ -705,7 +1027,8 @@ impl Store for SqlStore {
     async fn organizers(&self, owner: OwnerId) -> StoreResult<Vec<OrganizerAccount>> {
         self.many(
             "organizers",
-            "SELECT body FROM organizers WHERE owner = $1 ORDER BY id",
+            "SELECT body, CAST(owner AS TEXT) || '/' || CAST(id AS TEXT) AS row_key \
+             FROM organizers WHERE owner = $1 ORDER BY id",
             vec![Bind::Int(id(owner.0)?)],
         )
         .await
@@ -734,8 +1057,9 @@ impl Store for SqlStore {
 
     async fn event_by_uid(&self, scope: Scope, uid: &str) -> StoreResult<Option<StoredEvent>> {
         self.one(
-            "events (by organizer UID)",
-            "SELECT body FROM events WHERE owner = $1 AND organizer = $2 AND organizer_uid = $3",
+            "events",
+            "SELECT body, code AS row_key FROM events \
+             WHERE owner = $1 AND organizer = $2 AND organizer_uid = $3",
             vec![
                 Bind::Int(id(scope.owner.0)?),
                 Bind::Int(id(scope.organizer.0)?),
@@ -758,7 +1082,7 @@ impl Store for SqlStore {
             None => {
                 self.many(
                     "events",
-                    "SELECT body FROM events WHERE owner = $1 AND organizer = $2 \
+                    "SELECT body, code AS row_key FROM events WHERE owner = $1 AND organizer = $2 \
                      ORDER BY created_at, code LIMIT $3",
                     vec![owner, organizer, Bind::Int(limit)],
                 )
@@ -767,7 +1091,7 @@ impl Store for SqlStore {
             Some(code) => {
                 self.many(
                     "events",
-                    "SELECT e.body FROM events e, events a WHERE a.code = $3 \
+                    "SELECT e.body, e.code AS row_key FROM events e, events a WHERE a.code = $3 \
                      AND e.owner = $1 AND e.organizer = $2 \
                      AND (e.created_at > a.created_at OR (e.created_at = a.created_at AND e.code > a.code)) \
                      ORDER BY e.created_at, e.code LIMIT $4",
@@ -789,8 +1113,8 @@ impl Store for SqlStore {
 
     async fn invitation(&self, token: &InvitationToken) -> StoreResult<Option<Invitation>> {
         self.one(
-            "invitations (by token)",
-            "SELECT body FROM invitations WHERE token = $1",
+            "invitations",
+            "SELECT body, code || '/' || address AS row_key FROM invitations WHERE token = $1",
             vec![Bind::Text(token.to_string())],
         )
         .await
@@ -802,8 +1126,9 @@ impl Store for SqlStore {
         address: &EmailAddress,
     ) -> StoreResult<Option<Invitation>> {
         self.one(
-            &format!("invitations/{code}/{address}"),
-            "SELECT body FROM invitations WHERE code = $1 AND address = $2",
+            "invitations",
+            "SELECT body, code || '/' || address AS row_key FROM invitations \
+             WHERE code = $1 AND address = $2",
             vec![
                 Bind::Text(code.to_string()),
                 Bind::Text(address.to_string()),
@@ -822,17 +1147,23 @@ impl Store for SqlStore {
         match after {
             None => {
                 self.many(
-                    &format!("invitations/{code}"),
-                    "SELECT body FROM invitations WHERE code = $1 ORDER BY token LIMIT $2",
+                    "invitations",
+                    "SELECT body, code || '/' || address AS row_key FROM invitations \
+                     WHERE code = $1 ORDER BY token LIMIT $2",
                     vec![Bind::Text(code.to_string()), limit],
                 )
                 .await
             }
             Some(t) => {
                 self.many(
-                    &format!("invitations/{code}"),
-                    "SELECT body FROM invitations WHERE code = $1 AND token > $2 ORDER BY token LIMIT $3",
-                    vec![Bind::Text(code.to_string()), Bind::Text(t.to_string()), limit],
+                    "invitations",
+                    "SELECT body, code || '/' || address AS row_key FROM invitations \
+                     WHERE code = $1 AND token > $2 ORDER BY token LIMIT $3",
+                    vec![
+                        Bind::Text(code.to_string()),
+                        Bind::Text(t.to_string()),
+                        limit,
+                    ],
                 )
                 .await
             }
@@ -842,7 +1173,7 @@ impl Store for SqlStore {
     async fn history(&self, token: &InvitationToken) -> StoreResult<Vec<HistoryEntry>> {
         self.many(
             "history",
-            "SELECT body FROM history WHERE token = $1 ORDER BY id",
+            "SELECT body, CAST(id AS TEXT) AS row_key FROM history WHERE token = $1 ORDER BY id",
             vec![Bind::Text(token.to_string())],
         )
         .await
@@ -891,8 +1222,9 @@ impl Store for SqlStore {
     }
 
     async fn pending(&self, scope: Scope, pid: &str) -> StoreResult<Option<PendingChange>> {
-        let sql = self
-            .sql("SELECT state, body FROM pending WHERE id = $1 AND owner = $2 AND organizer = $3");
+        let sql = self.sql(
+            "SELECT id, state, body FROM pending WHERE id = $1 AND owner = $2 AND organizer = $3",
+        );
         let row = sqlx::query(sql)
             .bind(pid.to_owned())
             .bind(id(scope.owner.0)?)
@@ -905,7 +1237,7 @@ impl Store for SqlStore {
 
     async fn open_pending(&self, code: &EventCode) -> StoreResult<Vec<PendingChange>> {
         let sql = self.sql(
-            "SELECT state, body FROM pending WHERE code = $1 AND state = 'open' ORDER BY created_at, id",
+            "SELECT id, state, body FROM pending WHERE code = $1 AND state = 'open' ORDER BY created_at, id",
         );
         let rows = sqlx::query(sql)
             .bind(code.to_string())
@@ -918,7 +1250,7 @@ impl Store for SqlStore {
     async fn fan_outs(&self, limit: usize) -> StoreResult<Vec<FanOut>> {
         self.many(
             "fan_outs",
-            "SELECT body FROM fan_outs ORDER BY code, sequence LIMIT $1",
+            "SELECT body, id AS row_key FROM fan_outs ORDER BY code, sequence LIMIT $1",
             vec![Bind::Int(i64::try_from(limit).unwrap_or(i64::MAX))],
         )
         .await
@@ -933,7 +1265,7 @@ impl Store for SqlStore {
             None => {
                 self.many(
                     "refusals",
-                    "SELECT body FROM refusals WHERE owner = $1 ORDER BY id",
+                    "SELECT body, CAST(id AS TEXT) AS row_key FROM refusals WHERE owner = $1 ORDER BY id",
                     vec![Bind::Int(id(owner.0)?)],
                 )
                 .await
@@ -941,7 +1273,8 @@ impl Store for SqlStore {
             Some(s) => {
                 self.many(
                     "refusals",
-                    "SELECT body FROM refusals WHERE owner = $1 AND organizer = $2 ORDER BY id",
+                    "SELECT body, CAST(id AS TEXT) AS row_key FROM refusals \
+                     WHERE owner = $1 AND organizer = $2 ORDER BY id",
                     vec![Bind::Int(id(owner.0)?), Bind::Int(id(s.organizer.0)?)],
                 )
                 .await
@@ -1008,7 +1341,7 @@ impl Store for SqlStore {
             Dialect::Sqlite => "",
         };
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        let text = format!("SELECT state FROM deliveries WHERE key = $1{lock}");
+        let text = format!("SELECT seq, state FROM deliveries WHERE key = $1{lock}");
         let sql = self.sql(&text);
         let row = sqlx::query(sql)
             .bind(key.to_string())
@@ -1016,7 +1349,8 @@ impl Store for SqlStore {
             .await
             .map_err(unavailable)?
             .ok_or_else(|| StoreError::Conflict(format!("no delivery {key}")))?;
-        let state: String = get(&row, "state", &format!("deliveries/{key}"))?;
+        let what = format!("deliveries/{}", get::<i64>(&row, "seq", "deliveries")?);
+        let state: String = get(&row, "state", &what)?;
         if state != "leased" {
             return Err(StoreError::Conflict(format!(
                 "delivery {key} is not leased"
@@ -1078,9 +1412,10 @@ impl Store for SqlStore {
 }
 
 fn pending_from(row: &AnyRow) -> StoreResult<PendingChange> {
-    let body: String = get(row, "body", "pending")?;
-    let mut p: PendingChange = parse("pending", &body)?;
-    let state: String = get(row, "state", &format!("pending/{}", p.id))?;
-    p.state = pending_state_from(&format!("pending/{}", p.id), &state)?;
+    let what = format!("pending/{}", get::<String>(row, "id", "pending")?);
+    let body: String = get(row, "body", &what)?;
+    let mut p: PendingChange = parse(&what, &body)?;
+    let state: String = get(row, "state", &what)?;
+    p.state = pending_state_from(&what, &state)?;
     Ok(p)
 }

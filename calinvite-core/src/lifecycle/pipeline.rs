@@ -232,8 +232,23 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
 
     async fn settings(&self, scope: Scope) -> Result<Settings, PipelineError> {
         let owner = self.owner(scope.owner).await?;
+        self.settings_of(&owner, scope).await
+    }
+
+    /// The organizer's settings, else its owner's (`owner`, already read:
+    /// one query less per message delivered).
+    async fn settings_of(
+        &self,
+        owner: &DomainOwner,
+        scope: Scope,
+    ) -> Result<Settings, PipelineError> {
+        let fallback = if owner.id == scope.owner {
+            owner.settings
+        } else {
+            self.owner(scope.owner).await?.settings
+        };
         let organizer = self.store.organizer(scope).await?;
-        Ok(organizer.and_then(|o| o.settings).unwrap_or(owner.settings))
+        Ok(organizer.and_then(|o| o.settings).unwrap_or(fallback))
     }
 
     fn refusal_record(
@@ -1962,7 +1977,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                             row: format!("delivery {}", delivery.key),
                             detail: "its invitation is missing".into(),
                         })?;
-                let settings = self.settings(inv.scope).await?;
+                let settings = self.settings_of(&owner, inv.scope).await?;
                 let revision = self.revision(code, *sequence).await?;
                 let uid = match InvitationUid::new(code.clone(), token.clone(), &owner.mail_domain)
                 {
@@ -2070,10 +2085,15 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
         let now = self.now();
         let token = invitation.as_ref().map(|i| i.token.clone());
         // The send happened: record it even if the invitation moved meanwhile.
+        // The first attempt writes on the invitation as read to assemble the
+        // message; if it moved since, that write conflicts and is decided
+        // again on a fresh read.
+        let mut read = invitation;
         for _ in 0..RETRIES {
-            let inv = match &token {
-                Some(t) => self.store.invitation(t).await?,
-                None => None,
+            let inv = match (read.take(), &token) {
+                (Some(i), _) => Some(i),
+                (None, Some(t)) => self.store.invitation(t).await?,
+                (None, None) => None,
             };
             let (settlement, changes, report) = match &result {
                 Ok(()) => {

@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use calinvite_store::{SqlOptions, SqlStore};
@@ -59,8 +60,7 @@ pub(crate) fn runtime() -> tokio::runtime::Runtime {
 
 /// Opens a fresh SQLite store in `dir`.
 pub(crate) async fn sqlite(dir: &TempDir) -> SqlStore {
-    let url = format!("sqlite://{}", dir.0.join("calinvite.db").display());
-    SqlStore::open(&url).await.unwrap()
+    SqlStore::open(&sqlite_url(dir)).await.unwrap()
 }
 
 /// Opens a fresh PostgreSQL schema named after the test.
@@ -70,6 +70,7 @@ pub(crate) async fn postgres(name: &str, connections: u32) -> SqlStore {
 
 /// Opens (creating) the PostgreSQL schema `schema`.
 pub(crate) async fn postgres_in(schema: &str, connections: u32) -> SqlStore {
+    check_postgres().await;
     let url = postgres_url();
     SqlStore::open_with(
         &url,
@@ -108,4 +109,100 @@ where
         store.drop_schema(&schema).await.unwrap();
         store.close().await;
     });
+}
+
+/// Whether the PostgreSQL server answered, asked once per test binary.
+static POSTGRES: OnceLock<Result<(), String>> = OnceLock::new();
+
+/// Fails — never skips — when the PostgreSQL server is unreachable, at once
+/// (a pool would wait out its acquire timeout first, in every test). The
+/// first call connects; the others reuse its answer.
+pub(crate) async fn check_postgres() {
+    use sqlx::Connection as _;
+    let url = postgres_url();
+    if POSTGRES.get().is_none() {
+        sqlx::any::install_default_drivers();
+        let probe = async {
+            let conn = sqlx::AnyConnection::connect(&url)
+                .await
+                .map_err(|e| e.to_string())?;
+            conn.close().await.map_err(|e| e.to_string())
+        };
+        let answer = tokio::time::timeout(std::time::Duration::from_secs(10), probe)
+            .await
+            .unwrap_or_else(|_| Err("no answer in 10 s".to_owned()));
+        let _ = POSTGRES.set(answer);
+    }
+    if let Some(Err(e)) = POSTGRES.get() {
+        panic!("PostgreSQL at {url} is required for this test: {e}");
+    }
+}
+
+/// [`check_postgres`] outside a runtime. Property tests call it before their
+/// first case, so an absent server is one clear failure rather than a
+/// "failing case" proptest shrinks and records.
+pub(crate) fn require_postgres() {
+    runtime().block_on(check_postgres());
+}
+
+/// The URL of the SQLite file [`sqlite`] opens in `dir`.
+pub(crate) fn sqlite_url(dir: &TempDir) -> String {
+    format!("sqlite://{}", dir.0.join("calinvite.db").display())
+}
+
+/// A separate connection pool on the same database, for raw SQL (breaking
+/// rows on purpose, reading what the store wrote). For PostgreSQL, pass the
+/// schema to work in.
+pub(crate) async fn raw(url: &str, schema: Option<&str>) -> sqlx::AnyPool {
+    sqlx::any::install_default_drivers();
+    let schema = schema.map(str::to_owned);
+    sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .after_connect(move |conn, _meta| {
+            let schema = schema.clone();
+            Box::pin(async move {
+                if let Some(s) = schema {
+                    // Test schema names are plain identifiers (see `unique`).
+                    sqlx::query(sqlx::AssertSqlSafe(format!("SET search_path TO {s}")))
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await
+        .unwrap_or_else(|e| panic!("raw connection to {url}: {e}"))
+}
+
+/// Drops a test's PostgreSQL schema when it goes out of scope — also when the
+/// test fails, from anywhere (inside a runtime or not: it works on a thread of
+/// its own).
+pub(crate) struct SchemaGuard(pub(crate) String);
+
+impl Drop for SchemaGuard {
+    fn drop(&mut self) {
+        use sqlx::Connection as _;
+        let schema = self.0.clone();
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                sqlx::any::install_default_drivers();
+                if let Ok(mut conn) = sqlx::AnyConnection::connect(&postgres_url()).await {
+                    // Test schema names are plain identifiers (see `unique`).
+                    let drop = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(drop))
+                        .execute(&mut conn)
+                        .await;
+                    let _ = conn.close().await;
+                }
+            });
+        })
+        .join();
+    }
 }
