@@ -96,6 +96,7 @@ mod transport;
 
 pub use memory::MemoryStore;
 pub use model::*;
+pub use pipeline::notices_in::{DeliveryNotice, NoticeEffect};
 pub use pipeline::{DeliveryReport, Outcome, Pipeline, PipelineError, PipelineOptions};
 pub use store::{Change, Settlement, Store, StoreError, StoreResult};
 pub use transport::{Recorded, RecordingTransport, Transport, TransportError};

@@ -30,6 +30,9 @@ use crate::inbound::{
 use crate::targeting;
 use crate::template::{DefaultTemplate, MessageKind, Template};
 
+// Delivery notices from a sending service's own channel (SES notifications).
+pub(super) mod notices_in;
+
 /// A pipeline call failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
