@@ -656,7 +656,7 @@ impl SqlStore {
                      VALUES {}",
                     values(self.dialect, "(?, ?, ?, ?, ?, 0, ?)", chunk.len())
                 );
-                self.execute(tx, &text, binds).await?;
+                self.execute(tx, &text, chunk.len(), binds).await?;
             }
         }
         let updates = std::mem::take(&mut held.updates);
@@ -688,7 +688,7 @@ impl SqlStore {
                     "INSERT INTO history (token, at, body) VALUES {}",
                     values(self.dialect, "(?, ?, ?)", chunk.len())
                 );
-                self.execute(tx, &text, binds).await?;
+                self.execute(tx, &text, chunk.len(), binds).await?;
             }
         }
         let enqueue = std::mem::take(&mut held.enqueue);
@@ -708,7 +708,7 @@ impl SqlStore {
                      ON CONFLICT (key) DO NOTHING",
                     values(self.dialect, "(?, ?, 'queued', ?, 0, ?)", chunk.len())
                 );
-                self.execute(tx, &text, binds).await?;
+                self.execute(tx, &text, chunk.len(), binds).await?;
             }
         }
         Ok(())
@@ -726,14 +726,15 @@ impl SqlStore {
         Ok(())
     }
 
-    /// Runs one generated multi-row statement.
+    /// Runs one generated statement of `rows` rows.
     async fn execute(
         &self,
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
         text: &str,
+        rows: usize,
         binds: Vec<Bind>,
     ) -> StoreResult<()> {
-        let mut q = sqlx::query(self.sql(text));
+        let mut q = sqlx::query(self.sql(text)).persistent(cached(rows));
         for b in binds {
             q = b.bind(q);
         }
@@ -771,7 +772,7 @@ impl SqlStore {
              AND invitations.code = v.column5 AND invitations.address = v.column6",
             values(self.dialect, "(?, ?, ?, ?, ?, ?)", chunk.len())
         );
-        let mut q = sqlx::query(self.sql(&text));
+        let mut q = sqlx::query(self.sql(&text)).persistent(cached(chunk.len()));
         for b in binds {
             q = b.bind(q);
         }
@@ -784,7 +785,7 @@ impl SqlStore {
             "SELECT token, version, body FROM invitations WHERE token IN ({})",
             values(self.dialect, "?", chunk.len())
         );
-        let mut q = sqlx::query(self.sql(&text));
+        let mut q = sqlx::query(self.sql(&text)).persistent(false);
         for (_, inv) in &chunk {
             q = q.bind(inv.token.to_string());
         }
@@ -904,6 +905,13 @@ fn chunks<T>(items: Vec<T>, per_row: usize) -> Vec<Vec<T>> {
         }
         out.push(chunk);
     }
+}
+
+/// Whether a generated statement of `rows` rows is kept prepared: only full
+/// ones, so that the statement caches (sqlx's, and PostgreSQL's prepared
+/// statements) hold a few texts rather than one per batch size seen.
+fn cached(rows: usize) -> bool {
+    rows == ROWS_PER_STATEMENT
 }
 
 /// `n` copies of `row` (a constant with `?` for each parameter), separated by

@@ -3,7 +3,7 @@
 //! ```text
 //! store-fanout --db sqlite|postgres --invitations N --workers W[,W…]
 //!              [--batch B] [--insert-batch M] [--invite-calls K] [--claim C]
-//!              [--deliveries D] [--postgres-url URL] [--dir DIR] [--keep]
+//!              [--deliveries D] [--drain] [--postgres-url URL] [--dir DIR] [--keep]
 //! ```
 //!
 //! Not a timed test: a measurement. On a fresh database (a SQLite file in a
@@ -30,9 +30,9 @@
 //!    claims `C` messages at a time (default 1: [`Pipeline::deliver_one`]; more:
 //!    [`Store::claim`] then [`Pipeline::deliver`] for each), assembles them and
 //!    records the outcome. `--workers 1,2,4,8` runs stages one after the other
-//!    on the same queue, each delivering about `--deliveries D` messages; a
-//!    single `W` without `--deliveries` drains the queue and checks that the
-//!    transport got every message once.
+//!    on the same queue, each delivering about `--deliveries D` messages;
+//!    `--drain` (or a single `W` without `--deliveries`) has the last stage
+//!    drain the queue, and checks that the transport got every message once.
 //!
 //! It prints one JSON line: per phase, wall seconds, CPU seconds of the process
 //! and the rate, and `vm_hwm_kb` (the process's peak RSS, `VmHWM`) after each
@@ -122,12 +122,13 @@ struct Args {
     postgres_url: String,
     dir: Option<PathBuf>,
     keep: bool,
+    drain: bool,
 }
 
 fn usage() -> String {
     "usage: store-fanout --db sqlite|postgres --invitations N --workers W[,W...]\n       \
      [--batch B] [--insert-batch M] [--invite-calls K] [--claim C] [--deliveries D]\n       \
-     [--postgres-url URL] [--dir DIR] [--keep]"
+     [--drain] [--postgres-url URL] [--dir DIR] [--keep]"
         .to_owned()
 }
 
@@ -155,6 +156,7 @@ fn parse_args() -> Result<Args, String> {
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned()),
         dir: None,
         keep: false,
+        drain: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -185,6 +187,7 @@ fn parse_args() -> Result<Args, String> {
             "--postgres-url" => args.postgres_url = it.next().ok_or_else(usage)?,
             "--dir" => args.dir = Some(it.next().ok_or_else(usage)?.into()),
             "--keep" => args.keep = true,
+            "--drain" => args.drain = true,
             "-h" | "--help" => return Err(usage()),
             s => return Err(format!("unexpected argument {s:?}\n{}", usage())),
         }
@@ -427,8 +430,9 @@ async fn run_on(store: SqlStore, args: &Args, report: &mut Report) -> Result<(),
     let last = args.workers.len() - 1;
     for (i, &workers) in args.workers.iter().enumerate() {
         // Every stage but the last takes `--deliveries`; the last drains the
-        // queue unless `--deliveries` is given.
+        // queue unless `--deliveries` is given without `--drain`.
         let limit = match args.deliveries {
+            _ if i == last && args.drain => u64::MAX,
             Some(d) => d,
             None if i < last => return Err("several --workers need --deliveries".into()),
             None => u64::MAX,
@@ -451,7 +455,7 @@ async fn run_on(store: SqlStore, args: &Args, report: &mut Report) -> Result<(),
         transport.0.bytes.load(Ordering::Relaxed) as f64 / report.deliveries as f64
     };
     let expected = (args.invitations + args.invite_calls) as u64;
-    if args.deliveries.is_none() && report.deliveries != expected {
+    if (args.deliveries.is_none() || args.drain) && report.deliveries != expected {
         return Err(format!(
             "expected {expected} messages, the transport counted {}",
             report.deliveries

@@ -1,0 +1,451 @@
+//! Outbound SMTP: [`SmtpRelay`], the core's
+//! [`Transport`] over any SMTP relay.
+//!
+//! A local Postfix, an ESP's SMTP endpoint and the SMTP interface of AWS SES
+//! all take mail the same way. `SmtpRelay` keeps a pool of open connections
+//! (at most [`RelayConfig::max_connections`] at once, which is also how many
+//! messages are in flight), sends each message in as few round trips as the
+//! relay allows — `MAIL`, `RCPT` and `BDAT … LAST` with the message in one
+//! write where the relay offers CHUNKING (RFC 3030), `MAIL`/`RCPT`/`DATA`
+//! pipelined where it offers PIPELINING (RFC 2920), one command at a time
+//! otherwise — and paces sends to [`RelayConfig::rate_per_second`] for
+//! relays that enforce a send rate.
+//!
+//! # What a result means
+//!
+//! `Ok(())` only when the relay answered 2xx to the message's content: then
+//! it has the message. Everything else is an error, classified for the
+//! delivery queue:
+//!
+//! | what happened | error | the queue |
+//! |---|---|---|
+//! | 4xx to `MAIL`, `RCPT`, `DATA`/`BDAT` or the content (421, 451, 452 …) | transient | retries with backoff |
+//! | connection refused, lost or timed out, at any point | transient | retries |
+//! | greeting, `EHLO`, `STARTTLS` or `AUTH` failed (even with 5xx) | transient: a relay or configuration problem, not the recipient's | retries |
+//! | 5xx to `MAIL`, `RCPT`, `DATA`/`BDAT` or the content | permanent | the invitation is marked bounced with the relay's text |
+//! | larger than the relay's `SIZE`; a non-ASCII address without `SMTPUTF8` | permanent | bounced |
+//!
+//! A connection lost after the content was sent but before the relay's
+//! reply is reported transient: the relay may have taken the message, and
+//! the retry carries the same `Message-ID`, so the far end can tell a
+//! duplicate (RFC 5321 §4.1.1.4 discusses this window). Nothing is ever
+//! reported sent that the relay did not accept.
+//!
+//! # TLS
+//!
+//! TLS uses rustls with the aws-lc-rs provider, through the configuration
+//! given in [`RelayConfig::tls`] — never a process-wide default.
+//! [`tls_client_config`] builds one from a root store. Credentials are never
+//! sent over an unencrypted connection unless
+//! [`RelayConfig::allow_plaintext_auth`] says so.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use calinvite_core::lifecycle::Transport;
+//! use calinvite_core::{EmailAddress, Envelope};
+//! use calinvite_smtp::relay::{RelayConfig, SmtpRelay};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let relay = SmtpRelay::new(
+//!     RelayConfig::plaintext("127.0.0.1", 25)
+//!         .max_connections(4)
+//!         .rate_per_second(14.0),
+//! )?;
+//! let envelope = Envelope::new(
+//!     EmailAddress::parse("bounces@events.example")?,
+//!     EmailAddress::parse("ana@example.net")?,
+//! );
+//! relay.send_raw(&envelope, b"From: ...\r\n\r\nbody\r\n").await?;
+//! # Ok(()) }
+//! ```
+
+mod conn;
+mod wire;
+
+#[doc(hidden)]
+pub use wire::dot_unstuff;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use calinvite_core::Envelope;
+use calinvite_core::lifecycle::{Transport, TransportError};
+use tokio::sync::Semaphore;
+
+use conn::{Conn, Failure};
+
+/// How the connection to the relay is secured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Security {
+    /// Plain TCP (a relay on loopback or a private network).
+    None,
+    /// STARTTLS, required: a relay that does not offer it is an error.
+    StartTls,
+    /// STARTTLS when the relay offers it and a TLS configuration is given.
+    Opportunistic,
+    /// Implicit TLS from the first byte (port 465, RFC 8314).
+    Tls,
+}
+
+/// A user name and password for `AUTH PLAIN` or `AUTH LOGIN`.
+#[derive(Clone)]
+pub struct Credentials {
+    user: String,
+    password: String,
+}
+
+impl Credentials {
+    /// Credentials for the relay.
+    pub fn new(user: impl Into<String>, password: impl Into<String>) -> Self {
+        Credentials {
+            user: user.into(),
+            password: password.into(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("user", &self.user)
+            .field("password", &"…")
+            .finish()
+    }
+}
+
+/// Where and how to send. Build with [`RelayConfig::plaintext`],
+/// [`RelayConfig::starttls`] or [`RelayConfig::tls`], then adjust.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct RelayConfig {
+    /// The relay's host name or address.
+    pub host: String,
+    /// Its port.
+    pub port: u16,
+    /// How the connection is secured.
+    pub security: Security,
+    /// The TLS client configuration (required for [`Security::StartTls`]
+    /// and [`Security::Tls`]).
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// The name the relay's certificate must carry (default: `host`).
+    pub server_name: Option<String>,
+    /// `AUTH` credentials, if the relay wants them.
+    pub credentials: Option<Credentials>,
+    /// Whether credentials may go over an unencrypted connection.
+    pub allow_plaintext_auth: bool,
+    /// The name given in `EHLO`.
+    pub helo_name: String,
+    /// Connecting and the TLS handshake, each.
+    pub connect_timeout: Duration,
+    /// Waiting for the reply to a command.
+    pub command_timeout: Duration,
+    /// Waiting for the reply to the message's content.
+    pub data_timeout: Duration,
+    /// Connections open at once, and so messages in flight.
+    pub max_connections: usize,
+    /// Messages sent over one connection before it is closed and a new one
+    /// opened.
+    pub max_messages_per_connection: usize,
+    /// How long an unused pooled connection is kept.
+    pub idle_timeout: Duration,
+    /// At most this many messages per second, across all callers of this
+    /// relay (`None`: no cap).
+    pub rate_per_second: Option<f64>,
+    /// Use PIPELINING when the relay offers it.
+    pub pipelining: bool,
+    /// Use CHUNKING (`BDAT`) when the relay offers it.
+    pub chunking: bool,
+}
+
+impl RelayConfig {
+    fn base(host: &str, port: u16, security: Security) -> Self {
+        RelayConfig {
+            host: host.to_string(),
+            port,
+            security,
+            tls: None,
+            server_name: None,
+            credentials: None,
+            allow_plaintext_auth: false,
+            helo_name: "localhost".into(),
+            connect_timeout: Duration::from_secs(30),
+            command_timeout: Duration::from_secs(60),
+            data_timeout: Duration::from_secs(180),
+            max_connections: 4,
+            max_messages_per_connection: 1000,
+            idle_timeout: Duration::from_secs(30),
+            rate_per_second: None,
+            pipelining: true,
+            chunking: true,
+        }
+    }
+
+    /// A relay over plain TCP.
+    pub fn plaintext(host: &str, port: u16) -> Self {
+        Self::base(host, port, Security::None)
+    }
+
+    /// A relay that must offer STARTTLS (port 587 or 25).
+    pub fn starttls(host: &str, port: u16, tls: Arc<rustls::ClientConfig>) -> Self {
+        let mut c = Self::base(host, port, Security::StartTls);
+        c.tls = Some(tls);
+        c
+    }
+
+    /// A relay spoken to over implicit TLS (port 465).
+    pub fn tls(host: &str, port: u16, tls: Arc<rustls::ClientConfig>) -> Self {
+        let mut c = Self::base(host, port, Security::Tls);
+        c.tls = Some(tls);
+        c
+    }
+
+    /// Sets the `AUTH` credentials.
+    pub fn credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = Some(credentials);
+        self
+    }
+
+    /// Sets the name given in `EHLO` (the sending host's name).
+    pub fn helo_name(mut self, name: impl Into<String>) -> Self {
+        self.helo_name = name.into();
+        self
+    }
+
+    /// Sets how many connections (and messages in flight) at most.
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n;
+        self
+    }
+
+    /// Caps the send rate.
+    pub fn rate_per_second(mut self, rate: f64) -> Self {
+        self.rate_per_second = Some(rate);
+        self
+    }
+
+    /// Sets the connect, command and content timeouts.
+    pub fn timeouts(mut self, connect: Duration, command: Duration, data: Duration) -> Self {
+        self.connect_timeout = connect;
+        self.command_timeout = command;
+        self.data_timeout = data;
+        self
+    }
+
+    /// Sets whether PIPELINING and CHUNKING are used where offered.
+    pub fn extensions(mut self, pipelining: bool, chunking: bool) -> Self {
+        self.pipelining = pipelining;
+        self.chunking = chunking;
+        self
+    }
+}
+
+/// A configuration that cannot work.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// TLS is asked for but no client configuration given.
+    #[error("{0:?} needs a TLS client configuration (RelayConfig::tls)")]
+    MissingTls(Security),
+    /// Credentials over plain TCP without `allow_plaintext_auth`.
+    #[error("credentials would go over an unencrypted connection; use STARTTLS or TLS, or set allow_plaintext_auth")]
+    PlaintextAuth,
+    /// A limit is zero or a rate is not a positive number.
+    #[error("{0}")]
+    Invalid(&'static str),
+    /// The EHLO name is not a domain or address literal.
+    #[error("EHLO name {0:?} is not a host name")]
+    HeloName(String),
+}
+
+/// A TLS client configuration with the aws-lc-rs provider that trusts
+/// `roots` (for example the platform's roots, or a test authority).
+pub fn tls_client_config(roots: rustls::RootCertStore) -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// The core's [`Transport`] over an SMTP relay. Cheap to share: put it in an
+/// `Arc` or give each worker a reference; all share one pool and one pace.
+pub struct SmtpRelay {
+    config: RelayConfig,
+    slots: Semaphore,
+    idle: Mutex<Vec<Conn>>,
+    pace: Option<Pace>,
+}
+
+impl std::fmt::Debug for SmtpRelay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpRelay")
+            .field("host", &self.config.host)
+            .field("port", &self.config.port)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SmtpRelay {
+    /// A relay client; checks the configuration, connects lazily.
+    pub fn new(config: RelayConfig) -> Result<Self, ConfigError> {
+        if matches!(config.security, Security::StartTls | Security::Tls) && config.tls.is_none() {
+            return Err(ConfigError::MissingTls(config.security));
+        }
+        if config.credentials.is_some()
+            && matches!(config.security, Security::None)
+            && !config.allow_plaintext_auth
+        {
+            return Err(ConfigError::PlaintextAuth);
+        }
+        if config.max_connections == 0 || config.max_messages_per_connection == 0 {
+            return Err(ConfigError::Invalid(
+                "max_connections and max_messages_per_connection must be at least 1",
+            ));
+        }
+        if let Some(rate) = config.rate_per_second
+            && !(rate.is_finite() && rate > 0.0)
+        {
+            return Err(ConfigError::Invalid("rate_per_second must be a positive number"));
+        }
+        let helo_ok = !config.helo_name.is_empty()
+            && config
+                .helo_name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-.[]:".contains(&b));
+        if !helo_ok {
+            return Err(ConfigError::HeloName(config.helo_name.clone()));
+        }
+        Ok(SmtpRelay {
+            slots: Semaphore::new(config.max_connections),
+            idle: Mutex::new(Vec::new()),
+            pace: config.rate_per_second.map(Pace::new),
+            config,
+        })
+    }
+
+    /// Its configuration.
+    pub fn config(&self) -> &RelayConfig {
+        &self.config
+    }
+
+    /// Closes the pooled connections politely (`QUIT`).
+    pub async fn close(&self) {
+        let conns = std::mem::take(&mut *self.lock_idle());
+        for c in conns {
+            c.quit().await;
+        }
+    }
+
+    fn lock_idle(&self) -> std::sync::MutexGuard<'_, Vec<Conn>> {
+        // A panic while holding the lock cannot leave the Vec inconsistent.
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A pooled connection still fresh enough, else none.
+    fn take_idle(&self) -> (Option<Conn>, Vec<Conn>) {
+        let mut idle = self.lock_idle();
+        let mut stale = Vec::new();
+        while let Some(c) = idle.pop() {
+            if c.last_used.elapsed() < self.config.idle_timeout {
+                return (Some(c), stale);
+            }
+            stale.push(c);
+        }
+        (None, stale)
+    }
+
+    async fn send(&self, from: &str, to: &str, message: &[u8]) -> Result<(), Failure> {
+        let (pooled, stale) = self.take_idle();
+        for c in stale {
+            c.quit().await;
+        }
+        let (mut conn, reused) = match pooled {
+            Some(c) => (c, true),
+            None => (Conn::open(&self.config).await?, false),
+        };
+        let mut result = conn.send(&self.config, from, to, message).await;
+        // A pooled connection the relay closed while it sat idle fails
+        // before any reply of this transaction: nothing was taken, so one
+        // retry on a new connection is safe.
+        if reused
+            && matches!(&result, Err(Failure::Lost(_)))
+            && conn.txn_replies == 0
+            && conn.closed_by_peer
+        {
+            conn = Conn::open(&self.config).await?;
+            result = conn.send(&self.config, from, to, message).await;
+        }
+        if result.is_err() {
+            conn.reset(&self.config).await;
+        }
+        conn.last_used = Instant::now();
+        if conn.broken {
+            // dropped: the stream is closed or in an unknown state
+        } else if conn.sent >= self.config.max_messages_per_connection {
+            conn.quit().await;
+        } else {
+            self.lock_idle().push(conn);
+        }
+        result.map(|_| ())
+    }
+}
+
+impl Transport for SmtpRelay {
+    async fn send_raw(&self, envelope: &Envelope, message: &[u8]) -> Result<(), TransportError> {
+        let Ok(_slot) = self.slots.acquire().await else {
+            return Err(TransportError::transient("the SMTP relay client is shut down"));
+        };
+        if let Some(pace) = &self.pace {
+            pace.wait().await;
+        }
+        let relay = format!("{}:{}", self.config.host, self.config.port);
+        self.send(envelope.from().as_str(), envelope.to().as_str(), message)
+            .await
+            .map_err(|f| classify(&relay, f))
+    }
+}
+
+/// The queue's view of a failure; the relay's own words are kept.
+fn classify(relay: &str, failure: Failure) -> TransportError {
+    match failure {
+        Failure::Session(m) => TransportError::transient(format!("relay {relay}: {m}")),
+        Failure::Lost(m) => TransportError::transient(format!("relay {relay}: {m}")),
+        Failure::Transient(reply, step) => {
+            TransportError::transient(format!("relay {relay} answered {step} with {reply}"))
+        }
+        Failure::Permanent(reply, step) => {
+            TransportError::permanent(format!("relay {relay} answered {step} with {reply}"))
+        }
+        Failure::Unsendable(m) => TransportError::permanent(format!("relay {relay}: {m}")),
+    }
+}
+
+/// Spaces sends evenly at a rate: each send takes the next free slot, one
+/// interval after the previous one (no bursts above the rate).
+struct Pace {
+    interval: Duration,
+    next: Mutex<Option<tokio::time::Instant>>,
+}
+
+impl Pace {
+    fn new(rate: f64) -> Self {
+        Pace {
+            interval: Duration::from_secs_f64(1.0 / rate),
+            next: Mutex::new(None),
+        }
+    }
+
+    async fn wait(&self) {
+        let slot = {
+            let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+            let now = tokio::time::Instant::now();
+            let slot = next.map_or(now, |n| n.max(now));
+            *next = Some(slot + self.interval);
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
+    }
+}
