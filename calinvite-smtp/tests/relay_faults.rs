@@ -10,17 +10,13 @@ mod relay_support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use calinvite_core::lifecycle::{
-    AllowEntry, DeliveryState, DomainOwner, HistoryKind, InvitationSource, OrganizerAccount,
-    OrganizerId, Outcome, OwnerId, Pipeline, PipelineOptions, Scope, Settings, Store, Transport,
-};
-use calinvite_core::{
-    Clock, EmailAddress, Envelope, Event, EventCode, FixedClock, Recipient, Schedule,
-    SequentialIds, TimeZone, WebUrl, ZonedDateTime,
-};
+use calinvite_core::lifecycle::{DeliveryState, HistoryKind, InvitationSource, Outcome, Transport};
+use calinvite_core::{EmailAddress, Envelope, Recipient};
 use calinvite_smtp::relay::{Credentials, RelayConfig, SmtpRelay};
 use calinvite_store::SqlStore;
-use relay_support::{FakeRelay, Fault, Options, Step};
+use relay_support::{
+    FakeRelay, Fault, Options, Step, billing_pipeline, event, start_clock, tempdir,
+};
 
 fn addr(s: &str) -> EmailAddress {
     EmailAddress::parse(s).unwrap()
@@ -102,11 +98,7 @@ fn cases(chunking: bool) -> Vec<(Fault, bool, &'static str)> {
             false,
             "451 4.3.0 not now",
         ));
-        v.push((
-            Fault::Reply(Step::Data, 554, "5.3.0 no"),
-            true,
-            "554 5.3.0",
-        ));
+        v.push((Fault::Reply(Step::Data, 554, "5.3.0 no"), true, "554 5.3.0"));
     }
     v
 }
@@ -144,7 +136,11 @@ async fn classify_all(options: Options, use_pipelining: bool, use_chunking: bool
         accepted += 1;
         let taken = relay.taken();
         assert_eq!(taken.len(), accepted);
-        assert_eq!(taken[accepted - 1].bytes, message(2 * i + 1), "bytes unchanged");
+        assert_eq!(
+            taken[accepted - 1].bytes,
+            message(2 * i + 1),
+            "bytes unchanged"
+        );
         assert_eq!(taken[accepted - 1].to, vec!["ana@example.net".to_string()]);
         assert_eq!(taken[accepted - 1].from, "bounces@calinvite.test");
     }
@@ -203,14 +199,20 @@ async fn size_limit_and_auth() {
         .send_raw(&envelope("ana@example.net"), &big)
         .await
         .unwrap_err();
-    assert!(err.is_permanent() && err.message().contains("SIZE limit of 200"), "{err:?}");
+    assert!(
+        err.is_permanent() && err.message().contains("SIZE limit of 200"),
+        "{err:?}"
+    );
     // Wrong password: a configuration problem, retried, never a bounce.
     let wrong = SmtpRelay::new(cfg.credentials(Credentials::new("calinvite", "nope"))).unwrap();
     let err = wrong
         .send_raw(&envelope("ana@example.net"), &message(2))
         .await
         .unwrap_err();
-    assert!(err.is_transient() && err.message().contains("535"), "{err:?}");
+    assert!(
+        err.is_transient() && err.message().contains("535"),
+        "{err:?}"
+    );
     assert_eq!(relay.taken().len(), 1);
 }
 
@@ -240,9 +242,8 @@ async fn pooled_connections_are_reused_and_capped() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_cap_spaces_sends() {
     let relay = FakeRelay::start(Options::default(), Vec::new()).await;
-    let client = Arc::new(
-        SmtpRelay::new(config(&relay).max_connections(4).rate_per_second(50.0)).unwrap(),
-    );
+    let client =
+        Arc::new(SmtpRelay::new(config(&relay).max_connections(4).rate_per_second(50.0)).unwrap());
     let t0 = std::time::Instant::now();
     let mut tasks = Vec::new();
     for i in 0..51 {
@@ -261,21 +262,6 @@ async fn rate_cap_spaces_sends() {
 }
 
 // ----------------------------------------------------------- through the queue
-
-fn event(code: EventCode) -> Result<Event, String> {
-    let zone = TimeZone::parse("Europe/Madrid").map_err(|e| e.to_string())?;
-    let at = chrono::DateTime::parse_from_rfc3339("2026-12-10T17:00:00Z")
-        .unwrap()
-        .to_utc();
-    let start = ZonedDateTime::from_instant(at, zone);
-    let end = ZonedDateTime::from_instant(at + chrono::TimeDelta::hours(1), zone);
-    Event::builder(code)
-        .summary("Invoice INV-1 due")
-        .schedule(Schedule::timed(start, end).map_err(|e| e.to_string())?)
-        .organizer(addr("billing@calinvite.test"), Some("Billing"))
-        .build()
-        .map_err(|e| e.to_string())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_through_the_queue_lose_and_double_nothing() {
@@ -302,43 +288,13 @@ async fn faults_through_the_queue_lose_and_double_nothing() {
     let store = SqlStore::open(&format!("sqlite://{}/q.db?mode=rwc", dir.display()))
         .await
         .unwrap();
-    let owner = DomainOwner {
-        id: OwnerId(1),
-        name: "Billing".into(),
-        mail_domain: "calinvite.test".into(),
-        ingest: addr("create@calinvite.test"),
-        reply: addr("rsvp@calinvite.test"),
-        bounce: addr("bounces@calinvite.test"),
-        links_base: WebUrl::parse("https://calinvite.test/").ok(),
-        settings: Settings::default(),
-    };
-    let scope = Scope {
-        owner: owner.id,
-        organizer: OrganizerId(1),
-    };
-    store.put_owner(owner).await.unwrap();
-    store
-        .put_organizer(OrganizerAccount {
-            scope,
-            name: "Billing".into(),
-            allow: vec![AllowEntry::Address(addr("billing@calinvite.test"))],
-            settings: None,
-            notify: addr("billing@calinvite.test"),
-        })
-        .await
-        .unwrap();
-    let clock = Arc::new(FixedClock::new(
-        chrono::DateTime::parse_from_rfc3339("2026-11-22T09:00:00Z")
-            .unwrap()
-            .to_utc(),
-    ));
-    let pipeline = Pipeline::with_options(
+    let clock = start_clock();
+    let (pipeline, scope) = billing_pipeline(
         store,
         SmtpRelay::new(config(&relay)).unwrap(),
-        clock.clone() as Arc<dyn Clock>,
-        Box::new(SequentialIds::new(7)),
-        PipelineOptions::default(),
-    );
+        clock.clone(),
+    )
+    .await;
     let code = pipeline.create_event(scope, event).await.unwrap();
     let mut good = Vec::new();
     for i in 0..24 {
@@ -386,19 +342,28 @@ async fn faults_through_the_queue_lose_and_double_nothing() {
             assert!(copies.is_empty(), "{who}");
             assert_eq!(inv.delivery, DeliveryState::HardBounced, "{who}");
             let (permanent, detail) = bounced.unwrap();
-            assert!(permanent && detail.contains("550 5.1.1 no such user"), "{detail}");
+            assert!(
+                permanent && detail.contains("550 5.1.1 no such user"),
+                "{detail}"
+            );
         } else if inv.delivery == DeliveryState::HardBounced {
             // The one message the relay refused for its content.
             assert!(copies.is_empty(), "{who}");
             let (_, detail) = bounced.unwrap();
-            assert!(detail.contains("554 5.6.0") || detail.contains("550 5.6.0"), "{detail}");
+            assert!(
+                detail.contains("554 5.6.0") || detail.contains("550 5.6.0"),
+                "{detail}"
+            );
         } else {
             assert_eq!(
                 copies.len(),
                 1,
                 "{who}: exactly one copy accepted; applied {:?}; taken {:?}; history {history:#?}",
                 relay.state.lock().unwrap().applied,
-                taken.iter().map(|t| (t.to.clone(), message_id(&t.bytes))).collect::<Vec<_>>()
+                taken
+                    .iter()
+                    .map(|t| (t.to.clone(), message_id(&t.bytes)))
+                    .collect::<Vec<_>>()
             );
             assert_eq!(inv.delivery, DeliveryState::Sent, "{who}");
             sent += 1;
@@ -408,15 +373,15 @@ async fn faults_through_the_queue_lose_and_double_nothing() {
     assert_eq!(sent, good.len() - 1, "{invitations:#?}");
     assert_eq!(taken.len(), sent);
     // Every accepted message has its own Message-ID.
-    let mut ids: Vec<_> = taken
-        .iter()
-        .map(|t| message_id(&t.bytes))
-        .collect();
+    let mut ids: Vec<_> = taken.iter().map(|t| message_id(&t.bytes)).collect();
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), taken.len());
     let applied = relay.state.lock().unwrap().applied.clone();
-    assert!(applied.len() > taken.len() + 10, "faults were met: {applied:?}");
+    assert!(
+        applied.len() > taken.len() + 10,
+        "faults were met: {applied:?}"
+    );
 }
 
 fn message_id(bytes: &[u8]) -> String {
@@ -425,17 +390,4 @@ fn message_id(bytes: &[u8]) -> String {
         .find(|l| l.to_ascii_lowercase().starts_with("message-id:"))
         .unwrap_or_default()
         .to_string()
-}
-
-fn tempdir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "calinvite-relay-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }

@@ -111,11 +111,7 @@ impl FakeRelay {
     }
 }
 
-async fn session(
-    stream: TcpStream,
-    o: Options,
-    state: Arc<Mutex<State>>,
-) -> std::io::Result<()> {
+async fn session(stream: TcpStream, o: Options, state: Arc<Mutex<State>>) -> std::io::Result<()> {
     let mut io = BufReader::new(stream);
     io.get_mut().write_all(b"220 fake.relay ESMTP\r\n").await?;
     let mut line = Vec::new();
@@ -325,4 +321,99 @@ fn between(line: &str) -> String {
     let start = line.find('<').map_or(0, |i| i + 1);
     let end = line[start..].find('>').map_or(line.len(), |i| start + i);
     line[start..end].to_string()
+}
+
+// ------------------------------------------------- a billing platform's pipeline
+
+use calinvite_core::lifecycle::{
+    AllowEntry, DomainOwner, OrganizerAccount, OrganizerId, OwnerId, Pipeline, PipelineOptions,
+    Scope, Settings, Store, Transport,
+};
+use calinvite_core::{
+    Clock, EmailAddress, Event, EventCode, FixedClock, Schedule, SequentialIds, TimeZone, WebUrl,
+    ZonedDateTime,
+};
+
+pub fn addr(s: &str) -> EmailAddress {
+    EmailAddress::parse(s).unwrap()
+}
+
+/// 2026-11-22T09:00:00Z, moving only when told.
+pub fn start_clock() -> Arc<FixedClock> {
+    Arc::new(FixedClock::new(
+        chrono::DateTime::parse_from_rfc3339("2026-11-22T09:00:00Z")
+            .unwrap()
+            .to_utc(),
+    ))
+}
+
+/// An invoice due date, 18:00 in Madrid on 2026-12-10.
+pub fn event(code: EventCode) -> Result<Event, String> {
+    let zone = TimeZone::parse("Europe/Madrid").map_err(|e| e.to_string())?;
+    let at = chrono::DateTime::parse_from_rfc3339("2026-12-10T17:00:00Z")
+        .unwrap()
+        .to_utc();
+    let start = ZonedDateTime::from_instant(at, zone);
+    let end = ZonedDateTime::from_instant(at + chrono::TimeDelta::hours(1), zone);
+    Event::builder(code)
+        .summary("Invoice INV-1 due")
+        .schedule(Schedule::timed(start, end).map_err(|e| e.to_string())?)
+        .organizer(addr("billing@calinvite.test"), Some("Billing"))
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// A pipeline for owner `calinvite.test` (bounces to `bounces@calinvite.test`)
+/// with one organizer, `billing@calinvite.test`.
+pub async fn billing_pipeline<S: Store, T: Transport>(
+    store: S,
+    transport: T,
+    clock: Arc<FixedClock>,
+) -> (Pipeline<S, T>, Scope) {
+    let owner = DomainOwner {
+        id: OwnerId(1),
+        name: "Billing".into(),
+        mail_domain: "calinvite.test".into(),
+        ingest: addr("create@calinvite.test"),
+        reply: addr("rsvp@calinvite.test"),
+        bounce: addr("bounces@calinvite.test"),
+        links_base: WebUrl::parse("https://calinvite.test/").ok(),
+        settings: Settings::default(),
+    };
+    let scope = Scope {
+        owner: owner.id,
+        organizer: OrganizerId(1),
+    };
+    store.put_owner(owner).await.unwrap();
+    store
+        .put_organizer(OrganizerAccount {
+            scope,
+            name: "Billing".into(),
+            allow: vec![AllowEntry::Address(addr("billing@calinvite.test"))],
+            settings: None,
+            notify: addr("billing@calinvite.test"),
+        })
+        .await
+        .unwrap();
+    let pipeline = Pipeline::with_options(
+        store,
+        transport,
+        clock as Arc<dyn Clock>,
+        Box::new(SequentialIds::new(7)),
+        PipelineOptions::default(),
+    );
+    (pipeline, scope)
+}
+
+pub fn tempdir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "calinvite-relay-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
