@@ -1,0 +1,442 @@
+//! [`SesTransport`]: the core's [`Transport`] over SESv2 `SendEmail` with raw
+//! content, and [`SesConfig`], where it gets its account, region and limits.
+
+use std::time::Duration;
+
+use aws_sdk_sesv2::config::retry::RetryConfig;
+use aws_sdk_sesv2::config::timeout::TimeoutConfig;
+use aws_sdk_sesv2::config::{
+    BehaviorVersion, Credentials, ProvideCredentials, Region, SharedCredentialsProvider,
+};
+use aws_sdk_sesv2::primitives::Blob;
+use aws_sdk_sesv2::types::{Destination, EmailContent, MessageTag, RawMessage};
+use calinvite_core::Envelope;
+use calinvite_core::lifecycle::{Transport, TransportError};
+
+use crate::error::{SesError, SesErrorKind};
+use crate::rate::{SES_STARTING_RATE, SendRateLimiter};
+use crate::tags;
+
+/// The transport could not be set up: a caller's mistake, told apart from
+/// what SES answers ([`SesError`]).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// No region was given or found.
+    #[error("no AWS region: set AWS_REGION or give one")]
+    NoRegion,
+    /// No credentials were given or found.
+    #[error("no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or give them")]
+    NoCredentials,
+    /// A setting is out of range or malformed.
+    #[error("invalid setting {name}: {why}")]
+    Invalid {
+        /// Which setting.
+        name: &'static str,
+        /// Why.
+        why: String,
+    },
+}
+
+/// Where credentials come from.
+#[derive(Clone, Debug)]
+enum CredentialSource {
+    None,
+    Provider(SharedCredentialsProvider),
+}
+
+/// How an [`SesTransport`] reaches SES and how fast it sends.
+///
+/// Region and credentials are given explicitly ([`SesConfig::new`] and
+/// [`SesConfig::credentials`]), read from the environment
+/// ([`SesConfig::from_env`]), or taken from an AWS SDK configuration that an
+/// application loaded with `aws-config`'s standard chain (profiles, SSO,
+/// instance and container roles: [`SesConfig::from_sdk_config`]).
+#[derive(Clone, Debug)]
+pub struct SesConfig {
+    region: Option<String>,
+    credentials: CredentialSource,
+    endpoint_url: Option<String>,
+    sdk: Option<aws_types::SdkConfig>,
+    configuration_set: Option<String>,
+    message_tags: bool,
+    limiter: Option<SendRateLimiter>,
+    max_send_rate: f64,
+    throttle_retries: u32,
+    connect_timeout: Duration,
+    operation_timeout: Duration,
+}
+
+impl SesConfig {
+    /// SES in `region` (`eu-west-1` …), no credentials yet, SES's starting
+    /// send rate (14 messages per second).
+    pub fn new(region: impl Into<String>) -> Self {
+        SesConfig {
+            region: Some(region.into()),
+            credentials: CredentialSource::None,
+            endpoint_url: None,
+            sdk: None,
+            configuration_set: None,
+            message_tags: true,
+            limiter: None,
+            max_send_rate: SES_STARTING_RATE,
+            throttle_retries: 6,
+            connect_timeout: Duration::from_secs(5),
+            operation_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// Region, credentials and endpoint from the environment, as the AWS
+    /// tools read them: `AWS_REGION` (else `AWS_DEFAULT_REGION`),
+    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, and
+    /// `AWS_ENDPOINT_URL_SESV2` (else `AWS_ENDPOINT_URL`).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()))
+    }
+
+    /// As [`SesConfig::from_env`], reading variables through `lookup`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let region = lookup("AWS_REGION")
+            .or_else(|| lookup("AWS_DEFAULT_REGION"))
+            .ok_or(ConfigError::NoRegion)?;
+        let (Some(id), Some(secret)) =
+            (lookup("AWS_ACCESS_KEY_ID"), lookup("AWS_SECRET_ACCESS_KEY"))
+        else {
+            return Err(ConfigError::NoCredentials);
+        };
+        let mut config =
+            SesConfig::new(region).credentials(id, secret, lookup("AWS_SESSION_TOKEN"));
+        if let Some(url) = lookup("AWS_ENDPOINT_URL_SESV2").or_else(|| lookup("AWS_ENDPOINT_URL")) {
+            config = config.endpoint_url(url);
+        }
+        Ok(config)
+    }
+
+    /// Region, credentials provider, endpoint and HTTP client from an AWS SDK
+    /// configuration (for instance `aws_config::load_defaults(..)`'s, which
+    /// follows the standard chain: environment, profile, SSO, web identity,
+    /// container and instance roles). Settings given after this override it.
+    pub fn from_sdk_config(sdk: &aws_types::SdkConfig) -> Self {
+        let mut config = SesConfig::new(
+            sdk.region()
+                .map(|r| r.as_ref().to_owned())
+                .unwrap_or_default(),
+        );
+        if sdk.region().is_none() {
+            config.region = None;
+        }
+        config.sdk = Some(sdk.clone());
+        if let Some(p) = sdk.credentials_provider() {
+            config.credentials = CredentialSource::Provider(p);
+        }
+        config
+    }
+
+    /// Static credentials (an access key, its secret, and a session token
+    /// for temporary ones).
+    pub fn credentials(
+        mut self,
+        access_key_id: impl Into<String>,
+        secret_access_key: impl Into<String>,
+        session_token: Option<String>,
+    ) -> Self {
+        let c = Credentials::new(
+            access_key_id,
+            secret_access_key,
+            session_token,
+            None,
+            "calinvite-ses",
+        );
+        self.credentials = CredentialSource::Provider(SharedCredentialsProvider::new(c));
+        self
+    }
+
+    /// Credentials from any provider (rotating ones, a role).
+    pub fn credentials_provider(mut self, provider: impl ProvideCredentials + 'static) -> Self {
+        self.credentials = CredentialSource::Provider(SharedCredentialsProvider::new(provider));
+        self
+    }
+
+    /// Another endpoint: a test server, a VPC endpoint, an SES-compatible service.
+    pub fn endpoint_url(mut self, url: impl Into<String>) -> Self {
+        self.endpoint_url = Some(url.into());
+        self
+    }
+
+    /// The SES configuration set every message is sent with (event
+    /// destinations, dedicated IP pools).
+    pub fn configuration_set(mut self, name: impl Into<String>) -> Self {
+        self.configuration_set = Some(name.into());
+        self
+    }
+
+    /// Whether messages carry the `calinvite-invitation` and `calinvite-event`
+    /// message tags, so SES events name them (on by default).
+    pub fn message_tags(mut self, on: bool) -> Self {
+        self.message_tags = on;
+        self
+    }
+
+    /// The account's maximum send rate, in messages per second (SES's quota;
+    /// accounts start at 14). Ignored when [`SesConfig::limiter`] is given.
+    pub fn max_send_rate(mut self, per_second: f64) -> Self {
+        self.max_send_rate = per_second;
+        self
+    }
+
+    /// A limiter shared with other transports (several clients, one account).
+    pub fn limiter(mut self, limiter: SendRateLimiter) -> Self {
+        self.limiter = Some(limiter);
+        self
+    }
+
+    /// How often a throttled send is tried again, after the shared pause,
+    /// before it is reported as a transient failure (default 6).
+    pub fn throttle_retries(mut self, retries: u32) -> Self {
+        self.throttle_retries = retries;
+        self
+    }
+
+    /// Connection and whole-request time limits (defaults 5 s and 30 s).
+    pub fn timeouts(mut self, connect: Duration, operation: Duration) -> Self {
+        self.connect_timeout = connect;
+        self.operation_timeout = operation;
+        self
+    }
+
+    fn sdk_config(&self) -> Result<aws_sdk_sesv2::Config, ConfigError> {
+        let mut b = match &self.sdk {
+            Some(sdk) => aws_sdk_sesv2::config::Builder::from(sdk),
+            None => aws_sdk_sesv2::config::Builder::new(),
+        };
+        let region = self
+            .region
+            .clone()
+            .filter(|r| !r.trim().is_empty())
+            .ok_or(ConfigError::NoRegion)?;
+        if !region
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-')
+        {
+            return Err(ConfigError::Invalid {
+                name: "region",
+                why: format!("{region:?} is not a region name"),
+            });
+        }
+        let CredentialSource::Provider(credentials) = &self.credentials else {
+            return Err(ConfigError::NoCredentials);
+        };
+        if let Some(url) = &self.endpoint_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Err(ConfigError::Invalid {
+                name: "endpoint_url",
+                why: format!("{url:?} is not an http(s) URL"),
+            });
+        }
+        b = b
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(region))
+            .credentials_provider(credentials.clone())
+            // Retries are ours: throttling pauses every worker (the shared
+            // limiter), and other failures go back to the pipeline's queue.
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(self.connect_timeout)
+                    .operation_timeout(self.operation_timeout)
+                    .build(),
+            );
+        if let Some(url) = &self.endpoint_url {
+            b = b.endpoint_url(url.clone());
+        }
+        Ok(b.build())
+    }
+}
+
+/// What SES answered to an accepted send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SentMessage {
+    /// SES's id for the message (notifications carry it as `mail.messageId`).
+    pub ses_message_id: Option<String>,
+    /// Throttling answers before SES took it.
+    pub throttled: u32,
+}
+
+/// The core's [`Transport`] over SESv2 `SendEmail` with raw content.
+///
+/// The bytes go out exactly as the core assembled them; the envelope is
+/// explicit (its sender is `FromEmailAddress`, where SES returns feedback,
+/// its recipient the only destination). Clones share the SDK client and the
+/// send-rate limiter, so one per process holds the account's rate.
+#[derive(Clone, Debug)]
+pub struct SesTransport {
+    client: aws_sdk_sesv2::Client,
+    limiter: SendRateLimiter,
+    configuration_set: Option<String>,
+    message_tags: bool,
+    throttle_retries: u32,
+}
+
+impl SesTransport {
+    /// A transport for `config`.
+    pub fn new(config: SesConfig) -> Result<Self, ConfigError> {
+        let sdk = config.sdk_config()?;
+        if let Some(name) = &config.configuration_set
+            && (name.is_empty() || name.len() > 64)
+        {
+            return Err(ConfigError::Invalid {
+                name: "configuration_set",
+                why: format!("{name:?} is not 1 to 64 characters"),
+            });
+        }
+        let limiter = config
+            .limiter
+            .clone()
+            .unwrap_or_else(|| SendRateLimiter::new(config.max_send_rate));
+        Ok(SesTransport {
+            client: aws_sdk_sesv2::Client::from_conf(sdk),
+            limiter,
+            configuration_set: config.configuration_set,
+            message_tags: config.message_tags,
+            throttle_retries: config.throttle_retries,
+        })
+    }
+
+    /// The SDK client (to verify identities, read quotas …).
+    pub fn client(&self) -> &aws_sdk_sesv2::Client {
+        &self.client
+    }
+
+    /// The send-rate limiter every send goes through.
+    pub fn limiter(&self) -> &SendRateLimiter {
+        &self.limiter
+    }
+
+    /// Sends `message` to `envelope`'s recipient and says what SES answered.
+    /// Throttling answers pause every worker and are retried; everything
+    /// else comes back classified.
+    pub async fn send(&self, envelope: &Envelope, message: &[u8]) -> Result<SentMessage, SesError> {
+        let tags = if self.message_tags {
+            tags::message_tags(message)
+                .into_iter()
+                .map(|(name, value)| MessageTag::builder().name(name).value(value).build())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| SesError::new(SesErrorKind::Construction, None, None, e.to_string()))?
+        } else {
+            Vec::new()
+        };
+        let raw = RawMessage::builder()
+            .data(Blob::new(message))
+            .build()
+            .map_err(|e| SesError::new(SesErrorKind::Construction, None, None, e.to_string()))?;
+        let content = EmailContent::builder().raw(raw).build();
+        let destination = Destination::builder()
+            .to_addresses(envelope.to().as_str())
+            .build();
+        let mut throttled = 0;
+        loop {
+            self.limiter.acquire().await;
+            let request = self
+                .client
+                .send_email()
+                .from_email_address(envelope.from().as_str())
+                .destination(destination.clone())
+                .content(content.clone())
+                .set_configuration_set_name(self.configuration_set.clone())
+                .set_email_tags((!tags.is_empty()).then(|| tags.clone()));
+            match request.send().await {
+                Ok(out) => {
+                    self.limiter.accepted();
+                    return Ok(SentMessage {
+                        ses_message_id: out.message_id,
+                        throttled,
+                    });
+                }
+                Err(e) => {
+                    let e = SesError::from_sdk(&e);
+                    if e.kind() == SesErrorKind::Throttled && throttled < self.throttle_retries {
+                        throttled += 1;
+                        self.limiter.throttled();
+                        continue;
+                    }
+                    if e.kind() == SesErrorKind::Throttled {
+                        self.limiter.throttled();
+                    }
+                    return Err(e);
+                }
+            }
+        }
+    }
+}
+
+impl Transport for SesTransport {
+    async fn send_raw(&self, envelope: &Envelope, message: &[u8]) -> Result<(), TransportError> {
+        self.send(envelope, message)
+            .await
+            .map(|_| ())
+            .map_err(TransportError::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |k| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+    }
+
+    #[test]
+    fn the_environment_gives_region_credentials_and_endpoint() {
+        let c = SesConfig::from_lookup(env(&[
+            ("AWS_DEFAULT_REGION", "eu-west-1"),
+            ("AWS_ACCESS_KEY_ID", "AKID"),
+            ("AWS_SECRET_ACCESS_KEY", "secret"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:1"),
+        ]))
+        .map_err(|e| e.to_string());
+        let Ok(c) = c else { panic!("{c:?}") };
+        assert_eq!(c.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(c.endpoint_url.as_deref(), Some("http://127.0.0.1:1"));
+        assert!(SesTransport::new(c).is_ok());
+    }
+
+    #[test]
+    fn missing_or_bad_settings_are_named() {
+        assert_eq!(
+            SesConfig::from_lookup(env(&[("AWS_ACCESS_KEY_ID", "a")])).err(),
+            Some(ConfigError::NoRegion)
+        );
+        assert_eq!(
+            SesConfig::from_lookup(env(&[("AWS_REGION", "us-east-1")])).err(),
+            Some(ConfigError::NoCredentials)
+        );
+        assert_eq!(
+            SesTransport::new(SesConfig::new("us-east-1")).err(),
+            Some(ConfigError::NoCredentials)
+        );
+        let bad = SesConfig::new("us-east-1; drop")
+            .credentials("a", "b", None)
+            .endpoint_url("http://x");
+        assert!(matches!(
+            SesTransport::new(bad).err(),
+            Some(ConfigError::Invalid { name: "region", .. })
+        ));
+        let bad = SesConfig::new("us-east-1")
+            .credentials("a", "b", None)
+            .endpoint_url("ftp://x");
+        assert!(matches!(
+            SesTransport::new(bad).err(),
+            Some(ConfigError::Invalid {
+                name: "endpoint_url",
+                ..
+            })
+        ));
+    }
+}
