@@ -31,6 +31,7 @@ export CALINVITE_PYTHON="$venv/bin/python"
 
 # The stores' tests run on SQLite and on a real PostgreSQL server.
 "$root/scripts/postgres.sh" || die "no PostgreSQL for the store tests"
+"$root/scripts/moto.sh" || die "no moto_server for the SES tests"
 "$root/scripts/postfix.sh" || die "no Postfix for the SMTP tests"
 
 say "cargo test --workspace"

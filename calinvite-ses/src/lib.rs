@@ -2,7 +2,7 @@
 //!
 //! calinvite on AWS SES:
 //!
-//! - [`SesTransport`]: the core's [`Transport`](calinvite_core::Transport)
+//! - [`SesTransport`]: the core's [`Transport`]
 //!   over SESv2 `SendEmail` with raw content — the bytes the core assembled go
 //!   out unchanged, to the envelope's recipient only, with an optional
 //!   configuration set and the `calinvite-invitation` / `calinvite-event`
@@ -18,8 +18,8 @@
 //!   are surfaced, never followed;
 //! - [`SesNotification`]: SES bounce, complaint, delivery and inbound-mail
 //!   notifications, turned into the engine's
-//!   [`Pipeline::delivery_notice`](calinvite_core::Pipeline::delivery_notice)
-//!   and [`Pipeline::receive`](calinvite_core::Pipeline::receive) calls
+//!   [`Pipeline::delivery_notice`]
+//!   and [`Pipeline::receive`] calls
 //!   ([`handle_sns`] does both).
 //!
 //! ## Sending

@@ -30,6 +30,7 @@ pub struct SendRateLimiter {
 
 #[derive(Debug)]
 struct Bucket {
+    rate: f64,
     interval: Duration,
     burst: u32,
     state: Mutex<State>,
@@ -64,6 +65,7 @@ impl SendRateLimiter {
         };
         SendRateLimiter {
             inner: Arc::new(Bucket {
+                rate,
                 interval: Duration::from_secs_f64(1.0 / rate),
                 burst: burst.max(1),
                 state: Mutex::new(State {
@@ -76,7 +78,7 @@ impl SendRateLimiter {
 
     /// The configured rate, in messages per second.
     pub fn rate(&self) -> f64 {
-        1.0 / self.inner.interval.as_secs_f64()
+        self.inner.rate
     }
 
     /// How many sends may go at once after a quiet spell.

@@ -1,4 +1,6 @@
 #![allow(clippy::unwrap_used)]
+// These tests measure wall-clock rates: they read the real clock on purpose.
+#![allow(clippy::disallowed_methods)]
 //! The SES transport against moto_server (started by scripts/moto.sh; the URL
 //! is CALINVITE_MOTO_URL, default http://127.0.0.1:5045). These tests fail —
 //! never skip — when moto does not answer.

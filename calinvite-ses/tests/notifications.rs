@@ -383,7 +383,7 @@ async fn inbound_mail_takes_the_smtp_entry_point() {
         receipt.content,
         ReceivedContent::Inline(raw.clone().into_bytes())
     );
-    assert_eq!(receipt.envelope().rcpt_to, [reply_to.clone()]);
+    assert_eq!(receipt.envelope().rcpt_to, std::slice::from_ref(&reply_to));
     let body = signer.notification(1, &message);
     let handled = handle_sns(&signer.verifier(), story.pipeline(), body.as_bytes()).await;
     assert!(
