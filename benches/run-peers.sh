@@ -3,7 +3,8 @@
 # session, the way shared/peers/README.md asks: the peers' own runner, with calinvite
 # added to its BENCH list.
 #
-#   benches/run-peers.sh [ROUNDS=3] [ONLY=assemble]     (ONLY=parse for reply parsing, "" for all)
+#   benches/run-peers.sh [ROUNDS=3] [ONLY=assemble]
+#     (ONLY=parse for reply parsing, smtp for SMTP delivery to smtp-sink, "" for all)
 #
 # 1. copies ../shared/peers (read-only) to a fresh temporary folder (or $PEERS_WORK,
 #    reused if it is already set up) and runs its setup.sh there (apt/PyPI/npm installs,
@@ -34,13 +35,16 @@ chmod u+x "$WORK/setup.sh"
 (cd "$WORK" && ./setup.sh)
 
 echo "== building assemble-workload and parse-workload (release)"
-(cd "$ROOT" && cargo build --release -p calinvite-benches --bin assemble-workload --bin parse-workload)
+(cd "$ROOT" && cargo build --release -p calinvite-benches --bin assemble-workload --bin parse-workload \
+  --bin smtp-deliver)
 TARGET=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps |
   python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 BIN="$WORK/calinvite-assemble-workload"
 cp "$TARGET/release/assemble-workload" "$BIN"
 PARSE_BIN="$WORK/calinvite-parse-workload"
 cp "$TARGET/release/parse-workload" "$PARSE_BIN"
+SMTP_BIN="$WORK/calinvite-smtp-deliver"
+cp "$TARGET/release/smtp-deliver" "$SMTP_BIN"
 
 echo "== conformance of calinvite's message 0"
 mkdir -p "$WORK/out"
@@ -62,13 +66,15 @@ echo "(same checks, UID = {event code}-{token}@{peers' UID domain}):"
 "$WORK/.venv/bin/python" "$WORK/validate_calinvite_uid.py" "$WORK/out/calinvite-sample.eml"
 
 echo "== adding calinvite to BENCH"
-python3 - "$WORK" "$BIN" "$PARSE_BIN" <<'EOF'
+python3 - "$WORK" "$BIN" "$PARSE_BIN" "$SMTP_BIN" <<'EOF'
 import sys, pathlib
-work, binary, parse_binary = pathlib.Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+work, binary, parse_binary, smtp_binary = pathlib.Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 p = work / "run_all.py"
 src = p.read_text()
 entry = (f'    ("assemble/calinvite", [{binary!r}, "assemble", N, "--workload", "workload.json"]),\n'
-         f'    ("parse/calinvite", [{parse_binary!r}, "parse", "corpus"]),\n')
+         f'    ("parse/calinvite", [{parse_binary!r}, "parse", "corpus"]),\n'
+         f'    ("smtp/calinvite-1", [{smtp_binary!r}, "--corpus", "corpus/invites", "--conns", "1"]),\n'
+         f'    ("smtp/calinvite-4", [{smtp_binary!r}, "--corpus", "corpus/invites", "--conns", "4"]),\n')
 if "assemble/calinvite" not in src:
     anchor = "BENCH = [\n"
     assert anchor in src, "run_all.py changed: update run-peers.sh"

@@ -67,7 +67,9 @@ mod wire;
 pub use wire::dot_unstuff;
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use calinvite_core::Envelope;
 use calinvite_core::lifecycle::{Transport, TransportError};
@@ -249,7 +251,9 @@ pub enum ConfigError {
     #[error("{0:?} needs a TLS client configuration (RelayConfig::tls)")]
     MissingTls(Security),
     /// Credentials over plain TCP without `allow_plaintext_auth`.
-    #[error("credentials would go over an unencrypted connection; use STARTTLS or TLS, or set allow_plaintext_auth")]
+    #[error(
+        "credentials would go over an unencrypted connection; use STARTTLS or TLS, or set allow_plaintext_auth"
+    )]
     PlaintextAuth,
     /// A limit is zero or a rate is not a positive number.
     #[error("{0}")]
@@ -261,7 +265,9 @@ pub enum ConfigError {
 
 /// A TLS client configuration with the aws-lc-rs provider that trusts
 /// `roots` (for example the platform's roots, or a test authority).
-pub fn tls_client_config(roots: rustls::RootCertStore) -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
+pub fn tls_client_config(
+    roots: rustls::RootCertStore,
+) -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
@@ -308,7 +314,9 @@ impl SmtpRelay {
         if let Some(rate) = config.rate_per_second
             && !(rate.is_finite() && rate > 0.0)
         {
-            return Err(ConfigError::Invalid("rate_per_second must be a positive number"));
+            return Err(ConfigError::Invalid(
+                "rate_per_second must be a positive number",
+            ));
         }
         let helo_ok = !config.helo_name.is_empty()
             && config
@@ -396,7 +404,9 @@ impl SmtpRelay {
 impl Transport for SmtpRelay {
     async fn send_raw(&self, envelope: &Envelope, message: &[u8]) -> Result<(), TransportError> {
         let Ok(_slot) = self.slots.acquire().await else {
-            return Err(TransportError::transient("the SMTP relay client is shut down"));
+            return Err(TransportError::transient(
+                "the SMTP relay client is shut down",
+            ));
         };
         if let Some(pace) = &self.pace {
             pace.wait().await;

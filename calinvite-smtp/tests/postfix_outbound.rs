@@ -7,6 +7,7 @@
 //! Fails, never skips, when Postfix does not answer on 127.0.0.1:25.
 
 #![allow(clippy::unwrap_used)]
+#![allow(clippy::disallowed_methods, reason = "tests wait on real time")]
 
 mod relay_support;
 

@@ -4,6 +4,7 @@
 //! sent twice.
 
 #![allow(clippy::unwrap_used)]
+#![allow(clippy::disallowed_methods, reason = "tests wait on real time")]
 
 mod relay_support;
 

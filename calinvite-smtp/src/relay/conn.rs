@@ -2,7 +2,9 @@
 //! AUTH, and mail transactions (pipelined, with BDAT where offered).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -89,7 +91,9 @@ impl Conn {
             buf: Vec::new(),
             line: Vec::new(),
         };
-        let greeting = conn.read_session(config.command_timeout, "greeting").await?;
+        let greeting = conn
+            .read_session(config.command_timeout, "greeting")
+            .await?;
         if greeting.code != 220 {
             return Err(Failure::Session(format!("relay greeting: {greeting}")));
         }
@@ -109,7 +113,9 @@ impl Conn {
         };
         if wants_tls {
             conn.write(b"STARTTLS\r\n").await?;
-            let reply = conn.read_session(config.command_timeout, "STARTTLS").await?;
+            let reply = conn
+                .read_session(config.command_timeout, "STARTTLS")
+                .await?;
             if reply.code != 220 {
                 return Err(Failure::Session(format!("STARTTLS refused: {reply}")));
             }
@@ -479,8 +485,11 @@ async fn tls<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     let server_name = ServerName::try_from(name.to_string())
         .map_err(|e| Failure::Session(format!("TLS server name {name:?}: {e}")))?;
     let connector = tokio_rustls::TlsConnector::from(Arc::clone(tls));
-    tokio::time::timeout(config.connect_timeout, connector.connect(server_name, stream))
-        .await
-        .map_err(|_| Failure::Session("the TLS handshake timed out".into()))?
-        .map_err(|e| Failure::Session(format!("TLS handshake with {name}: {e}")))
+    tokio::time::timeout(
+        config.connect_timeout,
+        connector.connect(server_name, stream),
+    )
+    .await
+    .map_err(|_| Failure::Session("the TLS handshake timed out".into()))?
+    .map_err(|e| Failure::Session(format!("TLS handshake with {name}: {e}")))
 }

@@ -3,6 +3,7 @@
 //! on cue, one fault per mail transaction, in script order.
 
 #![allow(dead_code, clippy::unwrap_used, unreachable_pub)]
+#![allow(clippy::disallowed_methods, reason = "unique temporary folder names")]
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
