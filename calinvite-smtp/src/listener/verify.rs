@@ -20,6 +20,19 @@ pub struct VerifyContext<'a> {
     pub hostname: &'a str,
 }
 
+impl<'a> VerifyContext<'a> {
+    /// A context for a message from `peer`, which said `helo`, with envelope
+    /// sender `mail_from`, received by `hostname`.
+    pub fn new(peer: IpAddr, helo: &'a str, mail_from: &'a str, hostname: &'a str) -> Self {
+        VerifyContext {
+            peer,
+            helo,
+            mail_from,
+            hostname,
+        }
+    }
+}
+
 /// Computes SPF, DKIM and DMARC results for one message, handed to the core as
 /// a value: the core never trusts an `Authentication-Results` header.
 ///
