@@ -171,10 +171,7 @@ fn schema_1_invitations_migrate_with_every_row() {
         assert_eq!(pipeline.run_until_idle().await.unwrap(), 10);
         let h = store.history(&tokens[0]).await.unwrap();
         assert_eq!(h.len(), history_before[0].len() + 2);
-        assert!(matches!(
-            h.last().unwrap().kind,
-            HistoryKind::Sent { .. }
-        ));
+        assert!(matches!(h.last().unwrap().kind, HistoryKind::Sent { .. }));
         store.close().await;
 
         let raw = sqlx::AnyPool::connect(&url).await.unwrap();
@@ -189,7 +186,11 @@ fn schema_1_invitations_migrate_with_every_row() {
             .fetch_all(&raw)
             .await
             .unwrap();
-        assert!(broken.is_empty(), "{} rows break a foreign key", broken.len());
+        assert!(
+            broken.is_empty(),
+            "{} rows break a foreign key",
+            broken.len()
+        );
         raw.close().await;
     });
 }

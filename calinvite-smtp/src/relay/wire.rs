@@ -147,12 +147,8 @@ impl Capabilities {
                 "STARTTLS" => caps.starttls = true,
                 "8BITMIME" => caps.eight_bit = true,
                 "SMTPUTF8" => caps.smtputf8 = true,
-                "SIZE" => {
-                    caps.size = words.next().and_then(|n| n.parse().ok()).filter(|&n| n > 0)
-                }
-                "AUTH" => caps
-                    .auth
-                    .extend(words.map(|w| w.to_ascii_uppercase())),
+                "SIZE" => caps.size = words.next().and_then(|n| n.parse().ok()).filter(|&n| n > 0),
+                "AUTH" => caps.auth.extend(words.map(|w| w.to_ascii_uppercase())),
                 _ => {}
             }
         }
@@ -185,7 +181,11 @@ pub(crate) fn dot_stuff(message: &[u8], out: &mut Vec<u8>) {
         match b {
             b'\r' => {
                 out.extend_from_slice(b"\r\n");
-                i += if message.get(i + 1) == Some(&b'\n') { 2 } else { 1 };
+                i += if message.get(i + 1) == Some(&b'\n') {
+                    2
+                } else {
+                    1
+                };
                 at_line_start = true;
                 continue;
             }
