@@ -3,8 +3,11 @@
 #
 # Installs and starts what the tests need beyond the Rust toolchain: a Python
 # with the independent iCalendar parser that interop tests read our output
-# with, and a PostgreSQL server (scripts/postgres.sh) for the store's tests;
-# then runs every test of the workspace. Fails loudly when something is missing:
+# with, a PostgreSQL server (scripts/postgres.sh) for the stores' tests,
+# moto_server (scripts/moto.sh) standing in for AWS SES, Debian's Postfix
+# (scripts/postfix.sh) as the SMTP relay and the sender into calinvite's
+# listener, and the openssl command the SNS signature tests sign with; then
+# runs every test of the workspace. Fails loudly when something is missing:
 # no test is ever skipped for want of a tool.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,8 +34,16 @@ export CALINVITE_PYTHON="$venv/bin/python"
 
 # The stores' tests run on SQLite and on a real PostgreSQL server.
 "$root/scripts/postgres.sh" || die "no PostgreSQL for the store tests"
+# The SES adapter's tests run against moto_server; the SMTP tests against
+# Postfix (relay, Maildir, and delivery into the listener).
 "$root/scripts/moto.sh" || die "no moto_server for the SES tests"
 "$root/scripts/postfix.sh" || die "no Postfix for the SMTP tests"
+
+# SNS SignatureVersion 1 fixtures are signed (SHA1withRSA) by openssl at test time.
+if ! command -v openssl >/dev/null; then
+  say "installing openssl (SNS signature test fixtures)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q openssl >/dev/null || die "cannot install openssl"
+fi
 
 say "cargo test --workspace"
 cargo test --workspace --locked "$@"
