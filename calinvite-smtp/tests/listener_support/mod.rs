@@ -191,6 +191,14 @@ impl Client {
         }
     }
 
+    /// Connects to `addr`, or `None` when nothing listens there.
+    pub(crate) async fn connect_checked(addr: &str) -> Option<Client> {
+        let stream = TcpStream::connect(addr).await.ok()?;
+        Some(Client {
+            stream: BufReader::new(stream),
+        })
+    }
+
     /// Connects and reads the greeting, which must be a 220.
     pub(crate) async fn greeted(addr: std::net::SocketAddr) -> Client {
         let mut c = Self::connect(addr).await;
