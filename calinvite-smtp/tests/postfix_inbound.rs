@@ -5,7 +5,8 @@
 //!
 //! Environment (defaults as in `scripts/postfix.sh`):
 //! `CALINVITE_POSTFIX_LISTENER_PORT` (10026) is where Postfix delivers
-//! `calinvite.test`; this binary binds the listener there, so it is the only
+//! `calinvite.test`; `CALINVITE_POSTFIX_LOG`
+//! (`/var/tmp/calinvite-postfix/postfix.log`) is Postfix's log. This binary binds the listener there, so it is the only
 //! test using the port and runs its steps in one test function.
 #![allow(clippy::unwrap_used)]
 
@@ -134,17 +135,39 @@ async fn postfix_delivers_invitations_and_replies_into_the_listener() {
     println!("reply: sendmail to store in {:?}", started.elapsed());
 
     // 3. Postfix relays anything for calinvite.test; the listener still takes
-    // only its own mailboxes. Postfix hears 550 and bounces the message.
+    // only its own mailboxes: Postfix hears 550 5.7.1 and bounces the message
+    // (its log says so).
+    let nobody = format!("nobody-{}@calinvite.test", std::process::id());
     let mut c = Client::greeted("127.0.0.1:25".parse().unwrap()).await;
     let (code, _) = c
         .deliver(
             ORGANIZER,
-            &["nobody@calinvite.test"],
+            &[nobody.as_str()],
             b"Subject: to nobody\r\n\r\nhi\r\n",
         )
         .await;
     assert_eq!(code, 250, "Postfix queues it");
     c.command("QUIT", 221).await;
+    let log = std::env::var("CALINVITE_POSTFIX_LOG")
+        .unwrap_or_else(|_| "/var/tmp/calinvite-postfix/postfix.log".to_owned());
+    let started = tokio::time::Instant::now();
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let bounced = text.lines().any(|l| {
+            l.contains(&format!("to=<{nobody}>"))
+                && l.contains("status=bounced")
+                && l.contains("said: 550 5.7.1")
+        });
+        if bounced {
+            break;
+        }
+        assert!(
+            started.elapsed() < PATIENCE,
+            "Postfix never reported the listener's 550 in {log}; its queue:\n{}",
+            postfix_queue()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     handle.shutdown().await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);
