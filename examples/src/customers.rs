@@ -272,7 +272,7 @@ fn base64_lines(bytes: &[u8]) -> String {
 }
 
 /// Header text: as it is when plain printable ASCII, else RFC 2047 encoded
-/// words (each at most 45 octets of text, folded onto lines of their own).
+/// words (each at most 30 octets of text, folded onto lines of their own).
 fn header_text(s: &str) -> String {
     let s: String = s.chars().filter(|c| !c.is_control()).collect();
     if s.bytes().all(|b| (0x20..0x7f).contains(&b)) {
@@ -286,7 +286,7 @@ fn encoded_words(s: &str) -> String {
     let mut start = 0;
     let mut end = 0;
     for (i, c) in s.char_indices() {
-        if i + c.len_utf8() - start > 45 {
+        if i + c.len_utf8() - start > 30 {
             words.push(&s[start..end]);
             start = i;
         }
@@ -373,7 +373,7 @@ mod tests {
         assert_eq!(attendee.address(), &who);
         assert_eq!(
             attendee.name().unwrap().as_str(),
-            "Jörg JØ Ødegård, a very long name that needs folding somewhere"
+            "Jörg 'JØ' Ødegård, a very long name that needs folding somewhere"
         );
         assert_eq!(message.from.as_ref(), Some(&who));
         assert_eq!(

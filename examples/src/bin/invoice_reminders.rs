@@ -562,11 +562,10 @@ async fn answer_all(
                 partstat,
                 now,
             );
-            let saved = replies_dir.join(format!(
-                "{}.eml",
-                sink::folder_name(&format!("{}-{}", invoice.number, invoice.email))
-            ));
-            std::fs::write(&saved, &reply)
+            let folder = replies_dir.join(sink::folder_name(invoice.email.as_str()));
+            let saved = folder.join(format!("{}.eml", invoice.number.replace('/', "_")));
+            std::fs::create_dir_all(&folder)
+                .and_then(|()| std::fs::write(&saved, &reply))
                 .map_err(|e| format!("cannot write {}: {e}", saved.display()))?;
             let envelope = Envelope::new(invoice.email.clone(), invitation.organizer.clone());
             // A mail server retries what was refused for now, as any MTA does.
