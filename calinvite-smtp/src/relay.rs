@@ -376,13 +376,16 @@ impl SmtpRelay {
         };
         let mut result = conn.send(&self.config, from, to, message).await;
         // A pooled connection the relay closed while it sat idle fails
-        // before any reply of this transaction: nothing was taken, so one
-        // retry on a new connection is safe.
-        if reused
-            && matches!(&result, Err(Failure::Lost(_)))
+        // before any reply of this transaction; one the relay is closing (it
+        // answers MAIL with 421: idle too long, too many commands) fails at
+        // the first reply. Either way nothing was taken, so one retry on a
+        // new connection is safe.
+        let closed_idle = matches!(&result, Err(Failure::Lost(_)))
             && conn.txn_replies == 0
-            && conn.closed_by_peer
-        {
+            && conn.closed_by_peer;
+        let closing_at_mail =
+            matches!(&result, Err(Failure::Transient(r, "MAIL")) if r.is_closing());
+        if reused && (closed_idle || closing_at_mail) {
             conn = Conn::open(&self.config).await?;
             result = conn.send(&self.config, from, to, message).await;
         }

@@ -108,9 +108,14 @@ async fn classify_all(options: Options, use_pipelining: bool, use_chunking: bool
     let chunking = options.chunking && use_chunking;
     let cases = cases(chunking);
     let mut script = Vec::new();
-    for (fault, _, _) in &cases {
-        // Each fault, then a transaction that succeeds.
+    for (i, (fault, _, _)) in cases.iter().enumerate() {
+        // Each fault, then a transaction that succeeds. A 421 at MAIL on a
+        // pooled connection (every case after the first) is retried once on
+        // a new one (the relay was closing it): it meets the 421 again there.
         script.push(fault.clone());
+        if i > 0 && matches!(fault, Fault::Reply(Step::Mail, 421, _)) {
+            script.push(fault.clone());
+        }
         script.push(Fault::Accept);
     }
     let relay = FakeRelay::start(options, script).await;
@@ -173,6 +178,30 @@ async fn every_failure_is_classified_one_command_at_a_time() {
         ..Options::default()
     };
     classify_all(options, true, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_closing_a_pooled_connection_costs_no_message() {
+    // The relay says 421 at MAIL on a connection it no longer wants (too
+    // many commands, idle too long): the message goes over a new one.
+    let relay = FakeRelay::start(
+        Options::default(),
+        vec![
+            Fault::Accept,
+            Fault::Reply(Step::Mail, 421, "4.7.0 too many commands"),
+        ],
+    )
+    .await;
+    let client = SmtpRelay::new(config(&relay).max_connections(1)).unwrap();
+    for i in 0..3 {
+        client
+            .send_raw(&envelope("ana@example.net"), &message(i))
+            .await
+            .unwrap();
+    }
+    let st = relay.state.lock().unwrap();
+    assert_eq!(st.taken.len(), 3);
+    assert_eq!(st.connections, 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
