@@ -120,7 +120,8 @@ pub struct ListenerConfig {
     /// Most recipients of one message (`452 4.5.3` beyond). Default 100, the
     /// minimum RFC 5321 §4.5.3.1.8 asks servers to accept.
     pub max_recipients: usize,
-    /// Most commands in one connection. Default 1,000.
+    /// Most commands in one connection (a sender reconnects after the `421`).
+    /// Default 10,000: about 3,000 messages.
     pub max_commands: usize,
     /// Most rejected commands in one connection before it is closed. Default 10.
     pub max_errors: usize,
@@ -158,7 +159,7 @@ impl ListenerConfig {
             max_line_bytes: 8192,
             max_command_bytes: 2048,
             max_recipients: 100,
-            max_commands: 1000,
+            max_commands: 10_000,
             max_errors: 10,
             max_connections: 256,
             command_timeout: Duration::from_secs(300),
