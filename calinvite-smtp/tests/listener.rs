@@ -583,7 +583,7 @@ mod auth {
     fn dkim_key() -> (Ed25519Key, String) {
         let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
         let key = Ed25519Key::from_pkcs8_maybe_unchecked_der(&pair.serialize_der()).unwrap();
-        let record = format!("v=DKIM1; k=ed25519; p={}", base64(&pair.public_key_raw()));
+        let record = format!("v=DKIM1; k=ed25519; p={}", base64(pair.public_key_raw()));
         (key, record)
     }
 

@@ -5,7 +5,7 @@
 //! PIPELINING, SIZE, 8BITMIME, ENHANCEDSTATUSCODES, SMTPUTF8 and, when a
 //! certificate is configured, STARTTLS. It is never an open relay: each
 //! `RCPT TO` is looked up with
-//! [`Store::owner_by_mailbox`](calinvite_core::lifecycle::Store::owner_by_mailbox)
+//! [`Store::owner_by_mailbox`]
 //! and only the ingest, reply and bounce mailboxes of a domain owner are
 //! accepted (exact addresses, compared after calinvite's normalisation; there
 //! is no sub-addressing, because calinvite never sends a tagged address).
@@ -15,7 +15,7 @@
 //!
 //! After `DATA`, the message is first given to the [`Verifier`] (SPF, DKIM,
 //! DMARC; DESIGN D7) and then to
-//! [`Pipeline::receive`](calinvite_core::lifecycle::Pipeline::receive), once
+//! [`Pipeline::receive`], once
 //! per domain owner among the recipients (a message to two tenants is handled
 //! as two, so neither sees the other's verdicts; D13). `250` is written only
 //! after every call returned `Ok`, that is after the store committed. An
@@ -57,27 +57,29 @@
 //! ```no_run
 //! use std::sync::Arc;
 //! use calinvite_core::lifecycle::{MemoryStore, Pipeline, RecordingTransport};
-//! use calinvite_core::{FixedClock, SequentialIds};
 //! use calinvite_smtp::listener::{Listener, ListenerConfig, NoVerification};
+//! use calinvite_store::system::{OsRandom, SystemClock};
 //!
 //! # async fn run() -> std::io::Result<()> {
-//! # let clock = Arc::new(FixedClock::new(chrono::Utc::now()));
 //! let pipeline = Arc::new(Pipeline::new(
 //!     MemoryStore::new(),
 //!     RecordingTransport::new(),
-//!     clock,
-//!     Box::new(SequentialIds::new(1)),
+//!     Arc::new(SystemClock),
+//!     Box::new(OsRandom),
 //! ));
 //! let mut config = ListenerConfig::new("mx.events.example.com");
 //! config.max_recipients = 20;
 //! let listener = Listener::bind("0.0.0.0:25", config, pipeline, NoVerification).await?;
-//! println!("listening on {}", listener.local_addr()?);
-//! // Serve until Ctrl-C, then let sessions finish their transaction.
+//! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+//! // Serves until `stop` is sent or dropped; then sessions finish their
+//! // transaction and get 421.
 //! listener
 //!     .serve(async {
-//!         let _ = tokio::signal::ctrl_c().await;
+//!         let _ = stopped.await;
 //!     })
-//!     .await
+//!     .await?;
+//! # drop(stop);
+//! # Ok(())
 //! # }
 //! ```
 
