@@ -215,6 +215,16 @@ impl SqlStore {
             // Pinging a connection before every use doubles the trips to
             // SQLite's worker thread and finds nothing: the file is local.
             .test_before_acquire(dialect == Dialect::Postgres)
+            // No reaping of idle or old connections, so sqlx starts no pool
+            // maintenance task: in sqlx-core 0.9.0 that task can spin at 100%
+            // CPU for ever once the pool's idle count underflows under
+            // concurrent use (sqlx issue #3645, fixed upstream by PR #4289),
+            // and it then also hangs runtime shutdown. Seen here at the end
+            // of a million-message SQLite run. Connections that break are
+            // still replaced (and PostgreSQL ones are tested before use).
+            .min_connections(0)
+            .idle_timeout(None)
+            .max_lifetime(None)
             .after_connect(move |conn, _meta| {
                 let schema_name = schema_name.clone();
                 Box::pin(async move {
