@@ -66,6 +66,28 @@ mod wire;
 #[doc(hidden)]
 pub use wire::dot_unstuff;
 
+/// For the fuzz target: reads `input` as a relay's replies, line by line
+/// (with the line-length cap the client applies), and each complete reply as
+/// an EHLO reply; returns how many replies were complete. Never panics.
+#[doc(hidden)]
+pub fn read_replies_for_fuzzing(input: &[u8]) -> usize {
+    let mut parser = wire::ReplyParser::default();
+    let mut complete = 0;
+    for line in input.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        match parser.push(line) {
+            Ok(Some(reply)) => {
+                complete += 1;
+                let caps = wire::Capabilities::from_ehlo(&reply);
+                let _ = (caps, reply.to_string());
+            }
+            Ok(None) => {}
+            Err(_) => parser = wire::ReplyParser::default(),
+        }
+    }
+    complete
+}
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

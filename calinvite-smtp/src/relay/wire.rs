@@ -209,7 +209,7 @@ pub(crate) fn dot_stuff(message: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(b".\r\n");
 }
 
-/// Reverses [`dot_stuff`] for content that was already in canonical CRLF
+/// Reverses the dot-stuffing of DATA content that was already in canonical CRLF
 /// form (used by tests and the fuzz target to check the round trip).
 pub fn dot_unstuff(data: &[u8]) -> Option<Vec<u8>> {
     let body = data.strip_suffix(b".\r\n")?;
