@@ -257,6 +257,13 @@ impl RelayConfig {
         self
     }
 
+    /// Sets the name the relay's certificate must carry, when it differs
+    /// from the host connected to (an address, or a load balancer's name).
+    pub fn server_name_for_tls(mut self, name: impl Into<String>) -> Self {
+        self.server_name = Some(name.into());
+        self
+    }
+
     /// Sets whether PIPELINING and CHUNKING are used where offered.
     pub fn extensions(mut self, pipelining: bool, chunking: bool) -> Self {
         self.pipelining = pipelining;

@@ -36,7 +36,7 @@ impl<'a> VerifyContext<'a> {
 /// Computes SPF, DKIM and DMARC results for one message, handed to the core as
 /// a value: the core never trusts an `Authentication-Results` header.
 ///
-/// With the `auth` feature, [`crate::auth::MailAuthVerifier`] does it with
+/// With the `auth` feature, `auth::MailAuthVerifier` does it with
 /// `mail-auth`; [`NoVerification`] reports nothing (every result `None`).
 pub trait Verifier: Send + Sync + 'static {
     /// The verdict for `message` (the bytes as they arrived, before the
