@@ -179,7 +179,7 @@ fn transient_bounce_is_soft_and_suppresses_nothing() {
 #[test]
 fn complaint_suppresses_the_address() {
     let s = new_scenario();
-    story(&s, &["angry@example.org"]);
+    let code = story(&s, &["angry@example.org", "calm@example.org"]);
     let out = block_on(s.pipeline.delivery_notice(notice(
         &s,
         "angry@example.org",
@@ -197,6 +197,28 @@ fn complaint_suppresses_the_address() {
     .unwrap()
     .unwrap();
     assert_eq!(sup.reason, SuppressionReason::Complaint);
+    // The history says it was a complaint, and the reports count it as one.
+    let invitations = block_on(s.pipeline.invitations(s.scope(), &code)).unwrap();
+    let angry = invitations
+        .iter()
+        .find(|i| i.recipient.address().as_str() == "angry@example.org")
+        .unwrap();
+    let history = block_on(s.pipeline.history(s.scope(), &angry.token)).unwrap();
+    assert!(
+        history.iter().any(|h| h.kind
+            == HistoryKind::Complained {
+                feedback_type: Some("abuse".into())
+            }),
+        "{history:?}"
+    );
+    let report = block_on(calinvite_core::lifecycle::report::event_report(
+        &s.pipeline,
+        s.scope(),
+        &code,
+    ))
+    .unwrap();
+    assert_eq!((report.complaints, report.unsubscribed), (1, 0));
+    assert!(report.to_text().contains("Spam complaints      1"));
 }
 
 #[test]

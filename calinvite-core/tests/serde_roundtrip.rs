@@ -587,6 +587,12 @@ fn history_entries_round_trip_for_every_kind() {
             detail: String::new(),
         },
         HistoryKind::Unsubscribed,
+        HistoryKind::Complained {
+            feedback_type: Some("abuse".into()),
+        },
+        HistoryKind::Complained {
+            feedback_type: None,
+        },
     ];
     for status in [
         ParticipationStatus::NeedsAction,

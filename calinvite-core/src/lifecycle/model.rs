@@ -445,6 +445,12 @@ pub enum HistoryKind {
     },
     /// The recipient unsubscribed.
     Unsubscribed,
+    /// The recipient reported the message as spam (a feedback loop, an
+    /// ESP's complaint notification); the address is suppressed.
+    Complained {
+        /// The feedback type reported (`abuse`, `not-spam` …), if any.
+        feedback_type: Option<String>,
+    },
 }
 
 /// One entry of an invitation's history.

@@ -48,6 +48,10 @@ pub struct Report {
     pub forwarded: u64,
     /// Proposals of another time.
     pub counters: u64,
+    /// Recipients who unsubscribed.
+    pub unsubscribed: u64,
+    /// Spam complaints.
+    pub complaints: u64,
     /// Answers per day (UTC), forwarded ones excluded.
     pub answers_over_time: BTreeMap<NaiveDate, u64>,
     /// Refusals by reason.
@@ -99,6 +103,8 @@ impl Report {
                     }
                 }
                 HistoryKind::Counter { .. } => self.counters += 1,
+                HistoryKind::Unsubscribed => self.unsubscribed += 1,
+                HistoryKind::Complained { .. } => self.complaints += 1,
                 _ => {}
             }
         }
@@ -127,6 +133,8 @@ impl Report {
         self.late += other.late;
         self.forwarded += other.forwarded;
         self.counters += other.counters;
+        self.unsubscribed += other.unsubscribed;
+        self.complaints += other.complaints;
         for (d, n) in &other.answers_over_time {
             *self.answers_over_time.entry(*d).or_default() += n;
         }
@@ -153,6 +161,8 @@ impl Report {
             ("Late answers", self.late),
             ("Forwarded answers", self.forwarded),
             ("New times proposed", self.counters),
+            ("Unsubscribed", self.unsubscribed),
+            ("Spam complaints", self.complaints),
         ];
         for (name, n) in rows {
             let _ = writeln!(s, "{name:<20} {n}");

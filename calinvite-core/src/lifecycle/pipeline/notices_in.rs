@@ -207,7 +207,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                         Outcome::DeliveryRecorded(token.clone()),
                     )
                 }
-                NoticeEffect::Complained { .. } => (
+                NoticeEffect::Complained { feedback_type } => (
                     vec![
                         Change::Suppress(Suppression {
                             owner: owner.id,
@@ -215,12 +215,14 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                             reason: SuppressionReason::Complaint,
                             at: now,
                         }),
-                        // The history has no complaint entry of its own: the
-                        // complaint is what suppressed the address.
                         Change::AppendHistory(HistoryEntry {
                             token: inv.token.clone(),
                             at: now,
-                            kind: HistoryKind::Unsubscribed,
+                            kind: HistoryKind::Complained {
+                                feedback_type: feedback_type
+                                    .as_ref()
+                                    .map(|f| f.chars().take(MAX_DETAIL_CHARS).collect()),
+                            },
                         }),
                     ],
                     Outcome::Unsubscribed(token.clone()),
