@@ -63,9 +63,6 @@
 mod conn;
 mod wire;
 
-#[doc(hidden)]
-pub use wire::dot_unstuff;
-
 /// For the fuzz target: reads `input` as a relay's replies, line by line
 /// (with the line-length cap the client applies), and each complete reply as
 /// an EHLO reply; returns how many replies were complete. Never panics.

@@ -12,16 +12,15 @@ mod support;
 use std::sync::Arc;
 
 use calinvite_core::lifecycle::{
-    AllowEntry, Change, Delivery, DeliveryKey, DeliveryState, DomainOwner, HistoryEntry,
-    HistoryKind, Invitation, InvitationSource, OrganizerAccount, OrganizerId, OwnerId, Payload,
-    Pipeline, QueueState, RecordingTransport, Scope, Settings, Store, StoreError,
+    Change, Delivery, DeliveryKey, DeliveryState, HistoryEntry, HistoryKind, Invitation,
+    InvitationSource, Payload, Pipeline, QueueState, RecordingTransport, Scope, Store, StoreError,
 };
 use calinvite_core::{
-    Clock, EmailAddress, Event, EventCode, FixedClock, IdempotencyKey, InvitationToken,
-    MessageKind, Method, Recipient, Schedule, Sequence, SequentialIds,
+    Clock, EmailAddress, EventCode, FixedClock, IdempotencyKey, InvitationToken, MessageKind,
+    Method, Recipient, Sequence, SequentialIds,
 };
 use calinvite_store::SqlStore;
-use chrono::{NaiveDate, TimeZone as _, Utc};
+use chrono::{TimeZone as _, Utc};
 
 fn address(s: &str) -> EmailAddress {
     EmailAddress::parse(s).unwrap()
@@ -38,44 +37,7 @@ async fn setup(store: &SqlStore) -> (Scope, EventCode) {
         clock as Arc<dyn Clock>,
         Box::new(SequentialIds::new(5)),
     );
-    let owner = DomainOwner {
-        id: OwnerId(1),
-        name: "Example Events".into(),
-        mail_domain: "events.example.com".into(),
-        ingest: address("create@events.example.com"),
-        reply: address("rsvp@events.example.com"),
-        bounce: address("bounces@events.example.com"),
-        links_base: None,
-        settings: Settings::default(),
-    };
-    let scope = Scope {
-        owner: owner.id,
-        organizer: OrganizerId(1),
-    };
-    store.put_owner(owner).await.unwrap();
-    store
-        .put_organizer(OrganizerAccount {
-            scope,
-            name: "Ana".into(),
-            allow: vec![AllowEntry::Domain("example.com".into())],
-            settings: None,
-            notify: address("ana@example.com"),
-        })
-        .await
-        .unwrap();
-    let day = NaiveDate::from_ymd_opt(2026, 12, 3).unwrap();
-    let code = pipeline
-        .create_event(scope, |code| {
-            Event::builder(code)
-                .summary("Launch")
-                .schedule(Schedule::all_day(day, day).map_err(|e| e.to_string())?)
-                .organizer(address("ana@example.com"), None)
-                .build()
-                .map_err(|e| e.to_string())
-        })
-        .await
-        .unwrap();
-    (scope, code)
+    support::launch(&pipeline).await
 }
 
 struct Fixture {

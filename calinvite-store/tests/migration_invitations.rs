@@ -14,15 +14,13 @@ mod support;
 use std::sync::Arc;
 
 use calinvite_core::lifecycle::{
-    AllowEntry, DomainOwner, HistoryKind, InvitationSource, OrganizerAccount, OrganizerId, Outcome,
-    OwnerId, Pipeline, RecordingTransport, Scope, Settings, Store,
+    HistoryKind, InvitationSource, Outcome, Pipeline, RecordingTransport, Store,
 };
 use calinvite_core::{
-    Clock, EmailAddress, Event, FixedClock, InvitationToken, ParticipationStatus, Recipient,
-    Schedule, SequentialIds,
+    Clock, EmailAddress, FixedClock, InvitationToken, ParticipationStatus, Recipient, SequentialIds,
 };
 use calinvite_store::SqlStore;
-use chrono::{NaiveDate, TimeZone as _, Utc};
+use chrono::{TimeZone as _, Utc};
 use sqlx::Row as _;
 
 fn address(s: &str) -> EmailAddress {
@@ -57,43 +55,7 @@ fn schema_1_invitations_migrate_with_every_row() {
             clock.clone() as Arc<dyn Clock>,
             Box::new(SequentialIds::new(11)),
         );
-        let owner = DomainOwner {
-            id: OwnerId(1),
-            name: "Example Events".into(),
-            mail_domain: "events.example.com".into(),
-            ingest: address("create@events.example.com"),
-            reply: address("rsvp@events.example.com"),
-            bounce: address("bounces@events.example.com"),
-            links_base: None,
-            settings: Settings::default(),
-        };
-        let scope = Scope {
-            owner: owner.id,
-            organizer: OrganizerId(1),
-        };
-        store.put_owner(owner).await.unwrap();
-        store
-            .put_organizer(OrganizerAccount {
-                scope,
-                name: "Ana".into(),
-                allow: vec![AllowEntry::Domain("example.com".into())],
-                settings: None,
-                notify: address("ana@example.com"),
-            })
-            .await
-            .unwrap();
-        let day = NaiveDate::from_ymd_opt(2026, 12, 3).unwrap();
-        let code = pipeline
-            .create_event(scope, |code| {
-                Event::builder(code)
-                    .summary("Launch")
-                    .schedule(Schedule::all_day(day, day).map_err(|e| e.to_string())?)
-                    .organizer(address("ana@example.com"), None)
-                    .build()
-                    .map_err(|e| e.to_string())
-            })
-            .await
-            .unwrap();
+        let (scope, code) = support::launch(&pipeline).await;
         let mut tokens: Vec<InvitationToken> = Vec::new();
         for i in 0..40 {
             let recipient = Recipient::new(address(&format!("guest{i}@example.org")));

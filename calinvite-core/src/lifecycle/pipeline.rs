@@ -1782,6 +1782,31 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
         Err(StoreError::Conflict("refresh kept losing races".into()).into())
     }
 
+    /// The invitation `token` names, if it belongs to `owner`; else the
+    /// recorded refusal (`UnknownBounce`) of what reported on it (`what`).
+    async fn owned_invitation(
+        &self,
+        owner: &DomainOwner,
+        token: &InvitationToken,
+        what: &str,
+    ) -> Result<Result<Invitation, Outcome>, PipelineError> {
+        if let Some(inv) = self
+            .store
+            .invitation(token)
+            .await?
+            .filter(|i| i.scope.owner == owner.id)
+        {
+            return Ok(Ok(inv));
+        }
+        let r = Refusal::new(
+            RefusalReason::UnknownBounce,
+            format!("{what} names no invitation of this owner"),
+        );
+        Ok(Err(self
+            .refuse(owner.id, None, None, r, Vec::new())
+            .await?))
+    }
+
     async fn delivery_status(
         &self,
         owner: &DomainOwner,
@@ -1810,17 +1835,12 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
             .or(dsn.status.clone())
             .unwrap_or_else(|| "no diagnostic".into());
         for _ in 0..RETRIES {
-            let Some(inv) = self
-                .store
-                .invitation(&token)
+            let inv = match self
+                .owned_invitation(owner, &token, "the delivery report")
                 .await?
-                .filter(|i| i.scope.owner == owner.id)
-            else {
-                let r = Refusal::new(
-                    RefusalReason::UnknownBounce,
-                    "the delivery report names no invitation of this owner",
-                );
-                return self.refuse(owner.id, None, None, r, Vec::new()).await;
+            {
+                Ok(inv) => inv,
+                Err(refused) => return Ok(refused),
             };
             let changes = if delivered {
                 delivered_changes(&inv, self.now())

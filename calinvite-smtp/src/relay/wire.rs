@@ -210,8 +210,9 @@ pub(crate) fn dot_stuff(message: &[u8], out: &mut Vec<u8>) {
 }
 
 /// Reverses the dot-stuffing of DATA content that was already in canonical CRLF
-/// form (used by tests and the fuzz target to check the round trip).
-pub fn dot_unstuff(data: &[u8]) -> Option<Vec<u8>> {
+/// form (the tests check the round trip with it).
+#[cfg(test)]
+fn dot_unstuff(data: &[u8]) -> Option<Vec<u8>> {
     let body = data.strip_suffix(b".\r\n")?;
     let mut out = Vec::with_capacity(body.len());
     let mut at_line_start = true;

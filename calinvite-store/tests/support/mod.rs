@@ -206,3 +206,59 @@ impl Drop for SchemaGuard {
         .join();
     }
 }
+
+/// Registers a domain owner (`events.example.com`) and an organizer (Ana,
+/// allowed for `example.com`) in `pipeline`'s store and creates an all-day
+/// event on 2026-12-03; returns the organizer's scope and the event's code.
+pub(crate) async fn launch<S, T>(
+    pipeline: &calinvite_core::lifecycle::Pipeline<S, T>,
+) -> (calinvite_core::lifecycle::Scope, calinvite_core::EventCode)
+where
+    S: calinvite_core::lifecycle::Store,
+    T: calinvite_core::lifecycle::Transport,
+{
+    use calinvite_core::lifecycle::{
+        AllowEntry, DomainOwner, OrganizerAccount, OrganizerId, OwnerId, Scope, Settings,
+    };
+    use calinvite_core::{EmailAddress, Event, Schedule};
+    let address = |s: &str| EmailAddress::parse(s).unwrap();
+    let owner = DomainOwner {
+        id: OwnerId(1),
+        name: "Example Events".into(),
+        mail_domain: "events.example.com".into(),
+        ingest: address("create@events.example.com"),
+        reply: address("rsvp@events.example.com"),
+        bounce: address("bounces@events.example.com"),
+        links_base: None,
+        settings: Settings::default(),
+    };
+    let scope = Scope {
+        owner: owner.id,
+        organizer: OrganizerId(1),
+    };
+    let store = pipeline.store();
+    store.put_owner(owner).await.unwrap();
+    store
+        .put_organizer(OrganizerAccount {
+            scope,
+            name: "Ana".into(),
+            allow: vec![AllowEntry::Domain("example.com".into())],
+            settings: None,
+            notify: address("ana@example.com"),
+        })
+        .await
+        .unwrap();
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 12, 3).unwrap();
+    let code = pipeline
+        .create_event(scope, |code| {
+            Event::builder(code)
+                .summary("Launch")
+                .schedule(Schedule::all_day(day, day).map_err(|e| e.to_string())?)
+                .organizer(address("ana@example.com"), None)
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .unwrap();
+    (scope, code)
+}

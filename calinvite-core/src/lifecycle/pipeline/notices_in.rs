@@ -163,17 +163,12 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
             return self.refuse(owner.id, None, None, r, Vec::new()).await;
         };
         for _ in 0..RETRIES {
-            let Some(inv) = self
-                .store
-                .invitation(&token)
+            let inv = match self
+                .owned_invitation(&owner, &token, "the delivery notice")
                 .await?
-                .filter(|i| i.scope.owner == owner.id)
-            else {
-                let r = Refusal::new(
-                    RefusalReason::UnknownBounce,
-                    "the delivery notice names no invitation of this owner",
-                );
-                return self.refuse(owner.id, None, None, r, Vec::new()).await;
+            {
+                Ok(inv) => inv,
+                Err(refused) => return Ok(refused),
             };
             let address = inv.recipient.address();
             if !notice.recipients.is_empty() && !notice.recipients.contains(address) {
