@@ -19,8 +19,26 @@ die() { printf 'scripts/test.sh: %s\n' "$*" >&2; exit 1; }
 command -v cargo >/dev/null || die "cargo is not installed (calinvite needs Rust 1.95 or newer)"
 command -v python3 >/dev/null || die "python3 is not installed (apt-get install python3 python3-venv)"
 
-# The corpus of real messages and the peers' workload live beside the checkout.
-[ -d "$root/../shared/imip-corpus" ] || die "../shared (imip-corpus, peers) must sit beside this checkout"
+# The full corpus of real clients' messages is not kept in the repository (most
+# of it is under copyleft licences); its test runs it as an extra suite when it
+# is given: CALINVITE_CORPUS=/path/to/imip-corpus, or shared/imip-corpus beside
+# the checkout. Without it, the repository's own fixtures and permissively
+# licensed real samples still run. CALINVITE_REQUIRE_CORPUS=1 (CI) makes its
+# absence fail.
+if [ -z "${CALINVITE_CORPUS:-}" ] && [ -f "$root/../shared/imip-corpus/INDEX.md" ]; then
+  CALINVITE_CORPUS=$(cd "$root/../shared/imip-corpus" && pwd)
+  export CALINVITE_CORPUS
+fi
+if [ -n "${CALINVITE_CORPUS:-}" ] && [ -f "$CALINVITE_CORPUS/INDEX.md" ]; then
+  corpus_note="real-client iMIP corpus: found at $CALINVITE_CORPUS (runs as an extra suite)"
+elif [ "${CALINVITE_REQUIRE_CORPUS:-}" = 1 ]; then
+  die "CALINVITE_REQUIRE_CORPUS=1 but the real-client iMIP corpus was not found (CALINVITE_CORPUS=${CALINVITE_CORPUS:-unset}; nothing at ../shared/imip-corpus)"
+elif [ -n "${CALINVITE_CORPUS:-}" ]; then
+  die "CALINVITE_CORPUS=$CALINVITE_CORPUS is not the real-client iMIP corpus (no INDEX.md there)"
+else
+  corpus_note="real-client iMIP corpus: NOT GIVEN (set CALINVITE_CORPUS=/path/to/imip-corpus); only the repository's own fixtures and real samples run"
+fi
+say "$corpus_note"
 
 # An independent iCalendar + MIME reader (Python's email package and the
 # icalendar library) for the interop tests, in a virtual environment of our own.
@@ -55,3 +73,5 @@ cargo test --workspace --locked "$@"
 say "cargo test --release -p calinvite-store (100,000-message queue and crash-recovery runs)"
 cargo test --release --locked -p calinvite-store --test queue_concurrency --test crash_recovery \
   -- --include-ignored --nocapture 100k
+
+say "$corpus_note"
