@@ -162,7 +162,7 @@ fn check(sample: &Path, expectation: &Path, failures: &mut Vec<String>) {
 fn assert_no_failures(what: &str, total: usize, failures: &[String]) {
     assert!(
         failures.is_empty(),
-        "{} of {total} {what} differ:\n{}",
+        "{} problem(s) with {total} {what}:\n{}",
         failures.len(),
         failures.join("\n")
     );
