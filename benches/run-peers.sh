@@ -12,7 +12,7 @@
 # 2. builds `assemble-workload` in release mode and copies the binary into that folder,
 #    so that a concurrent rebuild of the workspace cannot change it mid-run;
 # 3. writes calinvite's message 0 and checks it with the peers' validate.py, and with a
-#    copy of it that accepts calinvite's per-recipient UID (DESIGN D1) instead of the
+#    copy of it that accepts calinvite's per-recipient UID (manual: design D1) instead of the
 #    peers' fixed one;
 # 4. adds ("assemble/calinvite", ...) to BENCH in the copy's run_all.py, then runs
 #    `run_all.py ROUNDS --only ONLY` and `summarize.py`.
@@ -50,7 +50,7 @@ echo "== conformance of calinvite's message 0"
 mkdir -p "$WORK/out"
 "$BIN" sample "$WORK/out/calinvite-sample.eml" --workload "$WORK/workload.json"
 # validate.py compares UID with the peers' fixed UID: calinvite gives each recipient
-# its own (DESIGN D1), so it reports "UID/SEQUENCE" for that alone.
+# its own (manual: design D1), so it reports "UID/SEQUENCE" for that alone.
 "$WORK/.venv/bin/python" "$WORK/validate.py" "$WORK/out/calinvite-sample.eml"
 python3 - "$WORK" <<'EOF'
 import sys, pathlib

@@ -1,4 +1,5 @@
-//! Email addresses and mailboxes, normalised once (INTEROP rule 18).
+//! Email addresses and mailboxes, normalised once
+//! ([interop rule 18](crate::manual::interop#rule-18)).
 
 use std::fmt;
 

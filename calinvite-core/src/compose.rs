@@ -2,7 +2,8 @@
 //! sender identity, options) into the bytes to send.
 //!
 //! The shape is the one Google Calendar itself sends and both Gmail and Outlook
-//! show with Yes / No / Maybe buttons (INTEROP rule 2):
+//! show with Yes / No / Maybe buttons
+//! ([interop rule 2](crate::manual::interop#rule-2)):
 //!
 //! ```text
 //! multipart/mixed
@@ -102,7 +103,8 @@ impl ComposeOptions {
     }
 
     /// Adds RFC 8058 one-click unsubscribe headers (for list and marketing
-    /// sends; INTEROP rule 28). Needs [`links_base`](Self::links_base) or
+    /// sends; [interop rule 28](crate::manual::interop#rule-28)). Needs
+    /// [`links_base`](Self::links_base) or
     /// [`unsubscribe_mailto`](Self::unsubscribe_mailto).
     #[must_use]
     pub fn list_unsubscribe(mut self, on: bool) -> Self {
@@ -161,9 +163,10 @@ impl Envelope {
     }
 }
 
-/// What makes a message unique (DESIGN D8): the invitation, the SEQUENCE and the
-/// method, plus a copy number for a deliberate re-send of the same revision
-/// (a recipient's REFRESH). A store sends each key at most once.
+/// What makes a message unique ([D8](crate::manual::design#d8)): the
+/// invitation, the SEQUENCE and the method, plus a copy number for a deliberate
+/// re-send of the same revision (a recipient's REFRESH). A store sends each key
+/// at most once.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct IdempotencyKey {
     token: InvitationToken,
@@ -421,8 +424,8 @@ impl Composer {
             }
         };
 
-        // ORGANIZER and From are calinvite's mailbox (replies must come here, D1),
-        // shown with the real organizer's name.
+        // ORGANIZER and From are calinvite's mailbox (replies must come here,
+        // manual: design D1), shown with the real organizer's name.
         let organizer_name = event.organizer().name().or(self.sender.mailbox().name());
         let shown_name = organizer_name.map_or(self.sender.address().as_str(), |n| n.as_str());
 

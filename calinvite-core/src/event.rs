@@ -724,7 +724,7 @@ fn normalise_until(rule: &mut RecurrenceRule, schedule: &Schedule) {
 }
 
 /// One revision of an event: the event as it stands, and the SEQUENCE
-/// recipients see for it (DESIGN D2).
+/// recipients see for it ([D2](crate::manual::design#d2)).
 ///
 /// Holds what every message of the revision shares, prepared once: the
 /// VTIMEZONE components and the event's own iCalendar lines.
@@ -816,10 +816,11 @@ impl Recipient {
     }
 }
 
-/// The mailbox calinvite sends from and receives replies at (DESIGN D1):
-/// it is the ORGANIZER of every outgoing copy and its `From`, so calendar
-/// clients reply to it. Stable per organizer or domain, so that recipients'
-/// clients come to know it as a sender (INTEROP rule 29).
+/// The mailbox calinvite sends from and receives replies at
+/// ([D1](crate::manual::design#d1)): it is the ORGANIZER of every outgoing copy
+/// and its `From`, so calendar clients reply to it. Stable per organizer or
+/// domain, so that recipients' clients come to know it as a sender
+/// ([interop rule 29](crate::manual::interop#rule-29)).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SenderIdentity {
     mailbox: Mailbox,

@@ -2,10 +2,11 @@
 //!
 //! Every logical line is assembled whole, then folded: at most 75 octets per
 //! physical line, CRLF endings, never inside a UTF-8 sequence or a backslash
-//! escape (INTEROP rule 4). TEXT values are escaped; parameter values are
-//! quoted when they need it. No control character reaches the output: the
-//! model has already removed them from every input, and the folder drops any
-//! that slipped through rather than let one start a new line.
+//! escape ([interop rule 4](crate::manual::interop#rule-4)). TEXT values are
+//! escaped; parameter values are quoted when they need it. No control character
+//! reaches the output: the model has already removed them from every input, and
+//! the folder drops any that slipped through rather than let one start a new
+//! line.
 
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Timelike, Utc};
 

@@ -102,9 +102,10 @@ impl fmt::Debug for EventCode {
 /// The secret that identifies one recipient's invitation: 128 random bits,
 /// 26 symbols of Crockford base32.
 ///
-/// It is carried in that recipient's UID (DESIGN D1), in their web RSVP and
-/// unsubscribe links, and in the idempotency key of every message sent to them.
-/// A reply is matched to its invitation by this token, never by an address.
+/// It is carried in that recipient's UID ([D1](crate::manual::design#d1)), in
+/// their web RSVP and unsubscribe links, and in the idempotency key of every
+/// message sent to them. A reply is matched to its invitation by this token,
+/// never by an address.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct InvitationToken(String);
 
@@ -148,9 +149,9 @@ impl fmt::Debug for InvitationToken {
 /// The iCalendar UID of one recipient's copy of an event:
 /// `{event code}-{token}@{domain}`.
 ///
-/// Every recipient gets their own UID (DESIGN D1) so that a reply names its
-/// invitation even when the attendee address in it is an alias, and so that no
-/// one can answer for someone else without their token.
+/// Every recipient gets their own UID ([D1](crate::manual::design#d1)) so that
+/// a reply names its invitation even when the attendee address in it is an
+/// alias, and so that no one can answer for someone else without their token.
 ///
 /// ```
 /// use calinvite_core::{EventCode, InvitationToken, InvitationUid};
@@ -222,9 +223,11 @@ impl fmt::Display for InvitationUid {
     }
 }
 
-/// calinvite's own revision counter for an event (DESIGN D2): what recipients see
-/// as SEQUENCE. It rises on every change that is sent out and never falls.
-/// 64 bits wide: real clients send values that do not fit in 32 (INTEROP rule 20).
+/// calinvite's own revision counter for an event
+/// ([D2](crate::manual::design#d2)): what recipients see as SEQUENCE. It rises
+/// on every change that is sent out and never falls. 64 bits wide: real clients
+/// send values that do not fit in 32
+/// ([interop rule 20](crate::manual::interop#rule-20)).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Sequence(u64);
 

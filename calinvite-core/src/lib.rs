@@ -36,8 +36,9 @@
 //!   and [`Transport`] traits and a [`Pipeline`] generic over both.
 //! - [`inbound`]: reading what arrives — organizer requests and cancellations,
 //!   replies, counters, refreshes, delivery reports, automatic replies.
-//! - [`manual`]: design notes (the supported iTIP subset, the message shape,
-//!   the security model).
+//! - [`manual`]: how calinvite behaves and why — the design decisions, the
+//!   calendar-client interoperability rules, the supported iTIP subset,
+//!   targeting, the security model, the lifecycle, determinism.
 //!
 //! ## Cargo features
 //!

@@ -2,9 +2,9 @@
 //!
 //! Two rules that mean the same are equal after parsing: part names and values
 //! are upper-cased, spaces after commas dropped (`BYDAY=MO, TU` is real-world
-//! input, INTEROP rule 24), `INTERVAL=1` and `WKST=MO` (the defaults) omitted,
-//! and parts written in one fixed order. That is what change detection compares
-//! (DESIGN D3).
+//! input, [interop rule 24](crate::manual::interop#rule-24)), `INTERVAL=1` and
+//! `WKST=MO` (the defaults) omitted, and parts written in one fixed order. That
+//! is what change detection compares ([D3](crate::manual::design#d3)).
 
 use std::fmt::{self, Write as _};
 

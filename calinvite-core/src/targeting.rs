@@ -1,12 +1,13 @@
-//! Who gets what: change detection (DESIGN D3) and the audiences of updates
-//! and cancellations (D4, D5). Pure rules the iTIP engine applies.
+//! Who gets what: change detection ([D3](crate::manual::design#d3)) and the
+//! audiences of updates and cancellations ([D4](crate::manual::design#d4),
+//! [D5](crate::manual::design#d5)). Pure rules the iTIP engine applies.
 
 use crate::event::{Event, EventStatus, InstanceOverride, ParticipationStatus};
 use crate::time::{OccurrenceId, Schedule};
 
 /// What changed between two revisions of an event, in the properties that
-/// are sent out (D3). Alarms, comments and `X-` properties are not in the
-/// model, so they never count.
+/// are sent out ([D3](crate::manual::design#d3)). Alarms, comments and `X-`
+/// properties are not in the model, so they never count.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Changes {
@@ -30,7 +31,7 @@ pub struct Changes {
 
 impl Changes {
     /// Whether anything is sent out: a revision with no change sends nothing
-    /// and keeps its SEQUENCE (D2).
+    /// and keeps its SEQUENCE ([D2](crate::manual::design#d2)).
     pub fn any(&self) -> bool {
         self.time
             || self.recurrence
@@ -100,7 +101,7 @@ pub fn changes(before: &Event, after: &Event) -> Changes {
     }
 }
 
-/// Who receives an organizer's update (D4).
+/// Who receives an organizer's update ([D4](crate::manual::design#d4)).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 #[cfg_attr(
@@ -109,7 +110,7 @@ pub fn changes(before: &Event, after: &Event) -> Changes {
     serde(rename_all = "kebab-case")
 )]
 pub enum UpdateAudience {
-    /// Recipients whose last answer is Yes or Maybe (the product brief's rule).
+    /// Recipients whose last answer is Yes or Maybe (the default).
     #[default]
     AcceptedOrTentative,
     /// Everyone who has not declined (no answer included).
@@ -149,9 +150,10 @@ impl UpdateAudience {
     }
 }
 
-/// Whether this invitation's recipient gets a cancellation (D5): everyone who
-/// received any REQUEST for the event, declined included, except hard bounces.
-/// A suppressed address still learns that an event on its calendar is off.
+/// Whether this invitation's recipient gets a cancellation
+/// ([D5](crate::manual::design#d5)): everyone who received any REQUEST for the
+/// event, declined included, except hard bounces. A suppressed address still
+/// learns that an event on its calendar is off.
 pub fn receives_cancellation(s: &InvitationState) -> bool {
     s.received_request && !s.hard_bounced
 }

@@ -34,8 +34,9 @@ pub enum MessageKind {
     InstanceCancellation(OccurrenceId),
 }
 
-/// Web links a recipient can use when their calendar sends no reply (DESIGN D11).
-/// Each leads to a page that asks for confirmation: following a link changes nothing.
+/// Web links a recipient can use when their calendar sends no reply
+/// ([D11](crate::manual::design#d11)). Each leads to a page that asks for
+/// confirmation: following a link changes nothing.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RsvpLinks {
     /// Yes.

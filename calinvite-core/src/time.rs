@@ -2,8 +2,9 @@
 //!
 //! A [`TimeZone`] is always an IANA zone: Windows names (`W. Europe Standard
 //! Time`), Exchange's `(UTC+01:00) Amsterdam, Berlin…` labels and `/`-prefixed
-//! registry names are resolved on parse (DESIGN D9), and outgoing messages name
-//! the IANA zone with a VTIMEZONE generated from the tz database.
+//! registry names are resolved on parse ([D9](crate::manual::design#d9)), and
+//! outgoing messages name the IANA zone with a VTIMEZONE generated from the tz
+//! database.
 
 use std::fmt;
 use std::str::FromStr;
@@ -256,7 +257,8 @@ impl Schedule {
 
 /// Identifies one occurrence of a recurring event, by its original start
 /// (iCalendar RECURRENCE-ID). Timed occurrences compare by instant, so a
-/// RECURRENCE-ID given in UTC equals the same one given with a TZID (INTEROP rule 21).
+/// RECURRENCE-ID given in UTC equals the same one given with a TZID
+/// ([interop rule 21](crate::manual::interop#rule-21)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum OccurrenceId {
     /// A timed occurrence, by its original start instant.

@@ -57,8 +57,9 @@ fn a_retried_update_overtaken_by_a_newer_one_is_dropped() {
     regressions::a_retried_update_overtaken_by_a_newer_one_is_dropped::<Memory>();
 }
 
-/// b: a recipient that hard-bounced gets no cancellation (D5), so an update
-/// waiting for a retry is not superseded by one: it must still not go out.
+/// b: a recipient that hard-bounced gets no cancellation
+/// ([D5](calinvite_core::manual::design#d5)), so an update waiting for a retry
+/// is not superseded by one: it must still not go out.
 #[test]
 fn a_retried_update_does_not_go_out_after_the_cancellation() {
     regressions::a_retried_update_does_not_go_out_after_the_cancellation::<Memory>();

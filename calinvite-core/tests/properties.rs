@@ -4,16 +4,19 @@
 //! and UTC zones, rules, extra dates, exceptions, overridden instances).
 //!
 //! 1. Calendar lines: at most 75 octets, CRLF only, never folded inside a
-//!    UTF-8 sequence or a backslash escape (INTEROP rule 4).
+//!    UTF-8 sequence or a backslash escape
+//!    ([interop rule 4](calinvite_core::manual::interop#rule-4)).
 //! 2. The message: 7-bit, CRLF only, no line over 998 octets and none over 78
 //!    but a continuation holding one unbreakable token; no input can add a
-//!    header, a MIME part, an iCalendar property or parameter (INTEROP rules
-//!    2, 3, 5).
+//!    header, a MIME part, an iCalendar property or parameter (interop rules
+//!    [2](calinvite_core::manual::interop#rule-2), [3](calinvite_core::manual::interop#rule-3),
+//!    [5](calinvite_core::manual::interop#rule-5)).
 //! 3. Round trip: mail-parser and calcard read back exactly what went in.
 //! 4. Determinism: same inputs, same bytes; another `now` changes only Date
 //!    and DTSTAMP.
 //! 5. Cancellations (whole event and one instance) carry what RFC 5546 §3.2.5
-//!    requires (INTEROP rules 1, 10, 12).
+//!    requires (interop rules [1](calinvite_core::manual::interop#rule-1),
+//!    [10](calinvite_core::manual::interop#rule-10), [12](calinvite_core::manual::interop#rule-12)).
 
 #![allow(clippy::unwrap_used)]
 
@@ -481,7 +484,7 @@ fn check_calendar_structure(
         return Err(format!("VCALENDAR holds {children:?}"));
     }
 
-    // One VTIMEZONE per zone the event's times use (INTEROP rule 9).
+    // One VTIMEZONE per zone the event's times use (manual: interop rule 9).
     let tzids: BTreeSet<String> = components(ical, &ICalendarComponentType::VTimezone)
         .map(|c| {
             rebuild::property(c, &ICalendarProperty::Tzid)

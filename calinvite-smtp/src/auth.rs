@@ -2,7 +2,8 @@
 //!
 //! [`MailAuthVerifier`] is the listener's [`Verifier`]: SPF for the peer and
 //! the MAIL FROM (or HELO) identity, every DKIM signature, and DMARC for the
-//! From domain, turned into the core's [`AuthVerdict`] (DESIGN D7).
+//! From domain, turned into the core's [`AuthVerdict`]
+//! ([D7](calinvite_core::manual::design#d7)).
 //!
 //! Its DNS answers come from a cache that can be seeded. A verifier made with
 //! [`MailAuthVerifier::offline`] never touches the network: names that were

@@ -3,7 +3,8 @@
 //! SQLite) with the few dialect differences spelled out where they are.
 //!
 //! - Every [`Store::commit`] is one transaction: a state change and the
-//!   messages it queues are committed together or not at all (D8).
+//!   messages it queues are committed together or not at all
+//!   ([D8](calinvite_core::manual::design#d8)).
 //! - Optimistic concurrency: updates name the version they read; a lost race
 //!   is [`StoreError::Conflict`] and the pipeline decides again.
 //! - The delivery queue: PostgreSQL workers claim with `FOR UPDATE SKIP

@@ -1,8 +1,8 @@
 #![allow(clippy::unwrap_used)]
-//! Tenancy (DESIGN D13) as a property: whatever tenants a store holds, an
-//! organizer's reads never return another tenant's rows, and an organizer's
-//! commands on another tenant's event, pending change or invitation find
-//! nothing.
+//! Tenancy ([D13](calinvite_core::manual::design#d13)) as a property: whatever
+//! tenants a store holds, an organizer's reads never return another tenant's
+//! rows, and an organizer's commands on another tenant's event, pending change
+//! or invitation find nothing.
 //!
 //! Each case draws 2–3 domain owners with 1–2 organizers each (organizer ids
 //! repeat across owners, organizer UIDs and invited addresses repeat across

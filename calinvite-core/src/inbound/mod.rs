@@ -6,11 +6,11 @@
 //! proposal or refresh request, a delivery-status report, an automatic reply,
 //! or something calinvite does not handle — always with the reason.
 //!
-//! It is liberal in what it accepts (every MIME shape of INTEROP rule 23,
-//! legacy charsets, Windows time zones, sloppy iCalendar) and says on
-//! [`InboundMessage::warnings`] what it could not use. Work is bounded by
-//! [`InboundLimits`]: no input makes it panic, hang, or use memory beyond a
-//! small multiple of the input's size.
+//! It is liberal in what it accepts (every MIME shape of
+//! [interop rule 23](crate::manual::interop#rule-23), legacy charsets, Windows
+//! time zones, sloppy iCalendar) and says on [`InboundMessage::warnings`] what
+//! it could not use. Work is bounded by [`InboundLimits`]: no input makes it
+//! panic, hang, or use memory beyond a small multiple of the input's size.
 
 mod calendar;
 mod content;
@@ -55,8 +55,8 @@ pub enum AuthResult {
     PermError,
 }
 
-/// The authentication verdict an adapter computed (DESIGN D7): the core never
-/// trusts a header for this.
+/// The authentication verdict an adapter computed
+/// ([D7](crate::manual::design#d7)): the core never trusts a header for this.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AuthVerdict {
     /// SPF for the peer and MAIL FROM.
@@ -178,11 +178,13 @@ pub struct InboundEvent {
 pub enum RequestScope {
     /// The whole event (a master VEVENT).
     Full,
-    /// Only overridden instances: a partial update (INTEROP rule 21).
+    /// Only overridden instances: a partial update
+    /// ([interop rule 21](crate::manual::interop#rule-21)).
     Instances,
 }
 
-/// The organizer's own ordering stamps (DESIGN D2: they only order inbound messages).
+/// The organizer's own ordering stamps ([D2](crate::manual::design#d2): they
+/// only order inbound messages).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CalendarIdentity {
     /// The organizer's UID.
@@ -246,8 +248,9 @@ pub struct Reply {
 
 impl Reply {
     /// Whether this answer comes from someone other than `invited`: a
-    /// forwarded invitation (INTEROP rule 19). Kept, never allowed to
-    /// overwrite the invited person's answer.
+    /// forwarded invitation
+    /// ([interop rule 19](crate::manual::interop#rule-19)). Kept, never allowed
+    /// to overwrite the invited person's answer.
     pub fn is_forwarded(&self, invited: &EmailAddress) -> bool {
         self.attendee
             .as_ref()

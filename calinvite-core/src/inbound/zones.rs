@@ -1,8 +1,9 @@
 //! Resolving a custom VTIMEZONE (Exchange's `GMT +0100 (Standard) / GMT +0200
 //! (Daylight)`, Outlook for Mac's `Sarajevo, Skopje, Warsaw, Zagreb`) to an
-//! IANA zone (DESIGN D9): evaluate the definition's own rules for the year in
-//! question and find a tz-database zone with the same UTC offsets throughout
-//! it. A city named in the TZID is tried first, then common zones.
+//! IANA zone ([D9](crate::manual::design#d9)): evaluate the definition's own
+//! rules for the year in question and find a tz-database zone with the same UTC
+//! offsets throughout it. A city named in the TZID is tried first, then common
+//! zones.
 
 use chrono::{Datelike, NaiveDate, NaiveDateTime, Offset, TimeZone as _, Utc, Weekday};
 

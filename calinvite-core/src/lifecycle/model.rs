@@ -14,7 +14,8 @@ use crate::targeting::{InvitationState, UpdateAudience};
 use crate::template::MessageKind;
 use crate::time::OccurrenceId;
 
-/// A domain owner: the top of the tenancy tree (DESIGN D13).
+/// A domain owner: the top of the tenancy tree
+/// ([D13](crate::manual::design#d13)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(
     feature = "serde",
@@ -42,8 +43,9 @@ pub struct Scope {
     pub organizer: OrganizerId,
 }
 
-/// How organizer messages to the ingest address must be authenticated (D7).
-/// The verdict comes from the adapter; the core never trusts a header.
+/// How organizer messages to the ingest address must be authenticated
+/// ([D7](crate::manual::design#d7)). The verdict comes from the adapter; the
+/// core never trusts a header.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 #[cfg_attr(
@@ -87,11 +89,13 @@ pub enum LateAnswers {
     serde(default)
 )]
 pub struct Settings {
-    /// Hold updates and cancellations for approval (D6).
+    /// Hold updates and cancellations for approval
+    /// ([D6](crate::manual::design#d6)).
     pub approval: bool,
-    /// Who gets updates (D4).
+    /// Who gets updates ([D4](crate::manual::design#d4)).
     pub audience: UpdateAudience,
-    /// How organizer messages are authenticated (D7).
+    /// How organizer messages are authenticated
+    /// ([D7](crate::manual::design#d7)).
     pub auth: AuthPolicy,
     /// Answers after the event's end.
     pub late_answers: LateAnswers,
@@ -151,11 +155,13 @@ pub struct DomainOwner {
     pub mail_domain: String,
     /// Where organizers invite calinvite (`create@…`).
     pub ingest: EmailAddress,
-    /// The ORGANIZER and From of every invitation: replies come here (D1).
+    /// The ORGANIZER and From of every invitation: replies come here
+    /// ([D1](crate::manual::design#d1)).
     pub reply: EmailAddress,
     /// The envelope sender: delivery reports come here.
     pub bounce: EmailAddress,
-    /// Base of web RSVP and unsubscribe links (D11), if the application serves them.
+    /// Base of web RSVP and unsubscribe links
+    /// ([D11](crate::manual::design#d11)), if the application serves them.
     pub links_base: Option<WebUrl>,
     /// Defaults for its organizers.
     pub settings: Settings,
@@ -184,7 +190,8 @@ pub enum AllowEntry {
 
 impl AllowEntry {
     /// Whether `address` is allowed by this entry (exact match after
-    /// normalising, never a substring: INTEROP rule 18).
+    /// normalising, never a substring:
+    /// [interop rule 18](crate::manual::interop#rule-18)).
     pub fn allows(&self, address: &EmailAddress) -> bool {
         match self {
             AllowEntry::Address(a) => a == address,
@@ -257,7 +264,8 @@ pub struct StoredEvent {
     pub code: EventCode,
     /// The organizer's UID, for events that came from a calendar.
     pub organizer_uid: Option<String>,
-    /// The organizer's SEQUENCE of the last message adopted (orders inbound only, D2).
+    /// The organizer's SEQUENCE of the last message adopted (orders inbound
+    /// only, [D2](crate::manual::design#d2)).
     pub organizer_sequence: Sequence,
     /// The organizer's DTSTAMP of the last message adopted.
     pub organizer_stamp: Option<DateTime<Utc>>,
@@ -265,7 +273,8 @@ pub struct StoredEvent {
     pub latest: Event,
     /// The organizer's raw calendar object of the latest version, kept for fidelity.
     pub raw_calendar: Option<String>,
-    /// calinvite's SEQUENCE of the revision recipients hold (D2).
+    /// calinvite's SEQUENCE of the revision recipients hold
+    /// ([D2](crate::manual::design#d2)).
     pub sent_sequence: Sequence,
     /// Whether the whole event is cancelled.
     pub cancelled: bool,
@@ -310,7 +319,8 @@ impl DeliveryState {
     }
 }
 
-/// The last (SEQUENCE, DTSTAMP) an answer carried, per instance (INTEROP rule 20).
+/// The last (SEQUENCE, DTSTAMP) an answer carried, per instance
+/// ([interop rule 20](crate::manual::interop#rule-20)).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct AnswerMark {
@@ -333,7 +343,7 @@ pub struct Invitation {
     pub scope: Scope,
     /// The event.
     pub code: EventCode,
-    /// The secret token in its UID (D1).
+    /// The secret token in its UID ([D1](crate::manual::design#d1)).
     pub token: InvitationToken,
     /// The recipient.
     pub recipient: Recipient,
@@ -621,7 +631,8 @@ impl SuppressionReason {
     }
 }
 
-/// An address no send path may use (D12), per domain owner.
+/// An address no send path may use ([D12](crate::manual::design#d12)), per
+/// domain owner.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Suppression {
@@ -635,7 +646,7 @@ pub struct Suppression {
     pub at: DateTime<Utc>,
 }
 
-/// A change held for approval (D6).
+/// A change held for approval ([D6](crate::manual::design#d6)).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct PendingChange {
@@ -705,7 +716,7 @@ pub struct PlannedMessage {
     pub kind: MessageKind,
 }
 
-/// A message in the delivery queue (D8).
+/// A message in the delivery queue ([D8](crate::manual::design#d8)).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Delivery {
@@ -831,9 +842,11 @@ pub struct FanOut {
     serde(rename_all = "kebab-case")
 )]
 pub enum FanOutAudience {
-    /// An update: the organizer's update audience (D4).
+    /// An update: the organizer's update audience
+    /// ([D4](crate::manual::design#d4)).
     Update(UpdateAudience),
-    /// A cancellation: everyone who received the event (D5).
+    /// A cancellation: everyone who received the event
+    /// ([D5](crate::manual::design#d5)).
     Cancellation,
     /// An approved plan: these invitations, plus the later joiners `then` includes.
     Approved {

@@ -43,7 +43,8 @@ pub enum StoreError {
 }
 
 /// One write. A [`Store::commit`] applies a list of them atomically: all or
-/// none, so a state change and the messages it causes are never apart (D8).
+/// none, so a state change and the messages it causes are never apart
+/// ([D8](crate::manual::design#d8)).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Change {
@@ -58,7 +59,8 @@ pub enum Change {
         /// The new state (its `version` is ignored).
         event: StoredEvent,
     },
-    /// A revision recipients hold (D2). Conflict when (code, sequence) exists.
+    /// A revision recipients hold ([D2](crate::manual::design#d2)). Conflict
+    /// when (code, sequence) exists.
     InsertRevision {
         /// The event.
         code: EventCode,
@@ -124,10 +126,10 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Where events, invitations and the delivery queue live.
 ///
-/// Every read is scoped by tenant (D13) or by an unguessable token; every
-/// write goes through [`commit`](Store::commit). The in-memory
-/// [`MemoryStore`](super::MemoryStore) is the reference implementation;
-/// `calinvite-store` has SQLite and PostgreSQL.
+/// Every read is scoped by tenant ([D13](crate::manual::design#d13)) or by an
+/// unguessable token; every write goes through [`commit`](Store::commit). The
+/// in-memory [`MemoryStore`](super::MemoryStore) is the reference
+/// implementation; `calinvite-store` has SQLite and PostgreSQL.
 pub trait Store: Send + Sync {
     /// Adds or replaces a domain owner (administration).
     fn put_owner(&self, owner: DomainOwner) -> impl Future<Output = StoreResult<()>> + Send;

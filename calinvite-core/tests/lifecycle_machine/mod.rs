@@ -97,8 +97,9 @@ const TIMES: [(&str, &str, (u32, u32)); 3] = [
     ("20261204T100000", "20261204T120000", (4, 11)),
 ];
 
-/// The properties recipients see (DESIGN D3), as indexes into the tables
-/// above. `Content::default()` is `CalendarEvent::launch`.
+/// The properties recipients see ([D3](calinvite_core::manual::design#d3)), as
+/// indexes into the tables above. `Content::default()` is
+/// `CalendarEvent::launch`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Content {
     summary: u8,
@@ -250,7 +251,8 @@ pub(crate) struct ModelState {
     latest: Content,
     /// The revision recipients hold.
     sent: Content,
-    /// calinvite's SEQUENCE of `sent` (D2).
+    /// calinvite's SEQUENCE of `sent`
+    /// ([D2](calinvite_core::manual::design#d2)).
     sent_seq: u64,
     cancelled: bool,
     pending: Option<Pending>,
@@ -294,7 +296,7 @@ impl ModelState {
         self.expect = if self.latest == self.sent {
             Expect::Unchanged
         } else if self.now >= self.sent.ends_at() && self.now >= self.latest.ends_at() {
-            // INTEROP rule 22: kept, not mailed.
+            // A past event (manual: interop rule 22): kept, not mailed.
             Expect::Refused(RefusalReason::EventEnded)
         } else if self.approval {
             self.pending = Some(Pending::Update);
@@ -424,7 +426,7 @@ impl ReferenceStateMachine for Model {
                 state.expect = if state.cancelled {
                     Expect::Refused(RefusalReason::EventCancelled)
                 } else if state.ended() {
-                    // INTEROP rule 22: recorded, nobody is mailed.
+                    // A past event (manual: interop rule 22): recorded, nobody is mailed.
                     state.pending = None;
                     state.cancelled = true;
                     Expect::Refused(RefusalReason::EventEnded)
@@ -474,7 +476,8 @@ impl ReferenceStateMachine for Model {
 struct Answers {
     /// The last answer adopted.
     status: Option<ParticipationStatus>,
-    /// (SEQUENCE, DTSTAMP as seconds) of the last answer adopted (INTEROP rule 20).
+    /// (SEQUENCE, DTSTAMP as seconds) of the last answer adopted
+    /// ([interop rule 20](calinvite_core::manual::interop#rule-20)).
     mark: Option<(u64, i64)>,
     /// The last reply the recipient's calendar sent: bytes, SEQUENCE, DTSTAMP, answer.
     last: Option<(Vec<u8>, u64, i64, Answer)>,
@@ -512,7 +515,8 @@ pub(crate) struct Sut<F: StoreFactory> {
     settings: Settings,
     answers: Vec<Answers>,
     /// (SEQUENCE, DTSTAMP) of the last forwarded answer adopted, per
-    /// (holder, outsider): each answerer is ordered on their own (rule 20).
+    /// (holder, outsider): each answerer is ordered on their own
+    /// ([interop rule 20](calinvite_core::manual::interop#rule-20)).
     forwarded: std::collections::BTreeMap<(usize, usize), (u64, i64)>,
     /// Messages the transport accepted, counted by `deliver`.
     accepted: usize,
@@ -898,10 +902,12 @@ impl<F: StoreFactory> Sut<F> {
                 }
             }
             // d. Everyone who received a REQUEST gets the cancellation once it
-            //    has been sent to them; hard bounces excepted (D5).
+            //    has been sent to them; hard bounces excepted
+            //    (manual: design D5).
             let received_request = calendar.iter().any(|d| method(d) == "REQUEST");
             // A cancellation after the event was over is recorded, not
-            // mailed (rule 22): then no revision carries STATUS:CANCELLED.
+            // mailed (manual: interop rule 22): then no revision carries
+            // STATUS:CANCELLED.
             let mailed = F::block_on(p.store().revision(&self.code, event.sent_sequence))
                 .unwrap()
                 .is_some_and(|r| r.status() == calinvite_core::EventStatus::Cancelled);
@@ -1152,8 +1158,9 @@ pub(crate) mod regressions {
         );
     }
 
-    /// b: a recipient that hard-bounced gets no cancellation (D5), so an update
-    /// waiting for a retry is not superseded by one: it must still not go out.
+    /// b: a recipient that hard-bounced gets no cancellation
+    /// ([D5](calinvite_core::manual::design#d5)), so an update waiting for a
+    /// retry is not superseded by one: it must still not go out.
     pub(crate) fn a_retried_update_does_not_go_out_after_the_cancellation<F: StoreFactory>() {
         replay::<F>(
             false,

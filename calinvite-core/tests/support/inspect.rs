@@ -161,7 +161,8 @@ pub(crate) fn base64_decode(body: &[u8]) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-/// The message parsed, with the parts where INTEROP rule 2 puts them.
+/// The message parsed, with the parts where
+/// [interop rule 2](calinvite_core::manual::interop#rule-2) puts them.
 pub(crate) struct Mime<'a> {
     pub(crate) message: Message<'a>,
     /// Decoded text of text/plain, text/html.

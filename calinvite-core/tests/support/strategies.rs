@@ -871,7 +871,7 @@ impl Scenario {
     }
 
     /// The event as the message describes it: organized by the sender mailbox
-    /// under the shown name (DESIGN D1).
+    /// under the shown name ([D1](calinvite_core::manual::design#d1)).
     pub(crate) fn event_as_sent(&self) -> Event {
         self.spec
             .build(

@@ -14,10 +14,11 @@
 //! # When the sender hears `250`
 //!
 //! After `DATA`, the message is first given to the [`Verifier`] (SPF, DKIM,
-//! DMARC; DESIGN D7) and then to
+//! DMARC; [D7](calinvite_core::manual::design#d7)) and then to
 //! [`Pipeline::receive`], once
 //! per domain owner among the recipients (a message to two tenants is handled
-//! as two, so neither sees the other's verdicts; D13). `250` is written only
+//! as two, so neither sees the other's verdicts;
+//! [D13](calinvite_core::manual::design#d13)). `250` is written only
 //! after every call returned `Ok`, that is after the store committed. An
 //! `Err` (the store is unavailable) or a pipeline that takes longer than
 //! [`ListenerConfig::pipeline_timeout`] gets `451 4.3.0`: the sender keeps the

@@ -472,7 +472,8 @@ where
         raw.extend_from_slice(&message);
         drop(message);
 
-        // One hand-off per domain owner among the recipients (D13).
+        // One hand-off per domain owner among the recipients
+        // (manual: design D13).
         let mut owners: Vec<OwnerId> = Vec::new();
         for (_, owner) in &transaction.recipients {
             if !owners.contains(owner) {

@@ -1,4 +1,5 @@
-//! The authentication verdict of each message (DESIGN D7).
+//! The authentication verdict of each message
+//! ([D7](calinvite_core::manual::design#d7)).
 
 use std::future::Future;
 use std::net::IpAddr;

@@ -32,8 +32,9 @@
 //! The listener checks no SPF or DKIM here (`NoVerification`: the customers'
 //! domains are made up). Replies do not need it: each invitation carries its
 //! own unguessable token in its UID, and a reply counts only when it names
-//! that token (DESIGN D1, D7). Authentication matters for organizer mail to
-//! the ingest address, which this example does not use.
+//! that token ([D1](calinvite_core::manual::design#d1),
+//! [D7](calinvite_core::manual::design#d7)). Authentication matters for
+//! organizer mail to the ingest address, which this example does not use.
 
 use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};

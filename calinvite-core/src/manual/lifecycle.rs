@@ -1,0 +1,118 @@
+//! The invitation lifecycle: what the engine ([`crate::lifecycle`]) does
+//! with each thing that happens, and why.
+//!
+//! ## Tenancy ([D13](super::design#d13))
+//!
+//! Domain owner → organizers → events → invitations. A command names its
+//! [`Scope`](crate::lifecycle::Scope) (owner and organizer) and touches
+//! nothing outside it; an inbound message is scoped by the mailbox that
+//! received it (each owner has its own ingest, reply and bounce mailboxes)
+//! and, for replies, by the invitation token, which must belong to that
+//! owner (else `wrong-tenant`).
+//!
+//! ## Organizer ingest ([D7](super::design#d7), [D2](super::design#d2))
+//!
+//! A REQUEST to the ingest address is taken only from a registered
+//! organizer: its `From` address must be on an organizer's allow-list (an
+//! exact address, or a whole domain, compared after normalising — never as a
+//! substring) and pass that organizer's
+//! [`AuthPolicy`](crate::lifecycle::AuthPolicy) (default: DMARC pass, or
+//! SPF/DKIM pass aligned with the `From` domain). The calendar's ORGANIZER
+//! must be allowed for the same account. The first REQUEST for a UID creates
+//! an event with a fresh event code and tells the organizer the code and what
+//! to do next; later ones are revisions, ordered by the organizer's
+//! SEQUENCE, then DTSTAMP: an older or repeated one changes nothing. A
+//! request holding only instances (`RECURRENCE-ID`) is a partial update of
+//! those instances. Refusals are recorded with a typed
+//! [`RefusalReason`](crate::lifecycle::RefusalReason); a registered
+//! organizer is told why by mail, a stranger is not (no backscatter). When
+//! authentication failed the `From` is unproven, so the notice goes to the
+//! account's own `notify` address instead.
+//!
+//! ## What is sent out, and SEQUENCE ([D2](super::design#d2), [D3](super::design#d3))
+//!
+//! A revision goes out only when a property recipients see changed
+//! ([`targeting::changes`](crate::targeting::changes)); only then does
+//! calinvite's own SEQUENCE rise, by one per change sent (one per cancelled
+//! instance, so each CANCEL has its own idempotency key). The organizer's
+//! SEQUENCE never reaches recipients.
+//!
+//! ## Sending invitations
+//!
+//! Idempotent per (event, address): a second request returns the existing
+//! invitation and sends nothing. Refused, with a reason: cancelled events,
+//! events with a cancellation waiting for approval, events whose last
+//! occurrence is over ([`Event::ends_at`](crate::Event::ends_at)),
+//! suppressed addresses, the organizer's own address and calinvite's
+//! mailboxes. A late joiner gets the revision recipients currently hold.
+//!
+//! ## Updates and cancellations ([D4](super::design#d4), [D5](super::design#d5), [D6](super::design#d6))
+//!
+//! Updates go to the organizer's
+//! [`UpdateAudience`](crate::targeting::UpdateAudience) among those who hold
+//! an older revision (never hard bounces or suppressed addresses);
+//! cancellations to everyone who received a REQUEST, declined included,
+//! except hard bounces — a suppressed address still learns that an event on
+//! its calendar is off. Recipients are worked out in batches
+//! ([`FanOut`](crate::lifecycle::FanOut)), each batch committed with the
+//! messages it queues, so memory does not grow with the audience and a crash
+//! resumes where it stopped.
+//!
+//! With the approval switch on, an update or cancellation becomes a
+//! [`PendingChange`](crate::lifecycle::PendingChange) listing every message
+//! it would send. Approving sends those (skipping addresses that bounced or
+//! were suppressed since, and, for an update, people the audience rule no
+//! longer includes — someone who declined meanwhile) and, for people who
+//! joined after it was planned,
+//! whatever the audience rule gives them; rejecting sends nothing. A newer
+//! revision or cancellation supersedes an open pending change, and so does
+//! an edit back to what recipients hold. While a cancellation waits, new
+//! invitations are refused.
+//!
+//! ## <span id="answers"></span>Answers ([interop rules 19–22](super::interop#rule-19))
+//!
+//! A REPLY is matched by the token in its UID ([D1](super::design#d1)),
+//! whatever attendee address it carries. Each answer is appended to the
+//! invitation's history (time, status, instance, comment, SEQUENCE). An
+//! answer whose (SEQUENCE,
+//! DTSTAMP) is not newer than the last one adopted for the same instance is
+//! stale and refused; answers for one instance are kept per instance; an
+//! answer from another address (a forwarded copy) is recorded as forwarded
+//! and never overwrites the invited person's; an answer after the event's
+//! end is recorded as late and, by default
+//! ([`LateAnswers`](crate::lifecycle::LateAnswers)), leaves the status as
+//! it was. Web answers (a POST, never a GET) are recorded the same way.
+//! COUNTER proposals are recorded and the organizer is told; REFRESH
+//! re-sends the current revision as a new copy (its own key and
+//! Message-ID).
+//!
+//! Nothing is mailed about an event that is over
+//! ([interop rule 22](super::interop#rule-22)): an organizer's later edit
+//! is kept and a cancellation recorded, with an `event-ended` refusal in the
+//! reports.
+//!
+//! ## Delivery ([D8](super::design#d8), [D12](super::design#d12))
+//!
+//! A message is queued in the same commit as the state change that causes
+//! it, under its idempotency key (token, SEQUENCE, method, copy); a key is
+//! queued once, ever. Workers claim due messages with a lease, assemble
+//! them from the stored revision, send, and settle: sent; transient failure →
+//! retried with exponential backoff and jitter up to a limit; permanent
+//! failure → the invitation is hard-bounced and the address suppressed.
+//! Just before sending, a queued REQUEST is dropped (recorded as failed,
+//! "superseded") when its event or invitation was cancelled, a newer
+//! REQUEST for the invitation is queued, or the address was suppressed
+//! since: a retry never shows a recipient an older SEQUENCE than one they
+//! hold, nor invites them to a cancelled event.
+//! Delivery reports do the same (a `delivered` report marks delivery).
+//! One-click unsubscribe suppresses the address for every future send of the
+//! owner.
+//!
+//! ## Reports
+//!
+//! Counted from invitations and their histories: sent (accepted by a relay
+//! at least once), delivered, bounced, soft bounces, Yes / No / Maybe /
+//! delegated / no answer (the invited person's last whole-event answer),
+//! late and forwarded answers, proposals, response rate (answered ÷ sent),
+//! answers per day, and refusals by reason. The CSV export has one row per
+//! invitation and is safe to open in a spreadsheet ([`crate::csv`]).
