@@ -194,8 +194,8 @@ impl Report {
 
 const PAGE: usize = 1000;
 
-/// What reports read through: a [`Store`], or anything that holds one (a
-/// [`crate::lifecycle::Pipeline`]).
+/// What reports read through: a store wrapped in [`Reports`], or a
+/// [`crate::lifecycle::Pipeline`] over one.
 pub trait ReadsStore {
     /// The store read.
     type Store: Store;
@@ -203,10 +203,29 @@ pub trait ReadsStore {
     fn read_store(&self) -> &Self::Store;
 }
 
-impl<S: Store> ReadsStore for S {
+/// A store, read for reports by a process with no pipeline (no transport,
+/// clock or identifier source): `event_report(&Reports::new(&store), …)`.
+#[derive(Debug)]
+pub struct Reports<'a, S>(&'a S);
+
+impl<'a, S: Store> Reports<'a, S> {
+    /// Reports over `store`.
+    pub fn new(store: &'a S) -> Self {
+        Reports(store)
+    }
+}
+
+impl<R: ReadsStore + ?Sized> ReadsStore for std::sync::Arc<R> {
+    type Store = R::Store;
+    fn read_store(&self) -> &R::Store {
+        (**self).read_store()
+    }
+}
+
+impl<S: Store> ReadsStore for Reports<'_, S> {
     type Store = S;
     fn read_store(&self) -> &S {
-        self
+        self.0
     }
 }
 

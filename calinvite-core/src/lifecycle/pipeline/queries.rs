@@ -125,7 +125,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
     }
 }
 
-impl<S: Store, T: Transport> crate::lifecycle::report::ReadsStore for Pipeline<S, T> {
+impl<S: Store, T> crate::lifecycle::report::ReadsStore for Pipeline<S, T> {
     type Store = S;
     fn read_store(&self) -> &S {
         &self.store
