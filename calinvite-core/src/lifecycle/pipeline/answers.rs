@@ -515,3 +515,126 @@ fn resend_changes(inv: &Invitation, sequence: Sequence, now: DateTime<Utc>) -> V
     });
     changes
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::EventCode;
+    use crate::time::Schedule;
+    use chrono::{NaiveDate, TimeZone as _};
+
+    fn event(cancelled: bool) -> StoredEvent {
+        let code = EventCode::generate(&mut crate::SequentialIds::new(9));
+        let day = NaiveDate::from_ymd_opt(2026, 12, 1).expect("day");
+        let latest = Event::builder(code.clone())
+            .summary("Invoice due")
+            .schedule(Schedule::all_day(day, day).expect("schedule"))
+            .organizer(EmailAddress::parse("billing@example.com").expect("a"), None)
+            .build()
+            .expect("event");
+        StoredEvent {
+            scope: Scope {
+                owner: OwnerId(1),
+                organizer: crate::lifecycle::model::OrganizerId(1),
+            },
+            code,
+            organizer_uid: None,
+            organizer_sequence: Sequence::INITIAL,
+            organizer_stamp: None,
+            latest,
+            raw_calendar: None,
+            sent_sequence: Sequence::INITIAL,
+            cancelled,
+            created_at: Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap(),
+            version: 0,
+        }
+    }
+
+    fn invitation(e: &StoredEvent) -> Invitation {
+        Invitation {
+            scope: e.scope,
+            code: e.code.clone(),
+            token: InvitationToken::generate(&mut crate::SequentialIds::new(1)),
+            recipient: Recipient::new(EmailAddress::parse("jorg@example.org").expect("a")),
+            source: InvitationSource::Api,
+            created_at: e.created_at,
+            sent_at: None,
+            sequence_held: Some(Sequence::INITIAL),
+            cancelled: false,
+            status: None,
+            answered_at: None,
+            instance_answers: Vec::new(),
+            marks: Vec::new(),
+            delivery: DeliveryState::Queued,
+            copies: 0,
+            version: 3,
+        }
+    }
+
+    #[test]
+    fn refresh_is_refused_for_cancelled_ended_or_suppressed() {
+        let before = Utc.with_ymd_and_hms(2026, 11, 22, 9, 0, 0).unwrap();
+        let after = Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap();
+        let live = event(false);
+        let inv = invitation(&live);
+        assert_eq!(refresh_refusal(&live, &inv, None, before), None);
+        let reason = |r: Option<Refusal>| r.map(|r| r.reason);
+        assert_eq!(
+            reason(refresh_refusal(&event(true), &inv, None, before)),
+            Some(RefusalReason::EventCancelled)
+        );
+        assert_eq!(
+            reason(refresh_refusal(&live, &inv, None, after)),
+            Some(RefusalReason::EventEnded)
+        );
+        let s = Suppression {
+            owner: OwnerId(1),
+            address: inv.recipient.address().clone(),
+            reason: SuppressionReason::Unsubscribed,
+            at: before,
+        };
+        assert_eq!(
+            reason(refresh_refusal(&live, &inv, Some(&s), before)),
+            Some(RefusalReason::Suppressed)
+        );
+    }
+
+    #[test]
+    fn a_resend_is_a_new_copy_of_the_current_revision() {
+        let live = event(false);
+        let inv = invitation(&live);
+        let now = Utc.with_ymd_and_hms(2026, 11, 22, 9, 0, 0).unwrap();
+        let changes = resend_changes(&inv, Sequence::INITIAL.next(), now);
+        assert_eq!(changes.len(), 3);
+        let Change::Enqueue(d) = &changes[0] else {
+            panic!("first change queues")
+        };
+        assert!(matches!(d.payload, Payload::Invitation { copy: 1, .. }));
+        let Change::UpdateInvitation {
+            expected,
+            invitation,
+        } = &changes[2]
+        else {
+            panic!("last change moves the invitation")
+        };
+        assert_eq!(*expected, 3);
+        assert_eq!(invitation.copies, 1);
+        assert_eq!(invitation.sequence_held, Some(Sequence::INITIAL.next()));
+    }
+
+    #[test]
+    fn a_hard_bounce_suppresses_and_a_soft_one_does_not() {
+        let live = event(false);
+        let inv = invitation(&live);
+        let now = Utc.with_ymd_and_hms(2026, 11, 22, 9, 0, 0).unwrap();
+        let hard = bounce_changes(&inv, true, "550", now);
+        assert!(matches!(hard[0], Change::Suppress(_)));
+        let soft = bounce_changes(&inv, false, "451", now);
+        assert!(!soft.iter().any(|c| matches!(c, Change::Suppress(_))));
+        let delivered = delivered_changes(&inv, now);
+        let Change::UpdateInvitation { invitation, .. } = &delivered[0] else {
+            panic!()
+        };
+        assert_eq!(invitation.delivery, DeliveryState::Delivered);
+    }
+}
