@@ -85,6 +85,7 @@
 
 pub mod conformance;
 pub mod engine;
+mod error;
 mod memory;
 mod model;
 mod notice;
@@ -97,7 +98,10 @@ mod transport;
 pub use memory::MemoryStore;
 pub use model::*;
 pub use pipeline::notices_in::{DeliveryNotice, NoticeEffect};
-pub use pipeline::{DeliveryReport, Outcome, Pipeline, PipelineError, PipelineOptions};
+pub use pipeline::{
+    DeliveryReport, MetricsSnapshot, Outcome, Pipeline, PipelineError, PipelineMetrics,
+    PipelineOptions,
+};
 pub use store::{Change, Settlement, Store, StoreError, StoreResult};
 pub use transport::{Recorded, RecordingTransport, Transport, TransportError};
 

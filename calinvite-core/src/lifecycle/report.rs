@@ -1,18 +1,21 @@
 //! Reports per event, per organizer and per domain owner, and the per-event
 //! CSV export. Counted from invitations and their history, so a report always
 //! agrees with a recount.
+//!
+//! Reports read through a [`Store`] alone: a reporting process needs no
+//! transport, clock or pipeline. Every function takes anything that
+//! [`ReadsStore`]: a store itself, or a pipeline over one.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use chrono::{NaiveDate, SecondsFormat};
 
+use super::error::PipelineError;
 use super::model::{
     DeliveryState, HistoryKind, Invitation, OwnerId, RefusalReason, RefusalRecord, Scope,
 };
-use super::pipeline::{Pipeline, PipelineError};
 use super::store::Store;
-use super::transport::Transport;
 use crate::event::ParticipationStatus;
 use crate::ids::{EventCode, InvitationToken};
 
@@ -191,16 +194,61 @@ impl Report {
 
 const PAGE: usize = 1000;
 
-async fn count_event<S: Store, T: Transport>(
-    p: &Pipeline<S, T>,
+/// What reports read through: a store wrapped in [`Reports`], or a
+/// [`crate::lifecycle::Pipeline`] over one.
+pub trait ReadsStore {
+    /// The store read.
+    type Store: Store;
+    /// The store.
+    fn read_store(&self) -> &Self::Store;
+}
+
+/// A store, read for reports by a process with no pipeline (no transport,
+/// clock or identifier source): `event_report(&Reports::new(&store), …)`.
+#[derive(Debug)]
+pub struct Reports<'a, S>(&'a S);
+
+impl<'a, S: Store> Reports<'a, S> {
+    /// Reports over `store`.
+    pub fn new(store: &'a S) -> Self {
+        Reports(store)
+    }
+}
+
+impl<R: ReadsStore + ?Sized> ReadsStore for std::sync::Arc<R> {
+    type Store = R::Store;
+    fn read_store(&self) -> &R::Store {
+        (**self).read_store()
+    }
+}
+
+impl<S: Store> ReadsStore for Reports<'_, S> {
+    type Store = S;
+    fn read_store(&self) -> &S {
+        self.0
+    }
+}
+
+/// The organizer's event, or not found (another organizer's is not theirs).
+async fn scoped<S: Store>(store: &S, scope: Scope, code: &EventCode) -> Result<(), PipelineError> {
+    store
+        .event(scope.owner, code)
+        .await?
+        .filter(|e| e.scope == scope)
+        .map(drop)
+        .ok_or_else(|| PipelineError::NotFound(format!("event {code}")))
+}
+
+async fn count_event<S: Store>(
+    store: &S,
     code: &EventCode,
     report: &mut Report,
 ) -> Result<(), PipelineError> {
     let mut after: Option<InvitationToken> = None;
     loop {
-        let page = p.store().invitations(code, after.as_ref(), PAGE).await?;
+        let page = store.invitations(code, after.as_ref(), PAGE).await?;
         for inv in &page {
-            let history = p.store().history(&inv.token).await?;
+            let history = store.history(&inv.token).await?;
             report.count(inv, &history);
         }
         after = page.last().map(|i| i.token.clone());
@@ -213,53 +261,53 @@ async fn count_event<S: Store, T: Transport>(
 }
 
 /// The report of one event of the organizer's.
-pub async fn event_report<S: Store, T: Transport>(
-    p: &Pipeline<S, T>,
+pub async fn event_report<R: ReadsStore + ?Sized>(
+    p: &R,
     scope: Scope,
     code: &EventCode,
 ) -> Result<Report, PipelineError> {
-    p.event(scope, code).await?;
+    scoped(p.read_store(), scope, code).await?;
     let mut report = Report::default();
-    count_event(p, code, &mut report).await?;
-    let refusals = p.store().refusals(scope.owner, Some(scope)).await?;
+    count_event(p.read_store(), code, &mut report).await?;
+    let refusals = p.read_store().refusals(scope.owner, Some(scope)).await?;
     report.count_refusals(refusals.iter().filter(|r| r.code.as_ref() == Some(code)));
     Ok(report)
 }
 
 /// The report of all of an organizer's events.
-pub async fn organizer_report<S: Store, T: Transport>(
-    p: &Pipeline<S, T>,
+pub async fn organizer_report<R: ReadsStore + ?Sized>(
+    p: &R,
     scope: Scope,
 ) -> Result<Report, PipelineError> {
     let mut report = Report::default();
     let mut after: Option<EventCode> = None;
     loop {
-        let events = p.store().events(scope, after.as_ref(), PAGE).await?;
+        let events = p.read_store().events(scope, after.as_ref(), PAGE).await?;
         for e in &events {
-            count_event(p, &e.code, &mut report).await?;
+            count_event(p.read_store(), &e.code, &mut report).await?;
         }
         after = events.last().map(|e| e.code.clone());
         if events.len() < PAGE {
             break;
         }
     }
-    report.count_refusals(&p.store().refusals(scope.owner, Some(scope)).await?);
+    report.count_refusals(&p.read_store().refusals(scope.owner, Some(scope)).await?);
     Ok(report)
 }
 
 /// The report of a whole domain owner: all organizers, plus the refusals
 /// no organizer could be named for (strangers writing to the ingest address).
-pub async fn owner_report<S: Store, T: Transport>(
-    p: &Pipeline<S, T>,
+pub async fn owner_report<R: ReadsStore + ?Sized>(
+    p: &R,
     owner: OwnerId,
 ) -> Result<Report, PipelineError> {
     let mut report = Report::default();
-    for org in p.store().organizers(owner).await? {
+    for org in p.read_store().organizers(owner).await? {
         let mut r = organizer_report(p, org.scope).await?;
         r.refusals.clear();
         report.merge(&r);
     }
-    report.count_refusals(&p.store().refusals(owner, None).await?);
+    report.count_refusals(&p.read_store().refusals(owner, None).await?);
     Ok(report)
 }
 
@@ -277,15 +325,27 @@ pub const CSV_HEADER: [&str; 8] = [
 
 /// One row per invitation (RFC 4180, UTF-8, cells that a spreadsheet would
 /// run as a formula neutralised).
-pub async fn event_csv<S: Store, T: Transport>(
-    p: &Pipeline<S, T>,
+pub async fn event_csv<R: ReadsStore + ?Sized>(
+    p: &R,
     scope: Scope,
     code: &EventCode,
 ) -> Result<String, PipelineError> {
-    let invitations = p.invitations(scope, code).await?;
+    let store = p.read_store();
+    scoped(store, scope, code).await?;
+    let mut invitations = Vec::new();
+    let mut after: Option<InvitationToken> = None;
+    loop {
+        let page = store.invitations(code, after.as_ref(), PAGE).await?;
+        let n = page.len();
+        after = page.last().map(|i| i.token.clone());
+        invitations.extend(page);
+        if n < PAGE {
+            break;
+        }
+    }
     let mut rows: Vec<[String; 8]> = Vec::with_capacity(invitations.len());
     for inv in &invitations {
-        let history = p.store().history(&inv.token).await?;
+        let history = p.read_store().history(&inv.token).await?;
         let ts = |t: Option<chrono::DateTime<chrono::Utc>>| {
             t.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
                 .unwrap_or_default()

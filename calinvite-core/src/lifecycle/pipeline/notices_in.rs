@@ -10,14 +10,15 @@
 //! owner's invitations; every notice that cannot be applied is refused with a
 //! typed, recorded reason.
 
-use super::{Outcome, Pipeline, PipelineError, RETRIES, bounce_changes, delivered_changes};
+use super::answers::{bounce_changes, delivered_changes};
+use super::{Outcome, Pipeline, PipelineError};
 use crate::address::EmailAddress;
 use crate::compose::IdempotencyKey;
 use crate::ids::InvitationToken;
 use crate::lifecycle::model::{
     HistoryEntry, HistoryKind, Refusal, RefusalReason, Suppression, SuppressionReason,
 };
-use crate::lifecycle::store::{Change, Store, StoreError};
+use crate::lifecycle::store::{Change, Store};
 use crate::lifecycle::transport::Transport;
 
 /// Longest diagnostic or feedback type kept from a notice, in characters.
@@ -138,7 +139,17 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
     /// message calinvite sent, another owner's invitation, or recipients the
     /// invitation was not sent to is refused with its reason (recorded when an
     /// owner was reached).
+    #[tracing::instrument(name = "delivery_notice", skip_all, fields(owner))]
     pub async fn delivery_notice(&self, notice: DeliveryNotice) -> Result<Outcome, PipelineError> {
+        let result = self.delivery_notice_at(notice, self.now()).await;
+        self.finished("delivery_notice", result)
+    }
+
+    async fn delivery_notice_at(
+        &self,
+        notice: DeliveryNotice,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Outcome, PipelineError> {
         let Some(owner) = self.store.owner_by_mailbox(&notice.sender).await? else {
             return Ok(Outcome::Refused(Refusal::new(
                 RefusalReason::UnknownMailbox,
@@ -148,23 +159,25 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                 ),
             )));
         };
+        tracing::Span::current().record("owner", owner.id.0);
         if notice.contradicts_itself() {
             let r = Refusal::new(
                 RefusalReason::UnknownBounce,
                 "the notice's Message-ID and invitation tag name different invitations",
             );
-            return self.refuse(owner.id, None, None, r, Vec::new()).await;
+            return self.refuse(owner.id, None, None, r, Vec::new(), now).await;
         }
         let Some(token) = notice.token() else {
             let r = Refusal::new(
                 RefusalReason::UnknownBounce,
                 "the delivery notice quotes no message calinvite sent",
             );
-            return self.refuse(owner.id, None, None, r, Vec::new()).await;
+            return self.refuse(owner.id, None, None, r, Vec::new(), now).await;
         };
-        for _ in 0..RETRIES {
+        let (owner, notice, token) = (&owner, &notice, &token);
+        self.retrying("delivery notice", || async move {
             let inv = match self
-                .owned_invitation(&owner, &token, "the delivery notice")
+                .owned_invitation(owner, token, "the delivery notice", now)
                 .await?
             {
                 Ok(inv) => inv,
@@ -178,10 +191,9 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                 );
                 let code = Some(inv.code.clone());
                 return self
-                    .refuse(owner.id, Some(inv.scope), code.as_ref(), r, Vec::new())
+                    .refuse(owner.id, Some(inv.scope), code.as_ref(), r, Vec::new(), now)
                     .await;
             }
-            let now = self.now();
             let (changes, outcome) = match &notice.effect {
                 NoticeEffect::Delivered => (
                     delivered_changes(&inv, now),
@@ -223,12 +235,9 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                     Outcome::Unsubscribed(token.clone()),
                 ),
             };
-            match self.store.commit(changes).await {
-                Ok(()) => return Ok(outcome),
-                Err(StoreError::Conflict(_)) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(StoreError::Conflict("delivery notice kept losing races".into()).into())
+            self.store.commit(changes).await?;
+            Ok(outcome)
+        })
+        .await
     }
 }

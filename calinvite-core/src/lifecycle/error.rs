@@ -1,0 +1,27 @@
+//! The error every lifecycle call returns: refused, not found, or the store
+//! failed. Shared by the pipeline and the reports (which need no pipeline).
+
+use super::model::Refusal;
+use super::store::StoreError;
+
+/// A pipeline call failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PipelineError {
+    /// The request was refused; the reason is typed and recorded.
+    #[error("refused: {0}")]
+    Refused(Refusal),
+    /// The caller named something that is not theirs or does not exist
+    /// (a caller mistake, not bad input from the network).
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<Refusal> for PipelineError {
+    fn from(r: Refusal) -> Self {
+        PipelineError::Refused(r)
+    }
+}

@@ -1,0 +1,640 @@
+//! Room: answers — data collection. What comes back from recipients and
+//! their mail systems: replies (mail) and web answers, counter-proposals
+//! (the organizer is told), refreshes (the current revision sent again),
+//! unsubscribes and suppressions, and delivery-status reports. The rules of
+//! an answer (late, forwarded, changed mind) are the engine's
+//! `apply_answer`; this room finds the invitation, decides, and commits.
+//!
+//! Depends on the shared pipeline helpers, the engine's rules and the store.
+//! [`refresh_refusal`], [`delivered_changes`] and [`bounce_changes`] are pure.
+
+use super::*;
+
+impl<S: Store, T: Transport> Pipeline<S, T> {
+    /// An answer given on calinvite's web page (a POST, never a GET).
+    #[tracing::instrument(name = "web_answer", skip_all, fields(owner = owner.0, status = status.as_str()))]
+    pub async fn web_answer(
+        &self,
+        owner: OwnerId,
+        token: &InvitationToken,
+        status: ParticipationStatus,
+    ) -> Result<Outcome, PipelineError> {
+        let result = self.web_answer_at(owner, token, status, self.now()).await;
+        self.finished("web_answer", result)
+    }
+
+    async fn web_answer_at(
+        &self,
+        owner: OwnerId,
+        token: &InvitationToken,
+        status: ParticipationStatus,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, PipelineError> {
+        let owner = self.owner(owner).await?;
+        // Another owner's token is no invitation here as in `unsubscribe`.
+        let Some(inv) = self
+            .store
+            .invitation(token)
+            .await?
+            .filter(|i| i.scope.owner == owner.id)
+        else {
+            let r = Refusal::new(RefusalReason::UnknownInvitation, "no such invitation");
+            return self.refuse(owner.id, None, None, r, Vec::new(), now).await;
+        };
+        let reply = Reply {
+            identity: crate::inbound::CalendarIdentity {
+                uid: String::new(),
+                sequence: inv.sequence_held.unwrap_or_default(),
+                dtstamp: Some(now),
+                organizer: None,
+            },
+            invitation: None,
+            attendee: None,
+            partstat: Some(status),
+            delegated_to: None,
+            recurrence_id: None,
+            comment: None,
+            proposed_start: None,
+            proposed_end: None,
+            request_status: Vec::new(),
+        };
+        self.answer(&owner, inv, &reply, true, now).await
+    }
+
+    /// One-click unsubscribe (RFC 8058 POST): the address is suppressed for
+    /// every future send of this owner.
+    #[tracing::instrument(name = "unsubscribe", skip_all, fields(owner = owner.0))]
+    pub async fn unsubscribe(
+        &self,
+        owner: OwnerId,
+        token: &InvitationToken,
+    ) -> Result<Outcome, PipelineError> {
+        let result = self.unsubscribe_at(owner, token, self.now()).await;
+        self.finished("unsubscribe", result)
+    }
+
+    async fn unsubscribe_at(
+        &self,
+        owner: OwnerId,
+        token: &InvitationToken,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, PipelineError> {
+        let Some(inv) = self
+            .store
+            .invitation(token)
+            .await?
+            .filter(|i| i.scope.owner == owner)
+        else {
+            let r = Refusal::new(RefusalReason::UnknownInvitation, "no such invitation");
+            return self.refuse(owner, None, None, r, Vec::new(), now).await;
+        };
+        self.store
+            .commit(vec![
+                Change::Suppress(Suppression {
+                    owner,
+                    address: inv.recipient.address().clone(),
+                    reason: SuppressionReason::Unsubscribed,
+                    at: now,
+                }),
+                Change::AppendHistory(HistoryEntry {
+                    token: inv.token.clone(),
+                    at: now,
+                    kind: HistoryKind::Unsubscribed,
+                }),
+            ])
+            .await?;
+        Ok(Outcome::Unsubscribed(inv.token))
+    }
+
+    /// Suppresses an address for an owner (a complaint, an operator's list).
+    pub async fn suppress(
+        &self,
+        owner: OwnerId,
+        address: EmailAddress,
+        reason: SuppressionReason,
+    ) -> Result<(), PipelineError> {
+        let now = self.now();
+        tracing::info!(
+            command = "suppress",
+            owner = owner.0,
+            reason = reason.as_str(),
+            "suppressed"
+        );
+        self.store
+            .commit(vec![Change::Suppress(Suppression {
+                owner,
+                address,
+                reason,
+                at: now,
+            })])
+            .await?;
+        Ok(())
+    }
+
+    // ------------------------------------------------------------- replies
+
+    async fn find_invitation(
+        &self,
+        owner: &DomainOwner,
+        reply: &Reply,
+    ) -> Result<Result<Invitation, Refusal>, PipelineError> {
+        let Some(uid) = &reply.invitation else {
+            return Ok(Err(Refusal::new(
+                RefusalReason::UnknownInvitation,
+                "the reply's UID is not one calinvite sent",
+            )));
+        };
+        let Some(inv) = self.store.invitation(uid.token()).await? else {
+            return Ok(Err(Refusal::new(
+                RefusalReason::UnknownInvitation,
+                "the reply's UID names no invitation",
+            )));
+        };
+        if &inv.code != uid.event_code() {
+            return Ok(Err(Refusal::new(
+                RefusalReason::UnknownInvitation,
+                "the reply's UID names another event",
+            )));
+        }
+        if inv.scope.owner != owner.id {
+            return Ok(Err(Refusal::new(
+                RefusalReason::WrongTenant,
+                "the reply came to another domain owner's mailbox",
+            )));
+        }
+        Ok(Ok(inv))
+    }
+
+    pub(super) async fn reply(
+        &self,
+        owner: &DomainOwner,
+        reply: Reply,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, PipelineError> {
+        match self.find_invitation(owner, &reply).await? {
+            Err(r) => {
+                let code = reply.invitation.as_ref().map(|u| u.event_code().clone());
+                let code = match (&code, r.reason) {
+                    (Some(_), RefusalReason::WrongTenant) | (None, _) => None,
+                    _ => code,
+                };
+                self.refuse(owner.id, None, code.as_ref(), r, Vec::new(), now)
+                    .await
+            }
+            Ok(inv) => self.answer(owner, inv, &reply, false, now).await,
+        }
+    }
+
+    async fn answer(
+        &self,
+        owner: &DomainOwner,
+        inv: Invitation,
+        reply: &Reply,
+        web: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, PipelineError> {
+        let settings = self.settings(inv.scope).await?;
+        let token = inv.token.clone();
+        // The first attempt decides on the invitation as found; one that lost
+        // a race reads it again.
+        let first = Mutex::new(Some(inv));
+        let (first, token_ref) = (&first, &token);
+        let outcome = self
+            .retrying("answer", || async move {
+                let taken = first.lock().unwrap_or_else(PoisonError::into_inner).take();
+                let inv = match taken {
+                    Some(inv) => inv,
+                    None => self
+                        .store
+                        .invitation(token_ref)
+                        .await?
+                        .ok_or_else(|| PipelineError::NotFound("invitation vanished".into()))?,
+                };
+                let event = self
+                    .store
+                    .event(owner.id, &inv.code)
+                    .await?
+                    .ok_or_else(|| StoreError::Corrupt {
+                        row: format!("invitation {}", inv.code),
+                        detail: "its event is missing".into(),
+                    })?;
+                match engine::apply_answer(&inv, &event, reply, settings.late_answers, web, now) {
+                    Err(r) => {
+                        self.refuse(
+                            owner.id,
+                            Some(inv.scope),
+                            Some(&inv.code),
+                            r,
+                            Vec::new(),
+                            now,
+                        )
+                        .await
+                    }
+                    Ok(effect) => {
+                        let mut changes = vec![Change::AppendHistory(effect.entry)];
+                        if effect.invitation != inv {
+                            changes.push(Change::UpdateInvitation {
+                                expected: inv.version,
+                                invitation: effect.invitation,
+                            });
+                        }
+                        self.store.commit(changes).await?;
+                        Ok(Outcome::AnswerRecorded(inv.token))
+                    }
+                }
+            })
+            .await?;
+        if matches!(outcome, Outcome::AnswerRecorded(_)) {
+            self.metrics.answer(reply.partstat);
+        }
+        Ok(outcome)
+    }
+
+    pub(super) async fn counter(
+        &self,
+        owner: &DomainOwner,
+        reply: Reply,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, PipelineError> {
+        let inv = match self.find_invitation(owner, &reply).await? {
+            Err(r) => return self.refuse(owner.id, None, None, r, Vec::new(), now).await,
+            Ok(inv) => inv,
+        };
+        let event = self
+            .store
+            .event(owner.id, &inv.code)
+            .await?
+            .ok_or_else(|| PipelineError::NotFound("event".into()))?;
+        let start = reply.proposed_start.as_ref().map(engine::describe_time);
+        let end = reply.proposed_end.as_ref().map(engine::describe_time);
+        let comment = reply.comment.as_ref().map(|c| c.as_str().to_owned());
+        let who = reply.attendee.as_ref().map_or_else(
+            || inv.recipient.address().to_string(),
+            |a| a.address().to_string(),
+        );
+        let body = format!(
+            "{who} proposes another time for \"{}\" (event code {}).\n\n\
+             Proposed start: {}\nProposed end: {}\nComment: {}\n\n\
+             To accept, change the event in your calendar: the people it concerns get the update.\n",
+            event.latest.summary(),
+            inv.code,
+            start.as_deref().unwrap_or("(not given)"),
+            end.as_deref().unwrap_or("(not given)"),
+            comment.as_deref().unwrap_or("(none)"),
+        );
+        let notice = self.notice(
+            owner,
+            event.latest.organizer().address(),
+            &format!("New time proposed for \"{}\"", event.latest.summary()),
+            &body,
+            None,
+            now,
+        );
+        self.store
+            .commit(vec![
+                Change::AppendHistory(HistoryEntry {
+                    token: inv.token.clone(),
+                    at: now,
+                    kind: HistoryKind::Counter {
+                        start,
+                        end,
+                        comment,
+                    },
+                }),
+                notice,
+            ])
+            .await?;
+        Ok(Outcome::CounterRecorded(inv.token))
+    }
+
+    pub(super) async fn refresh(
+        &self,
+        owner: &DomainOwner,
+        reply: Reply,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, PipelineError> {
+        let reply = &reply;
+        self.retrying("refresh", || async move {
+            let inv = match self.find_invitation(owner, reply).await? {
+                Err(r) => return self.refuse(owner.id, None, None, r, Vec::new(), now).await,
+                Ok(inv) => inv,
+            };
+            let event = self
+                .store
+                .event(owner.id, &inv.code)
+                .await?
+                .ok_or_else(|| PipelineError::NotFound("event".into()))?;
+            let suppression = self
+                .store
+                .suppression(owner.id, inv.recipient.address())
+                .await?;
+            if let Some(r) = refresh_refusal(&event, &inv, suppression.as_ref(), now) {
+                return self
+                    .refuse(
+                        owner.id,
+                        Some(inv.scope),
+                        Some(&inv.code),
+                        r,
+                        Vec::new(),
+                        now,
+                    )
+                    .await;
+            }
+            let changes = resend_changes(&inv, event.sent_sequence, now);
+            self.store.commit(changes).await?;
+            Ok(Outcome::Resent(inv.token))
+        })
+        .await
+    }
+
+    /// The invitation `token` names, if it belongs to `owner`; else the
+    /// recorded refusal (`UnknownBounce`) of what reported on it (`what`).
+    pub(super) async fn owned_invitation(
+        &self,
+        owner: &DomainOwner,
+        token: &InvitationToken,
+        what: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Result<Invitation, Outcome>, PipelineError> {
+        if let Some(inv) = self
+            .store
+            .invitation(token)
+            .await?
+            .filter(|i| i.scope.owner == owner.id)
+        {
+            return Ok(Ok(inv));
+        }
+        let r = Refusal::new(
+            RefusalReason::UnknownBounce,
+            format!("{what} names no invitation of this owner"),
+        );
+        Ok(Err(self
+            .refuse(owner.id, None, None, r, Vec::new(), now)
+            .await?))
+    }
+
+    pub(super) async fn delivery_status(
+        &self,
+        owner: &DomainOwner,
+        dsn: crate::inbound::DeliveryStatus,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, PipelineError> {
+        let Some(token) = dsn.invitation_token() else {
+            let r = Refusal::new(
+                RefusalReason::UnknownBounce,
+                "the delivery report quotes no message calinvite sent",
+            );
+            return self.refuse(owner.id, None, None, r, Vec::new(), now).await;
+        };
+        let delivered = dsn.action.as_deref().is_some_and(|a| {
+            a.eq_ignore_ascii_case("delivered") || a.eq_ignore_ascii_case("relayed")
+        });
+        let failed = dsn
+            .action
+            .as_deref()
+            .is_none_or(|a| a.eq_ignore_ascii_case("failed") || a.eq_ignore_ascii_case("delayed"));
+        if !delivered && !failed {
+            return Ok(Outcome::Ignored("delivery report with nothing to record"));
+        }
+        let detail = dsn
+            .diagnostic
+            .clone()
+            .or(dsn.status.clone())
+            .unwrap_or_else(|| "no diagnostic".into());
+        let (token, detail, permanent) = (&token, &detail, dsn.permanent);
+        self.retrying("delivery report", || async move {
+            let inv = match self
+                .owned_invitation(owner, token, "the delivery report", now)
+                .await?
+            {
+                Ok(inv) => inv,
+                Err(refused) => return Ok(refused),
+            };
+            let changes = if delivered {
+                delivered_changes(&inv, now)
+            } else {
+                bounce_changes(&inv, permanent, detail, now)
+            };
+            self.store.commit(changes).await?;
+            Ok(Outcome::DeliveryRecorded(token.clone()))
+        })
+        .await
+    }
+}
+
+pub(super) fn delivered_changes(inv: &Invitation, now: DateTime<Utc>) -> Vec<Change> {
+    let mut next = inv.clone();
+    if next.delivery != DeliveryState::HardBounced {
+        next.delivery = DeliveryState::Delivered;
+    }
+    vec![
+        Change::UpdateInvitation {
+            expected: inv.version,
+            invitation: next,
+        },
+        Change::AppendHistory(HistoryEntry {
+            token: inv.token.clone(),
+            at: now,
+            kind: HistoryKind::Delivered,
+        }),
+    ]
+}
+
+/// The state changes of a bounce: a hard one suppresses the address (D12).
+pub(super) fn bounce_changes(
+    inv: &Invitation,
+    permanent: bool,
+    detail: &str,
+    now: DateTime<Utc>,
+) -> Vec<Change> {
+    let mut next = inv.clone();
+    let mut changes = Vec::new();
+    if permanent {
+        next.delivery = DeliveryState::HardBounced;
+        changes.push(Change::Suppress(Suppression {
+            owner: inv.scope.owner,
+            address: inv.recipient.address().clone(),
+            reason: SuppressionReason::HardBounce,
+            at: now,
+        }));
+    } else if next.delivery != DeliveryState::HardBounced {
+        next.delivery = DeliveryState::SoftBounced;
+    }
+    changes.push(Change::UpdateInvitation {
+        expected: inv.version,
+        invitation: next,
+    });
+    changes.push(Change::AppendHistory(HistoryEntry {
+        token: inv.token.clone(),
+        at: now,
+        kind: HistoryKind::Bounced {
+            permanent,
+            detail: detail.chars().take(500).collect(),
+        },
+    }));
+    changes
+}
+
+/// Why a refresh (a recipient asking for the current version) is refused:
+/// the event or the invitation is cancelled, the event is over, or the
+/// address is suppressed.
+fn refresh_refusal(
+    event: &StoredEvent,
+    inv: &Invitation,
+    suppression: Option<&Suppression>,
+    now: DateTime<Utc>,
+) -> Option<Refusal> {
+    if event.cancelled || inv.cancelled {
+        Some(Refusal::new(
+            RefusalReason::EventCancelled,
+            "the event is cancelled",
+        ))
+    } else if engine::has_ended(&event.latest, now) {
+        Some(Refusal::new(RefusalReason::EventEnded, "the event is over"))
+    } else {
+        suppression.map(|s| {
+            Refusal::new(
+                RefusalReason::Suppressed,
+                format!("the address is suppressed ({})", s.reason.as_str()),
+            )
+        })
+    }
+}
+
+/// The current revision (`sequence`) queued again for an invitation, as a
+/// new copy (its own message key), and the invitation holding it.
+fn resend_changes(inv: &Invitation, sequence: Sequence, now: DateTime<Utc>) -> Vec<Change> {
+    let mut next = inv.clone();
+    next.copies += 1;
+    next.sequence_held = Some(sequence);
+    let mut changes =
+        queue_invitation(inv, MessageKind::Invitation, sequence, next.copies, now).to_vec();
+    changes.push(Change::UpdateInvitation {
+        expected: inv.version,
+        invitation: next,
+    });
+    changes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::EventCode;
+    use crate::time::Schedule;
+    use chrono::{NaiveDate, TimeZone as _};
+
+    fn event(cancelled: bool) -> StoredEvent {
+        let code = EventCode::generate(&mut crate::SequentialIds::new(9));
+        let day = NaiveDate::from_ymd_opt(2026, 12, 1).expect("day");
+        let latest = Event::builder(code.clone())
+            .summary("Invoice due")
+            .schedule(Schedule::all_day(day, day).expect("schedule"))
+            .organizer(EmailAddress::parse("billing@example.com").expect("a"), None)
+            .build()
+            .expect("event");
+        StoredEvent {
+            scope: Scope {
+                owner: OwnerId(1),
+                organizer: crate::lifecycle::model::OrganizerId(1),
+            },
+            code,
+            organizer_uid: None,
+            organizer_sequence: Sequence::INITIAL,
+            organizer_stamp: None,
+            latest,
+            raw_calendar: None,
+            sent_sequence: Sequence::INITIAL,
+            cancelled,
+            created_at: Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap(),
+            version: 0,
+        }
+    }
+
+    fn invitation(e: &StoredEvent) -> Invitation {
+        Invitation {
+            scope: e.scope,
+            code: e.code.clone(),
+            token: InvitationToken::generate(&mut crate::SequentialIds::new(1)),
+            recipient: Recipient::new(EmailAddress::parse("jorg@example.org").expect("a")),
+            source: InvitationSource::Api,
+            created_at: e.created_at,
+            sent_at: None,
+            sequence_held: Some(Sequence::INITIAL),
+            cancelled: false,
+            status: None,
+            answered_at: None,
+            instance_answers: Vec::new(),
+            marks: Vec::new(),
+            delivery: DeliveryState::Queued,
+            copies: 0,
+            version: 3,
+        }
+    }
+
+    #[test]
+    fn refresh_is_refused_for_cancelled_ended_or_suppressed() {
+        let before = Utc.with_ymd_and_hms(2026, 11, 22, 9, 0, 0).unwrap();
+        let after = Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap();
+        let live = event(false);
+        let inv = invitation(&live);
+        assert_eq!(refresh_refusal(&live, &inv, None, before), None);
+        let reason = |r: Option<Refusal>| r.map(|r| r.reason);
+        assert_eq!(
+            reason(refresh_refusal(&event(true), &inv, None, before)),
+            Some(RefusalReason::EventCancelled)
+        );
+        assert_eq!(
+            reason(refresh_refusal(&live, &inv, None, after)),
+            Some(RefusalReason::EventEnded)
+        );
+        let s = Suppression {
+            owner: OwnerId(1),
+            address: inv.recipient.address().clone(),
+            reason: SuppressionReason::Unsubscribed,
+            at: before,
+        };
+        assert_eq!(
+            reason(refresh_refusal(&live, &inv, Some(&s), before)),
+            Some(RefusalReason::Suppressed)
+        );
+    }
+
+    #[test]
+    fn a_resend_is_a_new_copy_of_the_current_revision() {
+        let live = event(false);
+        let inv = invitation(&live);
+        let now = Utc.with_ymd_and_hms(2026, 11, 22, 9, 0, 0).unwrap();
+        let changes = resend_changes(&inv, Sequence::INITIAL.next(), now);
+        assert_eq!(changes.len(), 3);
+        let Change::Enqueue(d) = &changes[0] else {
+            panic!("first change queues")
+        };
+        assert!(matches!(d.payload, Payload::Invitation { copy: 1, .. }));
+        let Change::UpdateInvitation {
+            expected,
+            invitation,
+        } = &changes[2]
+        else {
+            panic!("last change moves the invitation")
+        };
+        assert_eq!(*expected, 3);
+        assert_eq!(invitation.copies, 1);
+        assert_eq!(invitation.sequence_held, Some(Sequence::INITIAL.next()));
+    }
+
+    #[test]
+    fn a_hard_bounce_suppresses_and_a_soft_one_does_not() {
+        let live = event(false);
+        let inv = invitation(&live);
+        let now = Utc.with_ymd_and_hms(2026, 11, 22, 9, 0, 0).unwrap();
+        let hard = bounce_changes(&inv, true, "550", now);
+        assert!(matches!(hard[0], Change::Suppress(_)));
+        let soft = bounce_changes(&inv, false, "451", now);
+        assert!(!soft.iter().any(|c| matches!(c, Change::Suppress(_))));
+        let delivered = delivered_changes(&inv, now);
+        let Change::UpdateInvitation { invitation, .. } = &delivered[0] else {
+            panic!()
+        };
+        assert_eq!(invitation.delivery, DeliveryState::Delivered);
+    }
+}
