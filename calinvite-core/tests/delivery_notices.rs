@@ -4,12 +4,13 @@
 //! owner they reach, and every notice that cannot be applied is refused with
 //! a recorded reason.
 
-use calinvite_core::lifecycle::scenario::{CalendarEvent, Scenario};
 use calinvite_core::lifecycle::{
     DeliveryNotice, DeliveryState, HistoryKind, InvitationSource, MemoryStore, NoticeEffect,
-    Outcome, RefusalReason, Settings, Store, SuppressionReason, block_on,
+    Outcome, RefusalReason, Settings, Store, SuppressionReason,
 };
 use calinvite_core::{EmailAddress, EventCode, InvitationToken, Recipient};
+use calinvite_tests::block_on;
+use calinvite_tests::scenario::{CalendarEvent, Scenario};
 
 fn addr(s: &str) -> EmailAddress {
     EmailAddress::parse(s).unwrap()

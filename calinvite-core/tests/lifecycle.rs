@@ -2,9 +2,10 @@
 //! Scenario tests of the invitation lifecycle, on the in-memory store.
 
 use calinvite_core::lifecycle::InvitationSource;
-use calinvite_core::lifecycle::scenario::{CalendarEvent, Scenario};
-use calinvite_core::lifecycle::{MemoryStore, Outcome, Settings, block_on};
+use calinvite_core::lifecycle::{MemoryStore, Outcome, Settings};
 use calinvite_core::{EmailAddress, Recipient};
+use calinvite_tests::block_on;
+use calinvite_tests::scenario::{CalendarEvent, Scenario};
 
 fn invite(s: &Scenario<MemoryStore>, code: &calinvite_core::EventCode, who: &str) -> Outcome {
     block_on(s.pipeline.invite(

@@ -12,10 +12,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use calinvite_core::lifecycle::scenario::{CalendarEvent, Scenario};
 use calinvite_core::lifecycle::{InvitationSource, MemoryStore, Outcome, Recorded, Settings};
 use calinvite_core::{EmailAddress, Envelope, Recipient, Transport};
 use calinvite_ses::{SesConfig, SesErrorKind, SesTransport, TAG_EVENT, TAG_INVITATION};
+use calinvite_tests::scenario::{CalendarEvent, Scenario};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 

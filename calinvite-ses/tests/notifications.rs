@@ -7,7 +7,6 @@
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::{KeyPair, KeySize};
 use base64::Engine as _;
-use calinvite_core::lifecycle::scenario::{CalendarEvent, Scenario};
 use calinvite_core::lifecycle::{
     DeliveryState, InvitationSource, MemoryStore, Outcome, RecordingTransport, Settings, Store,
     SuppressionReason,
@@ -18,6 +17,7 @@ use calinvite_ses::{
     SesNotification, SnsError, SnsHandleError, SnsHandled, SnsMessage, SnsVerifier,
     StaticCertificates, handle_sns,
 };
+use calinvite_tests::scenario::{CalendarEvent, Scenario};
 
 const CERT_URL: &str = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-test.pem";
 const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:calinvite-ses";

@@ -7,11 +7,12 @@
 use std::sync::Once;
 
 use calinvite_core::inbound::{AuthResult, AuthVerdict, InboundEnvelope};
-use calinvite_core::lifecycle::scenario::Scenario;
 use calinvite_core::lifecycle::{
-    InvitationSource, MemoryStore, PipelineError, Settings, StoreError, block_on,
+    InvitationSource, MemoryStore, PipelineError, Settings, StoreError,
 };
 use calinvite_core::{EmailAddress, Event, Recipient, Schedule};
+use calinvite_tests::block_on;
+use calinvite_tests::scenario::Scenario;
 use chrono::NaiveDate;
 use libfuzzer_sys::fuzz_target;
 

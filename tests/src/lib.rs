@@ -1,7 +1,72 @@
-//! Cross-crate tests of calinvite; the tests live in `tests/`.
+//! calinvite's test kit: the lifecycle scenario harness, the conformance
+//! suite every [`Store`](calinvite_core::Store) must pass, and helpers for
+//! the workspace's cross-crate tests (which live in `tests/`).
 //!
-//! [`python`] finds the Python interpreter that has the independent iCalendar
-//! reader the interop tests use (`scripts/test.sh` installs it).
+//! - [`scenario`]: a [`Scenario`](scenario::Scenario) plays an organizer,
+//!   recipients and mail servers through whole event lifecycles with real
+//!   iMIP messages, in simulated time, over any store.
+//! - [`conformance`]: the lifecycle's observable behaviour as scenarios that
+//!   run on any store; [`conformance_tests!`] turns them into one `#[test]`
+//!   each for yours.
+//! - [`block_on`]: runs a future on the calling thread, for stores and
+//!   transports that need no runtime (the in-memory ones).
+//! - [`python`], [`here`] and [`postfix`]: the independent iCalendar reader
+//!   and the loopback Postfix the interop and SMTP tests use.
+//!
+//! # Testing your own store
+//!
+//! A [`Store`](calinvite_core::Store) implementation — on DynamoDB, say —
+//! passes the same conformance suite as the in-memory, SQLite and PostgreSQL
+//! stores. Add the test kit as a dev-dependency, with the same version of
+//! `calinvite-core` your store uses:
+//!
+//! ```toml
+//! [dev-dependencies]
+//! calinvite-tests = "0.1"
+//! ```
+//!
+//! and write a test file (`tests/conformance.rs`) with one function that runs
+//! a scenario on a fresh, empty store, and one macro call that generates a
+//! `#[test]` for every scenario of the suite (they run in parallel, and a
+//! scenario added to a later version of the suite is run without any change
+//! on your side):
+//!
+//! ```no_run
+//! use std::future::Future;
+//!
+//! // Your store; the in-memory one stands in for it here.
+//! use calinvite_core::lifecycle::MemoryStore as DynamoStore;
+//!
+//! /// Runs the conformance scenario `name` on a fresh, empty store.
+//! fn on_dynamo<F, Fut>(name: &str, scenario: F)
+//! where
+//!     F: FnOnce(DynamoStore) -> Fut,
+//!     Fut: Future<Output = ()>,
+//! {
+//!     // A real store: create a table (or key prefix) named after `name`,
+//!     // run the scenario on the executor your client needs (a Tokio
+//!     // runtime's `block_on`), then delete the table.
+//!     let _table = format!("conformance-{}", name.replace("::", "-"));
+//!     let store = DynamoStore::new();
+//!     calinvite_tests::block_on(scenario(store));
+//! }
+//!
+//! calinvite_tests::conformance_tests!(on_dynamo);
+//! # fn main() {}
+//! ```
+//!
+//! A failing scenario panics with a message naming what went wrong; the test
+//! is named after it (`ingest::brief_story`, `answers::recurring_instances`,
+//! …). To run the scenarios some other way (one test, a custom report),
+//! [`conformance::scenarios`] lists them all for a store type.
+
+pub mod conformance;
+pub mod scenario;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::Thread;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -26,6 +91,35 @@ pub fn python() -> PathBuf {
         candidate.display()
     );
     candidate
+}
+
+/// Runs `future` to completion on the calling thread, sleeping while it
+/// waits to be woken.
+///
+/// For futures that need no runtime: the pipeline over
+/// [`MemoryStore`](calinvite_core::lifecycle::MemoryStore) and
+/// [`RecordingTransport`](calinvite_core::lifecycle::RecordingTransport),
+/// whose every step is ready at once. Stores and transports that do I/O need
+/// their own executor (a Tokio runtime's `block_on`).
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    struct Unpark(Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+        std::thread::park();
+    }
 }
 
 /// Path of a file in this crate.

@@ -31,6 +31,14 @@
 //! use calinvite_core::*;
 //! use chrono::{NaiveDate, TimeZone as _, Utc};
 //!
+//! # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+//! #     // Every step over the memory store and recording transport is ready at once.
+//! #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+//! #     match std::pin::pin!(f).poll(&mut cx) {
+//! #         std::task::Poll::Ready(out) => out,
+//! #         std::task::Poll::Pending => unreachable!("a memory-store future waited"),
+//! #     }
+//! # }
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let clock = Arc::new(FixedClock::new(Utc.with_ymd_and_hms(2026, 11, 22, 9, 0, 0).unwrap()));
 //! let pipeline = Pipeline::new(
@@ -83,7 +91,6 @@
 //! # Ok(()) }
 //! ```
 
-pub mod conformance;
 pub mod engine;
 mod error;
 mod memory;
@@ -91,7 +98,6 @@ mod model;
 mod notice;
 mod pipeline;
 pub mod report;
-pub mod scenario;
 mod store;
 mod transport;
 
@@ -105,16 +111,13 @@ pub use pipeline::{
 pub use store::{Change, Settlement, Store, StoreError, StoreResult};
 pub use transport::{Recorded, RecordingTransport, Transport, TransportError};
 
-/// Runs a future whose every step is ready at once — the pipeline over
-/// [`MemoryStore`] and [`RecordingTransport`] — on the calling thread.
-/// For tests and examples; real stores and transports need a real executor.
-pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    let mut future = std::pin::pin!(future);
+/// Runs a future whose every step is ready at once — the in-memory store's —
+/// for the crate's own unit tests.
+#[cfg(test)]
+pub(crate) fn block_on<F: std::future::Future>(future: F) -> F::Output {
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    loop {
-        if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
-            return out;
-        }
-        std::thread::yield_now();
+    match std::pin::pin!(future).poll(&mut cx) {
+        std::task::Poll::Ready(out) => out,
+        std::task::Poll::Pending => unreachable!("an in-memory store's future waited"),
     }
 }

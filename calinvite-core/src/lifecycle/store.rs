@@ -130,6 +130,8 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// unguessable token; every write goes through [`commit`](Store::commit). The
 /// in-memory [`MemoryStore`](super::MemoryStore) is the reference
 /// implementation; `calinvite-store` has SQLite and PostgreSQL.
+/// A new implementation proves itself with the conformance suite in the
+/// `calinvite-tests` crate (its `conformance_tests!` macro), as those do.
 pub trait Store: Send + Sync {
     /// Adds or replaces a domain owner (administration).
     fn put_owner(&self, owner: DomainOwner) -> impl Future<Output = StoreResult<()>> + Send;

@@ -31,7 +31,6 @@ use std::marker::PhantomData;
 
 use calinvite_core::inbound::{AuthVerdict, InboundEnvelope};
 use calinvite_core::lifecycle::report::event_report;
-use calinvite_core::lifecycle::scenario::{CalendarEvent, ORGANIZER, Scenario, scenario_start};
 use calinvite_core::lifecycle::{
     DeliveryKey, DeliveryState, HistoryEntry, HistoryKind, Invitation, InvitationSource, Outcome,
     PendingKind, PendingState, QueueState, RefusalReason, Settings, TransportError,
@@ -41,6 +40,7 @@ use calinvite_core::{
     EmailAddress, EventCode, IdempotencyKey, MessageKind, Method, ParticipationStatus, Recipient,
     Sequence, Store,
 };
+use calinvite_tests::scenario::{CalendarEvent, ORGANIZER, Scenario, scenario_start};
 use chrono::{TimeZone as _, Utc};
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
@@ -54,10 +54,10 @@ pub(crate) trait StoreFactory: 'static {
     /// A new, empty one.
     fn make() -> Self::S;
     /// Runs a future to completion on the calling thread. The default is the
-    /// core's busy-poll `block_on`, which suits only stores whose futures are
-    /// always ready (`MemoryStore`); a store doing I/O passes a real executor.
+    /// test kit's `block_on`, which suits only stores that need no runtime
+    /// (`MemoryStore`); a store doing I/O passes a real executor.
     fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
-        calinvite_core::lifecycle::block_on(future)
+        calinvite_tests::block_on(future)
     }
     /// Releases what [`make`](StoreFactory::make) set up for a case (a
     /// database file, a schema) once the case is over, passed or failed.
@@ -841,7 +841,7 @@ impl<F: StoreFactory> Sut<F> {
                 );
             }
             // b. Nothing asks to attend a cancelled event.
-            let method = |d: &&calinvite_core::lifecycle::scenario::Delivered| {
+            let method = |d: &&calinvite_tests::scenario::Delivered| {
                 d.method.as_deref().unwrap_or("").to_owned()
             };
             if let Some(first_cancel) = calendar.iter().position(|d| method(d) == "CANCEL") {

@@ -4,7 +4,7 @@
 //! (D5, D11), and the reports and CSV export counted from all of it.
 //!
 //! Every scenario talks to the pipeline the way the world does: real iMIP
-//! messages into [`Pipeline::receive`](crate::lifecycle::Pipeline::receive),
+//! messages into [`Pipeline::receive`](calinvite_core::lifecycle::Pipeline::receive),
 //! real messages out of the recording transport.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::too_many_lines)]
 
@@ -13,26 +13,26 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, NaiveDate, TimeZone as _, Utc};
 
-use crate::address::EmailAddress;
-use crate::compose::IdempotencyKey;
-use crate::event::{ParticipationStatus, Recipient};
-use crate::ics::Method;
-use crate::ids::{EventCode, InvitationToken, InvitationUid, Sequence};
-use crate::inbound::{
+use crate::scenario::{CalendarEvent, Delivered, ORGANIZER, Scenario};
+use calinvite_core::EmailAddress;
+use calinvite_core::IdempotencyKey;
+use calinvite_core::Method;
+use calinvite_core::OccurrenceId;
+use calinvite_core::inbound::{
     AuthVerdict, InboundEnvelope, InboundEvent, InboundKind, InboundLimits, parse_inbound,
 };
-use crate::lifecycle::engine::backoff_seconds;
-use crate::lifecycle::report::{
+use calinvite_core::lifecycle::engine::backoff_seconds;
+use calinvite_core::lifecycle::report::{
     CSV_HEADER, event_csv, event_report, organizer_report, owner_report,
 };
-use crate::lifecycle::scenario::{CalendarEvent, Delivered, ORGANIZER, Scenario};
-use crate::lifecycle::{
+use calinvite_core::lifecycle::{
     Change, Delivery, DeliveryKey, DeliveryReport, DeliveryState, DomainOwner, HistoryEntry,
     HistoryKind, Invitation, InvitationSource, LateAnswers, OwnerId, Payload, QueueState,
     RefusalReason, Settings, Store, SuppressionReason, TransportError,
 };
-use crate::lifecycle::{Outcome, PipelineError};
-use crate::time::OccurrenceId;
+use calinvite_core::lifecycle::{Outcome, PipelineError};
+use calinvite_core::{EventCode, InvitationToken, InvitationUid, Sequence};
+use calinvite_core::{ParticipationStatus, Recipient};
 use mail_parser::MimeHeaders as _;
 
 // ------------------------------------------------------------------ helpers
@@ -174,7 +174,7 @@ fn expect_refused(outcome: Result<Outcome, PipelineError>, reason: RefusalReason
     }
 }
 
-fn parse(bytes: &[u8]) -> crate::inbound::InboundMessage {
+fn parse(bytes: &[u8]) -> calinvite_core::inbound::InboundMessage {
     parse_inbound(
         bytes,
         &InboundEnvelope::default(),
@@ -275,7 +275,7 @@ async fn receive_reply<S: Store>(
         .await
 }
 
-fn message_ids(sent: &[crate::lifecycle::Recorded]) -> Vec<String> {
+fn message_ids(sent: &[calinvite_core::lifecycle::Recorded]) -> Vec<String> {
     sent.iter()
         .map(|m| {
             parse(&m.bytes)
@@ -288,7 +288,7 @@ fn message_ids(sent: &[crate::lifecycle::Recorded]) -> Vec<String> {
 // ---------------------------------------------------------------- replies
 
 /// A reply records status, time, SEQUENCE and comment; a changed mind updates the status and keeps both answers.
-pub async fn replies_record_status_and_history<S: Store>(store: S) {
+pub(super) async fn replies_record_status_and_history<S: Store>(store: S) {
     let s = scenario(store, Settings::default()).await;
     let code = create(&s, &CalendarEvent::launch("replies-1@example.com")).await;
     let token = invite(&s, &code, "guest@example.org").await;
@@ -419,7 +419,7 @@ pub async fn replies_record_status_and_history<S: Store>(store: S) {
 }
 
 /// Stale replies (older SEQUENCE after a newer one, an older DTSTAMP, a re-delivered copy) are refused StaleReply and change nothing.
-pub async fn stale_replies_are_refused<S: Store>(store: S) {
+pub(super) async fn stale_replies_are_refused<S: Store>(store: S) {
     let s = scenario(store, Settings::default()).await;
     let ev = CalendarEvent::launch("stale-1@example.com");
     let code = create(&s, &ev).await;
@@ -510,7 +510,7 @@ pub async fn stale_replies_are_refused<S: Store>(store: S) {
 }
 
 /// A reply that arrives before the relay took the invitation is recorded, and the later delivery does not reset it.
-pub async fn reply_before_delivery_is_kept<S: Store>(store: S) {
+pub(super) async fn reply_before_delivery_is_kept<S: Store>(store: S) {
     let s = scenario(store, Settings::default()).await;
     let code = create(&s, &CalendarEvent::launch("early-1@example.com")).await;
     deliver(&s).await; // the organizer's notice
@@ -581,7 +581,7 @@ pub async fn reply_before_delivery_is_kept<S: Store>(store: S) {
 }
 
 /// An answer from someone the holder forwarded the invitation to is recorded as forwarded and leaves the holder's answer alone.
-pub async fn forwarded_reply_is_recorded_apart<S: Store>(store: S) {
+pub(super) async fn forwarded_reply_is_recorded_apart<S: Store>(store: S) {
     let s = scenario(store, Settings::default()).await;
     let code = create(&s, &CalendarEvent::launch("fwd-1@example.com")).await;
     let token = invite(&s, &code, "holder@example.org").await;
@@ -608,7 +608,7 @@ pub async fn forwarded_reply_is_recorded_apart<S: Store>(store: S) {
         "a forwarded answer never overwrites the invited person's"
     );
     assert_eq!(inv.answered_at, held.answered_at);
-    let own = |marks: &[crate::lifecycle::AnswerMark]| {
+    let own = |marks: &[calinvite_core::lifecycle::AnswerMark]| {
         marks
             .iter()
             .filter(|m| m.answerer.is_none())
@@ -665,7 +665,7 @@ pub async fn forwarded_reply_is_recorded_apart<S: Store>(store: S) {
 // ------------------------------------------------------------- recurrence
 
 /// A recurring event: a moved instance goes to the update audience, a cancelled instance to every holder with its RECURRENCE-ID, later joiners get the EXDATE, per-instance answers stay per instance.
-pub async fn recurring_instances<S: Store>(store: S) {
+pub(super) async fn recurring_instances<S: Store>(store: S) {
     let s = scenario(store, Settings::default()).await;
     let ev = CalendarEvent {
         rrule: Some("FREQ=WEEKLY;COUNT=6".into()),
@@ -879,7 +879,7 @@ async fn late_answer_scenario<S: Store>(store: S, late: LateAnswers) -> (Scenari
 }
 
 /// After the event's end a reply is recorded as late and, by default, leaves the status as it was.
-pub async fn late_answers_are_recorded_only<S: Store>(store: S) {
+pub(super) async fn late_answers_are_recorded_only<S: Store>(store: S) {
     let (s, code) = late_answer_scenario(store, LateAnswers::RecordOnly).await;
     let inv = invitation(&s, &code, "guest@example.org").await;
     assert_eq!(
@@ -919,7 +919,7 @@ pub async fn late_answers_are_recorded_only<S: Store>(store: S) {
 }
 
 /// With `LateAnswers::Apply` a reply after the event's end is recorded as late and applied.
-pub async fn late_answers_apply_when_configured<S: Store>(store: S) {
+pub(super) async fn late_answers_apply_when_configured<S: Store>(store: S) {
     let (s, code) = late_answer_scenario(store, LateAnswers::Apply).await;
     let inv = invitation(&s, &code, "guest@example.org").await;
     assert_eq!(inv.status, Some(ParticipationStatus::Declined));
@@ -936,7 +936,7 @@ pub async fn late_answers_apply_when_configured<S: Store>(store: S) {
 // --------------------------------------------------------- counter, refresh
 
 /// A COUNTER is recorded in the history and the organizer gets a notice; the answer is untouched.
-pub async fn counter_is_recorded_and_organizer_told<S: Store>(store: S) {
+pub(super) async fn counter_is_recorded_and_organizer_told<S: Store>(store: S) {
     let s = scenario(store, Settings::default()).await;
     let code = create(&s, &CalendarEvent::launch("counter-1@example.com")).await;
     let token = invite(&s, &code, "guest@example.org").await;
@@ -1010,7 +1010,7 @@ pub async fn counter_is_recorded_and_organizer_told<S: Store>(store: S) {
 }
 
 /// A REFRESH queues the current revision again under a new Message-ID (a new idempotency key); a refresh of a cancelled event is refused.
-pub async fn refresh_resends_current_revision<S: Store>(store: S) {
+pub(super) async fn refresh_resends_current_revision<S: Store>(store: S) {
     let s = scenario(store, Settings::default()).await;
     let ev = CalendarEvent::launch("refresh-1@example.com");
     let code = create(&s, &ev).await;
@@ -1120,7 +1120,7 @@ pub async fn refresh_resends_current_revision<S: Store>(store: S) {
 // ------------------------------------------------- bounces and the transport
 
 /// Delivery reports: permanent marks HardBounced and suppresses the address for the owner's other events; soft marks SoftBounced only; delivered marks Delivered.
-pub async fn delivery_reports_mark_invitations<S: Store>(store: S) {
+pub(super) async fn delivery_reports_mark_invitations<S: Store>(store: S) {
     let s = scenario(store, Settings::default()).await;
     let code = create(&s, &CalendarEvent::launch("dsn-1@example.com")).await;
     let hard = invite(&s, &code, "gone@example.org").await;
@@ -1233,7 +1233,7 @@ pub async fn delivery_reports_mark_invitations<S: Store>(store: S) {
 }
 
 /// Transient transport errors are retried with backoff until accepted once; attempts are recorded and no key is ever sent twice.
-pub async fn transient_failures_retry_with_backoff<S: Store>(store: S) {
+pub(super) async fn transient_failures_retry_with_backoff<S: Store>(store: S) {
     let s = scenario(store, Settings::default()).await;
     let code = create(&s, &CalendarEvent::launch("retry-1@example.com")).await;
     deliver(&s).await; // the organizer's notice
@@ -1299,7 +1299,7 @@ pub async fn transient_failures_retry_with_backoff<S: Store>(store: S) {
             payload: Payload::Invitation {
                 code: code.clone(),
                 token: token.clone(),
-                kind: crate::template::MessageKind::Invitation,
+                kind: calinvite_core::MessageKind::Invitation,
                 sequence: Sequence::INITIAL,
                 copy: 0,
             },
@@ -1343,7 +1343,7 @@ fn invitation_message_id(key: &DeliveryKey, owner: &DomainOwner) -> String {
 }
 
 /// A permanent transport error fails the message, hard-bounces the invitation and suppresses the address.
-pub async fn permanent_failure_bounces_and_suppresses<S: Store>(store: S) {
+pub(super) async fn permanent_failure_bounces_and_suppresses<S: Store>(store: S) {
     let s = scenario(store, Settings::default()).await;
     let code = create(&s, &CalendarEvent::launch("perm-1@example.com")).await;
     deliver(&s).await;
@@ -1391,7 +1391,7 @@ pub async fn permanent_failure_bounces_and_suppresses<S: Store>(store: S) {
 // ------------------------------------------------ unsubscribe, web answers
 
 /// Unsubscribe suppresses future invitations and updates, yet the address still gets the cancellation (D5); a foreign owner cannot use the token.
-pub async fn unsubscribe_suppresses_but_cancellation_still_goes<S: Store>(store: S) {
+pub(super) async fn unsubscribe_suppresses_but_cancellation_still_goes<S: Store>(store: S) {
     let s = scenario(store, Settings::default()).await;
     let ev = CalendarEvent::launch("unsub-1@example.com");
     let code = create(&s, &ev).await;
@@ -1480,7 +1480,7 @@ pub async fn unsubscribe_suppresses_but_cancellation_still_goes<S: Store>(store:
 }
 
 /// A web answer is recorded like a reply, marked web, at the SEQUENCE the recipient holds; only the owner's tenant can use the token.
-pub async fn web_answers_are_marked_web<S: Store>(store: S) {
+pub(super) async fn web_answers_are_marked_web<S: Store>(store: S) {
     let s = scenario(store, Settings::default()).await;
     let code = create(&s, &CalendarEvent::launch("web-1@example.com")).await;
     let token = invite(&s, &code, "webby@example.org").await;
@@ -1584,7 +1584,7 @@ impl Recount {
         }
     }
 
-    fn check(&self, r: &crate::lifecycle::report::Report, what: &str) {
+    fn check(&self, r: &calinvite_core::lifecycle::report::Report, what: &str) {
         let got = Recount {
             invitations: r.invitations,
             sent: r.sent,
@@ -1617,7 +1617,7 @@ impl Recount {
 }
 
 /// Event, organizer and owner reports equal a recount from the histories, and carry the refusal reasons.
-pub async fn reports_equal_a_recount<S: Store>(store: S) {
+pub(super) async fn reports_equal_a_recount<S: Store>(store: S) {
     let s = scenario(store, Settings::default()).await;
     let ev1 = CalendarEvent::launch("report-1@example.com");
     let one = create(&s, &ev1).await;
@@ -1846,7 +1846,7 @@ fn read_csv(csv: &str) -> Vec<Vec<String>> {
 }
 
 /// The CSV export has its header and one safe row per invitation, and the mailed report carries exactly that CSV.
-pub async fn csv_export_and_mailed_report<S: Store>(store: S) {
+pub(super) async fn csv_export_and_mailed_report<S: Store>(store: S) {
     let s = scenario(store, Settings::default()).await;
     let code = create(&s, &CalendarEvent::launch("csv-1@example.com")).await;
     let evil = "=HYPERLINK(\"x\")";

@@ -6,21 +6,21 @@
 
 use std::sync::Arc;
 
-use crate::address::EmailAddress;
-use crate::event::{ParticipationStatus, Recipient};
-use crate::ids::{EventCode, InvitationToken, Sequence};
-use crate::inbound::{
+use crate::scenario::{CalendarEvent, Delivered, ORGANIZER, Scenario};
+use calinvite_core::EmailAddress;
+use calinvite_core::MessageKind;
+use calinvite_core::inbound::{
     AuthResult, AuthVerdict, InboundEnvelope, InboundKind, InboundLimits, parse_inbound,
 };
-use crate::lifecycle::report::{event_csv, event_report, organizer_report, owner_report};
-use crate::lifecycle::scenario::{CalendarEvent, Delivered, ORGANIZER, Scenario};
-use crate::lifecycle::{
+use calinvite_core::lifecycle::report::{event_csv, event_report, organizer_report, owner_report};
+use calinvite_core::lifecycle::{
     AuthPolicy, DeliveryState, InvitationSource, OwnerId, PendingKind, PendingState, PipelineError,
     RefusalReason, Settings, Store, SuppressionReason,
 };
-use crate::lifecycle::{Outcome, RefusalRecord};
-use crate::targeting::UpdateAudience;
-use crate::template::MessageKind;
+use calinvite_core::lifecycle::{Outcome, RefusalRecord};
+use calinvite_core::targeting::UpdateAudience;
+use calinvite_core::{EventCode, InvitationToken, Sequence};
+use calinvite_core::{ParticipationStatus, Recipient};
 
 const YES: &str = "yes@example.org";
 const NO: &str = "no@example.org";
@@ -134,7 +134,7 @@ fn notices<S: Store>(s: &Scenario<S>, who: &str) -> Vec<String> {
 }
 
 /// The event inside a calendar message calinvite sent.
-fn sent_event(d: &Delivered) -> crate::inbound::InboundEvent {
+fn sent_event(d: &Delivered) -> calinvite_core::inbound::InboundEvent {
     let parsed = parse_inbound(
         &d.bytes,
         &InboundEnvelope::default(),
@@ -213,7 +213,7 @@ fn all_pass() -> AuthVerdict {
 }
 
 /// A calendar message as a client writes it (multipart/alternative with a
-/// text/calendar part), delivered to `to` through [`crate::lifecycle::Pipeline::receive`].
+/// text/calendar part), delivered to `to` through [`calinvite_core::lifecycle::Pipeline::receive`].
 async fn receive_raw<S: Store>(
     s: &Scenario<S>,
     from: &str,
@@ -304,7 +304,7 @@ async fn sent_sequence<S: Store>(s: &Scenario<S>, code: &EventCode) -> Sequence 
 // ---------------------------------------------------------------- scenarios
 
 /// The product brief: create, invite four, answers, a merch offer reaches Yes and Maybe only, deletion reaches all.
-pub async fn brief_story<S: Store>(store: S) {
+pub(super) async fn brief_story<S: Store>(store: S) {
     let s = scenario(store, Settings::default()).await;
     let ev = CalendarEvent::launch("brief@example.com");
     let code = created(send(&s, &ev).await, "the organizer's first request");
@@ -429,7 +429,7 @@ pub async fn brief_story<S: Store>(store: S) {
 }
 
 /// D3: identical re-sends and changes outside D3 send nothing and keep SEQUENCE; a time change goes out.
-pub async fn change_detection<S: Store>(store: S) {
+pub(super) async fn change_detection<S: Store>(store: S) {
     let s = scenario(store, Settings::default()).await;
     let ev = CalendarEvent::launch("d3@example.com");
     let code = created(send(&s, &ev).await, "first request");
@@ -530,7 +530,7 @@ pub async fn change_detection<S: Store>(store: S) {
 }
 
 /// Rule 20: older SEQUENCE, or same SEQUENCE with an older or equal DTSTAMP, changes nothing and is recorded.
-pub async fn stale_organizer_messages<S: Store>(store: S) {
+pub(super) async fn stale_organizer_messages<S: Store>(store: S) {
     let s = scenario(store, Settings::default()).await;
     let v0 = CalendarEvent::launch("stale@example.com");
     let code = created(send(&s, &v0).await, "first request");
@@ -671,7 +671,7 @@ pub async fn stale_organizer_messages<S: Store>(store: S) {
 }
 
 /// D7: strangers are refused without backscatter; failing authentication and mismatched ORGANIZERs are refused and told to the organizer.
-pub async fn organizer_allow_list<S: Store>(store: S) {
+pub(super) async fn organizer_allow_list<S: Store>(store: S) {
     let s = scenario(store, Settings::default()).await;
     let stranger = "mallory@evil.example";
     let ev = CalendarEvent::launch("allow@example.com");
@@ -836,7 +836,7 @@ pub async fn organizer_allow_list<S: Store>(store: S) {
 }
 
 /// D7: the three authentication policies decide as `engine::authenticated` documents.
-pub async fn organizer_auth_policies<S: Store>(store: S) {
+pub(super) async fn organizer_auth_policies<S: Store>(store: S) {
     let s = scenario(store, Settings::default()).await;
     let set_policy = |policy: AuthPolicy| {
         let mut account = s.organizer.clone();
@@ -963,7 +963,7 @@ pub async fn organizer_auth_policies<S: Store>(store: S) {
 }
 
 /// A floating DTSTART (no TZID, no Z) is refused UnusableEvent with a notice; an existing event stays as it was.
-pub async fn floating_start_refused<S: Store>(store: S) {
+pub(super) async fn floating_start_refused<S: Store>(store: S) {
     let s = scenario(store, Settings::default()).await;
     let floating = "DTSTART:20261203T180000\r\nDTEND:20261203T200000\r\n";
     let ics = organizer_ics(
@@ -1037,7 +1037,7 @@ pub async fn floating_start_refused<S: Store>(store: S) {
 }
 
 /// Sending is idempotent per (event, address), whatever the letter case.
-pub async fn invite_is_idempotent<S: Store>(store: S) {
+pub(super) async fn invite_is_idempotent<S: Store>(store: S) {
     let s = scenario(store, Settings::default()).await;
     let code = created(
         send(&s, &CalendarEvent::launch("idem@example.com")).await,
@@ -1073,7 +1073,7 @@ pub async fn invite_is_idempotent<S: Store>(store: S) {
 }
 
 /// Sending refusals: Suppressed, OwnAddress, EventCancelled, EventEnded, each recorded and nothing sent.
-pub async fn invite_refusals<S: Store>(store: S) {
+pub(super) async fn invite_refusals<S: Store>(store: S) {
     let s = scenario(store, Settings::default()).await;
     let ev = CalendarEvent::launch("refusals@example.com");
     let code = created(send(&s, &ev).await, "event");
@@ -1197,7 +1197,7 @@ pub async fn invite_refusals<S: Store>(store: S) {
 }
 
 /// A late joiner gets the current revision's SEQUENCE as their invitation and no separate update.
-pub async fn late_joiner_gets_current_revision<S: Store>(store: S) {
+pub(super) async fn late_joiner_gets_current_revision<S: Store>(store: S) {
     let s = scenario(store, Settings::default()).await;
     let ev = CalendarEvent::launch("late@example.com");
     let code = created(send(&s, &ev).await, "event");
@@ -1264,7 +1264,7 @@ pub async fn late_joiner_gets_current_revision<S: Store>(store: S) {
 }
 
 /// D6: an edit waits for approval, lists exactly the Yes/Maybe holders, and approval sends exactly those.
-pub async fn approval_holds_update<S: Store>(store: S) {
+pub(super) async fn approval_holds_update<S: Store>(store: S) {
     let s = scenario(store, Settings::default().with_approval(true)).await;
     let (ev, code) = brief_setup(&s, "approve@example.com").await;
     let merch = ev
@@ -1360,7 +1360,7 @@ pub async fn approval_holds_update<S: Store>(store: S) {
 }
 
 /// D6: rejecting a pending edit sends nothing; recipients keep SEQUENCE 0.
-pub async fn approval_reject<S: Store>(store: S) {
+pub(super) async fn approval_reject<S: Store>(store: S) {
     let s = scenario(store, Settings::default().with_approval(true)).await;
     let (ev, code) = brief_setup(&s, "reject@example.com").await;
     let moved = ev.clone().edited(|e| e.start = "20261203T170000".into());
@@ -1393,7 +1393,7 @@ pub async fn approval_reject<S: Store>(store: S) {
 }
 
 /// D6: a newer edit supersedes an older pending one; approving the newer sends one update with its content.
-pub async fn approval_newer_edit_supersedes<S: Store>(store: S) {
+pub(super) async fn approval_newer_edit_supersedes<S: Store>(store: S) {
     let s = scenario(store, Settings::default().with_approval(true)).await;
     let (ev, code) = brief_setup(&s, "supersede@example.com").await;
     let a = ev.clone().edited(|e| e.description = "Version A".into());
@@ -1457,7 +1457,7 @@ pub async fn approval_newer_edit_supersedes<S: Store>(store: S) {
 }
 
 /// D6: a cancellation under approval lists everyone who received the event, blocks new invites, and approval cancels for all.
-pub async fn approval_holds_cancellation<S: Store>(store: S) {
+pub(super) async fn approval_holds_cancellation<S: Store>(store: S) {
     let s = scenario(store, Settings::default().with_approval(true)).await;
     let (ev, code) = brief_setup(&s, "cancel-approval@example.com").await;
     let edit = ev.clone().edited(|e| e.description = "Bigger venue".into());
@@ -1546,17 +1546,17 @@ async fn audience_case<S: Store>(store: S, audience: UpdateAudience, expect: &[&
 }
 
 /// D4: `UpdateAudience::NotDeclined` updates Yes, Maybe and the silent, not No.
-pub async fn update_audience_not_declined<S: Store>(store: S) {
+pub(super) async fn update_audience_not_declined<S: Store>(store: S) {
     audience_case(store, UpdateAudience::NotDeclined, &[YES, MAYBE, SILENT]).await;
 }
 
 /// D4: `UpdateAudience::Everyone` updates decliners too.
-pub async fn update_audience_everyone<S: Store>(store: S) {
+pub(super) async fn update_audience_everyone<S: Store>(store: S) {
     audience_case(store, UpdateAudience::Everyone, &FOUR).await;
 }
 
 /// D4/D5: hard-bounced addresses get neither updates nor cancellations; soft bounces still do.
-pub async fn hard_bounced_never_updated<S: Store>(store: S) {
+pub(super) async fn hard_bounced_never_updated<S: Store>(store: S) {
     let s = scenario(
         store,
         Settings::default().with_audience(UpdateAudience::Everyone),
@@ -1657,7 +1657,7 @@ pub async fn hard_bounced_never_updated<S: Store>(store: S) {
 }
 
 /// D13: two tenants on one store cannot see, invite, approve or answer each other's events, and reports never mix.
-pub async fn tenant_isolation<S: Store>(store: S) {
+pub(super) async fn tenant_isolation<S: Store>(store: S) {
     let store = Arc::new(store);
     let a = Scenario::with_tenant(
         store.clone(),
@@ -1968,7 +1968,7 @@ pub async fn tenant_isolation<S: Store>(store: S) {
 /// Past events are not mailed (INTEROP rule 22): an edit after the end is kept
 /// without an update, a cancellation is recorded without a CANCEL, and both
 /// leave an `event-ended` refusal.
-pub async fn past_events_are_not_mailed<S: Store>(store: S) {
+pub(super) async fn past_events_are_not_mailed<S: Store>(store: S) {
     let s = scenario(store, Settings::default()).await;
     let (ev, code) = brief_setup(&s, "past@example.com").await;
     // The launch is on 3 December; move past its end.

@@ -13,18 +13,18 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, TimeZone as _, Utc};
 
-use super::model::{
-    AllowEntry, DomainOwner, OrganizerAccount, OrganizerId, OwnerId, Scope, Settings,
-};
-use super::pipeline::{Outcome, Pipeline, PipelineError};
-use super::store::Store;
-use super::transport::RecordingTransport;
-use crate::address::EmailAddress;
-use crate::clock::{Clock, FixedClock, SequentialIds};
-use crate::event::WebUrl;
-use crate::inbound::{
+use calinvite_core::EmailAddress;
+use calinvite_core::WebUrl;
+use calinvite_core::inbound::{
     AuthResult, AuthVerdict, InboundEnvelope, InboundKind, InboundLimits, parse_inbound,
 };
+use calinvite_core::lifecycle::RecordingTransport;
+use calinvite_core::lifecycle::Store;
+use calinvite_core::lifecycle::{
+    AllowEntry, DomainOwner, OrganizerAccount, OrganizerId, OwnerId, Scope, Settings,
+};
+use calinvite_core::lifecycle::{Outcome, Pipeline, PipelineError};
+use calinvite_core::{Clock, FixedClock, SequentialIds};
 
 /// When every scenario starts: Sunday 22 November 2026, 09:00 UTC.
 pub fn scenario_start() -> DateTime<Utc> {
