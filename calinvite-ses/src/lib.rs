@@ -56,6 +56,16 @@
 //! # Ok(()) }
 //! ```
 //!
+//! ## Logs and counters
+//!
+//! Sends, throttling back-offs, SNS verification failures (with the reason,
+//! never the signature or the certificate) and the notifications handled
+//! (type, counts, outcome) are logged through [`tracing`]; the rate
+//! limiter's waits at `debug`. Message content, invitation tokens (which
+//! message tags and Message-IDs carry) and credentials are never logged, and
+//! recipients' addresses only at `debug` in SES's own answers.
+//! [`SesTransport::metrics`] reads the transport's counters ([`SesMetrics`]).
+//!
 //! ## Credentials
 //!
 //! This crate does not depend on `aws-config` (the standard credential chain
@@ -90,7 +100,7 @@ pub use sns::{
     StaticCertificates, SubscriptionConfirmation,
 };
 pub use tags::{TAG_EVENT, TAG_INVITATION};
-pub use transport::{ConfigError, SentMessage, SesConfig, SesTransport};
+pub use transport::{ConfigError, SentMessage, SesConfig, SesMetrics, SesTransport};
 
 use calinvite_core::lifecycle::{Outcome, Pipeline, Store, Transport};
 
@@ -147,13 +157,47 @@ where
     S: Store,
     T: Transport,
 {
-    let message = match verifier.verify(body).await? {
+    let verified = verifier.verify(body).await.inspect_err(|e| {
+        tracing::warn!(reason = %e, bytes = body.len(), "SNS message refused");
+    })?;
+    let message = match verified {
         SnsMessage::Notification { message, .. } => message,
         SnsMessage::SubscriptionConfirmation(c) | SnsMessage::UnsubscribeConfirmation(c) => {
+            tracing::info!(
+                topic = %c.topic_arn,
+                "SNS subscription confirmation received; not followed"
+            );
             return Ok(SnsHandled::Confirmation(c));
         }
     };
-    let notification = SesNotification::parse(&message)?;
+    let notification = SesNotification::parse(&message).inspect_err(|e| {
+        tracing::warn!(error = %e, "SES notification not usable");
+    })?;
+    let (kind, recipients, ses_message_id) = summary(&notification);
+    let handled = handle_notification(pipeline, notification).await;
+    match &handled {
+        Ok(h) => tracing::info!(
+            kind = %kind,
+            recipients,
+            ses_message_id = ses_message_id.as_deref(),
+            outcome = handled_name(h),
+            "SES notification handled"
+        ),
+        Err(e) => tracing::warn!(
+            kind = %kind,
+            recipients,
+            ses_message_id = ses_message_id.as_deref(),
+            error = %error_class(e),
+            "SES notification not handled"
+        ),
+    }
+    handled
+}
+
+async fn handle_notification<S: Store, T: Transport>(
+    pipeline: &Pipeline<S, T>,
+    notification: SesNotification,
+) -> Result<SnsHandled, SnsHandleError> {
     if let SesNotification::Received(receipt) = &notification {
         return Ok(SnsHandled::Received(receipt.receive(pipeline).await?));
     }
@@ -163,5 +207,67 @@ where
             SesNotification::Other(kind) => kind,
             _ => "notification".to_owned(),
         })),
+    }
+}
+
+/// What is logged of a notification: its type, how many recipients it
+/// names, and SES's message id (never the addresses, the Message-ID or the
+/// invitation tag, which carry invitation tokens).
+fn summary(n: &SesNotification) -> (String, usize, Option<String>) {
+    fn id(m: &notification::SesMail) -> Option<String> {
+        Some(m.ses_message_id.clone()).filter(|s| !s.is_empty())
+    }
+    match n {
+        SesNotification::Bounce(b) => ("bounce".into(), b.recipients.len(), id(&b.mail)),
+        SesNotification::Complaint(c) => ("complaint".into(), c.recipients.len(), id(&c.mail)),
+        SesNotification::Delivery(d) => ("delivery".into(), d.recipients.len(), id(&d.mail)),
+        SesNotification::Received(r) => ("received".into(), r.recipients.len(), id(&r.mail)),
+        SesNotification::Other(kind) => (kind.clone(), 0, None),
+    }
+}
+
+/// A stable name of what [`handle_sns`] did.
+fn handled_name(h: &SnsHandled) -> &'static str {
+    match h {
+        SnsHandled::Notice(o) | SnsHandled::Received(o) => outcome_name(o),
+        SnsHandled::Confirmation(_) => "confirmation",
+        SnsHandled::Ignored(_) => "ignored",
+    }
+}
+
+/// A stable name for what the pipeline did, without the tokens an
+/// [`Outcome`] carries.
+fn outcome_name(outcome: &Outcome) -> &'static str {
+    match outcome {
+        Outcome::EventCreated(_) => "event-created",
+        Outcome::RevisionSent(..) => "revision-sent",
+        Outcome::PendingApproval(..) => "pending-approval",
+        Outcome::Unchanged(_) => "unchanged",
+        Outcome::Cancelled(_) => "cancelled",
+        Outcome::Invited(_) => "invited",
+        Outcome::AlreadyInvited(_) => "already-invited",
+        Outcome::AnswerRecorded(_) => "answer-recorded",
+        Outcome::CounterRecorded(_) => "counter-recorded",
+        Outcome::Resent(_) => "resent",
+        Outcome::DeliveryRecorded(_) => "delivery-recorded",
+        Outcome::Unsubscribed(_) => "unsubscribed",
+        Outcome::Resolved(..) => "resolved",
+        Outcome::Refused(_) => "refused",
+        Outcome::Ignored(_) => "ignored",
+        _ => "other",
+    }
+}
+
+/// What is logged of a failure to handle a notification.
+fn error_class(e: &SnsHandleError) -> String {
+    use calinvite_core::lifecycle::PipelineError;
+    match e {
+        SnsHandleError::Pipeline(PipelineError::Store(s)) => format!("store: {s}"),
+        SnsHandleError::Pipeline(PipelineError::Refused(r)) => {
+            format!("refused: {}", r.reason.as_str())
+        }
+        SnsHandleError::Pipeline(_) => "pipeline error".to_owned(),
+        SnsHandleError::Notification(n) => n.to_string(),
+        SnsHandleError::Sns(s) => s.to_string(),
     }
 }

@@ -89,7 +89,16 @@ impl SendRateLimiter {
     /// Waits for a token. Tokens are handed out in call order, one every
     /// `1 / rate` seconds, so concurrent workers together hold the rate.
     pub async fn acquire(&self) {
-        let at = self.reserve(Instant::now());
+        let now = Instant::now();
+        let at = self.reserve(now);
+        let wait = at.saturating_duration_since(now);
+        if !wait.is_zero() {
+            tracing::debug!(
+                wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                rate = self.inner.rate,
+                "waiting for the SES send rate"
+            );
+        }
         tokio::time::sleep_until(at).await;
     }
 

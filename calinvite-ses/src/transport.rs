@@ -1,6 +1,8 @@
 //! [`SesTransport`]: the core's [`Transport`] over SESv2 `SendEmail` with raw
 //! content, and [`SesConfig`], where it gets its account, region and limits.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use aws_sdk_sesv2::config::retry::RetryConfig;
@@ -264,7 +266,42 @@ pub struct SentMessage {
     pub throttled: u32,
 }
 
+/// What an [`SesTransport`] (and its clones) has done since it was created:
+/// counters an application exports as metrics ([`SesTransport::metrics`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SesMetrics {
+    /// Messages SES accepted.
+    pub sent: u64,
+    /// Throttling answers (each paused every worker and was retried, or
+    /// ended the send when the retries were used up).
+    pub throttled: u64,
+    /// Sends that failed transiently (the queue retries them).
+    pub transient_failures: u64,
+    /// Sends that failed permanently (the invitation bounces).
+    pub permanent_failures: u64,
+}
+
+#[derive(Debug, Default)]
+struct SesCounters {
+    sent: AtomicU64,
+    throttled: AtomicU64,
+    transient_failures: AtomicU64,
+    permanent_failures: AtomicU64,
+}
+
+fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
 /// The core's [`Transport`] over SESv2 `SendEmail` with raw content.
+///
+/// Each send logs one [`tracing`] event: `info` with SES's message id when
+/// it was accepted, `info` for each throttling answer with the pause every
+/// worker takes, `warn` for a transient failure and `info` for a permanent
+/// one, with SES's error code and kind (SES's own words, which may name the
+/// addresses, at `debug`). Neither the message nor the credentials are ever
+/// logged.
 ///
 /// The bytes go out exactly as the core assembled them; the envelope is
 /// explicit (its sender is `FromEmailAddress`, where SES returns feedback,
@@ -277,6 +314,7 @@ pub struct SesTransport {
     configuration_set: Option<String>,
     message_tags: bool,
     throttle_retries: u32,
+    counters: Arc<SesCounters>,
 }
 
 impl SesTransport {
@@ -301,12 +339,24 @@ impl SesTransport {
             configuration_set: config.configuration_set,
             message_tags: config.message_tags,
             throttle_retries: config.throttle_retries,
+            counters: Arc::default(),
         })
     }
 
     /// The SDK client (to verify identities, read quotas …).
     pub fn client(&self) -> &aws_sdk_sesv2::Client {
         &self.client
+    }
+
+    /// What this transport and its clones have done so far.
+    pub fn metrics(&self) -> SesMetrics {
+        let c = &self.counters;
+        SesMetrics {
+            sent: c.sent.load(Ordering::Relaxed),
+            throttled: c.throttled.load(Ordering::Relaxed),
+            transient_failures: c.transient_failures.load(Ordering::Relaxed),
+            permanent_failures: c.permanent_failures.load(Ordering::Relaxed),
+        }
     }
 
     /// The send-rate limiter every send goes through.
@@ -336,6 +386,8 @@ impl SesTransport {
             .to_addresses(envelope.to().as_str())
             .build();
         let mut throttled = 0;
+        let started = tokio::time::Instant::now();
+        let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         loop {
             self.limiter.acquire().await;
             let request = self
@@ -349,6 +401,15 @@ impl SesTransport {
             match request.send().await {
                 Ok(out) => {
                     self.limiter.accepted();
+                    bump(&self.counters.sent);
+                    tracing::info!(
+                        outcome = "accepted",
+                        ses_message_id = out.message_id.as_deref(),
+                        throttled,
+                        bytes = message.len(),
+                        send_ms = millis(started.elapsed()),
+                        "message sent through SES"
+                    );
                     return Ok(SentMessage {
                         ses_message_id: out.message_id,
                         throttled,
@@ -356,14 +417,46 @@ impl SesTransport {
                 }
                 Err(e) => {
                     let e = SesError::from_sdk(&e);
+                    if e.kind() == SesErrorKind::Throttled {
+                        bump(&self.counters.throttled);
+                    }
                     if e.kind() == SesErrorKind::Throttled && throttled < self.throttle_retries {
                         throttled += 1;
-                        self.limiter.throttled();
+                        let pause = self.limiter.throttled();
+                        tracing::info!(
+                            code = e.code(),
+                            attempt = throttled,
+                            pause_ms = millis(pause),
+                            "SES throttled the send; every sender pauses, then it is tried again"
+                        );
                         continue;
                     }
                     if e.kind() == SesErrorKind::Throttled {
                         self.limiter.throttled();
                     }
+                    if e.is_transient() {
+                        bump(&self.counters.transient_failures);
+                        tracing::warn!(
+                            outcome = "transient",
+                            kind = e.kind().as_str(),
+                            code = e.code(),
+                            http_status = e.status(),
+                            throttled,
+                            send_ms = millis(started.elapsed()),
+                            "SES did not take the message; to be retried"
+                        );
+                    } else {
+                        bump(&self.counters.permanent_failures);
+                        tracing::info!(
+                            outcome = "permanent",
+                            kind = e.kind().as_str(),
+                            code = e.code(),
+                            http_status = e.status(),
+                            send_ms = millis(started.elapsed()),
+                            "SES refused the message"
+                        );
+                    }
+                    tracing::debug!(message = e.message(), "SES's answer");
                     return Err(e);
                 }
             }

@@ -146,6 +146,17 @@ async fn invitations_arrive_byte_for_byte() {
         assert!(sent.ses_message_id.is_some());
         assert_eq!(sent.throttled, 0);
     }
+    let counted = t.metrics();
+    assert_eq!(
+        (
+            counted.sent,
+            counted.throttled,
+            counted.transient_failures,
+            counted.permanent_failures
+        ),
+        (5, 0, 0, 0),
+        "{counted:?}"
+    );
     let stored = moto_sent().await;
     for m in &messages {
         let raw = String::from_utf8(m.bytes.clone()).unwrap();
@@ -176,6 +187,12 @@ async fn an_unverified_sender_is_a_permanent_error() {
     let t_err = t.send_raw(&m.envelope, &m.bytes).await.unwrap_err();
     assert!(t_err.is_permanent());
     assert!(t_err.message().contains(err.message()), "{t_err}");
+    let counted = t.metrics();
+    assert_eq!(
+        (counted.sent, counted.permanent_failures),
+        (0, 2),
+        "{counted:?}"
+    );
 }
 
 /// A local endpoint that answers the first calls with throttling errors and
@@ -292,6 +309,8 @@ async fn throttling_is_retried_and_then_delivered() {
     let sent = t.send(&m.envelope, &m.bytes).await.unwrap();
     assert_eq!(sent.throttled, 3);
     assert_eq!(calls.load(Ordering::SeqCst), 4);
+    let counted = t.metrics();
+    assert_eq!((counted.sent, counted.throttled), (1, 3), "{counted:?}");
     // The shared back-off paused between attempts (50, 100, 200 ms at least).
     assert!(
         started.elapsed() >= Duration::from_millis(350),
@@ -346,6 +365,13 @@ async fn throttling_is_retried_and_then_delivered() {
     let err = t.send_raw(&m.envelope, &m.bytes).await.unwrap_err();
     assert!(err.is_transient(), "{err}");
     assert!(err.message().contains("TooManyRequestsException"), "{err}");
+    // Two retries, then the third throttling answer ends the send.
+    let counted = t.metrics();
+    assert_eq!(
+        (counted.throttled, counted.transient_failures, counted.sent),
+        (3, 1, 0),
+        "{counted:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -509,3 +509,59 @@ async fn subscription_confirmations_are_surfaced_not_followed() {
     };
     assert_eq!(c.confirmation_url(), None);
 }
+
+/// Everything a subscriber wrote.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn sns_handling_is_logged_without_signatures_certificates_or_addresses() {
+    // Process-wide, at every level: other tests of this file may add lines,
+    // which only makes the absence checks stricter.
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    tracing::subscriber::set_global_default(subscriber).unwrap();
+
+    let signer = signer();
+    let verifier = signer.verifier();
+    let story = Story::new(&["gone.private@example.org"]).await;
+    let body = signer.notification(
+        2,
+        &story.fill("bounce-permanent.json", "gone.private@example.org"),
+    );
+    let handled = handle_sns(&verifier, story.pipeline(), body.as_bytes()).await;
+    assert!(matches!(handled, Ok(SnsHandled::Notice(_))), "{handled:?}");
+    let tampered = body.replace("Permanent", "Transient");
+    let handled = handle_sns(&verifier, story.pipeline(), tampered.as_bytes()).await;
+    assert!(
+        matches!(handled, Err(SnsHandleError::Sns(SnsError::BadSignature))),
+        "{handled:?}"
+    );
+
+    let log = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
+    assert!(log.contains("SES notification handled"), "{log}");
+    assert!(log.contains("kind=bounce"), "{log}");
+    assert!(log.contains("recipients=1"), "{log}");
+    assert!(log.contains("SNS message refused"), "{log}");
+    assert!(log.contains("SNS signature does not verify"), "{log}");
+    let envelope: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let signature = envelope["Signature"].as_str().unwrap();
+    let cert_line = signer.cert_pem.lines().nth(1).unwrap();
+    for secret in [signature, cert_line, "gone.private"] {
+        assert!(!log.contains(secret), "{secret:?} logged:\n{log}");
+    }
+}

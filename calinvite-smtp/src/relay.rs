@@ -39,6 +39,19 @@
 //! sent over an unencrypted connection unless
 //! [`RelayConfig::allow_plaintext_auth`] says so.
 //!
+//! # Logs and counters
+//!
+//! Each connection has an `smtp_relay_connection` [`tracing`] span (relay
+//! `host:port`, connection id, security mode, whether TLS is on, PIPELINING,
+//! CHUNKING and SIZE as offered). Each message ends in one event with its
+//! outcome (`accepted`, `transient`, `permanent`), the relay's code and
+//! enhanced status, the step that failed, its size, how long it took and how
+//! many connections sit idle in the pool; opening a connection, failing to,
+//! and retrying on a new one after the relay closed a pooled one are logged
+//! too. The relay's full reply text and the recipient appear at `debug`
+//! only; credentials and message content never. [`SmtpRelay::metrics`]
+//! reads the counters in [`RelayMetrics`].
+//!
 //! # Example
 //!
 //! ```no_run
@@ -85,10 +98,15 @@ pub fn read_replies_for_fuzzing(input: &[u8]) -> usize {
     complete
 }
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
+use tracing::Instrument as _;
+
+use crate::metrics::{RelayCounters, RelayMetrics, add, bump};
+use crate::obs::{domain_of, ms_since};
 
 use calinvite_core::Envelope;
 use calinvite_core::lifecycle::{Transport, TransportError};
@@ -309,6 +327,8 @@ pub struct SmtpRelay {
     slots: Semaphore,
     idle: Mutex<Vec<Conn>>,
     pace: Option<Pace>,
+    counters: RelayCounters,
+    conn_ids: AtomicU64,
 }
 
 impl std::fmt::Debug for SmtpRelay {
@@ -356,6 +376,8 @@ impl SmtpRelay {
             slots: Semaphore::new(config.max_connections),
             idle: Mutex::new(Vec::new()),
             pace: config.rate_per_second.map(Pace::new),
+            counters: RelayCounters::default(),
+            conn_ids: AtomicU64::new(0),
             config,
         })
     }
@@ -365,12 +387,52 @@ impl SmtpRelay {
         &self.config
     }
 
+    /// What the client has done so far: messages sent, failures,
+    /// connections opened, retries.
+    pub fn metrics(&self) -> RelayMetrics {
+        self.counters.snapshot()
+    }
+
     /// Closes the pooled connections politely (`QUIT`).
     pub async fn close(&self) {
         let conns = std::mem::take(&mut *self.lock_idle());
+        tracing::debug!(connections = conns.len(), "closing the pooled connections");
         for c in conns {
-            c.quit().await;
+            let span = c.span.clone();
+            c.quit().instrument(span).await;
         }
+    }
+
+    /// Opens a connection in its own span, and logs and counts how that went.
+    async fn open(&self) -> Result<Conn, Failure> {
+        let config = &self.config;
+        let span = tracing::info_span!(
+            "smtp_relay_connection",
+            relay = %format_args!("{}:{}", config.host, config.port),
+            conn = self.conn_ids.fetch_add(1, Ordering::Relaxed),
+            security = ?config.security,
+            tls = tracing::field::Empty,
+            pipelining = tracing::field::Empty,
+            chunking = tracing::field::Empty,
+            size_limit = tracing::field::Empty,
+        );
+        let started = Instant::now();
+        let opened = Conn::open(config).instrument(span.clone()).await;
+        span.in_scope(|| match &opened {
+            Ok(_) => {
+                bump(&self.counters.connections_opened);
+                tracing::info!(connect_ms = ms_since(started), "connection opened");
+            }
+            Err(f) => {
+                bump(&self.counters.connection_failures);
+                tracing::warn!(
+                    connect_ms = ms_since(started),
+                    error = %failure_text(f),
+                    "connection could not be opened"
+                );
+            }
+        });
+        opened
     }
 
     fn lock_idle(&self) -> std::sync::MutexGuard<'_, Vec<Conn>> {
@@ -391,16 +453,29 @@ impl SmtpRelay {
         (None, stale)
     }
 
-    async fn send(&self, from: &str, to: &str, message: &[u8]) -> Result<(), Failure> {
+    /// Sends over a pooled or new connection; the relay's reply and the
+    /// span of the connection that carried it.
+    async fn send(
+        &self,
+        from: &str,
+        to: &str,
+        message: &[u8],
+    ) -> Result<(wire::Reply, tracing::Span), Failure> {
         let (pooled, stale) = self.take_idle();
         for c in stale {
-            c.quit().await;
+            let span = c.span.clone();
+            span.in_scope(|| tracing::debug!("idle connection closed"));
+            c.quit().instrument(span).await;
         }
         let (mut conn, reused) = match pooled {
             Some(c) => (c, true),
-            None => (Conn::open(&self.config).await?, false),
+            None => (self.open().await?, false),
         };
-        let mut result = conn.send(&self.config, from, to, message).await;
+        let span = conn.span.clone();
+        let mut result = conn
+            .send(&self.config, from, to, message)
+            .instrument(span)
+            .await;
         // A pooled connection the relay closed while it sat idle fails
         // before any reply of this transaction; one the relay is closing (it
         // answers MAIL with 421: idle too long, too many commands) fails at
@@ -412,21 +487,52 @@ impl SmtpRelay {
         let closing_at_mail =
             matches!(&result, Err(Failure::Transient(r, "MAIL")) if r.is_closing());
         if reused && (closed_idle || closing_at_mail) {
-            conn = Conn::open(&self.config).await?;
-            result = conn.send(&self.config, from, to, message).await;
+            if closing_at_mail {
+                bump(&self.counters.replies_421);
+            }
+            bump(&self.counters.reconnects);
+            conn.span.in_scope(|| {
+                tracing::info!(
+                    reason = if closing_at_mail {
+                        "421 at MAIL"
+                    } else {
+                        "closed while idle"
+                    },
+                    "the relay closed a pooled connection; retrying on a new one"
+                );
+            });
+            conn = self.open().await?;
+            let span = conn.span.clone();
+            result = conn
+                .send(&self.config, from, to, message)
+                .instrument(span)
+                .await;
         }
+        if let Err(Failure::Transient(r, _) | Failure::Permanent(r, _)) = &result
+            && r.is_closing()
+        {
+            bump(&self.counters.replies_421);
+        }
+        let span = conn.span.clone();
         if result.is_err() {
-            conn.reset(&self.config).await;
+            conn.reset(&self.config).instrument(span.clone()).await;
         }
         conn.last_used = Instant::now();
         if conn.broken {
             // dropped: the stream is closed or in an unknown state
+            span.in_scope(|| tracing::debug!(sent = conn.sent, "connection dropped"));
         } else if conn.sent >= self.config.max_messages_per_connection {
-            conn.quit().await;
+            span.in_scope(|| {
+                tracing::debug!(
+                    sent = conn.sent,
+                    "connection closed after its message limit"
+                );
+            });
+            conn.quit().instrument(span.clone()).await;
         } else {
             self.lock_idle().push(conn);
         }
-        result.map(|_| ())
+        result.map(|reply| (reply, span))
     }
 }
 
@@ -440,10 +546,82 @@ impl Transport for SmtpRelay {
         if let Some(pace) = &self.pace {
             pace.wait().await;
         }
-        let relay = format!("{}:{}", self.config.host, self.config.port);
-        self.send(envelope.from().as_str(), envelope.to().as_str(), message)
-            .await
-            .map_err(|f| classify(&relay, f))
+        let started = Instant::now();
+        let to = envelope.to().as_str();
+        let result = self.send(envelope.from().as_str(), to, message).await;
+        let send_ms = ms_since(started);
+        let idle = self.lock_idle().len();
+        let bytes = message.len();
+        match result {
+            Ok((reply, span)) => {
+                bump(&self.counters.messages_sent);
+                add(&self.counters.bytes_sent, bytes as u64);
+                span.in_scope(|| {
+                    tracing::info!(
+                        outcome = "accepted",
+                        code = reply.code,
+                        status = reply.enhanced_status(),
+                        bytes,
+                        send_ms,
+                        idle,
+                        "message sent"
+                    );
+                    tracing::debug!(to, reply = %reply, "relay's reply");
+                });
+                Ok(())
+            }
+            Err(failure) => {
+                let permanent = matches!(failure, Failure::Permanent(..) | Failure::Unsendable(_));
+                let (code, status, step) = match &failure {
+                    Failure::Transient(r, step) | Failure::Permanent(r, step) => {
+                        (Some(r.code), r.enhanced_status(), Some(*step))
+                    }
+                    _ => (None, None, None),
+                };
+                let relay = format!("{}:{}", self.config.host, self.config.port);
+                // A failure before a connection was there has no connection span.
+                if permanent {
+                    bump(&self.counters.permanent_failures);
+                    tracing::info!(
+                        relay = %relay,
+                        outcome = "permanent",
+                        code,
+                        status,
+                        step,
+                        rcpt_domain = domain_of(to),
+                        bytes,
+                        send_ms,
+                        idle,
+                        "message refused"
+                    );
+                } else {
+                    bump(&self.counters.transient_failures);
+                    tracing::warn!(
+                        relay = %relay,
+                        outcome = "transient",
+                        code,
+                        status,
+                        step,
+                        rcpt_domain = domain_of(to),
+                        bytes,
+                        send_ms,
+                        idle,
+                        "message not sent; to be retried"
+                    );
+                }
+                tracing::debug!(to, error = %failure_text(&failure), "relay failure");
+                Err(classify(&relay, failure))
+            }
+        }
+    }
+}
+
+/// A failure's own words, for `debug` logs (the relay's reply may name the
+/// recipient).
+fn failure_text(failure: &Failure) -> String {
+    match failure {
+        Failure::Session(m) | Failure::Lost(m) | Failure::Unsendable(m) => m.clone(),
+        Failure::Transient(r, step) | Failure::Permanent(r, step) => format!("{step}: {r}"),
     }
 }
 
@@ -485,6 +663,13 @@ impl Pace {
             *next = Some(slot + self.interval);
             slot
         };
+        let wait = slot.saturating_duration_since(tokio::time::Instant::now());
+        if !wait.is_zero() {
+            tracing::debug!(
+                wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                "send paced to the configured rate"
+            );
+        }
         tokio::time::sleep_until(slot).await;
     }
 }

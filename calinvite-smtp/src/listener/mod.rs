@@ -53,6 +53,20 @@
 //! §2.3.8: lines end with CRLF), and only `<CRLF>.<CRLF>` ends a message, so
 //! mail can never be smuggled through the listener.
 //!
+//! # Logs and counters
+//!
+//! Each session runs in an `smtp_session` [`tracing`] span (peer address,
+//! session id, whether TLS is on). Each message ends in one event with the
+//! owners it went to, the pipeline's outcome, the reply code and enhanced
+//! status, its size and the time the verifier and the pipeline took; limit
+//! hits are logged at `info`, a full listener and a failing store at `warn`.
+//! Message content is never logged, nor the invitation token a reply
+//! carries (in its UID and references, never in the address it comes to);
+//! recipients are logged as the role of the mailbox (`ingest`, `reply`,
+//! `bounce`) or, when refused, as their domain. [`InboundServer::metrics`]
+//! (and [`Listener::metrics`], [`ListenerHandle::metrics`]) reads the
+//! counters in [`ListenerMetrics`].
+//!
 //! # Example
 //!
 //! ```no_run
@@ -100,6 +114,8 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
+
+use crate::metrics::{ListenerCounters, ListenerMetrics, bump};
 
 pub use verify::{NoVerification, Verifier, VerifyContext};
 
@@ -187,6 +203,8 @@ pub struct InboundServer<S, T, V> {
     verifier: V,
     shutdown: watch::Sender<bool>,
     trace_ids: AtomicU64,
+    session_ids: AtomicU64,
+    counters: Arc<ListenerCounters>,
 }
 
 impl<S, T, V> std::fmt::Debug for InboundServer<S, T, V> {
@@ -207,6 +225,8 @@ impl<S: Store, T: Transport, V: Verifier> InboundServer<S, T, V> {
             verifier,
             shutdown,
             trace_ids: AtomicU64::new(0),
+            session_ids: AtomicU64::new(0),
+            counters: Arc::default(),
         }
     }
 
@@ -218,6 +238,12 @@ impl<S: Store, T: Transport, V: Verifier> InboundServer<S, T, V> {
     /// The pipeline messages go to.
     pub fn pipeline(&self) -> &Arc<Pipeline<S, T>> {
         &self.pipeline
+    }
+
+    /// What the server has done so far: sessions, messages accepted and
+    /// refused, limit hits.
+    pub fn metrics(&self) -> ListenerMetrics {
+        self.counters.snapshot()
     }
 
     /// Serves one SMTP session on `io` (a connection from `peer`) until the
@@ -238,6 +264,10 @@ impl<S: Store, T: Transport, V: Verifier> InboundServer<S, T, V> {
 
     fn next_trace_id(&self) -> u64 {
         self.trace_ids.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn next_session_id(&self) -> u64 {
+        self.session_ids.fetch_add(1, Ordering::Relaxed)
     }
 }
 
@@ -291,6 +321,11 @@ where
         &self.server
     }
 
+    /// What the listener has done so far (see [`InboundServer::metrics`]).
+    pub fn metrics(&self) -> ListenerMetrics {
+        self.server.metrics()
+    }
+
     /// Accepts connections until `shutdown` completes; then stops accepting,
     /// asks sessions to finish, and waits up to
     /// [`ListenerConfig::shutdown_grace`] before dropping the rest.
@@ -309,8 +344,9 @@ where
                 accepted = tcp.accept() => {
                     let (socket, peer) = match accepted {
                         Ok(a) => a,
-                        Err(_) => {
+                        Err(e) => {
                             // Out of descriptors and the like: back off, keep serving.
+                            tracing::warn!(error = %e, "accepting a connection failed; backing off");
                             tokio::time::sleep(Duration::from_millis(50)).await;
                             continue;
                         }
@@ -323,22 +359,46 @@ where
                             drop(permit);
                         });
                     } else if let Ok(permit) = turned_away.clone().try_acquire_owned() {
+                        bump(&server.counters.connections_turned_away);
+                        tracing::warn!(
+                            peer = %peer,
+                            max_connections = config.max_connections,
+                            code = 421,
+                            status = "4.7.0",
+                            "connection limit reached; connection turned away"
+                        );
                         let hostname = config.hostname.clone();
                         tasks.spawn(async move {
                             turn_away(socket, &hostname).await;
                             drop(permit);
                         });
+                    } else {
+                        bump(&server.counters.connections_turned_away);
+                        tracing::warn!(
+                            peer = %peer,
+                            max_connections = config.max_connections,
+                            "connection limit reached; connection dropped without a reply"
+                        );
                     }
                 }
             }
         }
         drop(tcp);
+        tracing::info!(
+            sessions = tasks.len(),
+            "listener stopping; sessions asked to finish"
+        );
         server.begin_shutdown();
         let drained = tokio::time::timeout(config.shutdown_grace, async {
             while tasks.join_next().await.is_some() {}
         })
         .await;
         if drained.is_err() {
+            tracing::warn!(
+                sessions = tasks.len(),
+                grace_ms = u64::try_from(config.shutdown_grace.as_millis()).unwrap_or(u64::MAX),
+                "sessions still open after the shutdown grace; dropped"
+            );
             tasks.shutdown().await;
         }
         Ok(())
@@ -347,6 +407,7 @@ where
     /// Serves on a spawned task; the handle stops it.
     pub fn spawn(self) -> io::Result<ListenerHandle> {
         let local_addr = self.local_addr()?;
+        let counters = self.server.counters.clone();
         let (stop, mut stopped) = watch::channel(false);
         let task = tokio::spawn(self.serve(async move {
             let _ = stopped.wait_for(|s| *s).await;
@@ -355,6 +416,7 @@ where
             local_addr,
             stop,
             task,
+            counters,
         })
     }
 }
@@ -365,12 +427,18 @@ pub struct ListenerHandle {
     local_addr: SocketAddr,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<io::Result<()>>,
+    counters: Arc<ListenerCounters>,
 }
 
 impl ListenerHandle {
     /// The address it listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// What the listener has done so far (see [`InboundServer::metrics`]).
+    pub fn metrics(&self) -> ListenerMetrics {
+        self.counters.snapshot()
     }
 
     /// Stops accepting, lets sessions finish (within the grace period) and

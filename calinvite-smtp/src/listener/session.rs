@@ -7,10 +7,16 @@ use std::net::SocketAddr;
 use calinvite_core::EmailAddress;
 use calinvite_core::inbound::{AuthResult, AuthVerdict, InboundEnvelope};
 use calinvite_core::lifecycle::Outcome;
-use calinvite_core::lifecycle::{OwnerId, Refusal, RefusalReason, Store, Transport};
+use calinvite_core::lifecycle::{
+    DomainOwner, OwnerId, PipelineError, Refusal, RefusalReason, Store, Transport,
+};
 use smtp_proto::{Error as ParseError, MAIL_BODY_7BIT, MAIL_BODY_8BITMIME, MAIL_SMTPUTF8, Request};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
+use tracing::Instrument as _;
+
+use crate::metrics::{ListenerCounters, add, bump};
+use crate::obs::{domain_of, ms_since, outcome_name};
 
 use super::InboundServer;
 use super::verify::{Verifier, VerifyContext};
@@ -34,6 +40,9 @@ struct Session<'a, S, T, V, IO> {
     transaction: Option<Transaction>,
     commands: usize,
     errors: usize,
+    /// Messages answered at the end of `DATA` (for the session's last event).
+    messages: usize,
+    started: Instant,
     session_deadline: Instant,
 }
 
@@ -51,6 +60,14 @@ where
     IO: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let config = &server.config;
+    let started = Instant::now();
+    let span = tracing::info_span!(
+        "smtp_session",
+        session = server.next_session_id(),
+        peer = %peer,
+        tls = false,
+    );
+    bump(&server.counters.sessions);
     let mut session = Session {
         server,
         wire: Wire::new(io, config.command_timeout),
@@ -61,9 +78,11 @@ where
         transaction: None,
         commands: 0,
         errors: 0,
-        session_deadline: Instant::now() + config.session_timeout,
+        messages: 0,
+        started,
+        session_deadline: started + config.session_timeout,
     };
-    session.serve().await;
+    session.serve().instrument(span).await;
 }
 
 impl<S, T, V, IO> Session<'_, S, T, V, IO>
@@ -77,6 +96,10 @@ where
         &self.server.config.hostname
     }
 
+    fn counters(&self) -> &ListenerCounters {
+        &self.server.counters
+    }
+
     async fn serve(&mut self) {
         let mut shutdown = self.server.shutdown.subscribe();
         if *shutdown.borrow() {
@@ -85,6 +108,7 @@ where
             self.wire.close().await;
             return;
         }
+        tracing::debug!("session opened");
         let text = format!("220 {} ESMTP calinvite", self.host());
         self.wire.reply(&text);
         loop {
@@ -102,7 +126,16 @@ where
                     let bytes = self.wire.bytes(start, end).to_vec();
                     self.command(&bytes).await
                 }
-                Ok(Line::TooLong { .. }) => self.error("500 5.5.2 line too long"),
+                Ok(Line::TooLong { .. }) => {
+                    bump(&self.counters().limit_line_length);
+                    tracing::info!(
+                        limit = config.max_command_bytes,
+                        code = 500,
+                        status = "5.5.2",
+                        "command line too long"
+                    );
+                    self.error("500 5.5.2 line too long")
+                }
                 Err(e) => self.ended(e),
             };
             if matches!(next, Next::Close) {
@@ -110,14 +143,45 @@ where
             }
         }
         self.wire.close().await;
+        tracing::debug!(
+            commands = self.commands,
+            errors = self.errors,
+            messages = self.messages,
+            duration_ms = ms_since(self.started),
+            "session closed"
+        );
     }
 
     /// Queues the reply to a wire error and says to close.
     fn ended(&mut self, e: WireError) -> Next {
         let text = match e {
-            WireError::Timeout => format!("421 4.4.2 {} timeout, closing connection", self.host()),
-            WireError::Shutdown => format!("421 4.3.2 {} shutting down", self.host()),
-            WireError::Closed | WireError::Io => return Next::Close,
+            WireError::Timeout => {
+                bump(&self.counters().limit_timeouts);
+                tracing::info!(
+                    code = 421,
+                    status = "4.4.2",
+                    in_data = self.transaction.is_some(),
+                    duration_ms = ms_since(self.started),
+                    "timeout; closing the session"
+                );
+                format!("421 4.4.2 {} timeout, closing connection", self.host())
+            }
+            WireError::Shutdown => {
+                tracing::debug!(
+                    code = 421,
+                    status = "4.3.2",
+                    "shutting down; closing the session"
+                );
+                format!("421 4.3.2 {} shutting down", self.host())
+            }
+            WireError::Closed => {
+                tracing::debug!("the peer closed the connection");
+                return Next::Close;
+            }
+            WireError::Io => {
+                tracing::debug!("the connection failed");
+                return Next::Close;
+            }
         };
         self.wire.reply(&text);
         Next::Close
@@ -128,6 +192,13 @@ where
         self.wire.reply(text);
         self.errors += 1;
         if self.errors >= self.server.config.max_errors {
+            bump(&self.counters().limit_commands);
+            tracing::info!(
+                errors = self.errors,
+                code = 421,
+                status = "4.7.0",
+                "too many rejected commands; closing the session"
+            );
             let text = format!(
                 "421 4.7.0 {} too many errors, closing connection",
                 self.host()
@@ -141,6 +212,13 @@ where
     async fn command(&mut self, line: &[u8]) -> Next {
         self.commands += 1;
         if self.commands > self.server.config.max_commands {
+            bump(&self.counters().limit_commands);
+            tracing::info!(
+                commands = self.commands - 1,
+                code = 421,
+                status = "4.7.0",
+                "too many commands; closing the session"
+            );
             let text = format!(
                 "421 4.7.0 {} too many commands, closing connection",
                 self.host()
@@ -198,6 +276,11 @@ where
         // A web client talking to the SMTP port: nothing good can follow.
         if line.starts_with(b"GET ") || line.starts_with(b"POST ") || line.starts_with(b"CONNECT ")
         {
+            tracing::info!(
+                code = 554,
+                status = "5.7.0",
+                "an HTTP request on the SMTP port; closing"
+            );
             self.wire
                 .reply("554 5.7.0 this is an SMTP server; closing connection");
             return Next::Close;
@@ -272,6 +355,14 @@ where
             return self.error("555 5.5.4 MAIL parameter not offered here");
         }
         if from.size > self.server.config.max_message_bytes {
+            bump(&self.counters().limit_size);
+            tracing::info!(
+                declared_bytes = from.size,
+                limit = self.server.config.max_message_bytes,
+                code = 552,
+                status = "5.3.4",
+                "message refused at MAIL FROM: declared SIZE over the limit"
+            );
             let text = format!(
                 "552 5.3.4 message size exceeds fixed limit of {} bytes",
                 self.server.config.max_message_bytes
@@ -300,10 +391,25 @@ where
         }
         if transaction.recipients.len() >= max {
             // Not an error: the client sends the rest in another transaction.
+            bump(&self.counters().limit_recipients);
+            tracing::info!(
+                limit = max,
+                code = 452,
+                status = "4.5.3",
+                "recipient limit reached"
+            );
             self.wire.reply("452 4.5.3 too many recipients");
             return Next::Continue;
         }
         let Ok(address) = EmailAddress::parse(&to.address) else {
+            bump(&self.counters().recipients_refused);
+            tracing::info!(
+                rcpt_domain = %clean(domain_of(&to.address), 254),
+                code = 550,
+                status = "5.7.1",
+                reason = "not an address",
+                "recipient refused"
+            );
             let text = format!(
                 "550 5.7.1 <{}>: not a mailbox this server accepts mail for (no relaying)",
                 clean(&to.address, 254)
@@ -318,6 +424,11 @@ where
         .await;
         match lookup {
             Ok(Ok(Some(owner))) => {
+                tracing::debug!(
+                    owner = owner.id.0,
+                    mailbox = mailbox_role(&owner, &address),
+                    "recipient accepted"
+                );
                 if let Some(t) = &mut self.transaction
                     && !t.recipients.iter().any(|(a, _)| *a == address)
                 {
@@ -327,12 +438,37 @@ where
                 Next::Continue
             }
             Ok(Ok(None)) => {
+                bump(&self.counters().recipients_refused);
+                tracing::info!(
+                    rcpt_domain = %domain_of(address.as_str()),
+                    code = 550,
+                    status = "5.7.1",
+                    reason = "not a served mailbox",
+                    "recipient refused"
+                );
                 let text = format!(
                     "550 5.7.1 <{address}>: not a mailbox this server accepts mail for (no relaying)"
                 );
                 self.error(&text)
             }
-            Ok(Err(_)) | Err(_) => {
+            Ok(Err(e)) => {
+                tracing::warn!(
+                    error = %e,
+                    code = 451,
+                    status = "4.3.0",
+                    "recipient lookup failed: the store"
+                );
+                self.wire
+                    .reply("451 4.3.0 recipient lookup failed, try again later");
+                Next::Continue
+            }
+            Err(_) => {
+                tracing::warn!(
+                    timeout_ms = millis(self.server.config.pipeline_timeout),
+                    code = 451,
+                    status = "4.3.0",
+                    "recipient lookup timed out"
+                );
                 self.wire
                     .reply("451 4.3.0 recipient lookup failed, try again later");
                 Next::Continue
@@ -354,8 +490,12 @@ where
         // Whatever was pipelined after STARTTLS came in clear: it is dropped
         // (RFC 3207 §4.2), never read as if it had come under TLS.
         if self.wire.start_tls(config, deadline).await.is_err() {
+            tracing::info!("TLS handshake failed; closing the session");
             return Next::Close;
         }
+        bump(&self.counters().tls_sessions);
+        tracing::Span::current().record("tls", true);
+        tracing::debug!("TLS started");
         self.tls = true;
         self.helo = None;
         self.esmtp = false;
@@ -378,6 +518,8 @@ where
         let max_bytes = config.max_message_bytes;
         let max_line = config.max_line_bytes;
         let mut message = Vec::new();
+        // Every byte the peer sent after 354 (the size logged when refused).
+        let mut received = 0usize;
         let mut too_big = false;
         let mut line_too_long = false;
         let mut bare_newline = false;
@@ -395,12 +537,14 @@ where
             let (start, end) = match line {
                 Line::Whole { start, end } => (start, end),
                 Line::TooLong { crlf } => {
+                    received = received.saturating_add(max_line);
                     line_too_long = true;
                     after_crlf = crlf;
                     continue;
                 }
             };
             let line = self.wire.bytes(start, end);
+            received = received.saturating_add(line.len());
             let crlf = line.len() >= 2 && line[line.len() - 2] == b'\r';
             let content = &line[..line.len() - if crlf { 2 } else { 1 }];
             if !crlf || content.contains(&b'\r') {
@@ -425,6 +569,29 @@ where
         let Some(transaction) = self.transaction.take() else {
             return Next::Continue;
         };
+        self.messages += 1;
+        if too_big || bare_newline || line_too_long {
+            let counters = self.counters();
+            bump(&counters.messages_refused_limit);
+            let (limit, code, status) = if too_big {
+                bump(&counters.limit_size);
+                ("size", 552, "5.3.4")
+            } else if bare_newline {
+                bump(&counters.limit_bare_newline);
+                ("bare-newline", 554, "5.6.0")
+            } else {
+                bump(&counters.limit_line_length);
+                ("line-length", 554, "5.6.0")
+            };
+            tracing::info!(
+                limit,
+                bytes = received,
+                recipients = transaction.recipients.len(),
+                code,
+                status,
+                "message refused at the end of DATA"
+            );
+        }
         if too_big {
             let text = format!("552 5.3.4 message size exceeds fixed limit of {max_bytes} bytes");
             return self.error(&text);
@@ -446,6 +613,8 @@ where
     /// Verifies and records the message; the reply to the end of DATA.
     async fn deliver(&mut self, transaction: Transaction, message: Vec<u8>) -> String {
         let config = &self.server.config;
+        let counters = &self.server.counters;
+        let bytes = message.len();
         let helo = self.helo.clone().unwrap_or_default();
         let context = VerifyContext {
             peer: self.peer.ip(),
@@ -453,16 +622,24 @@ where
             mail_from: &transaction.mail_from,
             hostname: &config.hostname,
         };
+        let verify_started = Instant::now();
         let verdict = tokio::time::timeout(
             config.verify_timeout,
             self.server.verifier.verify(&context, &message),
         )
         .await
-        .unwrap_or_else(|_| AuthVerdict {
-            spf: AuthResult::TempError,
-            dkim: Vec::new(),
-            dmarc: AuthResult::TempError,
+        .unwrap_or_else(|_| {
+            tracing::warn!(
+                timeout_ms = millis(config.verify_timeout),
+                "the verifier timed out; SPF and DMARC taken as temporary errors"
+            );
+            AuthVerdict {
+                spf: AuthResult::TempError,
+                dkim: Vec::new(),
+                dmarc: AuthResult::TempError,
+            }
         });
+        let verify_ms = ms_since(verify_started);
         let id = format!(
             "{:x}{:06x}",
             self.server.pipeline.now().timestamp(),
@@ -481,6 +658,13 @@ where
             }
         }
         let owner_count = owners.len();
+        let owner_list = owners
+            .iter()
+            .map(|o| o.0.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut outcomes: Vec<&'static str> = Vec::with_capacity(owner_count);
+        let pipeline_started = Instant::now();
         let mut rejections = Vec::new();
         for owner in owners {
             let rcpt_to = transaction
@@ -501,22 +685,81 @@ where
                     .receive(&raw, envelope, verdict.clone()),
             )
             .await;
-            match received {
-                Ok(Ok(Outcome::Refused(refusal))) => rejections.push(refusal),
-                Ok(Ok(_)) => {}
-                Ok(Err(_)) | Err(_) => {
-                    return "451 4.3.0 message not recorded, try again later".to_owned();
+            let failure = match received {
+                Ok(Ok(outcome)) => {
+                    let name = outcome_name(&outcome);
+                    outcomes.push(name);
+                    if let Outcome::Refused(refusal) = outcome {
+                        tracing::debug!(
+                            owner = owner.0,
+                            outcome = name,
+                            reason = refusal.reason.as_str(),
+                            "message recorded as refused"
+                        );
+                        rejections.push(refusal);
+                    } else {
+                        tracing::debug!(owner = owner.0, outcome = name, "message recorded");
+                    }
+                    continue;
                 }
-            }
+                Ok(Err(e)) => pipeline_failure(&e),
+                Err(_) => "timeout".to_owned(),
+            };
+            bump(&counters.messages_deferred);
+            tracing::warn!(
+                id = %id,
+                owner = owner.0,
+                failure = %failure,
+                bytes,
+                verify_ms,
+                pipeline_ms = ms_since(pipeline_started),
+                code = 451,
+                status = "4.3.0",
+                "message not recorded; the sender will retry"
+            );
+            return "451 4.3.0 message not recorded, try again later".to_owned();
         }
+        let pipeline_ms = ms_since(pipeline_started);
+        let outcome = outcomes.join(",");
         if config.reject_refusals && !transaction.mail_from.is_empty() {
             // Rejected only when every owner refused it and the first refusal
             // is one the sender should hear of.
             let all_refused = rejections.len() == owner_count;
-            if all_refused && let Some(text) = rejections.first().and_then(rejection) {
+            if all_refused
+                && let Some(first) = rejections.first()
+                && let Some(text) = rejection(first)
+            {
+                bump(&counters.messages_rejected);
+                let (code, status) = code_and_status(&text);
+                tracing::info!(
+                    id = %id,
+                    owners = %owner_list,
+                    outcome = %outcome,
+                    reason = first.reason.as_str(),
+                    bytes,
+                    verify_ms,
+                    pipeline_ms,
+                    code,
+                    status,
+                    "message recorded and rejected"
+                );
                 return text;
             }
         }
+        bump(&counters.messages_accepted);
+        add(&counters.bytes_accepted, bytes as u64);
+        tracing::info!(
+            id = %id,
+            owners = %owner_list,
+            outcome = %outcome,
+            reason = rejections.first().map(|r| r.reason.as_str()),
+            bytes,
+            verify_ms,
+            pipeline_ms,
+            code = 250,
+            status = "2.0.0",
+            "message accepted"
+        );
         format!("250 2.0.0 OK id={id}")
     }
 
@@ -560,6 +803,43 @@ fn rejection(refusal: &Refusal) -> Option<String> {
         _ => return None,
     };
     Some(format!("{code} {text}: {}", clean(&refusal.detail, 200)))
+}
+
+/// Which of an owner's mailboxes `address` is: what is logged of a served
+/// recipient.
+fn mailbox_role(owner: &DomainOwner, address: &EmailAddress) -> &'static str {
+    if *address == owner.ingest {
+        "ingest"
+    } else if *address == owner.reply {
+        "reply"
+    } else if *address == owner.bounce {
+        "bounce"
+    } else {
+        "other"
+    }
+}
+
+/// What is logged of a pipeline failure: the store's error, or the kind of
+/// failure (a refusal's or a lookup's details may name what is not logged).
+fn pipeline_failure(e: &PipelineError) -> String {
+    match e {
+        PipelineError::Store(e) => format!("store: {e}"),
+        PipelineError::Refused(r) => format!("refused: {}", r.reason.as_str()),
+        PipelineError::NotFound(_) => "not found".to_owned(),
+        _ => "pipeline error".to_owned(),
+    }
+}
+
+/// The code and enhanced status at the start of a reply line.
+fn code_and_status(reply: &str) -> (u16, &str) {
+    let mut words = reply.split(' ');
+    let code = words.next().and_then(|c| c.parse().ok()).unwrap_or(0);
+    (code, words.next().unwrap_or(""))
+}
+
+/// A duration in whole milliseconds, for log fields.
+fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Printable ASCII from peer-supplied text, for replies and headers.

@@ -52,12 +52,15 @@ pub(crate) struct Conn {
     pub(crate) txn_replies: usize,
     /// The relay closed the connection (end of stream, or a write failed).
     pub(crate) closed_by_peer: bool,
+    /// The connection's span: what is logged while it is used goes in it.
+    pub(crate) span: tracing::Span,
     buf: Vec<u8>,
     line: Vec<u8>,
 }
 
 impl Conn {
-    /// Connects and prepares a session as `config` asks.
+    /// Connects and prepares a session as `config` asks. The connection's
+    /// span is the current one (its TLS and extension fields are recorded).
     pub(crate) async fn open(config: &RelayConfig) -> Result<Conn, Failure> {
         let addr = (config.host.as_str(), config.port);
         let tcp = tokio::time::timeout(config.connect_timeout, TcpStream::connect(addr))
@@ -88,6 +91,7 @@ impl Conn {
             broken: false,
             txn_replies: 0,
             closed_by_peer: false,
+            span: tracing::Span::current(),
             buf: Vec::new(),
             line: Vec::new(),
         };
@@ -132,6 +136,11 @@ impl Conn {
             conn.caps = Capabilities::default();
             conn.ehlo(config).await?;
         }
+        let tls = wants_tls || matches!(config.security, Security::Tls);
+        conn.span.record("tls", tls);
+        conn.span.record("pipelining", conn.caps.pipelining);
+        conn.span.record("chunking", conn.caps.chunking);
+        conn.span.record("size_limit", conn.caps.size);
         if let Some(credentials) = &config.credentials {
             let secure = matches!(config.security, Security::Tls) || wants_tls;
             if !secure && !config.allow_plaintext_auth {
@@ -142,6 +151,7 @@ impl Conn {
                 ));
             }
             conn.auth(config, credentials).await?;
+            tracing::debug!("authenticated");
         }
         Ok(conn)
     }

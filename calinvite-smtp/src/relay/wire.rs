@@ -33,6 +33,19 @@ impl Reply {
     pub(crate) fn is_closing(&self) -> bool {
         self.code == 421
     }
+
+    /// The enhanced status code (RFC 3463) the reply starts with, if any:
+    /// `5.1.1` of `550 5.1.1 no such user`.
+    pub(crate) fn enhanced_status(&self) -> Option<&str> {
+        let word = self.lines.first()?.split(' ').next()?;
+        let mut parts = word.split('.');
+        let class = parts.next()?;
+        let ok = matches!(class, "2" | "4" | "5")
+            && parts.clone().count() == 2
+            && parts
+                .all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()));
+        ok.then_some(word)
+    }
 }
 
 impl fmt::Display for Reply {
@@ -279,6 +292,28 @@ mod tests {
         let long = format!("250 {}", "x".repeat(MAX_REPLY_LINE));
         assert_eq!(parse(&[&long]), Err(ReplyError::TooLong));
         assert_eq!(parse(&["250"]).unwrap().unwrap().lines, vec![String::new()]);
+    }
+
+    #[test]
+    fn the_enhanced_status_is_read_when_there_is_one() {
+        let status = |lines: &[&str]| {
+            parse(lines)
+                .unwrap()
+                .unwrap()
+                .enhanced_status()
+                .map(str::to_owned)
+        };
+        assert_eq!(
+            status(&["550 5.1.1 no such user"]).as_deref(),
+            Some("5.1.1")
+        );
+        assert_eq!(
+            status(&["250-2.0.0 queued", "250 as 123"]).as_deref(),
+            Some("2.0.0")
+        );
+        assert_eq!(status(&["250 OK"]), None);
+        assert_eq!(status(&["421 4.4 closing"]), None);
+        assert_eq!(status(&["550 9.1.1 odd"]), None);
     }
 
     #[test]
