@@ -283,7 +283,10 @@ where
     /// (for progress displays or per-message logging). It runs on the
     /// delivery task: keep it short.
     #[must_use]
-    pub fn on_delivery(mut self, observer: impl Fn(&DeliveryReport) + Send + Sync + 'static) -> Self {
+    pub fn on_delivery(
+        mut self,
+        observer: impl Fn(&DeliveryReport) + Send + Sync + 'static,
+    ) -> Self {
         self.observer = Some(Arc::new(observer));
         self
     }
@@ -310,8 +313,18 @@ where
     /// A store error is retried after the back-off; after
     /// [`WorkerConfig::give_up_after`] of them in a row this gives up.
     pub async fn run_until_idle(&self) -> Result<WorkerReport, WorkerError> {
+        self.run_until_idle_or(std::future::pending()).await
+    }
+
+    /// Like [`run_until_idle`](Self::run_until_idle), but also ends early
+    /// when `shutdown` completes (a deadline, a message count): the batch in
+    /// hand is finished and the rest stays queued.
+    pub async fn run_until_idle_or(
+        &self,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<WorkerReport, WorkerError> {
         let start = self.counters.snapshot();
-        let ended = self.drive(true, std::future::pending()).await;
+        let ended = self.drive(true, shutdown).await;
         let report = self.counters.snapshot().since(&start);
         match ended {
             Ok(()) => Ok(report),

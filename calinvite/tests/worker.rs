@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use calinvite::core::lifecycle::{
     AllowEntry, Change, Delivery, DeliveryKey, DeliveryState, DomainOwner, HistoryEntry,
-    HistoryKind, Invitation, InvitationSource, MemoryStore, OrganizerAccount, OrganizerId,
-    Outcome, OwnerId, Payload, QueueState, RecordingTransport, Scope, Settings, Store, Transport,
+    HistoryKind, Invitation, InvitationSource, MemoryStore, OrganizerAccount, OrganizerId, Outcome,
+    OwnerId, Payload, QueueState, RecordingTransport, Scope, Settings, Store, Transport,
     TransportError,
 };
 use calinvite::core::targeting::UpdateAudience;
@@ -417,10 +417,7 @@ async fn run_until_stops_when_told() {
 
 /// A fresh SQLite database in its own temporary folder.
 async fn sqlite(label: &str) -> (SqlStore, std::path::PathBuf) {
-    let dir = std::env::temp_dir().join(format!(
-        "calinvite-worker-{label}-{}",
-        std::process::id()
-    ));
+    let dir = std::env::temp_dir().join(format!("calinvite-worker-{label}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let url = format!("sqlite://{}", dir.join("calinvite.db").display());
@@ -514,7 +511,10 @@ async fn drain_exactly_once(store: SqlStore, label: &str, workers: usize) {
         .unwrap();
     let t = stopwatch();
     let tokens = invite_in_bulk(&store, &code, 0..LOAD, SystemClock.now()).await;
-    eprintln!("[{label}] queued {LOAD} in {:.1} s", t.elapsed().as_secs_f64());
+    eprintln!(
+        "[{label}] queued {LOAD} in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
 
     let t = stopwatch();
     let mut tasks = tokio::task::JoinSet::new();
@@ -533,7 +533,11 @@ async fn drain_exactly_once(store: SqlStore, label: &str, workers: usize) {
         LOAD as f64 / secs
     );
     assert_eq!(delivered.iter().sum::<u64>(), LOAD as u64);
-    assert!(reports.iter().all(|r| r.attempts() == r.claimed && r.errors == 0));
+    assert!(
+        reports
+            .iter()
+            .all(|r| r.attempts() == r.claimed && r.errors == 0)
+    );
     relay.assert_exactly_once(&tokens);
     let later = SystemClock.now() + TimeDelta::days(1);
     let left = store
@@ -565,7 +569,9 @@ async fn postgres_8_workers_drain_100k_exactly_once() {
     let schema = format!("worker_100k_{}", std::process::id());
     let store = SqlStore::open_with(
         &url,
-        SqlOptions::default().schema(schema.clone()).max_connections(20),
+        SqlOptions::default()
+            .schema(schema.clone())
+            .max_connections(20),
     )
     .await
     .unwrap_or_else(|e| panic!("PostgreSQL at {url}: {e}"));
