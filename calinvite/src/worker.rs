@@ -1,31 +1,6 @@
 //! The [`Worker`]: drains a [`Pipeline`]'s delivery queue on tokio.
 //!
-//! A worker loops over two steps until it is stopped:
-//!
-//! 1. **plan**: one batch of a pending fan-out ([`Pipeline::step_fan_out`]),
-//!    so updates and cancellations sent to many recipients get their messages
-//!    queued;
-//! 2. **deliver**: claims up to [`WorkerConfig::batch`] due messages with a
-//!    lease ([`Store::claim`]) and delivers them ([`Pipeline::deliver`]: the
-//!    message is assembled, handed to the transport and its outcome recorded),
-//!    at most [`WorkerConfig::concurrency`] at a time.
-//!
-//! When a round finds nothing to do the worker sleeps, twice as long each
-//! time from [`WorkerConfig::idle_floor`] up to [`WorkerConfig::idle_ceiling`],
-//! and starts again from the floor as soon as it finds work. A store error
-//! is logged and counted and the worker backs off the same way: it does not
-//! die. Transport errors never reach the worker: [`Pipeline::deliver`]
-//! settles them (a retry later, or a failure).
-//!
-//! Stopping ([`WorkerHandle::stop`], or the future given to
-//! [`Worker::run_until`]) ends the loop at the next step: no new batch is
-//! claimed, every message already claimed is delivered and recorded, and
-//! everything else stays queued for the next worker. A message is never left
-//! half-sent by a stop.
-//!
-//! Several workers — tasks, processes or machines — may drain one queue: a
-//! claimed message is leased to one worker, and a lease that runs out (a
-//! worker that died) makes it claimable again.
+//! (The loop is described on [`Worker`].)
 
 use std::future::Future;
 use std::pin::Pin;
@@ -238,9 +213,34 @@ pub struct WorkerError {
 
 type Observer = Arc<dyn Fn(&DeliveryReport) + Send + Sync>;
 
-/// Drains a [`Pipeline`]'s queue: plans fan-outs, claims due messages in
-/// batches and delivers them with bounded concurrency (see the
-/// [module documentation](self)).
+/// Drains a [`Pipeline`]'s queue.
+///
+/// A worker loops over two steps until it is stopped:
+///
+/// 1. **plan**: one batch of a pending fan-out ([`Pipeline::step_fan_out`]),
+///    so updates and cancellations sent to many recipients get their messages
+///    queued;
+/// 2. **deliver**: claims up to [`WorkerConfig::batch`] due messages with a
+///    lease ([`Store::claim`]) and delivers them ([`Pipeline::deliver`]: the
+///    message is assembled, handed to the transport and its outcome recorded),
+///    at most [`WorkerConfig::concurrency`] at a time.
+///
+/// When a round finds nothing to do the worker sleeps, twice as long each
+/// time from [`WorkerConfig::idle_floor`] up to [`WorkerConfig::idle_ceiling`],
+/// and starts again from the floor as soon as it finds work. A store error
+/// is logged and counted and the worker backs off the same way: it does not
+/// die. Transport errors never reach the worker: [`Pipeline::deliver`]
+/// settles them (a retry later, or a failure).
+///
+/// Stopping ([`WorkerHandle::stop`], or the future given to
+/// [`Worker::run_until`]) ends the loop at the next step: no new batch is
+/// claimed, every message already claimed is delivered and recorded, and
+/// everything else stays queued for the next worker. A message is never left
+/// half-sent by a stop.
+///
+/// Several workers — tasks, processes or machines — may drain one queue: a
+/// claimed message is leased to one worker, and a lease that runs out (a
+/// worker that died) makes it claimable again.
 ///
 /// A worker is cheap: it holds the pipeline behind an [`Arc`], so an
 /// application can run one next to the code that handles requests on the
