@@ -8,12 +8,12 @@
 # 1. builds `store-fanout` in release mode and copies the binary to $OUT's
 #    folder, so that a concurrent rebuild of the workspace cannot change it
 #    mid-run;
-# 2. SQLite: workers 1 then 2 (claiming 32 messages at a time), each stage
-#    delivering DELIVERIES messages, the last one draining the queue;
-#    then one run with a single worker and `Pipeline::deliver_one`;
+# 2. SQLite: the Worker with 1 then 2 messages in flight (claiming 32 at a
+#    time), each stage delivering DELIVERIES messages, the last one draining
+#    the queue; then one run with 1 in flight, claiming one at a time;
 # 3. PostgreSQL ($CALINVITE_POSTGRES_URL, default
 #    postgres://postgres@127.0.0.1:5432/test, a fresh schema dropped at the
-#    end): workers 1, 2, 4 then 8, the same way; then `deliver_one`.
+#    end): 1, 2, 4 then 8 in flight, the same way; then one at a time.
 #
 # A full run takes about an hour on a 2-core machine; every run prints its
 # progress on stderr.

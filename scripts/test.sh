@@ -73,5 +73,7 @@ cargo test --workspace --locked "$@"
 say "cargo test --release -p calinvite-store (100,000-message queue and crash-recovery runs)"
 cargo test --release --locked -p calinvite-store --test queue_concurrency --test crash_recovery \
   -- --include-ignored --nocapture 100k
+say "cargo test --release -p calinvite (the Worker: 100,000 messages, 4 workers on SQLite, 8 on PostgreSQL)"
+cargo test --release --locked -p calinvite --test worker -- --include-ignored --nocapture 100k
 
 say "$corpus_note"

@@ -14,8 +14,8 @@
 //!   transaction of the state change that caused it; workers claim batches
 //!   with a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL, the single writer
 //!   on SQLite) and expired leases are claimed again.
-//! - [`system`]: the real clock and identifier source, which the pure core
-//!   cannot have.
+//! - [`system`]: the real clock and identifier source, re-exported from the
+//!   `calinvite` crate (where the delivery worker lives too).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

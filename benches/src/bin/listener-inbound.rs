@@ -23,6 +23,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use calinvite::{OsRandom, SystemClock};
 use calinvite_benches::measure::{rusage, vm_hwm_kb, wall_start};
 use calinvite_core::inbound::{AuthVerdict, InboundEnvelope};
 use calinvite_core::lifecycle::{
@@ -32,7 +33,6 @@ use calinvite_core::lifecycle::{
 use calinvite_core::{EmailAddress, InvitationUid, ParticipationStatus, Recipient};
 use calinvite_smtp::listener::{Listener, ListenerConfig, NoVerification};
 use calinvite_store::SqlStore;
-use calinvite_store::system::{OsRandom, SystemClock};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 

@@ -22,15 +22,15 @@
 //!    as if its invitation had gone out and been answered Yes (SEQUENCE 0 held,
 //!    relay accepted, PARTSTAT=ACCEPTED): an update reaches all of them;
 //! 4. `fan-out`: [`Pipeline::update_event`] (a new title), then
-//!    [`Pipeline::step_fan_out`] until it reports nothing to do: every update is
+//!    [`Worker::plan_fan_outs`] until nothing is left to plan: every update is
 //!    planned and queued, `B` invitations per batch (default
 //!    [`PipelineOptions`]'s);
-//! 5. `deliver`: `W` concurrent workers, each its own [`Pipeline`] over the
-//!    shared store, drain the queue into a transport that only counts: each
-//!    claims `C` messages at a time (default 1: [`Pipeline::deliver_one`]; more:
-//!    [`Store::claim`] then [`Pipeline::deliver`] for each), assembles them and
-//!    records the outcome. `--workers 1,2,4,8` runs stages one after the other
-//!    on the same queue, each delivering about `--deliveries D` messages;
+//! 5. `deliver`: a [`Worker`] with concurrency `W` (`W` messages in flight)
+//!    drains the queue into a transport that only counts: it claims `C`
+//!    messages per batch (default 1), assembles them and records the outcome.
+//!    `--workers 1,2,4,8` runs stages one after the other on the same queue,
+//!    each delivering about `--deliveries D` messages (the stage stops its
+//!    worker once that many are done: it finishes the batch in hand);
 //!    `--drain` (or a single `W` without `--deliveries`) has the last stage
 //!    drain the queue, and checks that the transport got every message once.
 //!
@@ -42,19 +42,20 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
+use calinvite::{OsRandom, SystemClock, Worker, WorkerConfig};
 use calinvite_benches::measure::{rusage, vm_hwm_kb, wall_start};
 use calinvite_core::Envelope;
 use calinvite_core::lifecycle::{
-    AllowEntry, Change, DeliveryReport, DeliveryState, DomainOwner, Invitation, InvitationSource,
-    OrganizerAccount, OrganizerId, Outcome, OwnerId, Pipeline, PipelineError, PipelineOptions,
-    Scope, Settings, Store, Transport, TransportError,
+    AllowEntry, Change, DeliveryState, DomainOwner, Invitation, InvitationSource, OrganizerAccount,
+    OrganizerId, Outcome, OwnerId, Pipeline, PipelineOptions, Scope, Settings, Store, Transport,
+    TransportError,
 };
 use calinvite_core::{
     Clock, EmailAddress, Event, EventCode, InvitationToken, ParticipationStatus, Recipient,
     Schedule, Sequence, SequentialIds, TimeZone, ZonedDateTime,
 };
-use calinvite_store::system::{OsRandom, SystemClock};
 use calinvite_store::{SqlOptions, SqlStore};
 use serde::Serialize;
 
@@ -286,7 +287,7 @@ async fn run_on(store: SqlStore, args: &Args, report: &mut Report) -> Result<(),
     }
     report.batch = options.batch;
     let transport = Counting::default();
-    let main = pipeline(store.clone(), transport.clone(), &options);
+    let main = Arc::new(pipeline(store.clone(), transport.clone(), &options));
 
     // Tenancy: one domain owner, one organizer with the default settings.
     let owner = DomainOwner {
@@ -403,16 +404,8 @@ async fn run_on(store: SqlStore, args: &Args, report: &mut Report) -> Result<(),
         Outcome::RevisionSent(_, s) if s == Sequence::INITIAL.next() => {}
         other => return Err(format!("update_event: {other:?}")),
     }
-    let mut steps = 0u64;
-    while main.step_fan_out().await.map_err(err)? {
-        steps += 1;
-        if steps.is_multiple_of(200) {
-            progress(&format!(
-                "fan-out: {steps} batches in {:.1} s",
-                t0.elapsed().as_secs_f64()
-            ));
-        }
-    }
+    let planner = Worker::new(main.clone(), WorkerConfig::default());
+    let steps = planner.plan_fan_outs().await.map_err(err)?;
     report.fanout_seconds = t0.elapsed().as_secs_f64();
     report.fanout_cpu_seconds = (rusage().0 - cpu0).as_secs_f64();
     report.fanout_steps = steps;
@@ -437,7 +430,7 @@ async fn run_on(store: SqlStore, args: &Args, report: &mut Report) -> Result<(),
             None if i < last => return Err("several --workers need --deliveries".into()),
             None => u64::MAX,
         };
-        let stage = drain(&store, &transport, &options, workers, args.claim, limit).await?;
+        let stage = drain(&main, &transport, &options, workers, args.claim, limit).await?;
         progress(&format!(
             "{} workers: {} messages in {:.1} s",
             workers, stage.deliveries, stage.seconds
@@ -464,74 +457,48 @@ async fn run_on(store: SqlStore, args: &Args, report: &mut Report) -> Result<(),
     Ok(())
 }
 
-/// `workers` concurrent workers, each its own pipeline over the shared store,
-/// deliver until about `limit` messages went out or the queue is empty.
+/// A worker with `concurrency` messages in flight, claiming `claim` at a
+/// time, delivers until about `limit` messages went out or the queue is empty.
 async fn drain(
-    store: &SqlStore,
+    main: &Arc<Bench>,
     transport: &Counting,
     options: &PipelineOptions,
-    workers: usize,
+    concurrency: usize,
     claim: usize,
     limit: u64,
 ) -> Result<Stage, String> {
-    let taken = Arc::new(AtomicU64::new(0));
-    let failures = Arc::new(AtomicU64::new(0));
     let before = transport.0.messages.load(Ordering::Relaxed);
     let (cpu0, _) = rusage();
     let t0 = wall_start();
-    let mut tasks = Vec::new();
-    for _ in 0..workers {
-        let worker = pipeline(store.clone(), transport.clone(), options);
-        let store = store.clone();
-        let lease = options.lease_seconds;
-        let taken = taken.clone();
-        let failures = failures.clone();
-        tasks.push(tokio::spawn(async move {
-            loop {
-                if taken.load(Ordering::Relaxed) >= limit {
-                    return Ok::<(), PipelineError>(());
-                }
-                let reports = if claim == 1 {
-                    match worker.deliver_one().await? {
-                        Some(r) => vec![r],
-                        None => return Ok(()),
-                    }
-                } else {
-                    let now = worker.now();
-                    let batch = store
-                        .claim(now, now + chrono::TimeDelta::seconds(lease), claim)
-                        .await?;
-                    if batch.is_empty() {
-                        return Ok(());
-                    }
-                    let mut out = Vec::with_capacity(batch.len());
-                    for d in batch {
-                        out.push(worker.deliver(d).await?);
-                    }
-                    out
-                };
-                for r in &reports {
-                    if !matches!(r, DeliveryReport::Sent(_)) {
-                        failures.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-                let k = reports.len() as u64;
-                let n = taken.fetch_add(k, Ordering::Relaxed) + k;
-                if n / 100_000 != (n - k) / 100_000 {
-                    progress(&format!("{workers} workers: delivered {n}"));
-                }
+    let config = WorkerConfig::default()
+        .concurrency(concurrency)
+        .batch(claim)
+        .lease(Duration::from_secs(
+            u64::try_from(options.lease_seconds).unwrap_or(300),
+        ));
+    let worker = Worker::new(main.clone(), config);
+    let counters = worker.counters();
+    let watch = async {
+        let mut shown = 0;
+        loop {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            let n = counters.snapshot().attempts();
+            if n / 100_000 != shown {
+                shown = n / 100_000;
+                progress(&format!("{concurrency} in flight: delivered {n}"));
             }
-        }));
-    }
-    for t in tasks {
-        t.await.map_err(err)?.map_err(err)?;
-    }
+            if n >= limit {
+                return;
+            }
+        }
+    };
+    let report = worker.run_until_idle_or(watch).await.map_err(err)?;
     let seconds = t0.elapsed().as_secs_f64();
     let deliveries = transport.0.messages.load(Ordering::Relaxed) - before;
     Ok(Stage {
-        workers,
+        workers: concurrency,
         deliveries,
-        failures: failures.load(Ordering::Relaxed),
+        failures: report.retried + report.failed,
         seconds,
         cpu_seconds: (rusage().0 - cpu0).as_secs_f64(),
         per_s: deliveries as f64 / seconds,

@@ -39,10 +39,11 @@
 use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use calinvite::{OsRandom, SystemClock, Worker, WorkerConfig};
 use calinvite_core::lifecycle::{
     AllowEntry, DeliveryKey, DeliveryReport, DomainOwner, Invitation, InvitationSource,
     OrganizerAccount, OrganizerId, Outcome, OwnerId, Pipeline, Scope, Settings, Store as _,
@@ -58,7 +59,6 @@ use calinvite_examples::sink::{self, Filed, MailSink};
 use calinvite_smtp::listener::{Listener, ListenerConfig, NoVerification};
 use calinvite_smtp::relay::{RelayConfig, SmtpRelay};
 use calinvite_store::SqlStore;
-use calinvite_store::system::{OsRandom, SystemClock};
 use chrono::{DateTime, SecondsFormat, Utc};
 
 const USAGE: &str = "usage: invoice-reminders [--invoices FILE.toml | --customers N] [--out DIR]
@@ -370,7 +370,7 @@ async fn run(args: Args) -> Result<(), String> {
         n = reminders.len()
     ));
 
-    // Delivery: four workers drain the queue through the relay.
+    // Delivery: the worker drains the queue through the relay, four at a time.
     let progress = Arc::new(Progress {
         total: reminders.len(),
         done: AtomicUsize::new(0),
@@ -467,38 +467,50 @@ async fn run(args: Args) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs `workers` delivery loops until the queue is empty; any message the
-/// relay did not take fails the run with the relay's words.
+/// The worker drains the queue, `concurrency` messages in flight, until it is
+/// empty; any message the relay did not take fails the run with the relay's
+/// words.
 async fn deliver(
     pipeline: &Arc<Platform>,
     progress: &Arc<Progress>,
-    workers: usize,
+    concurrency: usize,
 ) -> Result<(), String> {
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..workers {
-        let pipeline = pipeline.clone();
+    let refused: Arc<Mutex<Vec<Result<DeliveryKey, String>>>> = Arc::default();
+    let worker = {
         let progress = progress.clone();
-        tasks.spawn(async move {
-            loop {
-                let report = pipeline
-                    .deliver_one()
-                    .await
-                    .map_err(|e| format!("delivery: {e}"))?;
-                match report {
-                    None => return Ok(()),
-                    Some(DeliveryReport::Sent(_)) => progress.tick(),
-                    Some(DeliveryReport::Retrying(key, _) | DeliveryReport::Failed(key, _)) => {
-                        return Err(undelivered(&pipeline, &key).await);
-                    }
-                    Some(other) => return Err(format!("delivery: {other:?}")),
+        let refused = refused.clone();
+        Worker::new(
+            pipeline.clone(),
+            WorkerConfig::default().concurrency(concurrency),
+        )
+        .on_delivery(move |report| {
+            let not_sent = match report {
+                DeliveryReport::Sent(_) => return progress.tick(),
+                DeliveryReport::Retrying(key, _) | DeliveryReport::Failed(key, _) => {
+                    Ok(key.clone())
                 }
-            }
-        });
+                other => Err(format!("delivery: {other:?}")),
+            };
+            refused
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(not_sent);
+        })
+    };
+    worker
+        .run_until_idle()
+        .await
+        .map_err(|e| format!("delivery: {e}"))?;
+    let first = refused
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .first()
+        .cloned();
+    match first {
+        None => Ok(()),
+        Some(Ok(key)) => Err(undelivered(pipeline, &key).await),
+        Some(Err(e)) => Err(e),
     }
-    while let Some(done) = tasks.join_next().await {
-        done.map_err(|e| format!("a delivery worker failed: {e}"))??;
-    }
-    Ok(())
 }
 
 async fn undelivered(pipeline: &Platform, key: &DeliveryKey) -> String {

@@ -13,12 +13,12 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use calinvite::SystemClock;
 use calinvite_core::{
     Clock, Composer, EmailAddress, EventRevision, InvitationToken, InvitationUid, MessageKind,
     Recipient, Sequence, SequentialIds,
 };
 use calinvite_examples::spec::{self, Spec, SpecError};
-use calinvite_store::system::SystemClock;
 use chrono::{DateTime, Utc};
 
 const USAGE: &str = "usage: render EVENT.toml [--to ADDRESS [--name NAME]] [--out FILE.eml]

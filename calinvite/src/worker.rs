@@ -1,0 +1,681 @@
+//! The [`Worker`]: drains a [`Pipeline`]'s delivery queue on tokio.
+//!
+//! (The loop is described on [`Worker`].)
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use calinvite_core::lifecycle::{
+    Delivery, DeliveryReport, Pipeline, PipelineError, Store, StoreError, Transport,
+};
+use tokio::sync::watch;
+use tokio::task::{JoinError, JoinSet};
+use tracing::Instrument as _;
+
+/// How a [`Worker`] runs. `WorkerConfig::default()` suits a single
+/// application process sending through an SMTP relay; the setters adjust it.
+///
+/// ```
+/// use std::time::Duration;
+/// use calinvite::WorkerConfig;
+///
+/// let config = WorkerConfig::default()
+///     .concurrency(16)
+///     .batch(64)
+///     .lease(Duration::from_secs(120));
+/// assert_eq!(config.concurrency, 16);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WorkerConfig {
+    /// Messages in flight at once (being assembled, sent and recorded).
+    /// Default 4. At least 1.
+    pub concurrency: usize,
+    /// Messages claimed per batch. Default 16. At least 1. A stop waits for
+    /// the batch in hand, so smaller batches stop sooner; larger batches cost
+    /// fewer queue round trips.
+    pub batch: usize,
+    /// How long a claimed message is leased to this worker. Default 300 s.
+    /// It must exceed the time a batch takes to deliver: a lease that runs
+    /// out lets another worker claim the message while it is being sent.
+    pub lease: Duration,
+    /// The first idle sleep. Default 50 ms.
+    pub idle_floor: Duration,
+    /// The longest idle sleep. Default 5 s.
+    pub idle_ceiling: Duration,
+    /// Whether this worker plans fan-outs too. Default `true`; turn it off
+    /// in workers that should only send.
+    pub fan_out: bool,
+    /// [`Worker::run_until_idle`] gives up after this many store errors in a
+    /// row. Default 5. A worker that runs until stopped never gives up.
+    pub give_up_after: u32,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            concurrency: 4,
+            batch: 16,
+            lease: Duration::from_secs(300),
+            idle_floor: Duration::from_millis(50),
+            idle_ceiling: Duration::from_secs(5),
+            fan_out: true,
+            give_up_after: 5,
+        }
+    }
+}
+
+impl WorkerConfig {
+    /// Messages in flight at once (at least 1).
+    #[must_use]
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    /// Messages claimed per batch (at least 1).
+    #[must_use]
+    pub fn batch(mut self, n: usize) -> Self {
+        self.batch = n.max(1);
+        self
+    }
+
+    /// How long a claimed message is leased to this worker.
+    #[must_use]
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// The idle back-off: the first sleep, doubled on each idle round up to
+    /// `ceiling` (raised to `floor` when lower).
+    #[must_use]
+    pub fn idle_backoff(mut self, floor: Duration, ceiling: Duration) -> Self {
+        self.idle_floor = floor;
+        self.idle_ceiling = ceiling.max(floor);
+        self
+    }
+
+    /// Whether this worker plans fan-outs too.
+    #[must_use]
+    pub fn fan_out(mut self, plan: bool) -> Self {
+        self.fan_out = plan;
+        self
+    }
+
+    /// Store errors in a row after which [`Worker::run_until_idle`] gives up
+    /// (at least 1).
+    #[must_use]
+    pub fn give_up_after(mut self, errors: u32) -> Self {
+        self.give_up_after = errors.max(1);
+        self
+    }
+
+    fn lease_delta(&self) -> chrono::TimeDelta {
+        chrono::TimeDelta::from_std(self.lease).unwrap_or(chrono::TimeDelta::MAX)
+    }
+}
+
+/// What a worker did: counts since it started, or over one run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WorkerReport {
+    /// Batches claimed (claims that returned at least one message).
+    pub batches: u64,
+    /// Messages claimed.
+    pub claimed: u64,
+    /// Messages the transport accepted.
+    pub delivered: u64,
+    /// Messages that failed transiently and were queued again for later.
+    pub retried: u64,
+    /// Messages given up (refused by the relay, unsendable, superseded).
+    pub failed: u64,
+    /// Fan-out batches planned.
+    pub fan_out_steps: u64,
+    /// Store errors (claiming, planning, or recording an outcome) and
+    /// delivery tasks that panicked.
+    pub errors: u64,
+}
+
+impl WorkerReport {
+    /// Messages whose attempt was recorded: delivered, retried or failed.
+    pub fn attempts(&self) -> u64 {
+        self.delivered + self.retried + self.failed
+    }
+
+    /// What happened between `earlier` and `self`.
+    fn since(&self, earlier: &WorkerReport) -> WorkerReport {
+        WorkerReport {
+            batches: self.batches - earlier.batches,
+            claimed: self.claimed - earlier.claimed,
+            delivered: self.delivered - earlier.delivered,
+            retried: self.retried - earlier.retried,
+            failed: self.failed - earlier.failed,
+            fan_out_steps: self.fan_out_steps - earlier.fan_out_steps,
+            errors: self.errors - earlier.errors,
+        }
+    }
+}
+
+/// A worker's live counters, readable while it runs (for metrics export):
+/// cumulative since the worker was built, plus the messages in flight now.
+#[derive(Debug, Default)]
+pub struct WorkerCounters {
+    batches: AtomicU64,
+    claimed: AtomicU64,
+    delivered: AtomicU64,
+    retried: AtomicU64,
+    failed: AtomicU64,
+    fan_out_steps: AtomicU64,
+    errors: AtomicU64,
+    in_flight: AtomicU64,
+}
+
+impl WorkerCounters {
+    /// The counts so far.
+    pub fn snapshot(&self) -> WorkerReport {
+        WorkerReport {
+            batches: self.batches.load(Ordering::Relaxed),
+            claimed: self.claimed.load(Ordering::Relaxed),
+            delivered: self.delivered.load(Ordering::Relaxed),
+            retried: self.retried.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+            fan_out_steps: self.fan_out_steps.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Messages being delivered right now (a gauge).
+    pub fn in_flight(&self) -> u64 {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// [`Worker::run_until_idle`] gave up: the store kept failing.
+#[derive(Debug, thiserror::Error)]
+#[error("the worker gave up after {errors} store errors in a row: {error}")]
+#[non_exhaustive]
+pub struct WorkerError {
+    /// Store errors in a row when it gave up.
+    pub errors: u32,
+    /// The last one.
+    pub error: PipelineError,
+    /// What the run did before it gave up.
+    pub report: WorkerReport,
+}
+
+type Observer = Arc<dyn Fn(&DeliveryReport) + Send + Sync>;
+
+/// Drains a [`Pipeline`]'s queue.
+///
+/// A worker loops over two steps until it is stopped:
+///
+/// 1. **plan**: one batch of a pending fan-out ([`Pipeline::step_fan_out`]),
+///    so updates and cancellations sent to many recipients get their messages
+///    queued;
+/// 2. **deliver**: claims up to [`WorkerConfig::batch`] due messages with a
+///    lease ([`Store::claim`]) and delivers them ([`Pipeline::deliver`]: the
+///    message is assembled, handed to the transport and its outcome recorded),
+///    at most [`WorkerConfig::concurrency`] at a time.
+///
+/// When a round finds nothing to do the worker sleeps, twice as long each
+/// time from [`WorkerConfig::idle_floor`] up to [`WorkerConfig::idle_ceiling`],
+/// and starts again from the floor as soon as it finds work. A store error
+/// is logged and counted and the worker backs off the same way: it does not
+/// die. Transport errors never reach the worker: [`Pipeline::deliver`]
+/// settles them (a retry later, or a failure).
+///
+/// Stopping ([`WorkerHandle::stop`], or the future given to
+/// [`Worker::run_until`]) ends the loop at the next step: no new batch is
+/// claimed, every message already claimed is delivered and recorded, and
+/// everything else stays queued for the next worker. A message is never left
+/// half-sent by a stop.
+///
+/// Several workers — tasks, processes or machines — may drain one queue: a
+/// claimed message is leased to one worker, and a lease that runs out (a
+/// worker that died) makes it claimable again.
+///
+/// A worker is cheap: it holds the pipeline behind an [`Arc`], so an
+/// application can run one next to the code that handles requests on the
+/// same pipeline, or several in separate processes on one database.
+pub struct Worker<S, T> {
+    pipeline: Arc<Pipeline<S, T>>,
+    config: WorkerConfig,
+    counters: Arc<WorkerCounters>,
+    observer: Option<Observer>,
+}
+
+impl<S, T> std::fmt::Debug for Worker<S, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("config", &self.config)
+            .field("counters", &self.counters.snapshot())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why one round of the loop could not finish.
+struct RoundError(PipelineError);
+
+impl<S, T> Worker<S, T>
+where
+    S: Store + 'static,
+    T: Transport + 'static,
+{
+    /// A worker on `pipeline`.
+    pub fn new(pipeline: Arc<Pipeline<S, T>>, config: WorkerConfig) -> Self {
+        Worker {
+            pipeline,
+            config,
+            counters: Arc::new(WorkerCounters::default()),
+            observer: None,
+        }
+    }
+
+    /// Calls `observer` with the outcome of every delivery, as it is recorded
+    /// (for progress displays or per-message logging). It runs on the
+    /// delivery task: keep it short.
+    #[must_use]
+    pub fn on_delivery(
+        mut self,
+        observer: impl Fn(&DeliveryReport) + Send + Sync + 'static,
+    ) -> Self {
+        self.observer = Some(Arc::new(observer));
+        self
+    }
+
+    /// The pipeline it drains.
+    pub fn pipeline(&self) -> &Arc<Pipeline<S, T>> {
+        &self.pipeline
+    }
+
+    /// Its configuration.
+    pub fn config(&self) -> &WorkerConfig {
+        &self.config
+    }
+
+    /// Its live counters (shared: they keep counting while it runs).
+    pub fn counters(&self) -> Arc<WorkerCounters> {
+        self.counters.clone()
+    }
+
+    /// Plans and delivers until nothing is left to do now — no fan-out to
+    /// plan and no message due — then returns what it did. For tests and
+    /// batch jobs; messages due later (retries) stay queued.
+    ///
+    /// A store error is retried after the back-off; after
+    /// [`WorkerConfig::give_up_after`] of them in a row this gives up.
+    pub async fn run_until_idle(&self) -> Result<WorkerReport, WorkerError> {
+        self.run_until_idle_or(std::future::pending()).await
+    }
+
+    /// Like [`run_until_idle`](Self::run_until_idle), but also ends early
+    /// when `shutdown` completes (a deadline, a message count): the batch in
+    /// hand is finished and the rest stays queued.
+    pub async fn run_until_idle_or(
+        &self,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<WorkerReport, WorkerError> {
+        let start = self.counters.snapshot();
+        let ended = self.drive(true, shutdown).await;
+        let report = self.counters.snapshot().since(&start);
+        match ended {
+            Ok(()) => Ok(report),
+            Err((errors, error)) => Err(WorkerError {
+                errors,
+                error,
+                report,
+            }),
+        }
+    }
+
+    /// Plans fan-outs until none is left, without delivering; returns how
+    /// many batches were planned. For batch jobs that time planning apart
+    /// from sending.
+    pub async fn plan_fan_outs(&self) -> Result<u64, PipelineError> {
+        let mut steps = 0;
+        while self.pipeline.step_fan_out().await? {
+            steps += 1;
+            WorkerCounters::add(&self.counters.fan_out_steps, 1);
+        }
+        Ok(steps)
+    }
+
+    /// Runs until `shutdown` completes, then finishes the batch in hand and
+    /// returns what it did. Store errors never end it.
+    pub async fn run_until(&self, shutdown: impl Future<Output = ()>) -> WorkerReport {
+        let start = self.counters.snapshot();
+        // Without `until_idle` the loop only ends when told to stop.
+        let _ = self.drive(false, shutdown).await;
+        self.counters.snapshot().since(&start)
+    }
+
+    /// Runs on a tokio task until [`WorkerHandle::stop`].
+    pub fn spawn(self) -> WorkerHandle {
+        let (stop, mut stopped) = watch::channel(false);
+        let counters = self.counters.clone();
+        let task = tokio::spawn(async move {
+            self.run_until(async move {
+                // A dropped handle stops the worker too.
+                let _ = stopped.wait_for(|s| *s).await;
+            })
+            .await
+        });
+        WorkerHandle {
+            stop,
+            task,
+            counters,
+        }
+    }
+
+    /// The loop. Returns when idle (if `until_idle`), when `shutdown`
+    /// completes, or — only if `until_idle` — after too many store errors.
+    async fn drive(
+        &self,
+        until_idle: bool,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), (u32, PipelineError)> {
+        let mut shutdown = Shutdown {
+            signal: std::pin::pin!(shutdown),
+            fired: false,
+        };
+        let mut idle = self.config.idle_floor;
+        let mut errors_in_a_row = 0u32;
+        loop {
+            if shutdown.fired_now().await {
+                return Ok(());
+            }
+            match self.round(&mut shutdown).await {
+                Ok(true) => {
+                    errors_in_a_row = 0;
+                    idle = self.config.idle_floor;
+                }
+                Ok(false) => {
+                    errors_in_a_row = 0;
+                    if until_idle {
+                        return Ok(());
+                    }
+                    tracing::trace!(sleep_ms = millis(idle), "worker idle");
+                    if shutdown.sleep(idle).await {
+                        return Ok(());
+                    }
+                    idle = (idle * 2).min(self.config.idle_ceiling);
+                }
+                Err(RoundError(error)) => {
+                    WorkerCounters::add(&self.counters.errors, 1);
+                    errors_in_a_row = errors_in_a_row.saturating_add(1);
+                    tracing::warn!(
+                        error = describe(&error),
+                        errors_in_a_row,
+                        retry_in_ms = millis(idle),
+                        "worker: store error, backing off"
+                    );
+                    if until_idle && errors_in_a_row >= self.config.give_up_after {
+                        return Err((errors_in_a_row, error));
+                    }
+                    if shutdown.sleep(idle).await {
+                        return Ok(());
+                    }
+                    idle = (idle * 2).min(self.config.idle_ceiling);
+                }
+            }
+        }
+    }
+
+    /// One round: one fan-out step, then one batch. Whether it found work.
+    async fn round<F: Future<Output = ()>>(
+        &self,
+        shutdown: &mut Shutdown<'_, F>,
+    ) -> Result<bool, RoundError> {
+        let mut worked = false;
+        if self.config.fan_out {
+            let started = stopwatch();
+            if self.pipeline.step_fan_out().await.map_err(RoundError)? {
+                WorkerCounters::add(&self.counters.fan_out_steps, 1);
+                tracing::debug!(
+                    elapsed_ms = millis(started.elapsed()),
+                    "worker: planned a fan-out batch"
+                );
+                worked = true;
+            }
+            if shutdown.fired_now().await {
+                return Ok(worked);
+            }
+        }
+        Ok(self.batch().await? > 0 || worked)
+    }
+
+    /// Claims one batch and delivers it. How many messages it claimed.
+    async fn batch(&self) -> Result<usize, RoundError> {
+        let started = stopwatch();
+        let now = self.pipeline.now();
+        let lease_until = now
+            .checked_add_signed(self.config.lease_delta())
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
+        let claimed = self
+            .pipeline
+            .store()
+            .claim(now, lease_until, self.config.batch)
+            .await
+            .map_err(|e| RoundError(e.into()))?;
+        if claimed.is_empty() {
+            return Ok(0);
+        }
+        let n = claimed.len();
+        let claim_ms = millis(started.elapsed());
+        WorkerCounters::add(&self.counters.batches, 1);
+        WorkerCounters::add(&self.counters.claimed, n as u64);
+        let span = tracing::info_span!(
+            "worker_batch",
+            claimed = n,
+            claim_ms,
+            sent = tracing::field::Empty,
+            retried = tracing::field::Empty,
+            failed = tracing::field::Empty,
+            errors = tracing::field::Empty,
+            elapsed_ms = tracing::field::Empty,
+        );
+        let tally = self.deliver_all(claimed).instrument(span.clone()).await;
+        span.record("sent", tally.delivered);
+        span.record("retried", tally.retried);
+        span.record("failed", tally.failed);
+        span.record("errors", tally.errors);
+        span.record("elapsed_ms", millis(started.elapsed()));
+        span.in_scope(|| {
+            tracing::debug!(
+                claimed = n,
+                sent = tally.delivered,
+                retried = tally.retried,
+                failed = tally.failed,
+                errors = tally.errors,
+                claim_ms,
+                elapsed_ms = millis(started.elapsed()),
+                "worker: batch delivered"
+            );
+        });
+        Ok(n)
+    }
+
+    /// Delivers every claimed message, at most `concurrency` at a time, and
+    /// waits for all of them: a claimed message is never abandoned.
+    async fn deliver_all(&self, claimed: Vec<Delivery>) -> WorkerReport {
+        let mut tally = WorkerReport::default();
+        let mut queue = claimed.into_iter();
+        let mut in_flight = JoinSet::new();
+        loop {
+            while in_flight.len() < self.config.concurrency.max(1) {
+                let Some(delivery) = queue.next() else { break };
+                WorkerCounters::add(&self.counters.in_flight, 1);
+                let pipeline = self.pipeline.clone();
+                in_flight.spawn(
+                    async move { pipeline.deliver(delivery).await }
+                        .instrument(tracing::Span::current()),
+                );
+            }
+            let Some(done) = in_flight.join_next().await else {
+                return tally;
+            };
+            self.counters.in_flight.fetch_sub(1, Ordering::Relaxed);
+            self.record(done, &mut tally);
+        }
+    }
+
+    fn record(
+        &self,
+        done: Result<Result<DeliveryReport, PipelineError>, JoinError>,
+        tally: &mut WorkerReport,
+    ) {
+        let c = &self.counters;
+        match done {
+            Ok(Ok(report)) => {
+                match &report {
+                    DeliveryReport::Sent(_) => {
+                        tally.delivered += 1;
+                        WorkerCounters::add(&c.delivered, 1);
+                    }
+                    DeliveryReport::Retrying(..) => {
+                        tally.retried += 1;
+                        WorkerCounters::add(&c.retried, 1);
+                    }
+                    _ => {
+                        tally.failed += 1;
+                        WorkerCounters::add(&c.failed, 1);
+                    }
+                }
+                if let Some(observer) = &self.observer {
+                    observer(&report);
+                }
+            }
+            Ok(Err(error)) => {
+                // The outcome could not be recorded: the lease runs out and
+                // the message is claimed again.
+                tally.errors += 1;
+                WorkerCounters::add(&c.errors, 1);
+                tracing::warn!(
+                    error = describe(&error),
+                    "worker: a delivery's outcome could not be recorded; it will be claimed again when its lease ends"
+                );
+            }
+            Err(join) => {
+                tally.errors += 1;
+                WorkerCounters::add(&c.errors, 1);
+                tracing::error!(
+                    panicked = join.is_panic(),
+                    "worker: a delivery task did not finish; the message will be claimed again when its lease ends"
+                );
+            }
+        }
+    }
+}
+
+/// A worker running on its own task ([`Worker::spawn`]). Dropping the
+/// handle stops the worker too, without waiting for it.
+#[derive(Debug)]
+pub struct WorkerHandle {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<WorkerReport>,
+    counters: Arc<WorkerCounters>,
+}
+
+impl WorkerHandle {
+    /// Its live counters.
+    pub fn counters(&self) -> &WorkerCounters {
+        &self.counters
+    }
+
+    /// Asks the worker to stop without waiting for it.
+    pub fn request_stop(&self) {
+        self.stop.send_replace(true);
+    }
+
+    /// Whether the worker's task has ended.
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// Stops the worker — it claims nothing more and finishes the messages
+    /// it holds — and waits for it; returns what it did. A panic on the
+    /// worker's task is raised here.
+    pub async fn stop(self) -> WorkerReport {
+        self.request_stop();
+        match self.task.await {
+            Ok(report) => report,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // Cancelled: the runtime is shutting down.
+            Err(_) => self.counters.snapshot(),
+        }
+    }
+}
+
+/// The stop signal, polled without blocking between steps and raced
+/// against idle sleeps. Once it has fired it is not polled again.
+struct Shutdown<'a, F> {
+    signal: Pin<&'a mut F>,
+    fired: bool,
+}
+
+impl<F: Future<Output = ()>> Shutdown<'_, F> {
+    /// Whether the signal has fired (checks without waiting).
+    async fn fired_now(&mut self) -> bool {
+        if !self.fired {
+            tokio::select! {
+                biased;
+                () = self.signal.as_mut() => self.fired = true,
+                () = std::future::ready(()) => {}
+            }
+        }
+        self.fired
+    }
+
+    /// Sleeps for `d` unless the signal fires first; whether it fired.
+    async fn sleep(&mut self, d: Duration) -> bool {
+        if !self.fired {
+            tokio::select! {
+                () = self.signal.as_mut() => self.fired = true,
+                () = tokio::time::sleep(d) => {}
+            }
+        }
+        self.fired
+    }
+}
+
+/// A monotonic stopwatch for the timings in spans and events (never used to
+/// decide anything: the pipeline's clock does that).
+#[allow(
+    clippy::disallowed_methods,
+    reason = "timings for traces only; decisions read the pipeline's clock"
+)]
+fn stopwatch() -> std::time::Instant {
+    std::time::Instant::now()
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// What went wrong, for logs: the kind of error, and the store's own words
+/// only when they cannot name a message (row names include delivery keys,
+/// which carry invitation tokens).
+fn describe(error: &PipelineError) -> String {
+    match error {
+        PipelineError::Store(StoreError::Unavailable(detail)) => {
+            format!("store unavailable: {detail}")
+        }
+        PipelineError::Store(StoreError::Conflict(_)) => "store conflict".to_owned(),
+        PipelineError::Store(StoreError::Corrupt { .. }) => "corrupt row in the store".to_owned(),
+        PipelineError::Store(StoreError::TooNew { found, supported }) => {
+            format!("store schema version {found} is newer than this build ({supported})")
+        }
+        PipelineError::Store(_) => "store error".to_owned(),
+        PipelineError::Refused(_) => "refused".to_owned(),
+        PipelineError::NotFound(_) => "not found".to_owned(),
+        _ => "pipeline error".to_owned(),
+    }
+}
