@@ -385,3 +385,201 @@ pub(crate) fn describe_time(t: &InboundTime) -> String {
         InboundTime::Date(d) => d.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Recipient;
+    use crate::ids::InvitationToken;
+    use crate::inbound::CalendarIdentity;
+    use crate::lifecycle::model::{DeliveryState, InvitationSource, OrganizerId, OwnerId, Scope};
+    use crate::time::Schedule;
+    use ParticipationStatus::{Accepted, Declined};
+    use chrono::{NaiveDate, TimeZone as _};
+
+    fn event() -> StoredEvent {
+        let code = EventCode::generate(&mut crate::SequentialIds::new(9));
+        let day = NaiveDate::from_ymd_opt(2026, 12, 1).expect("day");
+        let latest = Event::builder(code.clone())
+            .summary("Launch")
+            .schedule(Schedule::all_day(day, day).expect("schedule"))
+            .organizer(EmailAddress::parse("ana@example.com").expect("a"), None)
+            .build()
+            .expect("event");
+        StoredEvent {
+            scope: Scope {
+                owner: OwnerId(1),
+                organizer: OrganizerId(1),
+            },
+            code,
+            organizer_uid: None,
+            organizer_sequence: Sequence::INITIAL,
+            organizer_stamp: None,
+            latest,
+            raw_calendar: None,
+            sent_sequence: Sequence::INITIAL,
+            cancelled: false,
+            created_at: Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap(),
+            version: 0,
+        }
+    }
+
+    fn invitation(e: &StoredEvent, status: Option<ParticipationStatus>) -> Invitation {
+        Invitation {
+            scope: e.scope,
+            code: e.code.clone(),
+            token: InvitationToken::generate(&mut crate::SequentialIds::new(1)),
+            recipient: Recipient::new(EmailAddress::parse("jorg@example.org").expect("a")),
+            source: InvitationSource::Api,
+            created_at: e.created_at,
+            sent_at: None,
+            sequence_held: Some(Sequence::INITIAL),
+            cancelled: false,
+            status,
+            answered_at: None,
+            instance_answers: Vec::new(),
+            marks: Vec::new(),
+            delivery: DeliveryState::Sent,
+            copies: 0,
+            version: 0,
+        }
+    }
+
+    fn reply(status: ParticipationStatus, stamp: DateTime<Utc>) -> Reply {
+        Reply {
+            identity: CalendarIdentity {
+                uid: String::new(),
+                sequence: Sequence::INITIAL,
+                dtstamp: Some(stamp),
+                organizer: None,
+            },
+            invitation: None,
+            attendee: Some(Mailbox::new(
+                EmailAddress::parse("jorg@example.org").expect("a"),
+            )),
+            partstat: Some(status),
+            delegated_to: None,
+            recurrence_id: None,
+            comment: None,
+            proposed_start: None,
+            proposed_end: None,
+            request_status: Vec::new(),
+        }
+    }
+
+    fn before() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 22, 9, 0, 0).unwrap()
+    }
+
+    fn after() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap()
+    }
+
+    fn late_of(entry: &HistoryEntry) -> bool {
+        match entry.kind {
+            HistoryKind::Answer { late, .. } => late,
+            ref other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_late_answer_is_recorded_and_applied_only_when_configured() {
+        let e = event();
+        let inv = invitation(&e, Some(Accepted));
+        let no = reply(Declined, after());
+        let kept =
+            apply_answer(&inv, &e, &no, LateAnswers::RecordOnly, false, after()).expect("recorded");
+        assert_eq!(kept.invitation.status, Some(Accepted), "the answer stays");
+        assert_eq!(kept.invitation.answered_at, None);
+        assert!(late_of(&kept.entry));
+        assert_eq!(kept.invitation.marks.len(), 1, "the message is the latest");
+        let applied =
+            apply_answer(&inv, &e, &no, LateAnswers::Apply, false, after()).expect("applied");
+        assert_eq!(applied.invitation.status, Some(Declined));
+        assert_eq!(applied.invitation.answered_at, Some(after()));
+        assert!(late_of(&applied.entry));
+        // Before the end, the setting does not matter.
+        for setting in [LateAnswers::RecordOnly, LateAnswers::Apply] {
+            let on_time = apply_answer(
+                &inv,
+                &e,
+                &reply(Declined, before()),
+                setting,
+                false,
+                before(),
+            )
+            .expect("applied");
+            assert_eq!(on_time.invitation.status, Some(Declined));
+            assert!(!late_of(&on_time.entry));
+        }
+    }
+
+    #[test]
+    fn a_changed_mind_is_applied_and_each_answer_stays_in_the_history() {
+        let e = event();
+        let inv = invitation(&e, None);
+        let first = apply_answer(
+            &inv,
+            &e,
+            &reply(Accepted, before()),
+            LateAnswers::RecordOnly,
+            true,
+            before(),
+        )
+        .expect("yes");
+        assert_eq!(first.invitation.status, Some(Accepted));
+        let later = before() + chrono::Duration::hours(2);
+        let second = apply_answer(
+            &first.invitation,
+            &e,
+            &reply(Declined, later),
+            LateAnswers::RecordOnly,
+            false,
+            later,
+        )
+        .expect("no");
+        assert_eq!(second.invitation.status, Some(Declined));
+        assert_eq!(second.invitation.answered_at, Some(later));
+        let answer = |entry: &HistoryEntry| match &entry.kind {
+            HistoryKind::Answer { status, web, .. } => (*status, *web, entry.at),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(answer(&first.entry), (Accepted, true, before()));
+        assert_eq!(answer(&second.entry), (Declined, false, later));
+        // The first answer delivered again is stale: the mind stays changed.
+        let again = apply_answer(
+            &second.invitation,
+            &e,
+            &reply(Accepted, before()),
+            LateAnswers::RecordOnly,
+            false,
+            later,
+        )
+        .expect_err("stale");
+        assert_eq!(again.reason, RefusalReason::StaleReply);
+    }
+
+    #[test]
+    fn an_answer_without_a_decision_is_refused() {
+        let e = event();
+        let inv = invitation(&e, None);
+        let mut none = reply(Accepted, before());
+        none.partstat = None;
+        let err =
+            apply_answer(&inv, &e, &none, LateAnswers::Apply, false, before()).expect_err("none");
+        assert_eq!(err.reason, RefusalReason::NoAnswer);
+        let pending = reply(ParticipationStatus::NeedsAction, before());
+        let err = apply_answer(&inv, &e, &pending, LateAnswers::Apply, false, before())
+            .expect_err("needs action");
+        assert_eq!(err.reason, RefusalReason::NoAnswer);
+    }
+
+    #[test]
+    fn organizer_messages_are_ordered_by_sequence_then_stamp() {
+        let (s0, s1) = (Sequence::INITIAL, Sequence::new(1));
+        assert!(is_newer(s1, None, s0, Some(after())));
+        assert!(!is_newer(s0, Some(after()), s1, None));
+        assert!(is_newer(s0, Some(after()), s0, Some(before())));
+        assert!(!is_newer(s0, Some(before()), s0, Some(before())));
+    }
+}

@@ -482,3 +482,233 @@ fn cancel_now(
     next.sent_sequence = sequence;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::*;
+    use super::*;
+    use crate::targeting::UpdateAudience;
+    use crate::time::OccurrenceId;
+
+    fn held(e: &StoredEvent, kind: PendingKind) -> PendingChange {
+        let inv = invitation(e, 1, "yes@example.org", None, DeliveryState::Sent);
+        PendingChange {
+            id: "p1".into(),
+            scope: e.scope,
+            code: e.code.clone(),
+            kind,
+            base_sequence: e.sent_sequence,
+            recipients: vec![PlannedMessage {
+                token: inv.token.clone(),
+                address: inv.recipient.address().clone(),
+                kind: MessageKind::Update,
+            }],
+            created_at: before(),
+            state: PendingState::Open,
+        }
+    }
+
+    fn listed(p: &PendingChange) -> Vec<InvitationToken> {
+        p.recipients.iter().map(|r| r.token.clone()).collect()
+    }
+
+    #[test]
+    fn rejecting_a_held_change_sends_nothing() {
+        let e = event("Launch v2", false);
+        let settings = Settings::default().with_approval(true);
+        for kind in [PendingKind::Update, PendingKind::Cancel] {
+            let p = held(&e, kind);
+            let (changes, state) =
+                resolution(&p, &e, false, &settings, &mut || unreachable!()).expect("resolved");
+            assert_eq!(state, PendingState::Rejected);
+            assert_eq!(
+                changes,
+                vec![Change::ResolvePending {
+                    id: "p1".into(),
+                    state: PendingState::Rejected,
+                }]
+            );
+        }
+    }
+
+    #[test]
+    fn approving_a_change_the_event_moved_past_supersedes_it() {
+        let mut e = event("Launch v3", false);
+        let p = held(&e, PendingKind::Update);
+        e.sent_sequence = e.sent_sequence.next();
+        let (changes, state) =
+            resolution(&p, &e, true, &Settings::default(), &mut || unreachable!()).expect("ok");
+        assert_eq!(state, PendingState::Superseded);
+        assert_eq!(
+            changes,
+            vec![Change::ResolvePending {
+                id: "p1".into(),
+                state: PendingState::Superseded,
+            }]
+        );
+    }
+
+    #[test]
+    fn approving_an_update_sends_the_next_revision_to_those_listed() {
+        let e = event("Launch v2", false);
+        let p = held(&e, PendingKind::Update);
+        let settings = Settings::default().with_audience(UpdateAudience::NotDeclined);
+        let (changes, state) = resolution(&p, &e, true, &settings, &mut names()).expect("approved");
+        assert_eq!(state, PendingState::Approved);
+        let s1 = Sequence::INITIAL.next();
+        let mut next = e.clone();
+        next.sent_sequence = s1;
+        assert_eq!(
+            changes,
+            vec![
+                Change::ResolvePending {
+                    id: "p1".into(),
+                    state: PendingState::Approved,
+                },
+                Change::InsertRevision {
+                    code: e.code.clone(),
+                    sequence: s1,
+                    event: e.latest.clone(),
+                },
+                Change::PutFanOut(FanOut {
+                    id: "fan-1".into(),
+                    scope: e.scope,
+                    code: e.code.clone(),
+                    kind: MessageKind::Update,
+                    sequence: s1,
+                    audience: FanOutAudience::Approved {
+                        listed: listed(&p),
+                        planned_at: before(),
+                        then: Box::new(FanOutAudience::Update(UpdateAudience::NotDeclined)),
+                    },
+                    cursor: None,
+                }),
+                Change::UpdateEvent {
+                    expected: 4,
+                    event: next,
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn approving_a_cancellation_cancels_the_event_for_those_listed() {
+        let e = event("Launch", false);
+        let p = held(&e, PendingKind::Cancel);
+        let (changes, state) =
+            resolution(&p, &e, true, &Settings::default(), &mut names()).expect("approved");
+        assert_eq!(state, PendingState::Approved);
+        let s1 = Sequence::INITIAL.next();
+        let cancelled = engine::cancelled(&e.latest).expect("cancelled");
+        let mut next = e.clone();
+        next.latest = cancelled.clone();
+        next.cancelled = true;
+        next.sent_sequence = s1;
+        assert_eq!(
+            changes,
+            vec![
+                Change::ResolvePending {
+                    id: "p1".into(),
+                    state: PendingState::Approved,
+                },
+                Change::InsertRevision {
+                    code: e.code.clone(),
+                    sequence: s1,
+                    event: cancelled,
+                },
+                Change::PutFanOut(FanOut {
+                    id: "fan-1".into(),
+                    scope: e.scope,
+                    code: e.code.clone(),
+                    kind: MessageKind::Cancellation,
+                    sequence: s1,
+                    audience: FanOutAudience::Approved {
+                        listed: listed(&p),
+                        planned_at: before(),
+                        then: Box::new(FanOutAudience::Cancellation),
+                    },
+                    cursor: None,
+                }),
+                Change::UpdateEvent {
+                    expected: 4,
+                    event: next,
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn cancelling_instances_sends_one_revision_per_instance() {
+        let e = weekly();
+        let week2 = day() + chrono::Days::new(7);
+        let week3 = day() + chrono::Days::new(14);
+        let ids = vec![OccurrenceId::On(week2), OccurrenceId::On(week3)];
+        let mut next = e.clone();
+        let mut changes = Vec::new();
+        cancel_now(
+            &e,
+            &mut next,
+            Some(ids.clone()),
+            FanOutAudience::Cancellation,
+            &mut changes,
+            &mut names(),
+        )
+        .expect("cancelled");
+        assert!(!next.cancelled, "the other instances go on");
+        assert_eq!(next.sent_sequence, Sequence::new(2));
+        let exceptions = next.latest.recurrence().map(|r| r.exceptions().to_vec());
+        assert_eq!(exceptions, Some(ids.clone()));
+        let fans: Vec<_> = changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::PutFanOut(f) => Some((f.id.clone(), f.kind, f.sequence)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            fans,
+            vec![
+                (
+                    "fan-1".to_owned(),
+                    MessageKind::InstanceCancellation(ids[0]),
+                    Sequence::new(1)
+                ),
+                (
+                    "fan-2".to_owned(),
+                    MessageKind::InstanceCancellation(ids[1]),
+                    Sequence::new(2)
+                ),
+            ]
+        );
+        let revisions: Vec<_> = changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::InsertRevision { sequence, .. } => Some(*sequence),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(revisions, vec![Sequence::new(1), Sequence::new(2)]);
+    }
+
+    #[test]
+    fn cancelling_the_whole_event_marks_it_cancelled() {
+        let e = event("Launch", false);
+        let mut next = e.clone();
+        let mut changes = Vec::new();
+        cancel_now(
+            &e,
+            &mut next,
+            None,
+            FanOutAudience::Cancellation,
+            &mut changes,
+            &mut names(),
+        )
+        .expect("cancelled");
+        assert!(next.cancelled);
+        assert_eq!(next.sent_sequence, Sequence::new(1));
+        assert_eq!(changes.len(), 2);
+        assert!(matches!(&changes[1],
+            Change::PutFanOut(f) if f.kind == MessageKind::Cancellation
+                && f.audience == FanOutAudience::Cancellation));
+    }
+}

@@ -62,6 +62,8 @@ pub(super) mod metrics;
 // Delivery notices from a sending service's own channel (SES notifications).
 pub(super) mod notices_in;
 mod queries;
+#[cfg(test)]
+mod fixtures;
 mod sending;
 
 pub use super::error::PipelineError;
