@@ -134,38 +134,34 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
         .await
     }
 
-    /// Who a fan-out would reach now, listed (for a pending change).
-    pub(super) async fn plan(
+    /// Reads every invitation of the event, a page of
+    /// [`PipelineOptions::batch`] at a time in token order, each page with
+    /// its suppressed addresses: what a held change's plan is decided over
+    /// ([`planned`]).
+    pub(super) async fn read_audience(
         &self,
-        event: &StoredEvent,
-        audience: &FanOutAudience,
-        kind: MessageKind,
-    ) -> Result<Vec<PlannedMessage>, PipelineError> {
-        let mut out = Vec::new();
+        code: &EventCode,
+    ) -> Result<Vec<AudiencePage>, PipelineError> {
+        let mut pages = Vec::new();
         let mut after: Option<InvitationToken> = None;
         loop {
             let page = self
                 .store
-                .invitations(&event.code, after.as_ref(), self.options.batch)
+                .invitations(code, after.as_ref(), self.options.batch)
                 .await?;
             let Some(last) = page.last() else { break };
             after = Some(last.token.clone());
             let suppressed = self.suppressed_in(&page).await?;
-            let listed = listed_in(audience);
-            for inv in &page {
-                if in_audience(inv, audience, None, &suppressed, &listed) {
-                    out.push(PlannedMessage {
-                        token: inv.token.clone(),
-                        address: inv.recipient.address().clone(),
-                        kind,
-                    });
-                }
-            }
-            if page.len() < self.options.batch {
+            let full = page.len() >= self.options.batch;
+            pages.push(AudiencePage {
+                invitations: page,
+                suppressed,
+            });
+            if !full {
                 break;
             }
         }
-        Ok(out)
+        Ok(pages)
     }
 
     /// The suppressed addresses among a page of invitations (one query).
@@ -213,6 +209,39 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
         })
         .await
     }
+}
+
+/// A page of an event's invitations (token order) and the suppressed
+/// addresses among them, as read for a plan.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(super) struct AudiencePage {
+    /// The invitations.
+    pub(super) invitations: Vec<Invitation>,
+    /// The suppressed addresses among them.
+    pub(super) suppressed: HashSet<EmailAddress>,
+}
+
+/// Who a fan-out to `audience` would reach now, listed (for a pending
+/// change): the invitations of `pages` in it, in order, each with `kind`.
+pub(super) fn planned(
+    pages: &[AudiencePage],
+    audience: &FanOutAudience,
+    kind: MessageKind,
+) -> Vec<PlannedMessage> {
+    let listed = listed_in(audience);
+    pages
+        .iter()
+        .flat_map(|page| {
+            page.invitations
+                .iter()
+                .filter(|inv| in_audience(inv, audience, None, &page.suppressed, &listed))
+                .map(|inv| PlannedMessage {
+                    token: inv.token.clone(),
+                    address: inv.recipient.address().clone(),
+                    kind,
+                })
+        })
+        .collect()
 }
 
 /// Decides one batch of a fan-out: for a page of its invitations (in token
@@ -894,5 +923,44 @@ mod tests {
         let mut gone = c.yes.clone();
         gone.cancelled = true;
         assert!(!check(&gone, &cancel), "already cancelled");
+    }
+
+    #[test]
+    fn a_plan_lists_the_audience_across_pages_in_order() {
+        let c = crowd();
+        let all = c.page();
+        let pages = [
+            AudiencePage {
+                invitations: all[..4].to_vec(),
+                suppressed: HashSet::new(),
+            },
+            AudiencePage {
+                invitations: all[4..].to_vec(),
+                suppressed: c.suppressed(),
+            },
+        ];
+        let tokens = |audience: &FanOutAudience, kind| -> Vec<InvitationToken> {
+            planned(&pages, audience, kind)
+                .into_iter()
+                .inspect(|p| assert_eq!(p.kind, kind))
+                .map(|p| p.token)
+                .collect()
+        };
+        let update = FanOutAudience::Update(UpdateAudience::default());
+        assert_eq!(
+            tokens(&update, MessageKind::Update),
+            vec![c.yes.token.clone(), c.maybe.token.clone()]
+        );
+        let everyone = FanOutAudience::Update(UpdateAudience::Everyone);
+        assert_eq!(tokens(&everyone, MessageKind::Update).len(), 4);
+        assert_eq!(
+            tokens(&FanOutAudience::Cancellation, MessageKind::Cancellation),
+            [&c.yes, &c.maybe, &c.no, &c.silent, &c.suppressed]
+                .iter()
+                .map(|i| i.token.clone())
+                .collect::<Vec<_>>()
+        );
+        let first = &planned(&pages, &update, MessageKind::Update)[0];
+        assert_eq!(first.address, address("yes@example.org"));
     }
 }
