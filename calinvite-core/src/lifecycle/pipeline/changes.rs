@@ -86,7 +86,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
             Decided::Held(hold) => {
                 let pages = self.read_audience(&event.code).await?;
                 let listed = planned(&pages, &hold.audience, hold.message);
-                held(event, hold, listed, self.unique_name(), now)
+                held(event, *hold, listed, self.unique_name(), now)
             }
         };
         self.store.commit(changes).await?;
@@ -211,7 +211,7 @@ enum Decided {
     /// These writes, with this outcome.
     Done(Vec<Change>, Outcome),
     /// Held for approval: written by [`held`] once its audience is planned.
-    Held(Hold),
+    Held(Box<Hold>),
 }
 
 /// A change to hold for approval, before its audience is planned.
@@ -296,13 +296,13 @@ fn publication(
         return Decided::Done(changes, Outcome::Refused(r));
     }
     if settings.approval {
-        return Decided::Held(Hold {
+        return Decided::Held(Box::new(Hold {
             changes,
             kind: PendingKind::Update,
             message: MessageKind::Update,
             audience: FanOutAudience::Update(settings.audience),
             next,
-        });
+        }));
     }
     let sequence = event.sent_sequence.next();
     next.sent_sequence = sequence;
@@ -400,13 +400,13 @@ fn cancellation(
                 MessageKind::InstanceCancellation(list[0]),
             ),
         };
-        return Ok(Decided::Held(Hold {
+        return Ok(Decided::Held(Box::new(Hold {
             changes,
             kind,
             message,
             audience: FanOutAudience::Cancellation,
             next,
-        }));
+        })));
     }
     cancel_now(
         event,
@@ -960,7 +960,7 @@ mod tests {
             panic!("held: {decided:?}")
         };
         assert_eq!(
-            hold,
+            *hold,
             Hold {
                 changes: vec![superseded("old")],
                 kind: PendingKind::Update,
@@ -986,7 +986,7 @@ mod tests {
         );
         let pages = [page(vec![yes.clone(), no])];
         let listed = planned(&pages, &hold.audience, hold.message);
-        let (changes, outcome) = super::held(&e, hold, listed.clone(), "p9".into(), before());
+        let (changes, outcome) = super::held(&e, *hold, listed.clone(), "p9".into(), before());
         assert_eq!(
             outcome,
             Outcome::PendingApproval(e.code.clone(), "p9".into())
