@@ -44,13 +44,14 @@ use super::transport::Transport;
 use crate::address::EmailAddress;
 use crate::clock::{Clock, IdSource};
 use crate::compose::{ComposeOptions, Composer, IdempotencyKey};
-use crate::event::{Event, EventRevision, ParticipationStatus, Recipient, SenderIdentity};
+use crate::event::{Event, ParticipationStatus, Recipient, SenderIdentity};
 use crate::ics::Method;
 use crate::ids::{EventCode, InvitationToken, InvitationUid, Sequence};
 use crate::inbound::{
     AuthVerdict, InboundEnvelope, InboundKind, InboundLimits, InboundMessage, OrganizerCancel,
     OrganizerRequest, Reply, RequestScope,
 };
+use crate::revision::EventRevision;
 use crate::targeting;
 use crate::template::{DefaultTemplate, MessageKind, Template};
 
@@ -62,9 +63,11 @@ pub(super) mod metrics;
 // Delivery notices from a sending service's own channel (SES notifications).
 pub(super) mod notices_in;
 mod queries;
+mod sending;
+
+// Values the rooms' unit tests build in memory.
 #[cfg(test)]
 mod fixtures;
-mod sending;
 
 pub use super::error::PipelineError;
 pub use metrics::{MetricsSnapshot, PipelineMetrics};
