@@ -14,7 +14,8 @@ use crate::ids::{EventCode, Sequence};
 use crate::inbound::{AuthResult, AuthVerdict, InboundEnvelope, InboundEvent, InboundTime, Reply};
 use crate::time::{OccurrenceId, Schedule};
 
-/// Whether a message passes an organizer's authentication policy (D7).
+/// Whether a message passes an organizer's authentication policy
+/// ([D7](crate::manual::design#d7)).
 /// `from` is the author (the From header's address), as the allow-list saw it.
 pub fn authenticated(
     policy: AuthPolicy,
@@ -48,8 +49,8 @@ pub fn authenticated(
 
 /// Whether a message stamped (`sequence`, `stamp`) is newer than the one
 /// stamped (`seen_sequence`, `seen_stamp`): higher SEQUENCE wins, then later
-/// DTSTAMP (INTEROP rule 20). With no DTSTAMP on either side at equal
-/// SEQUENCE, arrival order decides (newer).
+/// DTSTAMP ([interop rule 20](crate::manual::interop#rule-20)). With no
+/// DTSTAMP on either side at equal SEQUENCE, arrival order decides (newer).
 pub fn is_newer(
     sequence: Sequence,
     stamp: Option<DateTime<Utc>>,
@@ -211,7 +212,8 @@ fn adopt_instance(
     Ok(i)
 }
 
-/// Applies a partial update (only overridden instances, INTEROP rule 21) to
+/// Applies a partial update (only overridden instances,
+/// [interop rule 21](crate::manual::interop#rule-21)) to
 /// the organizer's latest version: each instance replaces its namesake.
 pub fn apply_instances(latest: &Event, inbound: &InboundEvent) -> Result<Event, Refusal> {
     if !latest.is_recurring() {
@@ -272,9 +274,11 @@ pub struct ReplyEffect {
 }
 
 /// Decides what a REPLY (or a web answer, with `web`) means for `invitation`
-/// of `event` at `now`. Stale and duplicate answers are refused (rule 20);
-/// forwarded ones recorded without touching the invited person's answer
-/// (rule 19); late ones recorded as late (and applied only when configured).
+/// of `event` at `now`. Stale and duplicate answers are refused
+/// ([interop rule 20](crate::manual::interop#rule-20)); forwarded ones
+/// recorded without touching the invited person's answer
+/// ([interop rule 19](crate::manual::interop#rule-19)); late ones recorded
+/// as late (and applied only when configured).
 pub fn apply_answer(
     invitation: &Invitation,
     event: &StoredEvent,
@@ -340,8 +344,8 @@ pub fn apply_answer(
         }
     }
     // Every answerer's message is their latest even when it is only recorded
-    // (late, forwarded): a re-delivery of it must then be stale (rule 20:
-    // the last SEQUENCE and DTSTAMP are kept per attendee).
+    // (late, forwarded): a re-delivery of it must then be stale (the last
+    // SEQUENCE and DTSTAMP are kept per attendee; manual: interop rule 20).
     next.marks
         .retain(|m| !(m.instance == instance && m.answerer == forwarded_from));
     next.marks.push(AnswerMark {

@@ -122,7 +122,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
     /// behind a fan-out, or for a retry), the event was cancelled or a newer
     /// REQUEST for the invitation was queued. Sent after those, it would ask
     /// the recipient to attend a cancelled event, or show them a SEQUENCE
-    /// lower than one they hold (D2).
+    /// lower than one they hold ([D2](crate::manual::design#d2)).
     async fn superseded(
         &self,
         delivery: &Delivery,
@@ -136,14 +136,14 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
         else {
             return Ok(None);
         };
-        // Its cancellation may not be queued (a hard bounce gets none, D5).
+        // Its cancellation may not be queued (a hard bounce gets none; manual: design D5).
         if inv.cancelled
             || (self.store.event(inv.scope.owner, &inv.code).await?).is_some_and(|e| e.cancelled)
         {
             return Ok(Some("superseded: the event was cancelled".into()));
         }
         // An address suppressed after the request was queued (unsubscribed,
-        // bounced elsewhere) gets no more requests (D12).
+        // bounced elsewhere) gets no more requests (manual: design D12).
         if let Some(s) = self
             .store
             .suppression(inv.scope.owner, inv.recipient.address())

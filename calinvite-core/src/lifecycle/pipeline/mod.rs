@@ -82,7 +82,8 @@ pub enum Outcome {
     RevisionSent(EventCode, Sequence),
     /// The change waits for approval in this pending change.
     PendingApproval(EventCode, String),
-    /// The organizer's message changed nothing that is sent (D3).
+    /// The organizer's message changed nothing that is sent
+    /// ([D3](crate::manual::design#d3)).
     Unchanged(EventCode),
     /// The event was cancelled.
     Cancelled(EventCode),

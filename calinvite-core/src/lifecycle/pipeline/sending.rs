@@ -465,7 +465,8 @@ fn in_audience(
             if listed.contains(&inv.token) {
                 // Listed when planned: sent unless it bounced or was suppressed since,
                 // or (an update) the rule no longer includes it: someone who has
-                // declined since never gets an update the rule would not send (D4).
+                // declined since never gets an update the rule would not send
+                // (manual: design D4).
                 match **then {
                     FanOutAudience::Cancellation => targeting::receives_cancellation(&state),
                     FanOutAudience::Update(rule) => rule.includes(&state),
