@@ -20,10 +20,11 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::error::ComposeError;
-use crate::event::{EventRevision, EventStatus, Recipient, SenderIdentity, WebUrl};
+use crate::event::{EventStatus, Recipient, SenderIdentity, WebUrl};
 use crate::ics::{Addressing, CalendarKind, Method, instance_schedule, write_calendar};
 use crate::ids::{InvitationToken, InvitationUid, Sequence};
 use crate::mime::{HeaderWriter, base64_lines, quoted_printable, raw_header};
+use crate::revision::EventRevision;
 use crate::template::{DefaultTemplate, MessageKind, RsvpLinks, Template, TemplateContext};
 use crate::time::OccurrenceId;
 use crate::{EmailAddress, ParticipationStatus};

@@ -1,13 +1,12 @@
 //! The event model: what an organizer scheduled, as calinvite stores and sends it.
 
 use std::fmt;
-use std::sync::Arc;
 
-use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc};
+use chrono::{DateTime, NaiveTime, Utc};
 
 use crate::address::{EmailAddress, Mailbox};
 use crate::error::EventError;
-use crate::ids::{EventCode, Sequence};
+use crate::ids::EventCode;
 use crate::recurrence::{RecurrenceRule, Until};
 use crate::text::{Name, Text};
 use crate::time::{OccurrenceId, Schedule, TimeZone, ZonedDateTime};
@@ -723,53 +722,6 @@ fn normalise_until(rule: &mut RecurrenceRule, schedule: &Schedule) {
     rule.set_until(fixed);
 }
 
-/// One revision of an event: the event as it stands, and the SEQUENCE
-/// recipients see for it ([D2](crate::manual::design#d2)).
-///
-/// Holds what every message of the revision shares, prepared once: the
-/// VTIMEZONE components and the event's own iCalendar lines.
-#[derive(Clone, Debug)]
-pub struct EventRevision {
-    event: Event,
-    sequence: Sequence,
-    prepared: Arc<crate::ics::Prepared>,
-}
-
-impl EventRevision {
-    /// The revision of `event` sent with `sequence`.
-    pub fn new(event: Event, sequence: Sequence) -> Self {
-        let prepared = Arc::new(crate::ics::prepare(&event));
-        EventRevision {
-            event,
-            sequence,
-            prepared,
-        }
-    }
-
-    /// The event.
-    pub fn event(&self) -> &Event {
-        &self.event
-    }
-
-    /// Its SEQUENCE.
-    pub fn sequence(&self) -> Sequence {
-        self.sequence
-    }
-
-    pub(crate) fn prepared(&self) -> &crate::ics::Prepared {
-        &self.prepared
-    }
-}
-
-impl PartialEq for EventRevision {
-    fn eq(&self, other: &Self) -> bool {
-        // The prepared text is derived from the event.
-        self.event == other.event && self.sequence == other.sequence
-    }
-}
-
-impl Eq for EventRevision {}
-
 /// Someone an invitation is sent to.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Recipient {
@@ -846,26 +798,6 @@ impl SenderIdentity {
     pub fn address(&self) -> &EmailAddress {
         self.mailbox.address()
     }
-}
-
-/// Year of a UTC timestamp (for VTIMEZONE ranges).
-pub(crate) fn year_of(ts: i64) -> i32 {
-    chrono::DateTime::from_timestamp(ts, 0).map_or(1970, |t| t.year())
-}
-
-/// First second of a year, UTC.
-pub(crate) fn start_of_year(year: i32) -> i64 {
-    NaiveDate::from_ymd_opt(year, 1, 1)
-        .map_or(0, |d| d.and_time(NaiveTime::MIN).and_utc().timestamp())
-}
-
-/// `t` plus `seconds`, saturating at the calendar's ends.
-pub(crate) fn end_of_span(
-    t: chrono::DateTime<chrono::Utc>,
-    seconds: i64,
-) -> chrono::DateTime<chrono::Utc> {
-    t.checked_add_signed(chrono::TimeDelta::seconds(seconds))
-        .unwrap_or(t)
 }
 
 #[cfg(test)]

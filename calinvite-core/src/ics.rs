@@ -10,10 +10,11 @@
 
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Timelike, Utc};
 
-use crate::event::{Event, EventRevision, end_of_span};
+use crate::event::Event;
 use crate::ids::InvitationUid;
+use crate::revision::EventRevision;
 use crate::text::{Name, Text};
-use crate::time::{OccurrenceId, Schedule, TimeZone, ZonedDateTime};
+use crate::time::{OccurrenceId, Schedule, TimeZone, ZonedDateTime, end_of_span};
 use crate::{EmailAddress, ParticipationStatus};
 
 /// Most octets on one physical line, CRLF not counted (RFC 5545 §3.1).
@@ -583,7 +584,7 @@ pub(crate) fn instance_schedule(master: &Schedule, id: &OccurrenceId) -> Schedul
 /// tz database over the years the event covers. Deterministic: the range comes
 /// from the event, never from the clock.
 pub(crate) fn vtimezones(event: &Event) -> String {
-    use crate::event::{start_of_year, year_of};
+    use crate::time::{start_of_year, year_of};
     use calcard::icalendar::ICalendar;
 
     let zones = event.zones();

@@ -66,6 +66,7 @@ pub mod lifecycle;
 pub mod manual;
 mod mime;
 mod recurrence;
+mod revision;
 #[cfg(feature = "serde")]
 mod serde_impls;
 pub mod targeting;
@@ -80,13 +81,14 @@ pub use compose::{
 };
 pub use error::{AddressError, ComposeError, EventError, IdError, RecurrenceError, TimeError};
 pub use event::{
-    Event, EventBuilder, EventRevision, EventStatus, InstanceOverride, LanguageTag, MAX_INSTANCES,
+    Event, EventBuilder, EventStatus, InstanceOverride, LanguageTag, MAX_INSTANCES,
     ParticipationStatus, Recipient, Recurrence, SenderIdentity, WebUrl,
 };
 pub use ics::{MAX_LINE_OCTETS, Method};
 pub use ids::{EventCode, InvitationToken, InvitationUid, Sequence};
 pub use lifecycle::{Pipeline, Store, Transport};
 pub use recurrence::{Frequency, RecurrenceRule, Until};
+pub use revision::EventRevision;
 pub use template::{
     DefaultTemplate, MessageKind, RenderedText, RsvpLinks, Template, TemplateContext,
     describe_recurrence, describe_schedule, describe_start_short, escape_html,

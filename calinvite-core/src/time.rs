@@ -306,6 +306,27 @@ pub(crate) fn parse_ical_date_time(s: &str) -> Option<(NaiveDateTime, bool)> {
         .map(|t| (t, utc))
 }
 
+/// Year of a UTC timestamp (for VTIMEZONE ranges).
+pub(crate) fn year_of(ts: i64) -> i32 {
+    chrono::DateTime::from_timestamp(ts, 0).map_or(1970, |t| chrono::Datelike::year(&t))
+}
+
+/// First second of a year, UTC.
+pub(crate) fn start_of_year(year: i32) -> i64 {
+    NaiveDate::from_ymd_opt(year, 1, 1).map_or(0, |d| {
+        d.and_time(chrono::NaiveTime::MIN).and_utc().timestamp()
+    })
+}
+
+/// `t` plus `seconds`, saturating at the calendar's ends.
+pub(crate) fn end_of_span(
+    t: chrono::DateTime<chrono::Utc>,
+    seconds: i64,
+) -> chrono::DateTime<chrono::Utc> {
+    t.checked_add_signed(chrono::TimeDelta::seconds(seconds))
+        .unwrap_or(t)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,7 +14,8 @@ use crate::ids::{EventCode, Sequence};
 use crate::inbound::{AuthResult, AuthVerdict, InboundEnvelope, InboundEvent, InboundTime, Reply};
 use crate::time::{OccurrenceId, Schedule};
 
-/// Whether a message passes an organizer's authentication policy (D7).
+/// Whether a message passes an organizer's authentication policy
+/// ([D7](crate::manual::design#d7)).
 /// `from` is the author (the From header's address), as the allow-list saw it.
 pub fn authenticated(
     policy: AuthPolicy,
@@ -48,8 +49,8 @@ pub fn authenticated(
 
 /// Whether a message stamped (`sequence`, `stamp`) is newer than the one
 /// stamped (`seen_sequence`, `seen_stamp`): higher SEQUENCE wins, then later
-/// DTSTAMP (INTEROP rule 20). With no DTSTAMP on either side at equal
-/// SEQUENCE, arrival order decides (newer).
+/// DTSTAMP ([interop rule 20](crate::manual::interop#rule-20)). With no
+/// DTSTAMP on either side at equal SEQUENCE, arrival order decides (newer).
 pub fn is_newer(
     sequence: Sequence,
     stamp: Option<DateTime<Utc>>,
@@ -211,7 +212,8 @@ fn adopt_instance(
     Ok(i)
 }
 
-/// Applies a partial update (only overridden instances, INTEROP rule 21) to
+/// Applies a partial update (only overridden instances,
+/// [interop rule 21](crate::manual::interop#rule-21)) to
 /// the organizer's latest version: each instance replaces its namesake.
 pub fn apply_instances(latest: &Event, inbound: &InboundEvent) -> Result<Event, Refusal> {
     if !latest.is_recurring() {
@@ -272,9 +274,11 @@ pub struct ReplyEffect {
 }
 
 /// Decides what a REPLY (or a web answer, with `web`) means for `invitation`
-/// of `event` at `now`. Stale and duplicate answers are refused (rule 20);
-/// forwarded ones recorded without touching the invited person's answer
-/// (rule 19); late ones recorded as late (and applied only when configured).
+/// of `event` at `now`. Stale and duplicate answers are refused
+/// ([interop rule 20](crate::manual::interop#rule-20)); forwarded ones
+/// recorded without touching the invited person's answer
+/// ([interop rule 19](crate::manual::interop#rule-19)); late ones recorded
+/// as late (and applied only when configured).
 pub fn apply_answer(
     invitation: &Invitation,
     event: &StoredEvent,
@@ -340,8 +344,8 @@ pub fn apply_answer(
         }
     }
     // Every answerer's message is their latest even when it is only recorded
-    // (late, forwarded): a re-delivery of it must then be stale (rule 20:
-    // the last SEQUENCE and DTSTAMP are kept per attendee).
+    // (late, forwarded): a re-delivery of it must then be stale (the last
+    // SEQUENCE and DTSTAMP are kept per attendee; manual: interop rule 20).
     next.marks
         .retain(|m| !(m.instance == instance && m.answerer == forwarded_from));
     next.marks.push(AnswerMark {
@@ -383,5 +387,203 @@ pub(crate) fn describe_time(t: &InboundTime) -> String {
         InboundTime::Zoned(z) => format!("{} {}", z.local(), z.zone().name()),
         InboundTime::Floating(n) => n.to_string(),
         InboundTime::Date(d) => d.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Recipient;
+    use crate::ids::InvitationToken;
+    use crate::inbound::CalendarIdentity;
+    use crate::lifecycle::model::{DeliveryState, InvitationSource, OrganizerId, OwnerId, Scope};
+    use crate::time::Schedule;
+    use ParticipationStatus::{Accepted, Declined};
+    use chrono::{NaiveDate, TimeZone as _};
+
+    fn event() -> StoredEvent {
+        let code = EventCode::generate(&mut crate::SequentialIds::new(9));
+        let day = NaiveDate::from_ymd_opt(2026, 12, 1).expect("day");
+        let latest = Event::builder(code.clone())
+            .summary("Launch")
+            .schedule(Schedule::all_day(day, day).expect("schedule"))
+            .organizer(EmailAddress::parse("ana@example.com").expect("a"), None)
+            .build()
+            .expect("event");
+        StoredEvent {
+            scope: Scope {
+                owner: OwnerId(1),
+                organizer: OrganizerId(1),
+            },
+            code,
+            organizer_uid: None,
+            organizer_sequence: Sequence::INITIAL,
+            organizer_stamp: None,
+            latest,
+            raw_calendar: None,
+            sent_sequence: Sequence::INITIAL,
+            cancelled: false,
+            created_at: Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap(),
+            version: 0,
+        }
+    }
+
+    fn invitation(e: &StoredEvent, status: Option<ParticipationStatus>) -> Invitation {
+        Invitation {
+            scope: e.scope,
+            code: e.code.clone(),
+            token: InvitationToken::generate(&mut crate::SequentialIds::new(1)),
+            recipient: Recipient::new(EmailAddress::parse("jorg@example.org").expect("a")),
+            source: InvitationSource::Api,
+            created_at: e.created_at,
+            sent_at: None,
+            sequence_held: Some(Sequence::INITIAL),
+            cancelled: false,
+            status,
+            answered_at: None,
+            instance_answers: Vec::new(),
+            marks: Vec::new(),
+            delivery: DeliveryState::Sent,
+            copies: 0,
+            version: 0,
+        }
+    }
+
+    fn reply(status: ParticipationStatus, stamp: DateTime<Utc>) -> Reply {
+        Reply {
+            identity: CalendarIdentity {
+                uid: String::new(),
+                sequence: Sequence::INITIAL,
+                dtstamp: Some(stamp),
+                organizer: None,
+            },
+            invitation: None,
+            attendee: Some(Mailbox::new(
+                EmailAddress::parse("jorg@example.org").expect("a"),
+            )),
+            partstat: Some(status),
+            delegated_to: None,
+            recurrence_id: None,
+            comment: None,
+            proposed_start: None,
+            proposed_end: None,
+            request_status: Vec::new(),
+        }
+    }
+
+    fn before() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 22, 9, 0, 0).unwrap()
+    }
+
+    fn after() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap()
+    }
+
+    fn late_of(entry: &HistoryEntry) -> bool {
+        match entry.kind {
+            HistoryKind::Answer { late, .. } => late,
+            ref other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_late_answer_is_recorded_and_applied_only_when_configured() {
+        let e = event();
+        let inv = invitation(&e, Some(Accepted));
+        let no = reply(Declined, after());
+        let kept =
+            apply_answer(&inv, &e, &no, LateAnswers::RecordOnly, false, after()).expect("recorded");
+        assert_eq!(kept.invitation.status, Some(Accepted), "the answer stays");
+        assert_eq!(kept.invitation.answered_at, None);
+        assert!(late_of(&kept.entry));
+        assert_eq!(kept.invitation.marks.len(), 1, "the message is the latest");
+        let applied =
+            apply_answer(&inv, &e, &no, LateAnswers::Apply, false, after()).expect("applied");
+        assert_eq!(applied.invitation.status, Some(Declined));
+        assert_eq!(applied.invitation.answered_at, Some(after()));
+        assert!(late_of(&applied.entry));
+        // Before the end, the setting does not matter.
+        for setting in [LateAnswers::RecordOnly, LateAnswers::Apply] {
+            let on_time = apply_answer(
+                &inv,
+                &e,
+                &reply(Declined, before()),
+                setting,
+                false,
+                before(),
+            )
+            .expect("applied");
+            assert_eq!(on_time.invitation.status, Some(Declined));
+            assert!(!late_of(&on_time.entry));
+        }
+    }
+
+    #[test]
+    fn a_changed_mind_is_applied_and_each_answer_stays_in_the_history() {
+        let e = event();
+        let inv = invitation(&e, None);
+        let first = apply_answer(
+            &inv,
+            &e,
+            &reply(Accepted, before()),
+            LateAnswers::RecordOnly,
+            true,
+            before(),
+        )
+        .expect("yes");
+        assert_eq!(first.invitation.status, Some(Accepted));
+        let later = before() + chrono::Duration::hours(2);
+        let second = apply_answer(
+            &first.invitation,
+            &e,
+            &reply(Declined, later),
+            LateAnswers::RecordOnly,
+            false,
+            later,
+        )
+        .expect("no");
+        assert_eq!(second.invitation.status, Some(Declined));
+        assert_eq!(second.invitation.answered_at, Some(later));
+        let answer = |entry: &HistoryEntry| match &entry.kind {
+            HistoryKind::Answer { status, web, .. } => (*status, *web, entry.at),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(answer(&first.entry), (Accepted, true, before()));
+        assert_eq!(answer(&second.entry), (Declined, false, later));
+        // The first answer delivered again is stale: the mind stays changed.
+        let again = apply_answer(
+            &second.invitation,
+            &e,
+            &reply(Accepted, before()),
+            LateAnswers::RecordOnly,
+            false,
+            later,
+        )
+        .expect_err("stale");
+        assert_eq!(again.reason, RefusalReason::StaleReply);
+    }
+
+    #[test]
+    fn an_answer_without_a_decision_is_refused() {
+        let e = event();
+        let inv = invitation(&e, None);
+        let mut none = reply(Accepted, before());
+        none.partstat = None;
+        let err =
+            apply_answer(&inv, &e, &none, LateAnswers::Apply, false, before()).expect_err("none");
+        assert_eq!(err.reason, RefusalReason::NoAnswer);
+        let pending = reply(ParticipationStatus::NeedsAction, before());
+        let err = apply_answer(&inv, &e, &pending, LateAnswers::Apply, false, before())
+            .expect_err("needs action");
+        assert_eq!(err.reason, RefusalReason::NoAnswer);
+    }
+
+    #[test]
+    fn organizer_messages_are_ordered_by_sequence_then_stamp() {
+        let (s0, s1) = (Sequence::INITIAL, Sequence::new(1));
+        assert!(is_newer(s1, None, s0, Some(after())));
+        assert!(!is_newer(s0, Some(after()), s1, None));
+        assert!(is_newer(s0, Some(after()), s0, Some(before())));
+        assert!(!is_newer(s0, Some(before()), s0, Some(before())));
     }
 }

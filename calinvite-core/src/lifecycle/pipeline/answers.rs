@@ -440,7 +440,8 @@ pub(super) fn delivered_changes(inv: &Invitation, now: DateTime<Utc>) -> Vec<Cha
     ]
 }
 
-/// The state changes of a bounce: a hard one suppresses the address (D12).
+/// The state changes of a bounce: a hard one suppresses the address
+/// ([D12](crate::manual::design#d12)).
 pub(super) fn bounce_changes(
     inv: &Invitation,
     permanent: bool,

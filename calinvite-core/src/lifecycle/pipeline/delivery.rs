@@ -122,7 +122,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
     /// behind a fan-out, or for a retry), the event was cancelled or a newer
     /// REQUEST for the invitation was queued. Sent after those, it would ask
     /// the recipient to attend a cancelled event, or show them a SEQUENCE
-    /// lower than one they hold (D2).
+    /// lower than one they hold ([D2](crate::manual::design#d2)).
     async fn superseded(
         &self,
         delivery: &Delivery,
@@ -136,14 +136,14 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
         else {
             return Ok(None);
         };
-        // Its cancellation may not be queued (a hard bounce gets none, D5).
+        // Its cancellation may not be queued (a hard bounce gets none; manual: design D5).
         if inv.cancelled
             || (self.store.event(inv.scope.owner, &inv.code).await?).is_some_and(|e| e.cancelled)
         {
             return Ok(Some("superseded: the event was cancelled".into()));
         }
         // An address suppressed after the request was queued (unsubscribed,
-        // bounced elsewhere) gets no more requests (D12).
+        // bounced elsewhere) gets no more requests (manual: design D12).
         if let Some(s) = self
             .store
             .suppression(inv.scope.owner, inv.recipient.address())
@@ -337,4 +337,97 @@ fn sent_changes(inv: &Invitation, delivery: &Delivery, now: DateTime<Utc>) -> Ve
             kind: HistoryKind::Sent { sequence },
         }),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::*;
+    use super::*;
+
+    fn queued(inv: &Invitation, sequence: Sequence) -> Delivery {
+        Delivery {
+            key: DeliveryKey::Invitation(IdempotencyKey::new(
+                inv.token.clone(),
+                sequence,
+                Method::Request,
+                0,
+            )),
+            owner: OwnerId(1),
+            payload: Payload::Invitation {
+                code: inv.code.clone(),
+                token: inv.token.clone(),
+                kind: MessageKind::Update,
+                sequence,
+                copy: 0,
+            },
+            attempts: 1,
+            due: before(),
+            state: QueueState::Queued,
+            last_error: None,
+        }
+    }
+
+    #[test]
+    fn a_first_send_marks_the_invitation_sent_and_records_it() {
+        let e = event("Launch", false);
+        let inv = invitation(&e, 1, "jorg@example.org", None, DeliveryState::Queued);
+        let s1 = Sequence::INITIAL.next();
+        let mut next = inv.clone();
+        next.sent_at = Some(before());
+        next.delivery = DeliveryState::Sent;
+        assert_eq!(
+            sent_changes(&inv, &queued(&inv, s1), before()),
+            vec![
+                Change::UpdateInvitation {
+                    expected: 3,
+                    invitation: next,
+                },
+                Change::AppendHistory(HistoryEntry {
+                    token: inv.token.clone(),
+                    at: before(),
+                    kind: HistoryKind::Sent { sequence: s1 },
+                }),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_later_send_keeps_the_first_send_time_and_a_better_delivery_state() {
+        let e = event("Launch", false);
+        let first = before() - chrono::Duration::days(3);
+        let state_after = |delivery| {
+            let mut inv = invitation(&e, 1, "jorg@example.org", None, delivery);
+            inv.sent_at = Some(first);
+            match &sent_changes(&inv, &queued(&inv, Sequence::INITIAL), before())[0] {
+                Change::UpdateInvitation { invitation, .. } => {
+                    assert_eq!(invitation.sent_at, Some(first));
+                    invitation.delivery
+                }
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(state_after(DeliveryState::SoftBounced), DeliveryState::Sent);
+        assert_eq!(state_after(DeliveryState::Sent), DeliveryState::Sent);
+        assert_eq!(
+            state_after(DeliveryState::Delivered),
+            DeliveryState::Delivered
+        );
+        assert_eq!(
+            state_after(DeliveryState::HardBounced),
+            DeliveryState::HardBounced
+        );
+    }
+
+    #[test]
+    fn a_notice_sent_changes_no_invitation() {
+        let e = event("Launch", false);
+        let inv = invitation(&e, 1, "jorg@example.org", None, DeliveryState::Queued);
+        let mut notice = queued(&inv, Sequence::INITIAL);
+        notice.payload = Payload::Prepared {
+            from: address("bounces@events.example.com"),
+            to: organizer(),
+            bytes: b"Subject: x\r\n\r\nx".to_vec(),
+        };
+        assert_eq!(sent_changes(&inv, &notice, before()), Vec::new());
+    }
 }

@@ -413,3 +413,169 @@ fn created_notice_text(owner: &DomainOwner, event: &Event) -> (String, String) {
     }
     (format!("Event code {code}: \"{}\"", event.summary()), body)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::*;
+    use super::*;
+    use crate::inbound::{CalendarIdentity, InboundEvent, InboundTime};
+    use chrono::TimeZone as _;
+
+    fn identity(sequence: u64, stamp: Option<DateTime<Utc>>) -> CalendarIdentity {
+        CalendarIdentity {
+            uid: "uid-1@example.com".into(),
+            sequence: Sequence::new(sequence),
+            dtstamp: stamp,
+            organizer: None,
+        }
+    }
+
+    fn request(sequence: u64, summary: &str) -> OrganizerRequest {
+        OrganizerRequest {
+            identity: identity(sequence, Some(before())),
+            scope: RequestScope::Full,
+            event: InboundEvent {
+                summary: Some(summary.into()),
+                start: Some(InboundTime::Date(day())),
+                ..InboundEvent::default()
+            },
+            raw_calendar: format!("BEGIN:VCALENDAR ({summary})"),
+        }
+    }
+
+    /// The event as received at SEQUENCE 2.
+    fn received() -> StoredEvent {
+        let mut e = event("Launch", false);
+        e.organizer_sequence = Sequence::new(2);
+        e.organizer_stamp = Some(before());
+        e
+    }
+
+    #[test]
+    fn a_request_not_newer_than_the_last_one_is_stale() {
+        let e = received();
+        for old in [1, 2] {
+            match revision_of(&e, &request(old, "Launch v2")) {
+                Ok(Revision::Stale(r)) => {
+                    assert_eq!(r.reason, RefusalReason::StaleOrganizerMessage)
+                }
+                other => panic!("SEQUENCE {old}: {other:?}"),
+            }
+        }
+        // Stale even when the event was cancelled since: a re-delivery is
+        // recorded, never answered.
+        let mut dead = received();
+        dead.cancelled = true;
+        assert!(matches!(
+            revision_of(&dead, &request(2, "Launch")),
+            Ok(Revision::Stale(_))
+        ));
+    }
+
+    #[test]
+    fn a_newer_request_for_a_cancelled_event_is_refused() {
+        let mut dead = received();
+        dead.cancelled = true;
+        let r = revision_of(&dead, &request(3, "Launch v2")).expect_err("refused");
+        assert_eq!(r.reason, RefusalReason::EventCancelled);
+    }
+
+    #[test]
+    fn a_newer_request_is_the_next_state_of_the_event() {
+        let e = received();
+        let req = request(3, "Launch v2");
+        let Ok(Revision::Next(next)) = revision_of(&e, &req) else {
+            panic!("a newer request is taken")
+        };
+        assert_eq!(next.organizer_sequence, Sequence::new(3));
+        assert_eq!(next.organizer_stamp, Some(before()));
+        assert_eq!(
+            next.raw_calendar.as_deref(),
+            Some("BEGIN:VCALENDAR (Launch v2)")
+        );
+        assert_eq!(next.latest.summary().as_str(), "Launch v2");
+        assert_eq!(next.latest.organizer().address(), &organizer());
+        // What recipients hold and the version are untouched: sending is
+        // the changes room's decision.
+        assert_eq!(
+            (next.sent_sequence, next.version, next.cancelled),
+            (e.sent_sequence, e.version, false)
+        );
+        // Same SEQUENCE, later DTSTAMP: newer too.
+        let mut later = request(2, "Launch v3");
+        later.identity.dtstamp = Some(after());
+        assert!(matches!(revision_of(&e, &later), Ok(Revision::Next(_))));
+    }
+
+    #[test]
+    fn a_cancellation_is_stale_or_stamps_the_event_with_its_instances() {
+        let e = received();
+        let cancel = |sequence, instances| OrganizerCancel {
+            identity: identity(sequence, Some(before())),
+            instances,
+            event: InboundEvent::default(),
+        };
+        let r = cancellation_of(&e, &cancel(2, vec![])).expect_err("stale");
+        assert_eq!(r.reason, RefusalReason::StaleOrganizerMessage);
+        let (stamped, instances) = cancellation_of(&e, &cancel(3, vec![])).expect("whole");
+        assert_eq!(instances, None);
+        assert_eq!(stamped.organizer_sequence, Sequence::new(3));
+        assert!(!stamped.cancelled, "the changes room cancels it");
+        let noon = Utc.with_ymd_and_hms(2026, 12, 8, 12, 0, 0).unwrap();
+        let floating = noon.naive_utc();
+        let (_, instances) = cancellation_of(
+            &e,
+            &cancel(
+                4,
+                vec![
+                    InboundTime::Date(day()),
+                    // A floating time names no occurrence: left out.
+                    InboundTime::Floating(floating),
+                ],
+            ),
+        )
+        .expect("instances");
+        assert_eq!(instances, Some(vec![OccurrenceId::On(day())]));
+    }
+
+    #[test]
+    fn a_refused_organizer_hears_back_at_a_proven_address_only() {
+        let sender = address("ana@example.com");
+        let account = address("billing@example.com");
+        assert_eq!(
+            refused_notice_address(
+                RefusalReason::AuthenticationFailed,
+                Some(&sender),
+                account.clone()
+            ),
+            account,
+            "a From that failed authentication may be forged"
+        );
+        assert_eq!(
+            refused_notice_address(
+                RefusalReason::OrganizerMismatch,
+                Some(&sender),
+                account.clone()
+            ),
+            sender
+        );
+        assert_eq!(
+            refused_notice_address(RefusalReason::UnusableEvent, None, account.clone()),
+            account
+        );
+    }
+
+    #[test]
+    fn notices_name_the_event_and_the_reason() {
+        let r = Refusal::new(RefusalReason::UnusableEvent, "no DTSTART");
+        let (subject, body) = refusal_notice_text(&r, Some("Launch"));
+        assert_eq!(subject, "calinvite could not take \"Launch\"");
+        assert!(body.contains("no DTSTART") && body.contains("Nothing was sent"));
+        let (subject, _) = refusal_notice_text(&r, None);
+        assert_eq!(subject, "calinvite could not take your event");
+        let e = event("Launch", false);
+        let (subject, body) = created_notice_text(&owner(), &e.latest);
+        assert_eq!(subject, format!("Event code {}: \"Launch\"", e.code));
+        assert!(body.contains("create@events.example.com"));
+    }
+}

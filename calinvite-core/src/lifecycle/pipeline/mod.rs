@@ -44,13 +44,14 @@ use super::transport::Transport;
 use crate::address::EmailAddress;
 use crate::clock::{Clock, IdSource};
 use crate::compose::{ComposeOptions, Composer, IdempotencyKey};
-use crate::event::{Event, EventRevision, ParticipationStatus, Recipient, SenderIdentity};
+use crate::event::{Event, ParticipationStatus, Recipient, SenderIdentity};
 use crate::ics::Method;
 use crate::ids::{EventCode, InvitationToken, InvitationUid, Sequence};
 use crate::inbound::{
     AuthVerdict, InboundEnvelope, InboundKind, InboundLimits, InboundMessage, OrganizerCancel,
     OrganizerRequest, Reply, RequestScope,
 };
+use crate::revision::EventRevision;
 use crate::targeting;
 use crate::template::{DefaultTemplate, MessageKind, Template};
 
@@ -63,6 +64,10 @@ pub(super) mod metrics;
 pub(super) mod notices_in;
 mod queries;
 mod sending;
+
+// Values the rooms' unit tests build in memory.
+#[cfg(test)]
+mod fixtures;
 
 pub use super::error::PipelineError;
 pub use metrics::{MetricsSnapshot, PipelineMetrics};
@@ -77,7 +82,8 @@ pub enum Outcome {
     RevisionSent(EventCode, Sequence),
     /// The change waits for approval in this pending change.
     PendingApproval(EventCode, String),
-    /// The organizer's message changed nothing that is sent (D3).
+    /// The organizer's message changed nothing that is sent
+    /// ([D3](crate::manual::design#d3)).
     Unchanged(EventCode),
     /// The event was cancelled.
     Cancelled(EventCode),

@@ -2,8 +2,9 @@
 //! own bounce, complaint and delivery notifications (AWS SES through SNS, for
 //! one). An adapter parses them into a [`DeliveryNotice`] and hands it to
 //! [`Pipeline::delivery_notice`], which applies the same effects a
-//! delivery-status report does (D12): a delivered mark, a soft or hard bounce
-//! (a hard one suppresses the address), or a complaint (suppresses it).
+//! delivery-status report does ([D12](crate::manual::design#d12)): a
+//! delivered mark, a soft or hard bounce (a hard one suppresses the
+//! address), or a complaint (suppresses it).
 //!
 //! A notice reaches the domain owner whose mailbox sent the original message
 //! (its envelope sender, the owner's bounce address) and touches only that
@@ -132,7 +133,8 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
     /// Applies a sending service's delivery notice (an SES bounce, complaint
     /// or delivery notification): the invitation its Message-ID names is
     /// marked delivered or bounced, and a hard bounce or a complaint
-    /// suppresses the recipient for the owner (D12).
+    /// suppresses the recipient for the owner
+    /// ([D12](crate::manual::design#d12)).
     ///
     /// The notice reaches the domain owner whose mailbox is its sender and
     /// only that owner's invitations. A notice that names no mailbox, no
