@@ -8,6 +8,7 @@ use std::sync::Arc;
 use calinvite_core::lifecycle::*;
 use calinvite_core::*;
 use chrono::{NaiveDate, TimeZone as _, Utc};
+use calinvite_tests::block_on;
 
 fn address(a: &str) -> EmailAddress {
     EmailAddress::parse(a).expect("address")
