@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use calinvite_core::lifecycle::*;
 use calinvite_core::*;
-use chrono::{NaiveDate, TimeZone as _, Utc};
 use calinvite_tests::block_on;
+use chrono::{NaiveDate, TimeZone as _, Utc};
 
 fn address(a: &str) -> EmailAddress {
     EmailAddress::parse(a).expect("address")
