@@ -130,7 +130,7 @@ impl CalendarEvent {
 pub struct Delivered {
     /// METHOD (`REQUEST`, `CANCEL`), or `None` for a plain notice.
     pub method: Option<String>,
-    /// The calendar UID (the recipient's own, D1).
+    /// The calendar UID (the recipient's own, [D1](calinvite_core::manual::design#d1)).
     pub uid: Option<String>,
     /// SEQUENCE.
     pub sequence: Option<u64>,

@@ -1,7 +1,7 @@
-//! Answers and what follows them: replies and their ordering (INTEROP 19–21),
+//! Answers and what follows them: replies and their ordering ([interop rules 19–21](calinvite_core::manual::interop#rule-19)),
 //! recurring instances, late answers, counters and refreshes, delivery
-//! reports and transport failures (D8, D12), unsubscribes and web answers
-//! (D5, D11), and the reports and CSV export counted from all of it.
+//! reports and transport failures ([D8](calinvite_core::manual::design#d8), [D12](calinvite_core::manual::design#d12)), unsubscribes and web answers
+//! ([D5](calinvite_core::manual::design#d5), [D11](calinvite_core::manual::design#d11)), and the reports and CSV export counted from all of it.
 //!
 //! Every scenario talks to the pipeline the way the world does: real iMIP
 //! messages into [`Pipeline::receive`](calinvite_core::lifecycle::Pipeline::receive),
@@ -366,7 +366,7 @@ pub(super) async fn replies_record_status_and_history<S: Store>(store: S) {
     );
     assert_eq!(a[1].sequence, Sequence::INITIAL);
 
-    // An update reaches nobody who said No (D4 default); a Maybe gets it and
+    // An update reaches nobody who said No (manual: design D4 default); a Maybe gets it and
     // answers at the new SEQUENCE, which the history records.
     s.advance(3600);
     expect_answer(
@@ -455,7 +455,7 @@ pub(super) async fn stale_replies_are_refused<S: Store>(store: S) {
     assert_eq!(settled.status, Some(ParticipationStatus::Tentative));
 
     // The client answers the old copy afterwards, with a later DTSTAMP:
-    // SEQUENCE decides first (INTEROP 20).
+    // SEQUENCE decides first (manual: interop rule 20).
     s.advance(600);
     let old_copy = RawReply {
         uid: &uid,
@@ -621,7 +621,7 @@ pub(super) async fn forwarded_reply_is_recorded_apart<S: Store>(store: S) {
         "the holder's ordering marks are untouched"
     );
     // The same forwarded answer delivered again is stale for its answerer
-    // (rule 20 keeps the last SEQUENCE and DTSTAMP per attendee).
+    // (manual: interop rule 20 keeps the last SEQUENCE and DTSTAMP per attendee).
     let again = s
         .reply_from(
             "holder@example.org",
@@ -714,7 +714,7 @@ pub(super) async fn recurring_instances<S: Store>(store: S) {
     assert_eq!(
         s.calendar_inbox("c@example.org").len(),
         1,
-        "who declined gets no update (D4 default)"
+        "who declined gets no update (manual: design D4 default)"
     );
 
     // One instance is cancelled.
@@ -732,7 +732,7 @@ pub(super) async fn recurring_instances<S: Store>(store: S) {
         assert_eq!(
             d.method.as_deref(),
             Some("CANCEL"),
-            "{who} gets a CANCEL (D5)"
+            "{who} gets a CANCEL (manual: design D5)"
         );
         assert_eq!(d.sequence, Some(2), "{who}: the CANCEL raises SEQUENCE");
         assert_eq!(
@@ -803,7 +803,7 @@ pub(super) async fn recurring_instances<S: Store>(store: S) {
     assert_eq!(last.instance, Some(one));
     assert_eq!(last.status, ParticipationStatus::Declined);
 
-    // The same instance named with a TZID is the same instance (INTEROP 21).
+    // The same instance named with a TZID is the same instance (manual: interop rule 21).
     s.advance(60);
     let uid = d_uid(&s, "a@example.org");
     expect_answer(
@@ -1202,7 +1202,7 @@ pub(super) async fn delivery_reports_mark_invitations<S: Store>(store: S) {
     );
     assert_eq!(s.calendar_inbox("gone@example.org").len(), 1);
 
-    // An update to the first event skips the hard bounce (D4) though it said
+    // An update to the first event skips the hard bounce (manual: design D4) though it said
     // Yes; the soft bounce gets it like anyone else.
     assert!(matches!(
         s.organizer_sends(&ev.edited(|e| e.end = "20261203T210000".into()))
@@ -1213,7 +1213,7 @@ pub(super) async fn delivery_reports_mark_invitations<S: Store>(store: S) {
     assert_eq!(
         s.calendar_inbox("gone@example.org").len(),
         1,
-        "D4: never hard bounces"
+        "manual: design D4: never hard bounces"
     );
     assert_eq!(last_calendar(&s, "full@example.org").sequence, Some(1));
     assert_eq!(last_calendar(&s, "fine@example.org").sequence, Some(1));
@@ -1390,7 +1390,7 @@ pub(super) async fn permanent_failure_bounces_and_suppresses<S: Store>(store: S)
 
 // ------------------------------------------------ unsubscribe, web answers
 
-/// Unsubscribe suppresses future invitations and updates, yet the address still gets the cancellation (D5); a foreign owner cannot use the token.
+/// Unsubscribe suppresses future invitations and updates, yet the address still gets the cancellation ([D5](calinvite_core::manual::design#d5)); a foreign owner cannot use the token.
 pub(super) async fn unsubscribe_suppresses_but_cancellation_still_goes<S: Store>(store: S) {
     let s = scenario(store, Settings::default()).await;
     let ev = CalendarEvent::launch("unsub-1@example.com");
@@ -1456,7 +1456,7 @@ pub(super) async fn unsubscribe_suppresses_but_cancellation_still_goes<S: Store>
     assert_eq!(
         s.calendar_inbox("leaving@example.org").len(),
         1,
-        "no updates to a suppressed address (D4)"
+        "no updates to a suppressed address (manual: design D4)"
     );
 
     assert!(matches!(
@@ -1465,8 +1465,8 @@ pub(super) async fn unsubscribe_suppresses_but_cancellation_still_goes<S: Store>
         Ok(Outcome::Cancelled(_))
     ));
     deliver(&s).await;
-    // D5: "Everyone who received any REQUEST for the event (declined
-    // included), except hard bounces" — an unsubscribe is not a hard bounce.
+    // manual: design D5: a cancellation goes to everyone sent a REQUEST,
+    // decliners included, except hard bounces — an unsubscribe is not one.
     for who in ["leaving@example.org", "staying@example.org"] {
         let d = last_calendar(&s, who);
         assert_eq!(

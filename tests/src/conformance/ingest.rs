@@ -1,7 +1,7 @@
 //! Conformance scenarios for what organizers send and what goes out: event
-//! creation through the ingest address, change detection (D3), stale
-//! organizer messages (rule 20), organizer authentication (D7), sending rules,
-//! the approval switch (D6), update audiences (D4, D5) and tenancy (D13).
+//! creation through the ingest address, change detection ([D3](calinvite_core::manual::design#d3)), stale
+//! organizer messages ([interop rule 20](calinvite_core::manual::interop#rule-20)), organizer authentication ([D7](calinvite_core::manual::design#d7)), sending rules,
+//! the approval switch ([D6](calinvite_core::manual::design#d6)), update audiences ([D4](calinvite_core::manual::design#d4), [D5](calinvite_core::manual::design#d5)) and tenancy ([D13](calinvite_core::manual::design#d13)).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
@@ -342,7 +342,7 @@ pub(super) async fn brief_story<S: Store>(store: S) {
     }
     uids.sort();
     uids.dedup();
-    assert_eq!(uids.len(), 4, "every recipient has their own UID (D1)");
+    assert_eq!(uids.len(), 4, "every recipient has their own UID (manual: design D1)");
 
     for (who, answer) in [(YES, "ACCEPTED"), (NO, "DECLINED"), (MAYBE, "TENTATIVE")] {
         let out = s.reply(who, answer).await.expect("a reply is handled");
@@ -428,7 +428,7 @@ pub(super) async fn brief_story<S: Store>(store: S) {
     );
 }
 
-/// D3: identical re-sends and changes outside D3 send nothing and keep SEQUENCE; a time change goes out.
+/// [D3](calinvite_core::manual::design#d3): identical re-sends and changes outside [D3](calinvite_core::manual::design#d3) send nothing and keep SEQUENCE; a time change goes out.
 pub(super) async fn change_detection<S: Store>(store: S) {
     let s = scenario(store, Settings::default()).await;
     let ev = CalendarEvent::launch("d3@example.com");
@@ -529,7 +529,7 @@ pub(super) async fn change_detection<S: Store>(store: S) {
     assert_eq!(sent_sequence(&s, &code).await, Sequence::new(2));
 }
 
-/// Rule 20: older SEQUENCE, or same SEQUENCE with an older or equal DTSTAMP, changes nothing and is recorded.
+/// [Interop rule 20](calinvite_core::manual::interop#rule-20): older SEQUENCE, or same SEQUENCE with an older or equal DTSTAMP, changes nothing and is recorded.
 pub(super) async fn stale_organizer_messages<S: Store>(store: S) {
     let s = scenario(store, Settings::default()).await;
     let v0 = CalendarEvent::launch("stale@example.com");
@@ -641,7 +641,7 @@ pub(super) async fn stale_organizer_messages<S: Store>(store: S) {
     let last = s.calendar_inbox(YES).pop().expect("a message");
     assert_eq!(description_of(&last), "Later stamp: goes out.");
 
-    // Google's SEQUENCE values do not fit in 32 bits; recipients see ours (D2).
+    // Google's SEQUENCE values do not fit in 32 bits; recipients see ours (manual: design D2).
     let mut big = CalendarEvent::launch("google-seq@example.com");
     big.sequence = 1_407_317_367_304;
     let big_code = created(send(&s, &big).await, "a 64-bit SEQUENCE");
@@ -670,7 +670,7 @@ pub(super) async fn stale_organizer_messages<S: Store>(store: S) {
     );
 }
 
-/// D7: strangers are refused without backscatter; failing authentication and mismatched ORGANIZERs are refused and told to the organizer.
+/// [D7](calinvite_core::manual::design#d7): strangers are refused without backscatter; failing authentication and mismatched ORGANIZERs are refused and told to the organizer.
 pub(super) async fn organizer_allow_list<S: Store>(store: S) {
     let s = scenario(store, Settings::default()).await;
     let stranger = "mallory@evil.example";
@@ -835,7 +835,7 @@ pub(super) async fn organizer_allow_list<S: Store>(store: S) {
     assert_eq!(stored.sent_sequence, Sequence::INITIAL);
 }
 
-/// D7: the three authentication policies decide as `engine::authenticated` documents.
+/// [D7](calinvite_core::manual::design#d7): the three authentication policies decide as `engine::authenticated` documents.
 pub(super) async fn organizer_auth_policies<S: Store>(store: S) {
     let s = scenario(store, Settings::default()).await;
     let set_policy = |policy: AuthPolicy| {
@@ -1181,7 +1181,7 @@ pub(super) async fn invite_refusals<S: Store>(store: S) {
         "the organizer got no invitation"
     );
     // The unsubscribed one got only what they had before unsubscribing,
-    // and the cancellation of that event (D5 informs suppressed holders).
+    // and the cancellation of that event (manual: design D5 informs suppressed holders).
     assert_eq!(calendar(&s, "unsub@example.org"), vec![req(0), cancel(1)]);
     assert_eq!(calendar(&s, "ontime@example.org"), vec![req(0)]);
     let invs = s
@@ -1263,7 +1263,7 @@ pub(super) async fn late_joiner_gets_current_revision<S: Store>(store: S) {
     assert_eq!(calendar(&s, YES), vec![req(0), req(1), req(2)]);
 }
 
-/// D6: an edit waits for approval, lists exactly the Yes/Maybe holders, and approval sends exactly those.
+/// [D6](calinvite_core::manual::design#d6): an edit waits for approval, lists exactly the Yes/Maybe holders, and approval sends exactly those.
 pub(super) async fn approval_holds_update<S: Store>(store: S) {
     let s = scenario(store, Settings::default().with_approval(true)).await;
     let (ev, code) = brief_setup(&s, "approve@example.com").await;
@@ -1359,7 +1359,7 @@ pub(super) async fn approval_holds_update<S: Store>(store: S) {
     );
 }
 
-/// D6: rejecting a pending edit sends nothing; recipients keep SEQUENCE 0.
+/// [D6](calinvite_core::manual::design#d6): rejecting a pending edit sends nothing; recipients keep SEQUENCE 0.
 pub(super) async fn approval_reject<S: Store>(store: S) {
     let s = scenario(store, Settings::default().with_approval(true)).await;
     let (ev, code) = brief_setup(&s, "reject@example.com").await;
@@ -1392,7 +1392,7 @@ pub(super) async fn approval_reject<S: Store>(store: S) {
     );
 }
 
-/// D6: a newer edit supersedes an older pending one; approving the newer sends one update with its content.
+/// [D6](calinvite_core::manual::design#d6): a newer edit supersedes an older pending one; approving the newer sends one update with its content.
 pub(super) async fn approval_newer_edit_supersedes<S: Store>(store: S) {
     let s = scenario(store, Settings::default().with_approval(true)).await;
     let (ev, code) = brief_setup(&s, "supersede@example.com").await;
@@ -1456,7 +1456,7 @@ pub(super) async fn approval_newer_edit_supersedes<S: Store>(store: S) {
     assert_eq!(sent_sequence(&s, &code).await, Sequence::new(1));
 }
 
-/// D6: a cancellation under approval lists everyone who received the event, blocks new invites, and approval cancels for all.
+/// [D6](calinvite_core::manual::design#d6): a cancellation under approval lists everyone who received the event, blocks new invites, and approval cancels for all.
 pub(super) async fn approval_holds_cancellation<S: Store>(store: S) {
     let s = scenario(store, Settings::default().with_approval(true)).await;
     let (ev, code) = brief_setup(&s, "cancel-approval@example.com").await;
@@ -1545,17 +1545,17 @@ async fn audience_case<S: Store>(store: S, audience: UpdateAudience, expect: &[&
     }
 }
 
-/// D4: `UpdateAudience::NotDeclined` updates Yes, Maybe and the silent, not No.
+/// [D4](calinvite_core::manual::design#d4): `UpdateAudience::NotDeclined` updates Yes, Maybe and the silent, not No.
 pub(super) async fn update_audience_not_declined<S: Store>(store: S) {
     audience_case(store, UpdateAudience::NotDeclined, &[YES, MAYBE, SILENT]).await;
 }
 
-/// D4: `UpdateAudience::Everyone` updates decliners too.
+/// [D4](calinvite_core::manual::design#d4): `UpdateAudience::Everyone` updates decliners too.
 pub(super) async fn update_audience_everyone<S: Store>(store: S) {
     audience_case(store, UpdateAudience::Everyone, &FOUR).await;
 }
 
-/// D4/D5: hard-bounced addresses get neither updates nor cancellations; soft bounces still do.
+/// [D4](calinvite_core::manual::design#d4)/[D5](calinvite_core::manual::design#d5): hard-bounced addresses get neither updates nor cancellations; soft bounces still do.
 pub(super) async fn hard_bounced_never_updated<S: Store>(store: S) {
     let s = scenario(
         store,
@@ -1656,7 +1656,7 @@ pub(super) async fn hard_bounced_never_updated<S: Store>(store: S) {
     );
 }
 
-/// D13: two tenants on one store cannot see, invite, approve or answer each other's events, and reports never mix.
+/// [D13](calinvite_core::manual::design#d13): two tenants on one store cannot see, invite, approve or answer each other's events, and reports never mix.
 pub(super) async fn tenant_isolation<S: Store>(store: S) {
     let store = Arc::new(store);
     let a = Scenario::with_tenant(
@@ -1965,7 +1965,7 @@ pub(super) async fn tenant_isolation<S: Store>(store: S) {
     );
 }
 
-/// Past events are not mailed (INTEROP rule 22): an edit after the end is kept
+/// Past events are not mailed ([interop rule 22](calinvite_core::manual::interop#rule-22)): an edit after the end is kept
 /// without an update, a cancellation is recorded without a CANCEL, and both
 /// leave an `event-ended` refusal.
 pub(super) async fn past_events_are_not_mailed<S: Store>(store: S) {
