@@ -342,7 +342,11 @@ pub(super) async fn brief_story<S: Store>(store: S) {
     }
     uids.sort();
     uids.dedup();
-    assert_eq!(uids.len(), 4, "every recipient has their own UID (manual: design D1)");
+    assert_eq!(
+        uids.len(),
+        4,
+        "every recipient has their own UID (manual: design D1)"
+    );
 
     for (who, answer) in [(YES, "ACCEPTED"), (NO, "DECLINED"), (MAYBE, "TENTATIVE")] {
         let out = s.reply(who, answer).await.expect("a reply is handled");
