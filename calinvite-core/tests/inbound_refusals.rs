@@ -618,3 +618,35 @@ proptest! {
         );
     }
 }
+
+/// The fuzz seeds for these cases (`fuzz/seeds/inbound/unusable-*`,
+/// `ambiguous-*`) are refused as they say, through the whole pipeline.
+#[test]
+fn the_fuzz_seeds_are_refused_as_named() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/inbound");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).expect("the seed folder") {
+        let path = entry.expect("an entry").path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        let reason = if name.starts_with("unusable-") {
+            RefusalReason::UnusableEvent
+        } else if name.starts_with("ambiguous-") {
+            RefusalReason::AmbiguousMessage
+        } else {
+            continue;
+        };
+        let s = scenario();
+        if name.contains("cancel") {
+            let mut ev = CalendarEvent::launch("seed@example.com");
+            ev.rrule = Some("FREQ=WEEKLY;COUNT=4".into());
+            created(block_on(s.organizer_sends(&ev)).expect("sent"), name);
+        }
+        let raw = std::fs::read(&path).expect("a seed");
+        refusal(&receive(&s, ORGANIZER, &raw), reason, name);
+        seen += 1;
+    }
+    assert!(seen >= 10, "the seeds are there ({seen})");
+}
