@@ -187,6 +187,7 @@ fn every_refusal_reason() -> Vec<RefusalReason> {
         UnknownBounce,
         NotActionable,
         Unreadable,
+        AmbiguousMessage,
     ]
 }
 

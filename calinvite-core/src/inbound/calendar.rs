@@ -197,10 +197,47 @@ fn read_part(
         .or_else(|| instances.first().copied())
         .unwrap_or(events[0]);
     let identity = identity(head, &uid, &mut ctx);
+    // What an organizer's message says about when or whether the event
+    // happens that cannot be represented: the message is refused, never
+    // narrowed (manual: inbound_warnings).
+    let mut unusable = Vec::new();
+    if let Some(p) = head.prop("SEQUENCE")
+        && p.value.trim().parse::<u64>().is_err()
+    {
+        unusable.push(format!(
+            "SEQUENCE {:?} is not a whole number calinvite can use, so it cannot tell whether this is a newer version",
+            p.value.trim()
+        ));
+    }
+    if same_uid.len() < events.len() {
+        unusable.push(format!(
+            "the message holds more than one event (UIDs {:?} and others); send each event on its own",
+            uid
+        ));
+    }
+    if same_uid
+        .iter()
+        .filter(|e| e.prop("RECURRENCE-ID").is_none())
+        .count()
+        > 1
+    {
+        unusable.push(
+            "the message holds two versions of the same event (two VEVENTs without RECURRENCE-ID)"
+                .into(),
+        );
+    }
+    for i in &instances {
+        if let Some(range) = i.prop("RECURRENCE-ID").and_then(|p| p.param("RANGE")) {
+            unusable.push(format!(
+                "RECURRENCE-ID;RANGE={range} changes every later occurrence; calinvite can only change one occurrence at a time"
+            ));
+        }
+    }
 
     Ok(match method.as_str() {
         "REQUEST" => {
-            let event = inbound_event(master, &instances, &mut ctx);
+            let mut event = inbound_event(master, &instances, &mut ctx, &mut unusable);
+            event.unusable = unusable;
             InboundKind::OrganizerRequest(OrganizerRequest {
                 identity,
                 scope: if master.is_some() {
@@ -213,15 +250,28 @@ fn read_part(
             })
         }
         "CANCEL" => {
-            let event = inbound_event(master, &instances, &mut ctx);
+            // A cancellation uses only its identity and, without a master,
+            // the instances it names: only those can change its meaning.
+            let mut event = inbound_event(master, &instances, &mut ctx, &mut Vec::new());
             let cancelled = if master.is_some() {
                 Vec::new()
             } else {
-                instances
-                    .iter()
-                    .filter_map(|i| ctx.time(i.prop("RECURRENCE-ID")))
-                    .collect()
+                let mut cancelled = Vec::new();
+                for i in &instances {
+                    match ctx.time(i.prop("RECURRENCE-ID")) {
+                        Some(t @ (InboundTime::Zoned(_) | InboundTime::Date(_))) => {
+                            cancelled.push(t);
+                        }
+                        _ => unusable.push(format!(
+                            "the cancelled occurrence RECURRENCE-ID {:?} names no date or time calinvite can place",
+                            i.prop("RECURRENCE-ID").map_or("", |p| p.value.trim())
+                        )),
+                    }
+                }
+                cancelled
             };
+            unusable.retain(|u| !u.starts_with("the message holds two versions"));
+            event.unusable = unusable;
             InboundKind::OrganizerCancel(OrganizerCancel {
                 identity,
                 instances: cancelled,
@@ -316,17 +366,6 @@ impl Ctx<'_> {
         // An RDATE PERIOD: the start is what names the occurrence.
         let first = first.split('/').next().unwrap_or(first);
         self.time_value(first, prop)
-    }
-
-    fn times(&mut self, prop: &Property) -> Vec<InboundTime> {
-        prop.value
-            .split(',')
-            .filter_map(|v| {
-                let v = v.trim();
-                let v = v.split('/').next().unwrap_or(v);
-                self.time_value(v, prop)
-            })
-            .collect()
     }
 
     fn time_value(&mut self, value: &str, prop: &Property) -> Option<InboundTime> {
@@ -506,10 +545,103 @@ pub(crate) fn parse_duration(s: &str) -> Option<i64> {
     (any && number.is_none()).then_some(sign * total)
 }
 
+/// A DATE or DATE-TIME value that decides when the event happens: one that is
+/// present but cannot be read is put on `unusable`.
+fn deciding_time(
+    ctx: &mut Ctx<'_>,
+    prop: Option<&Property>,
+    what: &str,
+    unusable: &mut Vec<String>,
+) -> Option<InboundTime> {
+    let t = ctx.time(prop);
+    if let (Some(p), None) = (prop, t) {
+        unusable.push(format!(
+            "{what} ({}) {:?} is not a date or time calinvite can read",
+            p.name,
+            p.value.trim()
+        ));
+    }
+    t
+}
+
+/// DTEND, or DTSTART + DURATION, where either being unreadable (or both
+/// being given) is put on `unusable`.
+fn deciding_end(
+    c: &Component,
+    start: Option<InboundTime>,
+    what: &str,
+    ctx: &mut Ctx<'_>,
+    unusable: &mut Vec<String>,
+) -> Option<InboundTime> {
+    if c.prop("DTEND").is_some() && c.prop("DURATION").is_some() {
+        unusable.push(format!(
+            "{what} gives both an end (DTEND) and a length (DURATION); calinvite cannot tell which is meant"
+        ));
+    }
+    if let Some(p) = c.prop("DTEND") {
+        return deciding_time(ctx, Some(p), &format!("{what}'s end"), unusable);
+    }
+    if let Some(p) = c.prop("DURATION")
+        && parse_duration(p.value.trim()).is_none()
+    {
+        unusable.push(format!(
+            "{what}'s length (DURATION) {:?} is not a length calinvite can read",
+            p.value.trim()
+        ));
+    }
+    end_of(c, start, ctx)
+}
+
+/// STATUS, where a value calinvite does not know is put on `unusable`.
+fn deciding_status(c: &Component, what: &str, unusable: &mut Vec<String>) -> Option<EventStatus> {
+    let s = status(c);
+    if let (Some(p), None) = (c.prop("STATUS"), s) {
+        unusable.push(format!(
+            "{what}'s STATUS {:?} is not one calinvite knows (CONFIRMED, TENTATIVE, CANCELLED)",
+            p.value.trim()
+        ));
+    }
+    s
+}
+
+/// RDATE or EXDATE values: each must name a date or a zoned time (a PERIOD
+/// in an RDATE gives an occurrence its own length, which calinvite cannot
+/// represent).
+fn occurrence_list(
+    ctx: &mut Ctx<'_>,
+    prop: &Property,
+    what: &str,
+    unusable: &mut Vec<String>,
+) -> Vec<InboundTime> {
+    let mut out = Vec::new();
+    for v in prop.value.split(',').map(str::trim) {
+        if v.contains('/') {
+            unusable.push(format!(
+                "{what} ({}) {v:?} gives an occurrence its own length, which calinvite cannot represent",
+                prop.name
+            ));
+            continue;
+        }
+        match ctx.time_value(v, prop) {
+            Some(t @ (InboundTime::Zoned(_) | InboundTime::Date(_))) => out.push(t),
+            Some(InboundTime::Floating(_)) => unusable.push(format!(
+                "{what} ({}) {v:?} has no time zone calinvite can resolve, so it cannot tell which occurrence it means",
+                prop.name
+            )),
+            None => unusable.push(format!(
+                "{what} ({}) {v:?} is not a date or time calinvite can read",
+                prop.name
+            )),
+        }
+    }
+    out
+}
+
 fn inbound_event(
     master: Option<&Component>,
     instances: &[&Component],
     ctx: &mut Ctx<'_>,
+    unusable: &mut Vec<String>,
 ) -> InboundEvent {
     let mut e = InboundEvent::default();
     if let Some(m) = master {
@@ -520,41 +652,70 @@ fn inbound_event(
             .prop("URL")
             .map(|p| p.value.trim().to_string())
             .filter(|u| !u.is_empty());
-        e.status = status(m);
-        e.start = ctx.time(m.prop("DTSTART"));
-        e.end = end_of(m, e.start, ctx);
+        e.status = deciding_status(m, "the event", unusable);
+        e.start = deciding_time(ctx, m.prop("DTSTART"), "the event's start", unusable);
+        e.end = deciding_end(m, e.start, "the event", ctx, unusable);
         e.attendee_count = m.props("ATTENDEE").count();
         if let Some(r) = m.prop("RRULE") {
             match RecurrenceRule::parse(&r.value) {
                 Ok(rule) => e.rrule = Some(rule),
-                Err(err) => ctx
-                    .warnings
-                    .push(format!("RRULE {:?} could not be used: {err}", r.value)),
+                Err(err) => {
+                    ctx.warnings
+                        .push(format!("RRULE {:?} could not be used: {err}", r.value));
+                    unusable.push(format!(
+                        "the repeat rule (RRULE) {:?} cannot be used ({err}); calinvite will not turn a series into a single meeting",
+                        r.value.trim()
+                    ));
+                }
             }
         }
         if m.props("RRULE").count() > 1 {
             ctx.warnings
                 .push("more than one RRULE; the first was used".into());
+            unusable.push(
+                "the event has more than one repeat rule (RRULE); calinvite represents one".into(),
+            );
+        }
+        if m.prop("EXRULE").is_some() {
+            unusable.push(
+                "the event removes occurrences by a rule (EXRULE), which calinvite cannot represent"
+                    .into(),
+            );
         }
         for p in m.props("RDATE") {
-            let t = ctx.times(p);
+            let t = occurrence_list(ctx, p, "an extra occurrence", unusable);
             e.rdates.extend(t);
         }
         for p in m.props("EXDATE") {
-            let t = ctx.times(p);
+            let t = occurrence_list(ctx, p, "a removed occurrence", unusable);
             e.exdates.extend(t);
         }
     }
     for i in instances {
         let Some(recurrence_id) = ctx.time(i.prop("RECURRENCE-ID")) else {
+            unusable.push(format!(
+                "a changed occurrence's RECURRENCE-ID {:?} is not a date or time calinvite can read",
+                i.prop("RECURRENCE-ID").map_or("", |p| p.value.trim())
+            ));
             continue;
         };
-        let start = ctx.time(i.prop("DTSTART"));
-        let end = end_of(i, start, ctx);
-        let sequence = i
-            .prop("SEQUENCE")
-            .and_then(|p| p.value.trim().parse().ok())
-            .map(Sequence::new);
+        let start = deciding_time(
+            ctx,
+            i.prop("DTSTART"),
+            "a changed occurrence's start",
+            unusable,
+        );
+        let end = deciding_end(i, start, "a changed occurrence", ctx, unusable);
+        let sequence = i.prop("SEQUENCE").and_then(|p| {
+            let n = p.value.trim().parse().ok();
+            if n.is_none() {
+                ctx.warnings.push(format!(
+                    "a changed occurrence's SEQUENCE {:?} is not a number; ignored",
+                    p.value
+                ));
+            }
+            n
+        });
         e.overrides.push(InboundInstance {
             recurrence_id,
             start,
@@ -562,8 +723,8 @@ fn inbound_event(
             summary: ctx.text(i, "SUMMARY"),
             description: ctx.text(i, "DESCRIPTION"),
             location: ctx.text(i, "LOCATION"),
-            status: status(i),
-            sequence,
+            status: deciding_status(i, "a changed occurrence", unusable),
+            sequence: sequence.map(Sequence::new),
         });
     }
     e

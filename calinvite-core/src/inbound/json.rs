@@ -193,6 +193,7 @@ fn event(j: &mut Json, e: &InboundEvent) {
     }
     j.close(']');
     j.raw_field("attendee_count", &e.attendee_count.to_string());
+    j.str_list("unusable", e.unusable.iter().cloned());
     j.close('}');
 }
 

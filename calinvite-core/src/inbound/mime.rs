@@ -44,6 +44,15 @@ pub(super) fn classify(raw: &[u8], limits: &InboundLimits, m: &mut InboundMessag
         m.warnings.push("no message headers could be read".into());
         return;
     };
+    // Before anything is read from the headers: a message whose sender or
+    // content depends on which copy of a field a reader takes is refused.
+    if let Some(detail) = ambiguity(&msg, &mut m.warnings) {
+        m.kind = InboundKind::Unsupported {
+            reason: UnsupportedReason::Ambiguous,
+            detail,
+        };
+        return;
+    }
     m.message_id = msg
         .message_id()
         .map(|s| s.trim_matches(['<', '>']).to_string());
@@ -93,6 +102,83 @@ pub(super) fn classify(raw: &[u8], limits: &InboundLimits, m: &mut InboundMessag
                 .into(),
         };
     }
+}
+
+/// Fields RFC 5322 §3.6 (and RFC 2045 for MIME) allow at most once whose
+/// copies would decide who sent the message or what it contains: a second
+/// copy makes the message ambiguous (readers disagree on which one counts,
+/// and DMARC does not check mail with more than one From).
+const DECIDING_FIELDS: [&str; 7] = [
+    "From",
+    "Sender",
+    "Message-ID",
+    "Subject",
+    "MIME-Version",
+    "Content-Type",
+    "Content-Transfer-Encoding",
+];
+
+/// Fields allowed at most once that calinvite does not act on: a second copy
+/// is only a warning.
+const NOTED_FIELDS: [&str; 7] = [
+    "Date",
+    "To",
+    "Cc",
+    "Bcc",
+    "Reply-To",
+    "In-Reply-To",
+    "References",
+];
+
+/// Fields that decide a MIME part's content, checked on every part.
+const PART_FIELDS: [&str; 2] = ["Content-Type", "Content-Transfer-Encoding"];
+
+fn field_count(headers: &[mail_parser::Header<'_>], name: &str) -> usize {
+    headers
+        .iter()
+        .filter(|h| h.name.as_str().eq_ignore_ascii_case(name))
+        .count()
+}
+
+/// Why the message is ambiguous, when it is: a deciding field given twice
+/// (at the top or on any part), or a From naming more than one author.
+/// Repeated fields calinvite does not act on are noted in `warnings`.
+fn ambiguity(msg: &Message<'_>, warnings: &mut Vec<String>) -> Option<String> {
+    let top = msg.headers();
+    let mut repeated: Vec<String> = DECIDING_FIELDS
+        .iter()
+        .filter_map(|f| {
+            let n = field_count(top, f);
+            (n > 1).then(|| format!("{n} {f} fields"))
+        })
+        .collect();
+    for (i, part) in msg.parts.iter().enumerate().skip(1) {
+        for f in PART_FIELDS {
+            let n = field_count(&part.headers, f);
+            if n > 1 {
+                repeated.push(format!("{n} {f} fields on MIME part {i}"));
+            }
+        }
+    }
+    if !repeated.is_empty() {
+        return Some(format!(
+            "the message has {}: which one counts is ambiguous, so it was not read",
+            repeated.join(", ")
+        ));
+    }
+    let authors = msg.from().map_or(0, |a| a.iter().count());
+    if authors > 1 {
+        return Some(format!(
+            "the From field names {authors} authors: which one sent it is ambiguous, so it was not read"
+        ));
+    }
+    for f in NOTED_FIELDS {
+        let n = field_count(top, f);
+        if n > 1 {
+            warnings.push(format!("{n} {f} fields; calinvite does not act on {f}"));
+        }
+    }
+    None
 }
 
 fn walk_message<'m>(

@@ -171,6 +171,13 @@ pub struct InboundEvent {
     pub overrides: Vec<InboundInstance>,
     /// ATTENDEE lines on the master.
     pub attendee_count: usize,
+    /// What the organizer's message says about *when* or *whether* the event
+    /// happens that calinvite cannot represent (an unusable RRULE, an
+    /// unreadable EXDATE, an unknown STATUS …), in plain words for the
+    /// organizer. When it is not empty the message is refused as an
+    /// unusable event: taking the rest would change the event's meaning
+    /// (see [`manual::inbound_warnings`](crate::manual::inbound_warnings)).
+    pub unusable: Vec<String>,
 }
 
 /// What an organizer's request carries.
@@ -308,6 +315,11 @@ pub enum UnsupportedReason {
     MalformedCalendar,
     /// A MIME structure too broken to read.
     MalformedMime,
+    /// Header fields that decide who sent the message or what it contains
+    /// are given more than once (two From fields, two top-level
+    /// Content-Type fields …), or the From names several authors: readers
+    /// disagree on which copy counts, so calinvite reads none.
+    Ambiguous,
 }
 
 impl UnsupportedReason {
@@ -325,6 +337,7 @@ impl UnsupportedReason {
             UnsupportedReason::TooManyProperties => "too_many_properties",
             UnsupportedReason::MalformedCalendar => "malformed_calendar",
             UnsupportedReason::MalformedMime => "malformed_mime",
+            UnsupportedReason::Ambiguous => "ambiguous",
         }
     }
 }

@@ -133,6 +133,7 @@ pub fn adopt_event(
     organizer: &Mailbox,
     inbound: &InboundEvent,
 ) -> Result<Event, Refusal> {
+    refuse_unrepresentable(inbound)?;
     let start = inbound
         .start
         .as_ref()
@@ -187,6 +188,16 @@ pub fn adopt_event(
     b.build().map_err(|e| unusable(e.to_string()))
 }
 
+/// An event whose message says something calinvite cannot represent about
+/// when or whether it happens is never adopted in part.
+fn refuse_unrepresentable(inbound: &InboundEvent) -> Result<(), Refusal> {
+    if inbound.unusable.is_empty() {
+        Ok(())
+    } else {
+        Err(unusable(inbound.unusable.join("; ")))
+    }
+}
+
 fn adopt_instance(
     master: &Schedule,
     o: &crate::inbound::InboundInstance,
@@ -216,6 +227,7 @@ fn adopt_instance(
 /// [interop rule 21](crate::manual::interop#rule-21)) to
 /// the organizer's latest version: each instance replaces its namesake.
 pub fn apply_instances(latest: &Event, inbound: &InboundEvent) -> Result<Event, Refusal> {
+    refuse_unrepresentable(inbound)?;
     if !latest.is_recurring() {
         return Err(unusable(
             "an update of single instances for an event that does not repeat",

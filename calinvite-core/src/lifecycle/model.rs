@@ -524,6 +524,9 @@ pub enum RefusalReason {
     NotActionable,
     /// The message could not be read (its reason is in the detail).
     Unreadable,
+    /// Header fields that decide who sent the message or what it contains
+    /// were given more than once: refused before any policy decision.
+    AmbiguousMessage,
 }
 
 impl RefusalReason {
@@ -550,6 +553,7 @@ impl RefusalReason {
             RefusalReason::UnknownBounce => "unknown-bounce",
             RefusalReason::NotActionable => "not-actionable",
             RefusalReason::Unreadable => "unreadable",
+            RefusalReason::AmbiguousMessage => "ambiguous-message",
         }
     }
 }

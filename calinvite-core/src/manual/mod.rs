@@ -12,6 +12,9 @@
 //! - [`interop`]: the calendar-client interoperability rules, 1 to 29 — what
 //!   real clients require of an invitation and send back, and what calinvite
 //!   does about each.
+//! - [`inbound_warnings`]: every warning the inbound reader gives, and which
+//!   ones make an organizer's message refused (an event never changes
+//!   meaning on the way in) or mail refused as ambiguous.
 //! - [`itip_subset`]: the iTIP methods and properties calinvite sends and
 //!   accepts, identity and reply routing, time zones.
 //! - [`targeting`]: who gets an update, a cancellation, a late invitation.
@@ -40,6 +43,7 @@
 
 pub mod design;
 pub mod determinism;
+pub mod inbound_warnings;
 pub mod interop;
 pub mod itip_subset;
 pub mod lifecycle;

@@ -95,6 +95,53 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
         Ok(also)
     }
 
+    /// Refuses an organizer message that says something calinvite cannot
+    /// represent about when or whether the event happens
+    /// ([`InboundEvent::unusable`](crate::inbound::InboundEvent::unusable)),
+    /// before the event is looked up: taking the rest would change its
+    /// meaning. The refusal is decided first; the allow-list and
+    /// authentication only decide who hears why: the organizer when the
+    /// message passes them, the account's own address when it names a
+    /// registered organizer but fails them, and nobody (no backscatter)
+    /// when the sender is a stranger.
+    async fn refuse_unusable(
+        &self,
+        owner: &DomainOwner,
+        message: &InboundMessage,
+        identity: &crate::inbound::CalendarIdentity,
+        event: &crate::inbound::InboundEvent,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Outcome>, PipelineError> {
+        if event.unusable.is_empty() {
+            return Ok(None);
+        }
+        let refusal = Refusal::new(RefusalReason::UnusableEvent, event.unusable.join("; "));
+        let summary = event.summary.as_ref().map(|s| s.as_str());
+        let (scope, also) = match self
+            .authorise(owner, message, identity.organizer.as_ref())
+            .await?
+        {
+            Ok((account, _, from)) => {
+                let to = identity
+                    .organizer
+                    .as_ref()
+                    .map_or(from, |o| o.address().clone());
+                let (subject, body) = refusal_notice_text(&refusal, summary);
+                let notice = self.notice(owner, &to, &subject, &body, None, now);
+                (Some(account.scope), vec![notice])
+            }
+            Err((_, scope)) => {
+                let also = self
+                    .refusal_notice_to(owner, scope, None, &refusal, summary, now)
+                    .await?;
+                (scope, also)
+            }
+        };
+        self.refuse(owner.id, scope, None, refusal, also, now)
+            .await
+            .map(Some)
+    }
+
     pub(super) async fn organizer_request(
         &self,
         owner: &DomainOwner,
@@ -102,6 +149,12 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
         req: OrganizerRequest,
         now: DateTime<Utc>,
     ) -> Result<Outcome, PipelineError> {
+        if let Some(out) = self
+            .refuse_unusable(owner, message, &req.identity, &req.event, now)
+            .await?
+        {
+            return Ok(out);
+        }
         let summary = req.event.summary.as_ref().map(|s| s.as_str());
         let (account, settings, from) = match self
             .authorise(owner, message, req.identity.organizer.as_ref())
@@ -230,6 +283,12 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
         cancel: OrganizerCancel,
         now: DateTime<Utc>,
     ) -> Result<Outcome, PipelineError> {
+        if let Some(out) = self
+            .refuse_unusable(owner, message, &cancel.identity, &cancel.event, now)
+            .await?
+        {
+            return Ok(out);
+        }
         let summary = cancel.event.summary.as_ref().map(|s| s.as_str());
         let (account, settings, _) = match self
             .authorise(owner, message, cancel.identity.organizer.as_ref())

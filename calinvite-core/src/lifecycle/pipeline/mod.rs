@@ -500,6 +500,15 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
             InboundKind::DeliveryStatus(d) => self.delivery_status(&owner, d, now).await,
             InboundKind::AutoReply { .. } => Ok(Outcome::Ignored("automatic reply")),
             InboundKind::NotCalendar => Ok(Outcome::Ignored("not a calendar message")),
+            // Ambiguous mail is refused before any policy decision: no From
+            // is looked at, nobody is told (its sender is not known).
+            InboundKind::Unsupported {
+                reason: crate::inbound::UnsupportedReason::Ambiguous,
+                detail,
+            } => {
+                let r = Refusal::new(RefusalReason::AmbiguousMessage, detail);
+                self.refuse(owner.id, None, None, r, Vec::new(), now).await
+            }
             InboundKind::Unsupported { reason, detail } => {
                 let r = Refusal::new(
                     RefusalReason::Unreadable,
