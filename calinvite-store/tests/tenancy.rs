@@ -27,8 +27,8 @@ use std::sync::{Arc, OnceLock};
 
 use calinvite_core::lifecycle::{
     AllowEntry, Change, DomainOwner, InvitationSource, MemoryStore, OrganizerAccount, OrganizerId,
-    Outcome, OwnerId, Pipeline, PipelineError, RecordingTransport, Refusal, RefusalReason,
-    RefusalRecord, Scope, Settings, StoredEvent, SuppressionReason,
+    Outcome, OwnerId, PendingChangeId, Pipeline, PipelineError, RecordingTransport, Refusal,
+    RefusalReason, RefusalRecord, Scope, Settings, StoredEvent, SuppressionReason,
 };
 use calinvite_core::{
     Clock, EmailAddress, Event, EventCode, FixedClock, InvitationToken, ParticipationStatus,
@@ -138,7 +138,7 @@ struct World {
     /// Every invitation: its tenant, event and token.
     invitations: Vec<(Scope, EventCode, InvitationToken)>,
     /// Every pending change: its tenant and id.
-    pending: Vec<(Scope, String)>,
+    pending: Vec<(Scope, PendingChangeId)>,
     /// Every (owner, address) suppressed.
     suppressed: BTreeSet<(OwnerId, EmailAddress)>,
     /// Refusals committed directly: owner, organizer, detail.

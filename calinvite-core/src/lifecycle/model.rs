@@ -646,12 +646,55 @@ pub struct Suppression {
     pub at: DateTime<Utc>,
 }
 
+/// The id of a pending change: unique per store, drawn by the pipeline when
+/// it holds a change for approval, and what an application passes back to
+/// [`Pipeline::approve`](super::Pipeline::approve),
+/// [`Pipeline::reject`](super::Pipeline::reject) and
+/// [`Pipeline::pending`](super::Pipeline::pending).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(transparent)
+)]
+pub struct PendingChangeId(String);
+
+impl PendingChangeId {
+    /// An id as it was handed out (from a link, a form, a database column).
+    pub fn new(id: impl Into<String>) -> Self {
+        PendingChangeId(id.into())
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for PendingChangeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<String> for PendingChangeId {
+    fn from(id: String) -> Self {
+        PendingChangeId(id)
+    }
+}
+
+impl From<&str> for PendingChangeId {
+    fn from(id: &str) -> Self {
+        PendingChangeId(id.to_owned())
+    }
+}
+
 /// A change held for approval ([D6](crate::manual::design#d6)).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct PendingChange {
     /// Its id (unique per store).
-    pub id: String,
+    pub id: PendingChangeId,
     /// The tenant.
     pub scope: Scope,
     /// The event.

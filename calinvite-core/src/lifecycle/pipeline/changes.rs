@@ -74,7 +74,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
             return Ok(Outcome::Refused(r));
         }
         if settings.approval {
-            let id = self.unique_name();
+            let id = PendingChangeId::new(self.unique_name());
             let listed = self
                 .plan(
                     &event,
@@ -192,7 +192,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
             None => None,
         };
         if settings.approval {
-            let id = self.unique_name();
+            let id = PendingChangeId::new(self.unique_name());
             let (kind, message) = match &instances {
                 None => (PendingKind::Cancel, MessageKind::Cancellation),
                 Some(list) => (
@@ -274,9 +274,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                 .into());
             }
             if event.code() != code {
-                return Err(PipelineError::NotFound(
-                    "the event must keep its code".into(),
-                ));
+                return Err(PipelineError::Misuse("the event must keep its code".into()));
             }
             let mut next = stored.clone();
             next.latest = event.clone();
@@ -312,14 +310,22 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
     /// Approves a pending change: it goes out now to those it lists (and to
     /// later joiners its rule includes).
     #[tracing::instrument(name = "approve", skip_all, fields(owner = scope.owner.0, organizer = scope.organizer.0))]
-    pub async fn approve(&self, scope: Scope, id: &str) -> Result<Outcome, PipelineError> {
+    pub async fn approve(
+        &self,
+        scope: Scope,
+        id: &PendingChangeId,
+    ) -> Result<Outcome, PipelineError> {
         let result = self.resolve(scope, id, true).await;
         self.finished("approve", result)
     }
 
     /// Rejects a pending change: nothing is sent.
     #[tracing::instrument(name = "reject", skip_all, fields(owner = scope.owner.0, organizer = scope.organizer.0))]
-    pub async fn reject(&self, scope: Scope, id: &str) -> Result<Outcome, PipelineError> {
+    pub async fn reject(
+        &self,
+        scope: Scope,
+        id: &PendingChangeId,
+    ) -> Result<Outcome, PipelineError> {
         let result = self.resolve(scope, id, false).await;
         self.finished("reject", result)
     }
@@ -327,7 +333,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
     async fn resolve(
         &self,
         scope: Scope,
-        id: &str,
+        id: &PendingChangeId,
         approve: bool,
     ) -> Result<Outcome, PipelineError> {
         let settings = self.settings(scope).await?;
@@ -339,7 +345,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                 .await?
                 .ok_or_else(|| PipelineError::NotFound(format!("pending change {id}")))?;
             if pending.state != PendingState::Open {
-                return Ok(Outcome::Resolved(id.to_owned(), pending.state));
+                return Ok(Outcome::Resolved(id.clone(), pending.state));
             }
             let event = self.scoped_event(scope, &pending.code).await?;
             let (changes, state) = self.with_ids(|ids| {
@@ -348,7 +354,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                 })
             })?;
             self.store.commit(changes).await?;
-            Ok(Outcome::Resolved(id.to_owned(), state))
+            Ok(Outcome::Resolved(id.clone(), state))
         })
         .await
     }
