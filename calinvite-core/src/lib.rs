@@ -61,6 +61,7 @@ mod error;
 mod event;
 mod ics;
 mod ids;
+mod keyword;
 pub mod inbound;
 pub mod lifecycle;
 pub mod manual;
@@ -85,6 +86,7 @@ pub use event::{
 };
 pub use ics::{MAX_LINE_OCTETS, Method};
 pub use ids::{EventCode, InvitationToken, InvitationUid, Sequence};
+pub use keyword::Keyword;
 pub use lifecycle::{Pipeline, Store, Transport};
 pub use recurrence::{Frequency, RecurrenceRule, Until};
 pub use template::{

@@ -5,7 +5,7 @@
 use calinvite_core::lifecycle::{
     MemoryStore, Outcome, PendingChangeId, PendingState, PipelineError, Settings,
 };
-use calinvite_core::{EventCode, Schedule};
+use calinvite_core::{EventCode, Keyword as _, Schedule};
 use calinvite_tests::block_on;
 use calinvite_tests::scenario::{CalendarEvent, Scenario};
 use chrono::NaiveDate;
@@ -73,5 +73,133 @@ fn pending_change_ids_are_typed_and_approving_twice_is_harmless() {
     match block_on(s.pipeline.reject(s.scope(), &unknown)) {
         Err(PipelineError::NotFound(_)) => {}
         other => panic!("expected not found, got {other:?}"),
+    }
+}
+
+/// Every keyword enum reads back what it writes, for every value; names are
+/// unique, lower case and hyphenated; and (with `serde`) serialize as the same
+/// word, so store columns and serialized rows agree.
+fn keywords_round_trip<K>(what: &str, expected: &[&str])
+where
+    K: calinvite_core::Keyword + PartialEq + std::fmt::Debug,
+{
+    let names: Vec<&str> = K::ALL.iter().map(|k| k.keyword()).collect();
+    assert_eq!(names, expected, "{what}: the stable names");
+    for value in K::ALL {
+        let name = value.keyword();
+        assert_eq!(K::from_keyword(name), Some(*value), "{what}: {name}");
+        assert!(
+            name.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
+            "{what}: {name}"
+        );
+        assert_eq!(K::from_keyword(&name.to_ascii_uppercase()), None, "exact");
+    }
+    assert_eq!(K::from_keyword(""), None);
+    assert_eq!(K::from_keyword("no-such-keyword"), None);
+}
+
+#[cfg(feature = "serde")]
+fn serde_agrees<K>(what: &str)
+where
+    K: calinvite_core::Keyword
+        + PartialEq
+        + std::fmt::Debug
+        + serde::Serialize
+        + serde::de::DeserializeOwned,
+{
+    for value in K::ALL {
+        let json = serde_json::to_string(value).unwrap();
+        assert_eq!(json, format!("\"{}\"", value.keyword()), "{what}");
+        assert_eq!(serde_json::from_str::<K>(&json).unwrap(), *value, "{what}");
+    }
+}
+
+#[cfg(not(feature = "serde"))]
+fn serde_agrees<K>(_what: &str) {}
+
+macro_rules! keyword_case {
+    ($ty:ty, [$($name:literal),+ $(,)?]) => {{
+        keywords_round_trip::<$ty>(stringify!($ty), &[$($name),+]);
+        serde_agrees::<$ty>(stringify!($ty));
+    }};
+}
+
+#[test]
+fn every_keyword_enum_round_trips_and_agrees_with_serde() {
+    use calinvite_core::lifecycle::{
+        AuthPolicy, DeliveryState, LateAnswers, RefusalReason, SuppressionReason,
+    };
+    use calinvite_core::targeting::UpdateAudience;
+    use calinvite_core::{EventStatus, ParticipationStatus};
+
+    keyword_case!(
+        DeliveryState,
+        [
+            "queued",
+            "sent",
+            "delivered",
+            "soft-bounced",
+            "hard-bounced"
+        ]
+    );
+    keyword_case!(
+        SuppressionReason,
+        ["unsubscribed", "hard-bounce", "complaint"]
+    );
+    keyword_case!(PendingState, ["open", "approved", "rejected", "superseded"]);
+    keyword_case!(
+        AuthPolicy,
+        ["dmarc", "aligned-spf-or-dkim", "allow-list-only"]
+    );
+    keyword_case!(LateAnswers, ["record-only", "apply"]);
+    keyword_case!(
+        UpdateAudience,
+        ["accepted-or-tentative", "not-declined", "everyone"]
+    );
+    keyword_case!(
+        ParticipationStatus,
+        [
+            "needs-action",
+            "accepted",
+            "declined",
+            "tentative",
+            "delegated"
+        ]
+    );
+    keyword_case!(EventStatus, ["confirmed", "tentative", "cancelled"]);
+    keyword_case!(
+        RefusalReason,
+        [
+            "unknown-mailbox",
+            "not-an-organizer",
+            "authentication-failed",
+            "organizer-mismatch",
+            "stale-organizer-message",
+            "unknown-event",
+            "unusable-event",
+            "event-cancelled",
+            "event-ended",
+            "cancellation-pending",
+            "suppressed",
+            "own-address",
+            "unsendable",
+            "unknown-invitation",
+            "wrong-tenant",
+            "stale-reply",
+            "no-answer",
+            "unknown-bounce",
+            "not-actionable",
+            "unreadable",
+        ]
+    );
+    // The reports' names are the keywords; the iCalendar words are the same
+    // in upper case.
+    for s in <ParticipationStatus as calinvite_core::Keyword>::ALL {
+        assert_eq!(s.as_str(), s.keyword().to_ascii_uppercase());
+        assert_eq!(ParticipationStatus::parse(s.keyword()), Some(*s));
+    }
+    for s in <DeliveryState as calinvite_core::Keyword>::ALL {
+        assert_eq!(s.as_str(), s.keyword());
     }
 }

@@ -22,7 +22,7 @@ use calinvite_core::lifecycle::{
     OwnerId, PendingChange, PendingChangeId, PendingState, QueueState, RefusalRecord, Scope,
     Settlement, Store, StoreError, StoreResult, StoredEvent, Suppression,
 };
-use calinvite_core::{EmailAddress, Event, EventCode, InvitationToken, Sequence};
+use calinvite_core::{EmailAddress, Event, EventCode, InvitationToken, Keyword, Sequence};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -866,28 +866,15 @@ impl SqlStore {
     }
 }
 
+/// A pending change's state as its column holds it: its keyword.
 fn pending_state(s: PendingState) -> &'static str {
-    match s {
-        PendingState::Open => "open",
-        PendingState::Approved => "approved",
-        PendingState::Rejected => "rejected",
-        PendingState::Superseded => "superseded",
-        _ => "superseded",
-    }
+    s.keyword()
 }
 
 fn pending_state_from(row: &str, s: &str) -> StoreResult<PendingState> {
-    Ok(match s {
-        "open" => PendingState::Open,
-        "approved" => PendingState::Approved,
-        "rejected" => PendingState::Rejected,
-        "superseded" => PendingState::Superseded,
-        other => {
-            return Err(StoreError::Corrupt {
-                row: row.to_owned(),
-                detail: format!("unknown pending state {other:?}"),
-            });
-        }
+    PendingState::from_keyword(s).ok_or_else(|| StoreError::Corrupt {
+        row: row.to_owned(),
+        detail: format!("unknown pending state {s:?}"),
     })
 }
 

@@ -10,6 +10,7 @@ use crate::address::EmailAddress;
 use crate::compose::IdempotencyKey;
 use crate::event::{Event, ParticipationStatus, Recipient, WebUrl};
 use crate::ids::{EventCode, InvitationToken, Sequence};
+use crate::keyword::{Keyword, keywords};
 use crate::targeting::{InvitationState, UpdateAudience};
 use crate::template::MessageKind;
 use crate::time::OccurrenceId;
@@ -64,6 +65,12 @@ pub enum AuthPolicy {
     AllowListOnly,
 }
 
+keywords!(AuthPolicy {
+    Dmarc => "dmarc",
+    AlignedSpfOrDkim => "aligned-spf-or-dkim",
+    AllowListOnly => "allow-list-only",
+});
+
 /// What an answer that arrives after the event's last occurrence does.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -79,6 +86,11 @@ pub enum LateAnswers {
     /// Recorded and applied like any other.
     Apply,
 }
+
+keywords!(LateAnswers {
+    RecordOnly => "record-only",
+    Apply => "apply",
+});
 
 /// The switches an organizer (or, by default, their domain owner) sets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -306,16 +318,18 @@ pub enum DeliveryState {
     HardBounced,
 }
 
+keywords!(DeliveryState {
+    Queued => "queued",
+    Sent => "sent",
+    Delivered => "delivered",
+    SoftBounced => "soft-bounced",
+    HardBounced => "hard-bounced",
+});
+
 impl DeliveryState {
-    /// The name shown in reports.
+    /// The name shown in reports: its [`Keyword`].
     pub fn as_str(self) -> &'static str {
-        match self {
-            DeliveryState::Queued => "queued",
-            DeliveryState::Sent => "sent",
-            DeliveryState::Delivered => "delivered",
-            DeliveryState::SoftBounced => "soft-bounced",
-            DeliveryState::HardBounced => "hard-bounced",
-        }
+        self.keyword()
     }
 }
 
@@ -526,31 +540,33 @@ pub enum RefusalReason {
     Unreadable,
 }
 
+keywords!(RefusalReason {
+    UnknownMailbox => "unknown-mailbox",
+    NotAnOrganizer => "not-an-organizer",
+    AuthenticationFailed => "authentication-failed",
+    OrganizerMismatch => "organizer-mismatch",
+    StaleOrganizerMessage => "stale-organizer-message",
+    UnknownEvent => "unknown-event",
+    UnusableEvent => "unusable-event",
+    EventCancelled => "event-cancelled",
+    EventEnded => "event-ended",
+    CancellationPending => "cancellation-pending",
+    Suppressed => "suppressed",
+    OwnAddress => "own-address",
+    Unsendable => "unsendable",
+    UnknownInvitation => "unknown-invitation",
+    WrongTenant => "wrong-tenant",
+    StaleReply => "stale-reply",
+    NoAnswer => "no-answer",
+    UnknownBounce => "unknown-bounce",
+    NotActionable => "not-actionable",
+    Unreadable => "unreadable",
+});
+
 impl RefusalReason {
-    /// A stable name (reports, logs, CSV).
+    /// A stable name (reports, logs, CSV): its [`Keyword`].
     pub fn as_str(self) -> &'static str {
-        match self {
-            RefusalReason::UnknownMailbox => "unknown-mailbox",
-            RefusalReason::NotAnOrganizer => "not-an-organizer",
-            RefusalReason::AuthenticationFailed => "authentication-failed",
-            RefusalReason::OrganizerMismatch => "organizer-mismatch",
-            RefusalReason::StaleOrganizerMessage => "stale-organizer-message",
-            RefusalReason::UnknownEvent => "unknown-event",
-            RefusalReason::UnusableEvent => "unusable-event",
-            RefusalReason::EventCancelled => "event-cancelled",
-            RefusalReason::EventEnded => "event-ended",
-            RefusalReason::CancellationPending => "cancellation-pending",
-            RefusalReason::Suppressed => "suppressed",
-            RefusalReason::OwnAddress => "own-address",
-            RefusalReason::Unsendable => "unsendable",
-            RefusalReason::UnknownInvitation => "unknown-invitation",
-            RefusalReason::WrongTenant => "wrong-tenant",
-            RefusalReason::StaleReply => "stale-reply",
-            RefusalReason::NoAnswer => "no-answer",
-            RefusalReason::UnknownBounce => "unknown-bounce",
-            RefusalReason::NotActionable => "not-actionable",
-            RefusalReason::Unreadable => "unreadable",
-        }
+        self.keyword()
     }
 }
 
@@ -620,14 +636,16 @@ pub enum SuppressionReason {
     Complaint,
 }
 
+keywords!(SuppressionReason {
+    Unsubscribed => "unsubscribed",
+    HardBounce => "hard-bounce",
+    Complaint => "complaint",
+});
+
 impl SuppressionReason {
-    /// A stable name.
+    /// A stable name: its [`Keyword`].
     pub fn as_str(self) -> &'static str {
-        match self {
-            SuppressionReason::Unsubscribed => "unsubscribed",
-            SuppressionReason::HardBounce => "hard-bounce",
-            SuppressionReason::Complaint => "complaint",
-        }
+        self.keyword()
     }
 }
 
@@ -746,6 +764,13 @@ pub enum PendingState {
     /// Replaced by a newer change before anyone decided.
     Superseded,
 }
+
+keywords!(PendingState {
+    Open => "open",
+    Approved => "approved",
+    Rejected => "rejected",
+    Superseded => "superseded",
+});
 
 /// One message a plan would send.
 #[derive(Clone, Debug, PartialEq, Eq)]
