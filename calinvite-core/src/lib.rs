@@ -34,6 +34,10 @@
 //! - [`lifecycle`]: the iTIP engine — organizer ingest, sends, updates,
 //!   cancellations, approval, replies, bounces, reports — with the [`Store`]
 //!   and [`Transport`] traits and a [`Pipeline`] generic over both.
+//! - [`spi`]: what a store implementation needs beyond the application's
+//!   API — the writes, the delivery queue, fan-outs, typed store errors.
+//! - [`Keyword`]: the stable names of fieldless enums (reports, store
+//!   columns, serialized state).
 //! - [`inbound`]: reading what arrives — organizer requests and cancellations,
 //!   replies, counters, refreshes, delivery reports, automatic replies.
 //! - [`manual`]: how calinvite behaves and why — the design decisions, the
@@ -61,14 +65,15 @@ mod error;
 mod event;
 mod ics;
 mod ids;
-mod keyword;
 pub mod inbound;
+mod keyword;
 pub mod lifecycle;
 pub mod manual;
 mod mime;
 mod recurrence;
 #[cfg(feature = "serde")]
 mod serde_impls;
+pub mod spi;
 pub mod targeting;
 mod template;
 mod text;
@@ -87,7 +92,10 @@ pub use event::{
 pub use ics::{MAX_LINE_OCTETS, Method};
 pub use ids::{EventCode, InvitationToken, InvitationUid, Sequence};
 pub use keyword::Keyword;
-pub use lifecycle::{Pipeline, Store, Transport};
+pub use lifecycle::{
+    AllowEntry, DomainOwner, Invitation, InvitationSource, OrganizerAccount, OrganizerId, Outcome,
+    OwnerId, Pipeline, PipelineError, Scope, Settings, Store, Transport,
+};
 pub use recurrence::{Frequency, RecurrenceRule, Until};
 pub use template::{
     DefaultTemplate, MessageKind, RenderedText, RsvpLinks, Template, TemplateContext,

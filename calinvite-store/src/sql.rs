@@ -18,10 +18,11 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use calinvite_core::lifecycle::{
-    Change, Delivery, DeliveryKey, DomainOwner, FanOut, HistoryEntry, Invitation, OrganizerAccount,
-    OwnerId, PendingChange, PendingChangeId, PendingState, QueueState, RefusalRecord, Scope,
-    Settlement, Store, StoreError, StoreResult, StoredEvent, Suppression,
+    DeliveryKey, DomainOwner, HistoryEntry, Invitation, OrganizerAccount, OwnerId, PendingChange,
+    PendingChangeId, PendingState, RefusalRecord, Scope, Store, StoreError, StoredEvent,
+    Suppression,
 };
+use calinvite_core::spi::{Change, Delivery, FanOut, QueueState, Settlement, StoreResult};
 use calinvite_core::{EmailAddress, Event, EventCode, InvitationToken, Keyword, Sequence};
 use chrono::{DateTime, Utc};
 use serde::Serialize;

@@ -18,11 +18,11 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use calinvite_core::lifecycle::{
-    AllowEntry, Change, DeliveryKey, DomainOwner, InvitationSource, OrganizerAccount, OrganizerId,
-    Outcome, OwnerId, PendingChangeId, Pipeline, PipelineError, RecordingTransport, Refusal,
-    RefusalReason, RefusalRecord, Scope, Settings, Settlement, StoreError, StoredEvent,
-    SuppressionReason,
+    AllowEntry, DeliveryKey, DomainOwner, InvitationSource, OrganizerAccount, OrganizerId, Outcome,
+    OwnerId, PendingChangeId, Pipeline, PipelineError, RecordingTransport, Refusal, RefusalReason,
+    RefusalRecord, Scope, Settings, StoreError, StoredEvent, SuppressionReason,
 };
+use calinvite_core::spi::{Change, Settlement};
 use calinvite_core::{
     Clock, EmailAddress, Event, EventCode, FixedClock, IdempotencyKey, InvitationToken, Method,
     ParticipationStatus, Recipient, Schedule, Sequence, SequentialIds, Store,

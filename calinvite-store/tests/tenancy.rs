@@ -26,10 +26,11 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, OnceLock};
 
 use calinvite_core::lifecycle::{
-    AllowEntry, Change, DomainOwner, InvitationSource, MemoryStore, OrganizerAccount, OrganizerId,
-    Outcome, OwnerId, PendingChangeId, Pipeline, PipelineError, RecordingTransport, Refusal,
-    RefusalReason, RefusalRecord, Scope, Settings, StoredEvent, SuppressionReason,
+    AllowEntry, DomainOwner, InvitationSource, MemoryStore, OrganizerAccount, OrganizerId, Outcome,
+    OwnerId, PendingChangeId, Pipeline, PipelineError, RecordingTransport, Refusal, RefusalReason,
+    RefusalRecord, Scope, Settings, StoredEvent, SuppressionReason,
 };
+use calinvite_core::spi::Change;
 use calinvite_core::{
     Clock, EmailAddress, Event, EventCode, FixedClock, InvitationToken, ParticipationStatus,
     Recipient, Schedule, Sequence, SequentialIds, Store,

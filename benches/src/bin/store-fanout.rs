@@ -46,10 +46,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use calinvite_benches::measure::{rusage, vm_hwm_kb, wall_start};
 use calinvite_core::Envelope;
 use calinvite_core::lifecycle::{
-    AllowEntry, Change, DeliveryReport, DeliveryState, DomainOwner, Invitation, InvitationSource,
+    AllowEntry, DeliveryReport, DeliveryState, DomainOwner, Invitation, InvitationSource,
     OrganizerAccount, OrganizerId, Outcome, OwnerId, Pipeline, PipelineError, PipelineOptions,
     Scope, Settings, Store, Transport, TransportError,
 };
+use calinvite_core::spi::Change;
 use calinvite_core::{
     Clock, EmailAddress, Event, EventCode, InvitationToken, ParticipationStatus, Recipient,
     Schedule, Sequence, SequentialIds, TimeZone, ZonedDateTime,

@@ -579,7 +579,7 @@ mod tests {
         let delivery = Delivery {
             key: key.clone(),
             owner: OwnerId(1),
-            payload: crate::lifecycle::Payload::Prepared {
+            payload: crate::spi::Payload::Prepared {
                 from: EmailAddress::parse("b@x.example").unwrap_or_else(|e| panic!("{e}")),
                 to: EmailAddress::parse("c@x.example").unwrap_or_else(|e| panic!("{e}")),
                 bytes: b"x".to_vec(),

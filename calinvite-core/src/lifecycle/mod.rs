@@ -94,21 +94,28 @@
 pub mod engine;
 mod error;
 mod memory;
-mod model;
+pub(crate) mod model;
 mod notice;
 mod pipeline;
 pub mod report;
-mod store;
+pub(crate) mod store;
 mod transport;
 
 pub use memory::MemoryStore;
-pub use model::*;
+// The application's records and settings. What only a store implementation
+// needs (the queue, fan-outs, writes) is in `crate::spi`.
+pub use model::{
+    AllowEntry, AuthPolicy, DeliveryKey, DeliveryState, DomainOwner, HistoryEntry, HistoryKind,
+    Invitation, InvitationSource, LateAnswers, OrganizerAccount, OrganizerId, OwnerId,
+    PendingChange, PendingChangeId, PendingKind, PendingState, PlannedMessage, Refusal,
+    RefusalReason, RefusalRecord, Scope, Settings, StoredEvent, Suppression, SuppressionReason,
+};
 pub use pipeline::notices_in::{DeliveryNotice, NoticeEffect};
 pub use pipeline::{
     DeliveryReport, MetricsSnapshot, Outcome, Pipeline, PipelineError, PipelineMetrics,
     PipelineOptions,
 };
-pub use store::{Change, Settlement, Store, StoreError, StoreResult};
+pub use store::{Store, StoreError};
 pub use transport::{Recorded, RecordingTransport, Transport, TransportError};
 
 /// Runs a future whose every step is ready at once — the in-memory store's —

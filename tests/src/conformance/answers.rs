@@ -26,11 +26,12 @@ use calinvite_core::lifecycle::report::{
     CSV_HEADER, event_csv, event_report, organizer_report, owner_report,
 };
 use calinvite_core::lifecycle::{
-    Change, Delivery, DeliveryKey, DeliveryReport, DeliveryState, DomainOwner, HistoryEntry,
-    HistoryKind, Invitation, InvitationSource, LateAnswers, OwnerId, Payload, QueueState,
-    RefusalReason, Settings, Settlement, Store, StoreError, SuppressionReason, TransportError,
+    DeliveryKey, DeliveryReport, DeliveryState, DomainOwner, HistoryEntry, HistoryKind, Invitation,
+    InvitationSource, LateAnswers, OwnerId, RefusalReason, Settings, Store, StoreError,
+    SuppressionReason, TransportError,
 };
 use calinvite_core::lifecycle::{Outcome, PipelineError};
+use calinvite_core::spi::{Change, Delivery, Payload, QueueState, Settlement};
 use calinvite_core::{EventCode, InvitationToken, InvitationUid, Sequence};
 use calinvite_core::{ParticipationStatus, Recipient};
 use mail_parser::MimeHeaders as _;
@@ -608,7 +609,7 @@ pub(super) async fn forwarded_reply_is_recorded_apart<S: Store>(store: S) {
         "a forwarded answer never overwrites the invited person's"
     );
     assert_eq!(inv.answered_at, held.answered_at);
-    let own = |marks: &[calinvite_core::lifecycle::AnswerMark]| {
+    let own = |marks: &[calinvite_core::spi::AnswerMark]| {
         marks
             .iter()
             .filter(|m| m.answerer.is_none())
