@@ -203,3 +203,62 @@ fn every_keyword_enum_round_trips_and_agrees_with_serde() {
         assert_eq!(s.as_str(), s.keyword());
     }
 }
+
+#[test]
+fn tenants_are_built_with_constructors() {
+    use calinvite_core::lifecycle::{
+        AllowEntry, AuthPolicy, DomainOwner, OrganizerAccount, OrganizerId, OwnerId, Scope,
+    };
+    use calinvite_core::{EmailAddress, WebUrl};
+    let addr = |s: &str| EmailAddress::parse(s).unwrap();
+
+    let id = OwnerId::new(7);
+    assert_eq!(id.get(), 7);
+    assert_eq!(OrganizerId::new(3).get(), 3);
+    let scope = Scope::new(id, OrganizerId::new(3));
+    assert_eq!((scope.owner, scope.organizer), (id, OrganizerId::new(3)));
+
+    let settings = Settings::default().with_auth(AuthPolicy::Dmarc);
+    let links = WebUrl::parse("https://rsvp.example.com/").unwrap();
+    let owner = DomainOwner::new(
+        id,
+        "Example Events",
+        "events.example.com",
+        addr("create@events.example.com"),
+        addr("rsvp@events.example.com"),
+        addr("bounces@events.example.com"),
+    );
+    assert_eq!(owner.links_base, None);
+    assert_eq!(owner.settings, Settings::default());
+    let owner = owner.with_links_base(links.clone()).with_settings(settings);
+    assert_eq!(owner.name, "Example Events");
+    assert_eq!(owner.mail_domain, "events.example.com");
+    assert_eq!(owner.links_base, Some(links));
+    assert_eq!(owner.settings, settings);
+    assert!(owner.serves(&addr("rsvp@events.example.com")));
+    assert!(owner.serves(&addr("create@events.example.com")));
+    assert!(owner.serves(&addr("bounces@events.example.com")));
+
+    let organizer = OrganizerAccount::new(scope, "Billing", addr("billing@example.com"));
+    assert!(
+        !organizer.allows(&addr("billing@example.com")),
+        "nobody yet"
+    );
+    assert_eq!(organizer.settings, None);
+    let organizer = organizer
+        .allow_domain("Example.COM")
+        .allow_address(addr("ops@partner.example"))
+        .with_settings(settings);
+    assert_eq!(
+        organizer.allow,
+        vec![
+            AllowEntry::Domain("example.com".into()),
+            AllowEntry::Address(addr("ops@partner.example")),
+        ]
+    );
+    assert!(organizer.allows(&addr("anyone@example.com")));
+    assert!(organizer.allows(&addr("ops@partner.example")));
+    assert!(!organizer.allows(&addr("someone@sub.example.com")));
+    assert_eq!(organizer.settings, Some(settings));
+    assert_eq!(organizer.notify, addr("billing@example.com"));
+}

@@ -25,6 +25,18 @@ use crate::time::OccurrenceId;
 )]
 pub struct OwnerId(pub u64);
 
+impl OwnerId {
+    /// The owner with this id (ids are the application's own).
+    pub const fn new(id: u64) -> Self {
+        OwnerId(id)
+    }
+
+    /// The number.
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+}
+
 /// An organizer under a domain owner.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(
@@ -33,6 +45,18 @@ pub struct OwnerId(pub u64);
     serde(transparent)
 )]
 pub struct OrganizerId(pub u64);
+
+impl OrganizerId {
+    /// The organizer with this id (unique under its owner).
+    pub const fn new(id: u64) -> Self {
+        OrganizerId(id)
+    }
+
+    /// The number.
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+}
 
 /// Whose data a command touches: every command and every query is scoped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -179,7 +203,52 @@ pub struct DomainOwner {
     pub settings: Settings,
 }
 
+impl Scope {
+    /// An organizer under a domain owner.
+    pub const fn new(owner: OwnerId, organizer: OrganizerId) -> Self {
+        Scope { owner, organizer }
+    }
+}
+
 impl DomainOwner {
+    /// A domain owner with its mail domain and the three mailboxes calinvite
+    /// serves for it: where organizers invite calinvite (`ingest`), the
+    /// ORGANIZER and From of every invitation (`reply`), and the envelope
+    /// sender delivery reports come back to (`bounce`). No web links, and
+    /// default [`Settings`] until [`with_links_base`](Self::with_links_base)
+    /// and [`with_settings`](Self::with_settings) say otherwise.
+    pub fn new(
+        id: OwnerId,
+        name: impl Into<String>,
+        mail_domain: impl Into<String>,
+        ingest: EmailAddress,
+        reply: EmailAddress,
+        bounce: EmailAddress,
+    ) -> Self {
+        DomainOwner {
+            id,
+            name: name.into(),
+            mail_domain: mail_domain.into(),
+            ingest,
+            reply,
+            bounce,
+            links_base: None,
+            settings: Settings::default(),
+        }
+    }
+
+    /// Serves web RSVP and unsubscribe links under `base`.
+    pub fn with_links_base(mut self, base: WebUrl) -> Self {
+        self.links_base = Some(base);
+        self
+    }
+
+    /// Sets the defaults of its organizers.
+    pub fn with_settings(mut self, settings: Settings) -> Self {
+        self.settings = settings;
+        self
+    }
+
     /// Whether `address` is one of the mailboxes calinvite serves for this owner.
     pub fn serves(&self, address: &EmailAddress) -> bool {
         [&self.ingest, &self.reply, &self.bounce].contains(&address)
@@ -229,6 +298,40 @@ pub struct OrganizerAccount {
 }
 
 impl OrganizerAccount {
+    /// An organizer that nobody may act as yet (see
+    /// [`allow_domain`](Self::allow_domain) and
+    /// [`allow_address`](Self::allow_address)), with its owner's settings,
+    /// whose reports and notices go to `notify`.
+    pub fn new(scope: Scope, name: impl Into<String>, notify: EmailAddress) -> Self {
+        OrganizerAccount {
+            scope,
+            name: name.into(),
+            allow: Vec::new(),
+            settings: None,
+            notify,
+        }
+    }
+
+    /// Lets everyone at `domain` act as this organizer (exact domain, no
+    /// subdomains; compared without regard to case).
+    pub fn allow_domain(mut self, domain: impl Into<String>) -> Self {
+        self.allow
+            .push(AllowEntry::Domain(domain.into().to_ascii_lowercase()));
+        self
+    }
+
+    /// Lets one address act as this organizer.
+    pub fn allow_address(mut self, address: EmailAddress) -> Self {
+        self.allow.push(AllowEntry::Address(address));
+        self
+    }
+
+    /// Gives the organizer settings of its own instead of its owner's.
+    pub fn with_settings(mut self, settings: Settings) -> Self {
+        self.settings = Some(settings);
+        self
+    }
+
     /// Whether `address` may act as this organizer.
     pub fn allows(&self, address: &EmailAddress) -> bool {
         self.allow.iter().any(|e| e.allows(address))
