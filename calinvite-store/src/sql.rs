@@ -1366,6 +1366,10 @@ impl Store for SqlStore {
         let what = format!("deliveries/{}", get::<i64>(&row, "seq", "deliveries")?);
         let state: String = get(&row, "state", &what)?;
         if state != "leased" {
+            // Release the row lock now, not when the pool gets round to
+            // rolling back a dropped transaction: until then, claims (which
+            // skip locked rows) would not see this delivery.
+            tx.rollback().await.map_err(unavailable)?;
             return Err(StoreError::NotLeased { key: key.clone() });
         }
         self.apply_all(&mut tx, changes).await?;
