@@ -7,6 +7,7 @@ use chrono::{DateTime, NaiveTime, Utc};
 use crate::address::{EmailAddress, Mailbox};
 use crate::error::EventError;
 use crate::ids::EventCode;
+use crate::keyword::{Keyword, keywords};
 use crate::recurrence::{RecurrenceRule, Until};
 use crate::text::{Name, Text};
 use crate::time::{OccurrenceId, Schedule, TimeZone, ZonedDateTime};
@@ -31,6 +32,12 @@ pub enum EventStatus {
     /// Called off.
     Cancelled,
 }
+
+keywords!(EventStatus {
+    Confirmed => "confirmed",
+    Tentative => "tentative",
+    Cancelled => "cancelled",
+});
 
 impl EventStatus {
     /// The iCalendar keyword.
@@ -64,8 +71,17 @@ pub enum ParticipationStatus {
     Delegated,
 }
 
+keywords!(ParticipationStatus {
+    NeedsAction => "needs-action",
+    Accepted => "accepted",
+    Declined => "declined",
+    Tentative => "tentative",
+    Delegated => "delegated",
+});
+
 impl ParticipationStatus {
-    /// The iCalendar keyword.
+    /// The iCalendar keyword (upper case; its [`Keyword`] is the same word
+    /// in lower case).
     pub fn as_str(self) -> &'static str {
         match self {
             ParticipationStatus::NeedsAction => "NEEDS-ACTION",
@@ -79,15 +95,10 @@ impl ParticipationStatus {
     /// Parses a PARTSTAT keyword, case-insensitively.
     pub fn parse(s: &str) -> Option<Self> {
         let s = s.trim();
-        [
-            ParticipationStatus::NeedsAction,
-            ParticipationStatus::Accepted,
-            ParticipationStatus::Declined,
-            ParticipationStatus::Tentative,
-            ParticipationStatus::Delegated,
-        ]
-        .into_iter()
-        .find(|p| p.as_str().eq_ignore_ascii_case(s))
+        <Self as Keyword>::ALL
+            .iter()
+            .copied()
+            .find(|p| p.as_str().eq_ignore_ascii_case(s))
     }
 }
 

@@ -34,6 +34,10 @@
 //! - [`lifecycle`]: the iTIP engine — organizer ingest, sends, updates,
 //!   cancellations, approval, replies, bounces, reports — with the [`Store`]
 //!   and [`Transport`] traits and a [`Pipeline`] generic over both.
+//! - [`spi`]: what a store implementation needs beyond the application's
+//!   API — the writes, the delivery queue, fan-outs, typed store errors.
+//! - [`Keyword`]: the stable names of fieldless enums (reports, store
+//!   columns, serialized state).
 //! - [`inbound`]: reading what arrives — organizer requests and cancellations,
 //!   replies, counters, refreshes, delivery reports, automatic replies.
 //! - [`manual`]: how calinvite behaves and why — the design decisions, the
@@ -62,6 +66,7 @@ mod event;
 mod ics;
 mod ids;
 pub mod inbound;
+mod keyword;
 pub mod lifecycle;
 pub mod manual;
 mod mime;
@@ -69,6 +74,7 @@ mod recurrence;
 mod revision;
 #[cfg(feature = "serde")]
 mod serde_impls;
+pub mod spi;
 pub mod targeting;
 mod template;
 mod text;
@@ -86,7 +92,11 @@ pub use event::{
 };
 pub use ics::{MAX_LINE_OCTETS, Method};
 pub use ids::{EventCode, InvitationToken, InvitationUid, Sequence};
-pub use lifecycle::{Pipeline, Store, Transport};
+pub use keyword::Keyword;
+pub use lifecycle::{
+    AllowEntry, DomainOwner, Invitation, InvitationSource, OrganizerAccount, OrganizerId, Outcome,
+    OwnerId, Pipeline, PipelineError, Scope, Settings, Store, Transport,
+};
 pub use recurrence::{Frequency, RecurrenceRule, Until};
 pub use revision::EventRevision;
 pub use template::{

@@ -3,6 +3,7 @@
 //! [D5](crate::manual::design#d5)). Pure rules the iTIP engine applies.
 
 use crate::event::{Event, EventStatus, InstanceOverride, ParticipationStatus};
+use crate::keyword::keywords;
 use crate::time::{OccurrenceId, Schedule};
 
 /// What changed between two revisions of an event, in the properties that
@@ -118,6 +119,12 @@ pub enum UpdateAudience {
     /// Everyone who received the event.
     Everyone,
 }
+
+keywords!(UpdateAudience {
+    AcceptedOrTentative => "accepted-or-tentative",
+    NotDeclined => "not-declined",
+    Everyone => "everyone",
+});
 
 /// What the rules need to know of one invitation.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -21,12 +21,12 @@ mod support;
 use std::fmt::Debug;
 
 use calinvite_core::lifecycle::{
-    AllowEntry, AnswerMark, AuthPolicy, Delivery, DeliveryKey, DeliveryState, DomainOwner, FanOut,
-    FanOutAudience, HistoryEntry, HistoryKind, Invitation, InvitationSource, LateAnswers,
-    OrganizerAccount, OrganizerId, OwnerId, Payload, PendingChange, PendingKind, PendingState,
-    PlannedMessage, QueueState, Refusal, RefusalReason, RefusalRecord, Scope, Settings,
-    StoredEvent, Suppression, SuppressionReason,
+    AllowEntry, AuthPolicy, DeliveryKey, DeliveryState, DomainOwner, HistoryEntry, HistoryKind,
+    Invitation, InvitationSource, LateAnswers, OrganizerAccount, OrganizerId, OwnerId,
+    PendingChange, PendingKind, PendingState, PlannedMessage, Refusal, RefusalReason,
+    RefusalRecord, Scope, Settings, StoredEvent, Suppression, SuppressionReason,
 };
+use calinvite_core::spi::{AnswerMark, Delivery, FanOut, FanOutAudience, Payload, QueueState};
 use calinvite_core::targeting::UpdateAudience;
 use calinvite_core::{
     EmailAddress, Event, EventCode, EventStatus, IdempotencyKey, InstanceOverride, InvitationToken,

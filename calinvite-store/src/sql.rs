@@ -18,11 +18,12 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use calinvite_core::lifecycle::{
-    Change, Delivery, DeliveryKey, DomainOwner, FanOut, HistoryEntry, Invitation, OrganizerAccount,
-    OwnerId, PendingChange, PendingState, QueueState, RefusalRecord, Scope, Settlement, Store,
-    StoreError, StoreResult, StoredEvent, Suppression,
+    DeliveryKey, DomainOwner, HistoryEntry, Invitation, OrganizerAccount, OwnerId, PendingChange,
+    PendingChangeId, PendingState, RefusalRecord, Scope, Store, StoreError, StoredEvent,
+    Suppression,
 };
-use calinvite_core::{EmailAddress, Event, EventCode, InvitationToken, Sequence};
+use calinvite_core::spi::{Change, Delivery, FanOut, QueueState, Settlement, StoreResult};
+use calinvite_core::{EmailAddress, Event, EventCode, InvitationToken, Keyword, Sequence};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -521,7 +522,7 @@ impl SqlStore {
                 "INSERT INTO pending (id, code, owner, organizer, state, created_at, body) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 vec![
-                    Bind::Text(p.id.clone()),
+                    Bind::Text(p.id.as_str().to_owned()),
                     Bind::Text(p.code.to_string()),
                     Bind::Int(id(p.scope.owner.0)?),
                     Bind::Int(id(p.scope.organizer.0)?),
@@ -533,7 +534,10 @@ impl SqlStore {
             ),
             Change::ResolvePending { id: pid, state } => (
                 "UPDATE pending SET state = $1 WHERE id = $2 AND state = 'open'",
-                vec![Bind::Text(pending_state(state).to_owned()), Bind::Text(pid)],
+                vec![
+                    Bind::Text(pending_state(state).to_owned()),
+                    Bind::Text(pid.as_str().to_owned()),
+                ],
                 Some("pending change already resolved or missing".to_owned()),
             ),
             Change::PutFanOut(f) => (
@@ -863,28 +867,15 @@ impl SqlStore {
     }
 }
 
+/// A pending change's state as its column holds it: its keyword.
 fn pending_state(s: PendingState) -> &'static str {
-    match s {
-        PendingState::Open => "open",
-        PendingState::Approved => "approved",
-        PendingState::Rejected => "rejected",
-        PendingState::Superseded => "superseded",
-        _ => "superseded",
-    }
+    s.keyword()
 }
 
 fn pending_state_from(row: &str, s: &str) -> StoreResult<PendingState> {
-    Ok(match s {
-        "open" => PendingState::Open,
-        "approved" => PendingState::Approved,
-        "rejected" => PendingState::Rejected,
-        "superseded" => PendingState::Superseded,
-        other => {
-            return Err(StoreError::Corrupt {
-                row: row.to_owned(),
-                detail: format!("unknown pending state {other:?}"),
-            });
-        }
+    PendingState::from_keyword(s).ok_or_else(|| StoreError::Corrupt {
+        row: row.to_owned(),
+        detail: format!("unknown pending state {s:?}"),
     })
 }
 
@@ -1240,12 +1231,16 @@ impl Store for SqlStore {
         Ok(out)
     }
 
-    async fn pending(&self, scope: Scope, pid: &str) -> StoreResult<Option<PendingChange>> {
+    async fn pending(
+        &self,
+        scope: Scope,
+        pid: &PendingChangeId,
+    ) -> StoreResult<Option<PendingChange>> {
         let sql = self.sql(
             "SELECT id, state, body FROM pending WHERE id = $1 AND owner = $2 AND organizer = $3",
         );
         let row = sqlx::query(sql)
-            .bind(pid.to_owned())
+            .bind(pid.as_str().to_owned())
             .bind(id(scope.owner.0)?)
             .bind(id(scope.organizer.0)?)
             .fetch_optional(&self.pool)
@@ -1371,9 +1366,11 @@ impl Store for SqlStore {
         let what = format!("deliveries/{}", get::<i64>(&row, "seq", "deliveries")?);
         let state: String = get(&row, "state", &what)?;
         if state != "leased" {
-            return Err(StoreError::Conflict(format!(
-                "delivery {key} is not leased"
-            )));
+            // Release the row lock now, not when the pool gets round to
+            // rolling back a dropped transaction: until then, claims (which
+            // skip locked rows) would not see this delivery.
+            tx.rollback().await.map_err(unavailable)?;
+            return Err(StoreError::NotLeased { key: key.clone() });
         }
         self.apply_all(&mut tx, changes).await?;
         let (text, binds) = match settlement {

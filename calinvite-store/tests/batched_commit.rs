@@ -12,9 +12,10 @@ mod support;
 use std::sync::Arc;
 
 use calinvite_core::lifecycle::{
-    Change, Delivery, DeliveryKey, DeliveryState, HistoryEntry, HistoryKind, Invitation,
-    InvitationSource, Payload, Pipeline, QueueState, RecordingTransport, Scope, Store, StoreError,
+    DeliveryKey, DeliveryState, HistoryEntry, HistoryKind, Invitation, InvitationSource, Pipeline,
+    RecordingTransport, Scope, Store, StoreError,
 };
+use calinvite_core::spi::{Change, Delivery, Payload, QueueState};
 use calinvite_core::{
     Clock, EmailAddress, EventCode, FixedClock, IdempotencyKey, InvitationToken, MessageKind,
     Method, Recipient, Sequence, SequentialIds,

@@ -18,10 +18,11 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use calinvite_core::lifecycle::{
-    AllowEntry, Change, DeliveryKey, DomainOwner, InvitationSource, OrganizerAccount, OrganizerId,
-    Outcome, OwnerId, Pipeline, PipelineError, RecordingTransport, Refusal, RefusalReason,
-    RefusalRecord, Scope, Settings, Settlement, StoreError, StoredEvent, SuppressionReason,
+    AllowEntry, DeliveryKey, DomainOwner, InvitationSource, OrganizerAccount, OrganizerId, Outcome,
+    OwnerId, PendingChangeId, Pipeline, PipelineError, RecordingTransport, Refusal, RefusalReason,
+    RefusalRecord, Scope, Settings, StoreError, StoredEvent, SuppressionReason,
 };
+use calinvite_core::spi::{Change, Settlement};
 use calinvite_core::{
     Clock, EmailAddress, Event, EventCode, FixedClock, IdempotencyKey, InvitationToken, Method,
     ParticipationStatus, Recipient, Schedule, Sequence, SequentialIds, Store,
@@ -47,7 +48,7 @@ struct Fixture {
     code: EventCode,
     amy: InvitationToken,
     bo: InvitationToken,
-    pending: String,
+    pending: PendingChangeId,
     /// A fan-out still to plan (an approved change of a second event).
     fan_out: String,
 }
@@ -73,7 +74,7 @@ fn invited(out: Outcome) -> InvitationToken {
     }
 }
 
-fn pending_id(out: Outcome) -> String {
+fn pending_id(out: Outcome) -> PendingChangeId {
     match out {
         Outcome::PendingApproval(_, id) => id,
         other => panic!("expected a pending change, got {other:?}"),
@@ -494,8 +495,14 @@ fn unknown_names() {
             &fx.invitation_row(BO),
         );
 
-        fx.edit("pending", "id", &fx.pending, &["kind"], json!("postpone"))
-            .await;
+        fx.edit(
+            "pending",
+            "id",
+            fx.pending.as_str(),
+            &["kind"],
+            json!("postpone"),
+        )
+        .await;
         let row = format!("pending/{}", fx.pending);
         corrupt(fx, "pending", s.pending(fx.scope, &fx.pending).await, &row);
         corrupt(fx, "open_pending", s.open_pending(&fx.code).await, &row);
@@ -579,7 +586,7 @@ fn unknown_names() {
 fn unknown_states() {
     on_both("unknown_states", async |fx| {
         let s = fx.store();
-        fx.set("pending", "state", "id", &fx.pending, "paused")
+        fx.set("pending", "state", "id", fx.pending.as_str(), "paused")
             .await;
         let row = format!("pending/{}", fx.pending);
         corrupt(fx, "pending", s.pending(fx.scope, &fx.pending).await, &row);

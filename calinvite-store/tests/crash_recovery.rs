@@ -552,10 +552,8 @@ async fn child_work(db: &Database, relay: LogRelay, lost: LogRelay) -> Result<()
                     }
                     // This worker's lease ran out while it sent and another
                     // worker sent the message too: noted, not fatal.
-                    Err(PipelineError::Store(StoreError::Conflict(c)))
-                        if c.contains("not leased") =>
-                    {
-                        lost.note(&c);
+                    Err(PipelineError::Store(StoreError::NotLeased { key })) => {
+                        lost.note(&key.to_string());
                     }
                     Err(e) => return Err(e),
                     Ok(None) => {

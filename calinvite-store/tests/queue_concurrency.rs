@@ -28,9 +28,9 @@ mod support;
 use std::sync::Arc;
 
 use calinvite_core::lifecycle::{
-    DeliveryReport, DeliveryState, HistoryKind, InvitationSource, Outcome, Pipeline, QueueState,
-    Store,
+    DeliveryReport, DeliveryState, HistoryKind, InvitationSource, Outcome, Pipeline, Store,
 };
+use calinvite_core::spi::QueueState;
 use calinvite_core::{Clock, InvitationToken, Sequence};
 use calinvite_store::SqlStore;
 use calinvite_store::system::{OsRandom, SystemClock};

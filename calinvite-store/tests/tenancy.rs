@@ -26,10 +26,11 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, OnceLock};
 
 use calinvite_core::lifecycle::{
-    AllowEntry, Change, DomainOwner, InvitationSource, MemoryStore, OrganizerAccount, OrganizerId,
-    Outcome, OwnerId, Pipeline, PipelineError, RecordingTransport, Refusal, RefusalReason,
+    AllowEntry, DomainOwner, InvitationSource, MemoryStore, OrganizerAccount, OrganizerId, Outcome,
+    OwnerId, PendingChangeId, Pipeline, PipelineError, RecordingTransport, Refusal, RefusalReason,
     RefusalRecord, Scope, Settings, StoredEvent, SuppressionReason,
 };
+use calinvite_core::spi::Change;
 use calinvite_core::{
     Clock, EmailAddress, Event, EventCode, FixedClock, InvitationToken, ParticipationStatus,
     Recipient, Schedule, Sequence, SequentialIds, Store,
@@ -138,7 +139,7 @@ struct World {
     /// Every invitation: its tenant, event and token.
     invitations: Vec<(Scope, EventCode, InvitationToken)>,
     /// Every pending change: its tenant and id.
-    pending: Vec<(Scope, String)>,
+    pending: Vec<(Scope, PendingChangeId)>,
     /// Every (owner, address) suppressed.
     suppressed: BTreeSet<(OwnerId, EmailAddress)>,
     /// Refusals committed directly: owner, organizer, detail.

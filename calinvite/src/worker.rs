@@ -9,8 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use calinvite_core::lifecycle::{
-    Delivery, DeliveryReport, Pipeline, PipelineError, Store, StoreError, Transport,
+    DeliveryReport, Pipeline, PipelineError, Store, StoreError, Transport,
 };
+use calinvite_core::spi::Delivery;
 use tokio::sync::watch;
 use tokio::task::{JoinError, JoinSet};
 use tracing::Instrument as _;

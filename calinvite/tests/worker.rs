@@ -13,11 +13,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use calinvite::core::lifecycle::{
-    AllowEntry, Change, Delivery, DeliveryKey, DeliveryState, DomainOwner, HistoryEntry,
-    HistoryKind, Invitation, InvitationSource, MemoryStore, OrganizerAccount, OrganizerId, Outcome,
-    OwnerId, Payload, QueueState, RecordingTransport, Scope, Settings, Store, Transport,
-    TransportError,
+    AllowEntry, DeliveryKey, DeliveryState, DomainOwner, HistoryEntry, HistoryKind, Invitation,
+    InvitationSource, MemoryStore, OrganizerAccount, OrganizerId, Outcome, OwnerId,
+    RecordingTransport, Scope, Settings, Store, Transport, TransportError,
 };
+use calinvite::core::spi::{Change, Delivery, Payload, QueueState};
 use calinvite::core::targeting::UpdateAudience;
 use calinvite::core::{
     EmailAddress, Envelope, Event, EventCode, FixedClock, IdempotencyKey, InvitationToken,

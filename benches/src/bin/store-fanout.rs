@@ -48,10 +48,11 @@ use calinvite::{OsRandom, SystemClock, Worker, WorkerConfig};
 use calinvite_benches::measure::{rusage, vm_hwm_kb, wall_start};
 use calinvite_core::Envelope;
 use calinvite_core::lifecycle::{
-    AllowEntry, Change, DeliveryState, DomainOwner, Invitation, InvitationSource, OrganizerAccount,
+    AllowEntry, DeliveryState, DomainOwner, Invitation, InvitationSource, OrganizerAccount,
     OrganizerId, Outcome, OwnerId, Pipeline, PipelineOptions, Scope, Settings, Store, Transport,
     TransportError,
 };
+use calinvite_core::spi::Change;
 use calinvite_core::{
     Clock, EmailAddress, Event, EventCode, InvitationToken, ParticipationStatus, Recipient,
     Schedule, Sequence, SequentialIds, TimeZone, ZonedDateTime,

@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 
 use super::model::{
     Delivery, DeliveryKey, DomainOwner, FanOut, HistoryEntry, Invitation, OrganizerAccount,
-    OwnerId, PendingChange, PendingState, QueueState, RefusalRecord, Scope, StoredEvent,
-    Suppression,
+    OwnerId, PendingChange, PendingChangeId, PendingState, QueueState, RefusalRecord, Scope,
+    StoredEvent, Suppression,
 };
 use super::store::{Change, Settlement, Store, StoreError, StoreResult};
 use crate::address::EmailAddress;
@@ -30,7 +30,7 @@ struct Inner {
     by_event: HashMap<EventCode, std::collections::BTreeSet<InvitationToken>>,
     history: HashMap<InvitationToken, Vec<HistoryEntry>>,
     suppressions: HashMap<(OwnerId, EmailAddress), Suppression>,
-    pending: BTreeMap<String, PendingChange>,
+    pending: BTreeMap<PendingChangeId, PendingChange>,
     fan_outs: BTreeMap<String, FanOut>,
     /// Queue in insertion order; `queue_index` finds a key.
     queue: Vec<Delivery>,
@@ -75,8 +75,8 @@ enum Undo {
     PopHistory(InvitationToken),
     PopQueue(DeliveryKey),
     RemoveSuppression(OwnerId, EmailAddress),
-    RemovePending(String),
-    RestorePending(String, PendingState),
+    RemovePending(PendingChangeId),
+    RestorePending(PendingChangeId, PendingState),
     RestoreFanOut(String, Option<FanOut>),
     PopRefusal,
 }
@@ -438,7 +438,11 @@ impl Store for MemoryStore {
             .cloned())
     }
 
-    async fn pending(&self, scope: Scope, id: &str) -> StoreResult<Option<PendingChange>> {
+    async fn pending(
+        &self,
+        scope: Scope,
+        id: &PendingChangeId,
+    ) -> StoreResult<Option<PendingChange>> {
         Ok(self
             .lock()
             .pending
@@ -519,7 +523,7 @@ impl Store for MemoryStore {
             .get(key)
             .ok_or_else(|| conflict(format!("no delivery {key}")))?;
         if !matches!(inner.queue[index].state, QueueState::Leased(_)) {
-            return Err(conflict(format!("delivery {key} is not leased")));
+            return Err(StoreError::NotLeased { key: key.clone() });
         }
         // State changes first: if they conflict, the delivery stays leased.
         inner.commit(changes)?;
@@ -575,7 +579,7 @@ mod tests {
         let delivery = Delivery {
             key: key.clone(),
             owner: OwnerId(1),
-            payload: crate::lifecycle::Payload::Prepared {
+            payload: crate::spi::Payload::Prepared {
                 from: EmailAddress::parse("b@x.example").unwrap_or_else(|e| panic!("{e}")),
                 to: EmailAddress::parse("c@x.example").unwrap_or_else(|e| panic!("{e}")),
                 bytes: b"x".to_vec(),
@@ -589,7 +593,7 @@ mod tests {
             refusal(1),
             Change::Enqueue(delivery.clone()),
             Change::ResolvePending {
-                id: "missing".into(),
+                id: PendingChangeId::new("missing"),
                 state: PendingState::Approved,
             },
         ]));

@@ -47,25 +47,20 @@
 //!     clock.clone(),
 //!     Box::new(SequentialIds::new(7)), // a real application passes an OS-random source
 //! );
-//! let owner = DomainOwner {
-//!     id: OwnerId(1),
-//!     name: "Example Events".into(),
-//!     mail_domain: "events.example.com".into(),
-//!     ingest: EmailAddress::parse("create@events.example.com")?,
-//!     reply: EmailAddress::parse("rsvp@events.example.com")?,
-//!     bounce: EmailAddress::parse("bounces@events.example.com")?,
-//!     links_base: None,
-//!     settings: Settings::default(),
-//! };
-//! let scope = Scope { owner: owner.id, organizer: OrganizerId(1) };
+//! let owner = DomainOwner::new(
+//!     OwnerId::new(1),
+//!     "Example Events",
+//!     "events.example.com",
+//!     EmailAddress::parse("create@events.example.com")?,
+//!     EmailAddress::parse("rsvp@events.example.com")?,
+//!     EmailAddress::parse("bounces@events.example.com")?,
+//! );
+//! let scope = Scope::new(owner.id, OrganizerId::new(1));
 //! block_on(pipeline.store().put_owner(owner))?;
-//! block_on(pipeline.store().put_organizer(OrganizerAccount {
-//!     scope,
-//!     name: "Billing".into(),
-//!     allow: vec![AllowEntry::Domain("example.com".into())],
-//!     settings: None,
-//!     notify: EmailAddress::parse("billing@example.com")?,
-//! }))?;
+//! block_on(pipeline.store().put_organizer(
+//!     OrganizerAccount::new(scope, "Billing", EmailAddress::parse("billing@example.com")?)
+//!         .allow_domain("example.com"),
+//! ))?;
 //!
 //! // An event created through the API (no organizer calendar needed) …
 //! let day = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
@@ -94,21 +89,28 @@
 pub mod engine;
 mod error;
 mod memory;
-mod model;
+pub(crate) mod model;
 mod notice;
 mod pipeline;
 pub mod report;
-mod store;
+pub(crate) mod store;
 mod transport;
 
 pub use memory::MemoryStore;
-pub use model::*;
+// The application's records and settings. What only a store implementation
+// needs (the queue, fan-outs, writes) is in `crate::spi`.
+pub use model::{
+    AllowEntry, AuthPolicy, DeliveryKey, DeliveryState, DomainOwner, HistoryEntry, HistoryKind,
+    Invitation, InvitationSource, LateAnswers, OrganizerAccount, OrganizerId, OwnerId,
+    PendingChange, PendingChangeId, PendingKind, PendingState, PlannedMessage, Refusal,
+    RefusalReason, RefusalRecord, Scope, Settings, StoredEvent, Suppression, SuppressionReason,
+};
 pub use pipeline::notices_in::{DeliveryNotice, NoticeEffect};
 pub use pipeline::{
     DeliveryReport, MetricsSnapshot, Outcome, Pipeline, PipelineError, PipelineMetrics,
     PipelineOptions,
 };
-pub use store::{Change, Settlement, Store, StoreError, StoreResult};
+pub use store::{Store, StoreError};
 pub use transport::{Recorded, RecordingTransport, Transport, TransportError};
 
 /// Runs a future whose every step is ready at once — the in-memory store's —

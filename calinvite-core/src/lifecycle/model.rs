@@ -10,6 +10,7 @@ use crate::address::EmailAddress;
 use crate::compose::IdempotencyKey;
 use crate::event::{Event, ParticipationStatus, Recipient, WebUrl};
 use crate::ids::{EventCode, InvitationToken, Sequence};
+use crate::keyword::{Keyword, keywords};
 use crate::targeting::{InvitationState, UpdateAudience};
 use crate::template::MessageKind;
 use crate::time::OccurrenceId;
@@ -24,6 +25,18 @@ use crate::time::OccurrenceId;
 )]
 pub struct OwnerId(pub u64);
 
+impl OwnerId {
+    /// The owner with this id (ids are the application's own).
+    pub const fn new(id: u64) -> Self {
+        OwnerId(id)
+    }
+
+    /// The number.
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+}
+
 /// An organizer under a domain owner.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(
@@ -32,6 +45,18 @@ pub struct OwnerId(pub u64);
     serde(transparent)
 )]
 pub struct OrganizerId(pub u64);
+
+impl OrganizerId {
+    /// The organizer with this id (unique under its owner).
+    pub const fn new(id: u64) -> Self {
+        OrganizerId(id)
+    }
+
+    /// The number.
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+}
 
 /// Whose data a command touches: every command and every query is scoped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -64,6 +89,12 @@ pub enum AuthPolicy {
     AllowListOnly,
 }
 
+keywords!(AuthPolicy {
+    Dmarc => "dmarc",
+    AlignedSpfOrDkim => "aligned-spf-or-dkim",
+    AllowListOnly => "allow-list-only",
+});
+
 /// What an answer that arrives after the event's last occurrence does.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -79,6 +110,11 @@ pub enum LateAnswers {
     /// Recorded and applied like any other.
     Apply,
 }
+
+keywords!(LateAnswers {
+    RecordOnly => "record-only",
+    Apply => "apply",
+});
 
 /// The switches an organizer (or, by default, their domain owner) sets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -167,7 +203,52 @@ pub struct DomainOwner {
     pub settings: Settings,
 }
 
+impl Scope {
+    /// An organizer under a domain owner.
+    pub const fn new(owner: OwnerId, organizer: OrganizerId) -> Self {
+        Scope { owner, organizer }
+    }
+}
+
 impl DomainOwner {
+    /// A domain owner with its mail domain and the three mailboxes calinvite
+    /// serves for it: where organizers invite calinvite (`ingest`), the
+    /// ORGANIZER and From of every invitation (`reply`), and the envelope
+    /// sender delivery reports come back to (`bounce`). No web links, and
+    /// default [`Settings`] until [`with_links_base`](Self::with_links_base)
+    /// and [`with_settings`](Self::with_settings) say otherwise.
+    pub fn new(
+        id: OwnerId,
+        name: impl Into<String>,
+        mail_domain: impl Into<String>,
+        ingest: EmailAddress,
+        reply: EmailAddress,
+        bounce: EmailAddress,
+    ) -> Self {
+        DomainOwner {
+            id,
+            name: name.into(),
+            mail_domain: mail_domain.into(),
+            ingest,
+            reply,
+            bounce,
+            links_base: None,
+            settings: Settings::default(),
+        }
+    }
+
+    /// Serves web RSVP and unsubscribe links under `base`.
+    pub fn with_links_base(mut self, base: WebUrl) -> Self {
+        self.links_base = Some(base);
+        self
+    }
+
+    /// Sets the defaults of its organizers.
+    pub fn with_settings(mut self, settings: Settings) -> Self {
+        self.settings = settings;
+        self
+    }
+
     /// Whether `address` is one of the mailboxes calinvite serves for this owner.
     pub fn serves(&self, address: &EmailAddress) -> bool {
         [&self.ingest, &self.reply, &self.bounce].contains(&address)
@@ -217,6 +298,40 @@ pub struct OrganizerAccount {
 }
 
 impl OrganizerAccount {
+    /// An organizer that nobody may act as yet (see
+    /// [`allow_domain`](Self::allow_domain) and
+    /// [`allow_address`](Self::allow_address)), with its owner's settings,
+    /// whose reports and notices go to `notify`.
+    pub fn new(scope: Scope, name: impl Into<String>, notify: EmailAddress) -> Self {
+        OrganizerAccount {
+            scope,
+            name: name.into(),
+            allow: Vec::new(),
+            settings: None,
+            notify,
+        }
+    }
+
+    /// Lets everyone at `domain` act as this organizer (exact domain, no
+    /// subdomains; compared without regard to case).
+    pub fn allow_domain(mut self, domain: impl Into<String>) -> Self {
+        self.allow
+            .push(AllowEntry::Domain(domain.into().to_ascii_lowercase()));
+        self
+    }
+
+    /// Lets one address act as this organizer.
+    pub fn allow_address(mut self, address: EmailAddress) -> Self {
+        self.allow.push(AllowEntry::Address(address));
+        self
+    }
+
+    /// Gives the organizer settings of its own instead of its owner's.
+    pub fn with_settings(mut self, settings: Settings) -> Self {
+        self.settings = Some(settings);
+        self
+    }
+
     /// Whether `address` may act as this organizer.
     pub fn allows(&self, address: &EmailAddress) -> bool {
         self.allow.iter().any(|e| e.allows(address))
@@ -306,16 +421,18 @@ pub enum DeliveryState {
     HardBounced,
 }
 
+keywords!(DeliveryState {
+    Queued => "queued",
+    Sent => "sent",
+    Delivered => "delivered",
+    SoftBounced => "soft-bounced",
+    HardBounced => "hard-bounced",
+});
+
 impl DeliveryState {
-    /// The name shown in reports.
+    /// The name shown in reports: its [`Keyword`].
     pub fn as_str(self) -> &'static str {
-        match self {
-            DeliveryState::Queued => "queued",
-            DeliveryState::Sent => "sent",
-            DeliveryState::Delivered => "delivered",
-            DeliveryState::SoftBounced => "soft-bounced",
-            DeliveryState::HardBounced => "hard-bounced",
-        }
+        self.keyword()
     }
 }
 
@@ -529,32 +646,34 @@ pub enum RefusalReason {
     AmbiguousMessage,
 }
 
+keywords!(RefusalReason {
+    UnknownMailbox => "unknown-mailbox",
+    NotAnOrganizer => "not-an-organizer",
+    AuthenticationFailed => "authentication-failed",
+    OrganizerMismatch => "organizer-mismatch",
+    StaleOrganizerMessage => "stale-organizer-message",
+    UnknownEvent => "unknown-event",
+    UnusableEvent => "unusable-event",
+    EventCancelled => "event-cancelled",
+    EventEnded => "event-ended",
+    CancellationPending => "cancellation-pending",
+    Suppressed => "suppressed",
+    OwnAddress => "own-address",
+    Unsendable => "unsendable",
+    UnknownInvitation => "unknown-invitation",
+    WrongTenant => "wrong-tenant",
+    StaleReply => "stale-reply",
+    NoAnswer => "no-answer",
+    UnknownBounce => "unknown-bounce",
+    NotActionable => "not-actionable",
+    Unreadable => "unreadable",
+    AmbiguousMessage => "ambiguous-message",
+});
+
 impl RefusalReason {
-    /// A stable name (reports, logs, CSV).
+    /// A stable name (reports, logs, CSV): its [`Keyword`].
     pub fn as_str(self) -> &'static str {
-        match self {
-            RefusalReason::UnknownMailbox => "unknown-mailbox",
-            RefusalReason::NotAnOrganizer => "not-an-organizer",
-            RefusalReason::AuthenticationFailed => "authentication-failed",
-            RefusalReason::OrganizerMismatch => "organizer-mismatch",
-            RefusalReason::StaleOrganizerMessage => "stale-organizer-message",
-            RefusalReason::UnknownEvent => "unknown-event",
-            RefusalReason::UnusableEvent => "unusable-event",
-            RefusalReason::EventCancelled => "event-cancelled",
-            RefusalReason::EventEnded => "event-ended",
-            RefusalReason::CancellationPending => "cancellation-pending",
-            RefusalReason::Suppressed => "suppressed",
-            RefusalReason::OwnAddress => "own-address",
-            RefusalReason::Unsendable => "unsendable",
-            RefusalReason::UnknownInvitation => "unknown-invitation",
-            RefusalReason::WrongTenant => "wrong-tenant",
-            RefusalReason::StaleReply => "stale-reply",
-            RefusalReason::NoAnswer => "no-answer",
-            RefusalReason::UnknownBounce => "unknown-bounce",
-            RefusalReason::NotActionable => "not-actionable",
-            RefusalReason::Unreadable => "unreadable",
-            RefusalReason::AmbiguousMessage => "ambiguous-message",
-        }
+        self.keyword()
     }
 }
 
@@ -624,14 +743,16 @@ pub enum SuppressionReason {
     Complaint,
 }
 
+keywords!(SuppressionReason {
+    Unsubscribed => "unsubscribed",
+    HardBounce => "hard-bounce",
+    Complaint => "complaint",
+});
+
 impl SuppressionReason {
-    /// A stable name.
+    /// A stable name: its [`Keyword`].
     pub fn as_str(self) -> &'static str {
-        match self {
-            SuppressionReason::Unsubscribed => "unsubscribed",
-            SuppressionReason::HardBounce => "hard-bounce",
-            SuppressionReason::Complaint => "complaint",
-        }
+        self.keyword()
     }
 }
 
@@ -650,12 +771,55 @@ pub struct Suppression {
     pub at: DateTime<Utc>,
 }
 
+/// The id of a pending change: unique per store, drawn by the pipeline when
+/// it holds a change for approval, and what an application passes back to
+/// [`Pipeline::approve`](super::Pipeline::approve),
+/// [`Pipeline::reject`](super::Pipeline::reject) and
+/// [`Pipeline::pending`](super::Pipeline::pending).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(transparent)
+)]
+pub struct PendingChangeId(String);
+
+impl PendingChangeId {
+    /// An id as it was handed out (from a link, a form, a database column).
+    pub fn new(id: impl Into<String>) -> Self {
+        PendingChangeId(id.into())
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for PendingChangeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<String> for PendingChangeId {
+    fn from(id: String) -> Self {
+        PendingChangeId(id)
+    }
+}
+
+impl From<&str> for PendingChangeId {
+    fn from(id: &str) -> Self {
+        PendingChangeId(id.to_owned())
+    }
+}
+
 /// A change held for approval ([D6](crate::manual::design#d6)).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct PendingChange {
     /// Its id (unique per store).
-    pub id: String,
+    pub id: PendingChangeId,
     /// The tenant.
     pub scope: Scope,
     /// The event.
@@ -707,6 +871,13 @@ pub enum PendingState {
     /// Replaced by a newer change before anyone decided.
     Superseded,
 }
+
+keywords!(PendingState {
+    Open => "open",
+    Approved => "approved",
+    Rejected => "rejected",
+    Superseded => "superseded",
+});
 
 /// One message a plan would send.
 #[derive(Clone, Debug, PartialEq, Eq)]

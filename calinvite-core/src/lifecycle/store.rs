@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 
 use super::model::{
     Delivery, DeliveryKey, DomainOwner, FanOut, HistoryEntry, Invitation, OrganizerAccount,
-    OwnerId, PendingChange, PendingState, RefusalRecord, Scope, StoredEvent, Suppression,
+    OwnerId, PendingChange, PendingChangeId, PendingState, RefusalRecord, Scope, StoredEvent,
+    Suppression,
 };
 use crate::address::EmailAddress;
 use crate::event::Event;
@@ -21,6 +22,14 @@ pub enum StoreError {
     /// pipeline reads again and decides again.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// [`Store::settle`] of a delivery that is not leased: its lease ran out
+    /// and another worker claimed (and perhaps sent) it. Never retried: the
+    /// message is someone else's now.
+    #[error("delivery {key} is not leased")]
+    NotLeased {
+        /// The delivery.
+        key: DeliveryKey,
+    },
     /// Stored data could not be read back (a corrupted row): names the row.
     #[error("corrupt row {row}: {detail}")]
     Corrupt {
@@ -91,7 +100,7 @@ pub enum Change {
     /// Moves a pending change on. Conflict unless it is open.
     ResolvePending {
         /// Its id.
-        id: String,
+        id: PendingChangeId,
         /// The new state.
         state: PendingState,
     },
@@ -236,7 +245,7 @@ pub trait Store: Send + Sync {
     fn pending(
         &self,
         scope: Scope,
-        id: &str,
+        id: &PendingChangeId,
     ) -> impl Future<Output = StoreResult<Option<PendingChange>>> + Send;
     /// An event's open pending changes, oldest first.
     fn open_pending(
@@ -264,7 +273,8 @@ pub trait Store: Send + Sync {
         limit: usize,
     ) -> impl Future<Output = StoreResult<Vec<Delivery>>> + Send;
     /// Records the outcome of an attempt on a claimed message, together with
-    /// the state changes it causes.
+    /// the state changes it causes. [`StoreError::NotLeased`] (and nothing
+    /// written) when the message is no longer leased.
     fn settle(
         &self,
         key: &DeliveryKey,
@@ -387,7 +397,7 @@ impl<S: Store> Store for std::sync::Arc<S> {
     fn pending(
         &self,
         scope: Scope,
-        id: &str,
+        id: &PendingChangeId,
     ) -> impl Future<Output = StoreResult<Option<PendingChange>>> + Send {
         (**self).pending(scope, id)
     }

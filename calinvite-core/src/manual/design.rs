@@ -138,5 +138,5 @@
 //! scale-out store: any number of stateless instances share it and claim
 //! delivery work with row locks (`FOR UPDATE SKIP LOCKED`). A fan-out to a
 //! million recipients is planned in batches
-//! ([`FanOut`](crate::lifecycle::FanOut)), so memory stays bounded whatever
+//! ([`FanOut`](crate::spi::FanOut)), so memory stays bounded whatever
 //! the audience.

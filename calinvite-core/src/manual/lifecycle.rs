@@ -54,7 +54,7 @@
 //! cancellations to everyone who received a REQUEST, declined included,
 //! except hard bounces — a suppressed address still learns that an event on
 //! its calendar is off. Recipients are worked out in batches
-//! ([`FanOut`](crate::lifecycle::FanOut)), each batch committed with the
+//! ([`FanOut`](crate::spi::FanOut)), each batch committed with the
 //! messages it queues, so memory does not grow with the audience and a crash
 //! resumes where it stopped.
 //!

@@ -33,8 +33,9 @@ use calinvite_core::inbound::{AuthVerdict, InboundEnvelope};
 use calinvite_core::lifecycle::report::event_report;
 use calinvite_core::lifecycle::{
     DeliveryKey, DeliveryState, HistoryEntry, HistoryKind, Invitation, InvitationSource, Outcome,
-    PendingKind, PendingState, QueueState, RefusalReason, Settings, TransportError,
+    PendingKind, PendingState, RefusalReason, Settings, TransportError,
 };
+use calinvite_core::spi::QueueState;
 use calinvite_core::targeting::UpdateAudience;
 use calinvite_core::{
     EmailAddress, EventCode, IdempotencyKey, MessageKind, Method, ParticipationStatus, Recipient,

@@ -11,10 +11,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use calinvite_core::lifecycle::{
-    AllowEntry, Change, Delivery, DeliveryKey, DeliveryState, DomainOwner, HistoryEntry,
-    HistoryKind, Invitation, InvitationSource, OrganizerAccount, OrganizerId, OwnerId, Payload,
-    QueueState, Scope, Settings, Store, Transport, TransportError,
+    AllowEntry, DeliveryKey, DeliveryState, DomainOwner, HistoryEntry, HistoryKind, Invitation,
+    InvitationSource, OrganizerAccount, OrganizerId, OwnerId, Scope, Settings, Store, Transport,
+    TransportError,
 };
+use calinvite_core::spi::{Change, Delivery, Payload, QueueState};
 use calinvite_core::targeting::UpdateAudience;
 use calinvite_core::{
     EmailAddress, Envelope, Event, EventCode, IdSource, IdempotencyKey, InvitationToken,

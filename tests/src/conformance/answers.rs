@@ -26,11 +26,12 @@ use calinvite_core::lifecycle::report::{
     CSV_HEADER, event_csv, event_report, organizer_report, owner_report,
 };
 use calinvite_core::lifecycle::{
-    Change, Delivery, DeliveryKey, DeliveryReport, DeliveryState, DomainOwner, HistoryEntry,
-    HistoryKind, Invitation, InvitationSource, LateAnswers, OwnerId, Payload, QueueState,
-    RefusalReason, Settings, Store, SuppressionReason, TransportError,
+    DeliveryKey, DeliveryReport, DeliveryState, DomainOwner, HistoryEntry, HistoryKind, Invitation,
+    InvitationSource, LateAnswers, OwnerId, RefusalReason, Settings, Store, StoreError,
+    SuppressionReason, TransportError,
 };
 use calinvite_core::lifecycle::{Outcome, PipelineError};
+use calinvite_core::spi::{Change, Delivery, Payload, QueueState, Settlement};
 use calinvite_core::{EventCode, InvitationToken, InvitationUid, Sequence};
 use calinvite_core::{ParticipationStatus, Recipient};
 use mail_parser::MimeHeaders as _;
@@ -608,7 +609,7 @@ pub(super) async fn forwarded_reply_is_recorded_apart<S: Store>(store: S) {
         "a forwarded answer never overwrites the invited person's"
     );
     assert_eq!(inv.answered_at, held.answered_at);
-    let own = |marks: &[calinvite_core::lifecycle::AnswerMark]| {
+    let own = |marks: &[calinvite_core::spi::AnswerMark]| {
         marks
             .iter()
             .filter(|m| m.answerer.is_none())
@@ -1233,6 +1234,67 @@ pub(super) async fn delivery_reports_mark_invitations<S: Store>(store: S) {
 }
 
 /// Transient transport errors are retried with backoff until accepted once; attempts are recorded and no key is ever sent twice.
+/// A settle of a delivery nobody holds a lease on (its lease ran out and
+/// another worker took it, or it was never claimed) is the typed
+/// [`StoreError::NotLeased`], and writes nothing: neither the settlement nor
+/// the changes that came with it.
+pub(super) async fn settle_without_lease_is_not_leased<S: Store>(store: S) {
+    let s = scenario(store, Settings::default()).await;
+    let code = create(&s, &CalendarEvent::launch("lease-1@example.com")).await;
+    deliver(&s).await; // the organizer's notice
+    let token = invite(&s, &code, "lease@example.org").await;
+    let key = DeliveryKey::Invitation(IdempotencyKey::new(
+        token.clone(),
+        Sequence::INITIAL,
+        Method::Request,
+        0,
+    ));
+    let store = s.pipeline.store();
+    let history = store.history(&token).await.unwrap().len();
+    let now = s.pipeline.now();
+    let entry = HistoryEntry {
+        token: token.clone(),
+        at: now,
+        kind: HistoryKind::Sent {
+            sequence: Sequence::INITIAL,
+        },
+    };
+    match store
+        .settle(
+            &key,
+            Settlement::Sent(now),
+            vec![Change::AppendHistory(entry.clone())],
+        )
+        .await
+    {
+        Err(StoreError::NotLeased { key: k }) => assert_eq!(k, key),
+        other => panic!("a queued, unclaimed delivery is not leased: {other:?}"),
+    }
+    let d = store.delivery(&key).await.unwrap().unwrap();
+    assert_eq!(
+        d.state,
+        QueueState::Queued,
+        "the settlement was not written"
+    );
+    assert_eq!(
+        store.history(&token).await.unwrap().len(),
+        history,
+        "nor the changes that came with it"
+    );
+    assert_eq!(deliver(&s).await, 1);
+    match store
+        .settle(&key, Settlement::Failed("late".into()), Vec::new())
+        .await
+    {
+        Err(StoreError::NotLeased { key: k }) => assert_eq!(k, key),
+        other => panic!("a sent delivery is not leased: {other:?}"),
+    }
+    assert!(matches!(
+        store.delivery(&key).await.unwrap().unwrap().state,
+        QueueState::Sent(_)
+    ));
+}
+
 pub(super) async fn transient_failures_retry_with_backoff<S: Store>(store: S) {
     let s = scenario(store, Settings::default()).await;
     let code = create(&s, &CalendarEvent::launch("retry-1@example.com")).await;

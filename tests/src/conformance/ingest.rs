@@ -14,8 +14,8 @@ use calinvite_core::inbound::{
 };
 use calinvite_core::lifecycle::report::{event_csv, event_report, organizer_report, owner_report};
 use calinvite_core::lifecycle::{
-    AuthPolicy, DeliveryState, InvitationSource, OwnerId, PendingKind, PendingState, PipelineError,
-    RefusalReason, Settings, Store, SuppressionReason,
+    AuthPolicy, DeliveryState, InvitationSource, OwnerId, PendingChangeId, PendingKind,
+    PendingState, PipelineError, RefusalReason, Settings, Store, SuppressionReason,
 };
 use calinvite_core::lifecycle::{Outcome, RefusalRecord};
 use calinvite_core::targeting::UpdateAudience;
@@ -83,7 +83,7 @@ fn refused(out: &Outcome, reason: RefusalReason, what: &str) {
     }
 }
 
-fn pending_id(out: Outcome, what: &str) -> String {
+fn pending_id(out: Outcome, what: &str) -> PendingChangeId {
     match out {
         Outcome::PendingApproval(_, id) => id,
         other => panic!("{what}: expected PendingApproval, got {other:?}"),

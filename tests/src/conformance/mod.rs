@@ -97,6 +97,7 @@ macro_rules! __with_conformance_scenarios {
                 refresh_resends_current_revision,
                 delivery_reports_mark_invitations,
                 transient_failures_retry_with_backoff,
+                settle_without_lease_is_not_leased,
                 permanent_failure_bounces_and_suppresses,
                 unsubscribe_suppresses_but_cancellation_still_goes,
                 web_answers_are_marked_web,

@@ -86,7 +86,13 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
             Decided::Held(hold) => {
                 let pages = self.read_audience(&event.code).await?;
                 let listed = planned(&pages, &hold.audience, hold.message);
-                held(event, *hold, listed, self.unique_name(), now)
+                held(
+                    event,
+                    *hold,
+                    listed,
+                    PendingChangeId::new(self.unique_name()),
+                    now,
+                )
             }
         };
         self.store.commit(changes).await?;
@@ -125,9 +131,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                 .into());
             }
             if event.code() != code {
-                return Err(PipelineError::NotFound(
-                    "the event must keep its code".into(),
-                ));
+                return Err(PipelineError::Misuse("the event must keep its code".into()));
             }
             let mut next = stored.clone();
             next.latest = event.clone();
@@ -163,14 +167,22 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
     /// Approves a pending change: it goes out now to those it lists (and to
     /// later joiners its rule includes).
     #[tracing::instrument(name = "approve", skip_all, fields(owner = scope.owner.0, organizer = scope.organizer.0))]
-    pub async fn approve(&self, scope: Scope, id: &str) -> Result<Outcome, PipelineError> {
+    pub async fn approve(
+        &self,
+        scope: Scope,
+        id: &PendingChangeId,
+    ) -> Result<Outcome, PipelineError> {
         let result = self.resolve(scope, id, true).await;
         self.finished("approve", result)
     }
 
     /// Rejects a pending change: nothing is sent.
     #[tracing::instrument(name = "reject", skip_all, fields(owner = scope.owner.0, organizer = scope.organizer.0))]
-    pub async fn reject(&self, scope: Scope, id: &str) -> Result<Outcome, PipelineError> {
+    pub async fn reject(
+        &self,
+        scope: Scope,
+        id: &PendingChangeId,
+    ) -> Result<Outcome, PipelineError> {
         let result = self.resolve(scope, id, false).await;
         self.finished("reject", result)
     }
@@ -178,7 +190,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
     async fn resolve(
         &self,
         scope: Scope,
-        id: &str,
+        id: &PendingChangeId,
         approve: bool,
     ) -> Result<Outcome, PipelineError> {
         let settings = self.settings(scope).await?;
@@ -190,7 +202,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                 .await?
                 .ok_or_else(|| PipelineError::NotFound(format!("pending change {id}")))?;
             if pending.state != PendingState::Open {
-                return Ok(Outcome::Resolved(id.to_owned(), pending.state));
+                return Ok(Outcome::Resolved(id.clone(), pending.state));
             }
             let event = self.scoped_event(scope, &pending.code).await?;
             let (changes, state) = self.with_ids(|ids| {
@@ -199,7 +211,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                 })
             })?;
             self.store.commit(changes).await?;
-            Ok(Outcome::Resolved(id.to_owned(), state))
+            Ok(Outcome::Resolved(id.clone(), state))
         })
         .await
     }
@@ -435,7 +447,7 @@ fn held(
     event: &StoredEvent,
     hold: Hold,
     listed: Vec<PlannedMessage>,
-    id: String,
+    id: PendingChangeId,
     now: DateTime<Utc>,
 ) -> (Vec<Change>, Outcome) {
     let mut changes = hold.changes;

@@ -35,8 +35,8 @@ use super::engine;
 use super::model::{
     Delivery, DeliveryKey, DeliveryState, DomainOwner, FanOut, FanOutAudience, HistoryEntry,
     HistoryKind, Invitation, InvitationSource, OrganizerAccount, OwnerId, Payload, PendingChange,
-    PendingKind, PendingState, PlannedMessage, QueueState, Refusal, RefusalReason, RefusalRecord,
-    Scope, Settings, StoredEvent, Suppression, SuppressionReason,
+    PendingChangeId, PendingKind, PendingState, PlannedMessage, QueueState, Refusal, RefusalReason,
+    RefusalRecord, Scope, Settings, StoredEvent, Suppression, SuppressionReason,
 };
 use super::notice::{Attachment, write_notice};
 use super::store::{Change, Settlement, Store, StoreError};
@@ -81,7 +81,7 @@ pub enum Outcome {
     /// A new revision went out (or is being fanned out) with this SEQUENCE.
     RevisionSent(EventCode, Sequence),
     /// The change waits for approval in this pending change.
-    PendingApproval(EventCode, String),
+    PendingApproval(EventCode, PendingChangeId),
     /// The organizer's message changed nothing that is sent
     /// ([D3](crate::manual::design#d3)).
     Unchanged(EventCode),
@@ -102,7 +102,7 @@ pub enum Outcome {
     /// The address was suppressed.
     Unsubscribed(InvitationToken),
     /// A pending change was approved and sent, or rejected.
-    Resolved(String, PendingState),
+    Resolved(PendingChangeId, PendingState),
     /// Refused, with the reason recorded.
     Refused(Refusal),
     /// Nothing to do (an automatic reply, mail that is not a calendar message).
@@ -384,7 +384,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
     {
         for retry in 0..RETRIES {
             match attempt().await {
-                Err(PipelineError::Store(StoreError::Conflict(c))) if !is_not_leased(&c) => {
+                Err(PipelineError::Store(StoreError::Conflict(_))) => {
                     self.metrics.conflict_retried();
                     tracing::debug!(
                         command = what,
@@ -582,18 +582,13 @@ fn queue_invitation(
     ]
 }
 
-/// Whether a conflict is a lease lost to another worker (never retried: the
-/// message is someone else's now).
-fn is_not_leased(conflict: &str) -> bool {
-    conflict.contains("not leased")
-}
-
 /// The kind of a failure, for logs (never its text, which may name an address).
 fn error_kind(e: &PipelineError) -> &'static str {
     match e {
         PipelineError::Refused(_) => "refused",
         PipelineError::NotFound(_) => "not_found",
-        PipelineError::Store(StoreError::Conflict(_)) => "conflict",
+        PipelineError::Misuse(_) => "misuse",
+        PipelineError::Store(StoreError::Conflict(_) | StoreError::NotLeased { .. }) => "conflict",
         PipelineError::Store(_) => "store",
     }
 }

@@ -30,7 +30,11 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
     }
 
     /// A pending change, as the person approving sees it.
-    pub async fn pending(&self, scope: Scope, id: &str) -> Result<PendingChange, PipelineError> {
+    pub async fn pending(
+        &self,
+        scope: Scope,
+        id: &PendingChangeId,
+    ) -> Result<PendingChange, PipelineError> {
         self.store
             .pending(scope, id)
             .await?

@@ -43,7 +43,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
         let event = build(code.clone())
             .map_err(|e| Refusal::new(RefusalReason::UnusableEvent, e.to_string()))?;
         if event.code() != &code {
-            return Err(PipelineError::NotFound(
+            return Err(PipelineError::Misuse(
                 "the event must carry the code it was given".into(),
             ));
         }
