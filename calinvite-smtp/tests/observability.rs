@@ -7,7 +7,12 @@
 #![allow(clippy::unwrap_used)]
 #![allow(clippy::disallowed_methods, reason = "tests wait on real time")]
 
+// The support modules of the `it` binary (`tests/it/main.rs`): this file is
+// a binary of its own because its process-wide subscriber would read the
+// logs of every test there.
+#[path = "it/listener_support/mod.rs"]
 mod listener_support;
+#[path = "it/relay_support/mod.rs"]
 mod relay_support;
 
 use std::io::Write;

@@ -9,7 +9,7 @@
 #![allow(clippy::unwrap_used)]
 #![allow(clippy::disallowed_methods, reason = "tests wait on real time")]
 
-mod relay_support;
+use crate::relay_support;
 
 use std::path::PathBuf;
 use std::sync::Mutex;

@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod listener_support;
+use crate::listener_support;
 
 use std::sync::Arc;
 use std::time::Duration;

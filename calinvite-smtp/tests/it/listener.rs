@@ -4,7 +4,7 @@
 //! with the right code while other clients are still served.
 #![allow(clippy::unwrap_used)]
 
-mod listener_support;
+use crate::listener_support;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

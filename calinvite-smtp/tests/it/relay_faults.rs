@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used)]
 #![allow(clippy::disallowed_methods, reason = "tests wait on real time")]
 
-mod relay_support;
+use crate::relay_support;
 
 use std::sync::Arc;
 use std::time::Duration;

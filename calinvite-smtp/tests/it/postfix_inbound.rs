@@ -10,7 +10,7 @@
 //! test using the port and runs its steps in one test function.
 #![allow(clippy::unwrap_used)]
 
-mod listener_support;
+use crate::listener_support;
 
 use std::io::Write;
 use std::process::{Command, Stdio};

@@ -3,8 +3,9 @@
 //! 1. the organizer's mail system submits an invitation (`sendmail`) to
 //!    calinvite's ingest address; Postfix relays it to calinvite's listener,
 //!    which records the event;
-//! 2. the platform invites four guests; the invitations go out through
-//!    `SmtpRelay` to Postfix, which delivers them into the guests' Maildir;
+//! 2. the platform invites four guests; its `Worker` sends the invitations
+//!    through `SmtpRelay` to Postfix, which delivers them into the guests'
+//!    Maildir;
 //! 3. three guests' calendars read what they received and answer Yes, Maybe
 //!    and No with iMIP REPLYs sent through Postfix to the invitation's reply
 //!    address, which Postfix relays to the listener;
@@ -26,6 +27,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use calinvite::{Worker, WorkerConfig};
 use calinvite_core::inbound::{
     AuthVerdict, InboundEnvelope, InboundKind, InboundLimits, parse_inbound,
 };
@@ -257,8 +259,11 @@ async fn whole_system<S: Store + 'static>(store: S, label: &str) {
             .await
             .unwrap();
     }
-    // Four invitations, and the organizer's notice of the new event code.
-    assert_eq!(pipeline.run_until_idle().await.unwrap(), 5);
+    // The platform's worker drains the queue: four invitations, and the
+    // organizer's notice of the new event code.
+    let worker = Worker::new(pipeline.clone(), WorkerConfig::default());
+    let sent = worker.run_until_idle().await.unwrap();
+    assert_eq!((sent.attempts(), sent.delivered), (5, 5), "{sent:?}");
     eventually("the organizer's notice with the event code", || async {
         postfix::delivered_to(ORGANIZER)
             .iter()
@@ -321,10 +326,11 @@ async fn whole_system<S: Store + 'static>(store: S, label: &str) {
         (e.latest.summary().as_str() == "Launch party (moved)").then_some(())
     })
     .await;
+    let sent = worker.run_until_idle().await.unwrap();
     assert_eq!(
-        pipeline.run_until_idle().await.unwrap(),
-        2,
-        "updates to Yes and Maybe"
+        (sent.attempts(), sent.delivered),
+        (2, 2),
+        "updates to Yes and Maybe: {sent:?}"
     );
     for (i, g) in guests.iter().enumerate() {
         let expect = if i < 2 { 2 } else { 1 };
@@ -349,10 +355,11 @@ async fn whole_system<S: Store + 'static>(store: S, label: &str) {
         e.cancelled.then_some(())
     })
     .await;
+    let sent = worker.run_until_idle().await.unwrap();
     assert_eq!(
-        pipeline.run_until_idle().await.unwrap(),
-        4,
-        "a cancellation to each"
+        (sent.attempts(), sent.delivered),
+        (4, 4),
+        "a cancellation to each: {sent:?}"
     );
     for (i, g) in guests.iter().enumerate() {
         let expect = if i < 2 { 3 } else { 2 };
