@@ -191,6 +191,7 @@ fn every_keyword_enum_round_trips_and_agrees_with_serde() {
             "unknown-bounce",
             "not-actionable",
             "unreadable",
+            "ambiguous-message",
         ]
     );
     // The reports' names are the keywords; the iCalendar words are the same
