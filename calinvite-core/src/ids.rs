@@ -6,6 +6,7 @@
 use std::fmt;
 
 use crate::IdSource;
+use crate::clock::IdSourceError;
 use crate::error::IdError;
 
 /// Crockford's base32 alphabet in lower case: no `i`, `l`, `o`, `u`, so a code
@@ -67,11 +68,25 @@ impl EventCode {
     /// Number of symbols in a code.
     pub const LEN: usize = 16;
 
-    /// Draws a new code from `ids`.
-    pub fn generate(ids: &mut dyn IdSource) -> Self {
+    /// Draws a new code from `ids`, or says why the source could not supply one.
+    pub fn try_generate(ids: &dyn IdSource) -> Result<Self, IdSourceError> {
         let mut bytes = [0u8; 10];
-        ids.fill_bytes(&mut bytes);
-        EventCode(encode_base32(&bytes, Self::LEN))
+        ids.fill(&mut bytes)?;
+        Ok(EventCode(encode_base32(&bytes, Self::LEN)))
+    }
+
+    /// Draws a new code from a source that does not fail (tests, tools with
+    /// [`SequentialIds`](crate::SequentialIds)). The pipeline uses
+    /// [`try_generate`](Self::try_generate).
+    ///
+    /// # Panics
+    ///
+    /// When the source fails.
+    pub fn generate(ids: &dyn IdSource) -> Self {
+        match Self::try_generate(ids) {
+            Ok(x) => x,
+            Err(e) => panic!("{e}"),
+        }
     }
 
     /// Parses a code, case-insensitively (Crockford's `i`/`l`/`o` accepted as `1`/`1`/`0`).
@@ -113,11 +128,25 @@ impl InvitationToken {
     /// Number of symbols in a token.
     pub const LEN: usize = 26;
 
-    /// Draws a new token from `ids`.
-    pub fn generate(ids: &mut dyn IdSource) -> Self {
+    /// Draws a new token from `ids`, or says why the source could not supply one.
+    pub fn try_generate(ids: &dyn IdSource) -> Result<Self, IdSourceError> {
         let mut bytes = [0u8; 16];
-        ids.fill_bytes(&mut bytes);
-        InvitationToken(encode_base32(&bytes, Self::LEN))
+        ids.fill(&mut bytes)?;
+        Ok(InvitationToken(encode_base32(&bytes, Self::LEN)))
+    }
+
+    /// Draws a new token from a source that does not fail (tests, tools with
+    /// [`SequentialIds`](crate::SequentialIds)). The pipeline uses
+    /// [`try_generate`](Self::try_generate).
+    ///
+    /// # Panics
+    ///
+    /// When the source fails.
+    pub fn generate(ids: &dyn IdSource) -> Self {
+        match Self::try_generate(ids) {
+            Ok(x) => x,
+            Err(e) => panic!("{e}"),
+        }
     }
 
     /// Parses a token, case-insensitively.

@@ -74,7 +74,7 @@ mod text;
 mod time;
 
 pub use address::{EmailAddress, Mailbox};
-pub use clock::{Clock, FixedClock, IdSource, SequentialIds};
+pub use clock::{Clock, FixedClock, IdSource, IdSourceError, SequentialIds};
 pub use compose::{
     ComposeOptions, Composer, DEFAULT_PRODUCT_ID, Envelope, IdempotencyKey, OutgoingMessage,
 };

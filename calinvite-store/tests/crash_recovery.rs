@@ -94,7 +94,7 @@ impl Dice {
             .and_then(|s| s.parse().ok())
             .unwrap_or_else(|| {
                 let mut b = [0u8; 8];
-                OsRandom.fill_bytes(&mut b);
+                OsRandom.fill(&mut b).expect("the OS random source works");
                 u64::from_be_bytes(b)
             });
         (Dice(seed), seed)

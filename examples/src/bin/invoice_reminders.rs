@@ -193,7 +193,7 @@ fn output_folder(dir: Option<&Path>) -> Result<PathBuf, String> {
         return std::path::absolute(dir).map_err(|e| format!("{}: {e}", dir.display()));
     }
     let mut bytes = [0u8; 6];
-    OsRandom.fill_bytes(&mut bytes);
+    OsRandom.fill(&mut bytes)?;
     let name: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     let dir = std::env::temp_dir().join(format!("calinvite-invoice-reminders-{name}"));
     std::fs::create_dir(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;

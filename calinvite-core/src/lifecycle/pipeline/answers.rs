@@ -289,7 +289,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
             &body,
             None,
             now,
-        );
+        )?;
         self.store
             .commit(vec![
                 Change::AppendHistory(HistoryEntry {

@@ -74,7 +74,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
             return Ok(Outcome::Refused(r));
         }
         if settings.approval {
-            let id = self.unique_name();
+            let id = self.unique_name()?;
             let listed = self
                 .plan(
                     &event,
@@ -111,7 +111,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
             event: next,
         });
         changes.push(Change::PutFanOut(FanOut {
-            id: self.unique_name(),
+            id: self.unique_name()?,
             scope: event.scope,
             code: code.clone(),
             kind: MessageKind::Update,
@@ -192,7 +192,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
             None => None,
         };
         if settings.approval {
-            let id = self.unique_name();
+            let id = self.unique_name()?;
             let (kind, message) = match &instances {
                 None => (PendingKind::Cancel, MessageKind::Cancellation),
                 Some(list) => (
@@ -220,16 +220,16 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
             self.store.commit(changes).await?;
             return Ok(Outcome::PendingApproval(code, id));
         }
-        self.with_ids(|ids| {
+        self.naming(|name| {
             cancel_now(
                 &event,
                 &mut next,
                 instances,
                 FanOutAudience::Cancellation,
                 &mut changes,
-                &mut || InvitationToken::generate(ids).as_str().to_owned(),
+                name,
             )
-        })?;
+        })??;
         changes.push(Change::UpdateEvent {
             expected: event.version,
             event: next.clone(),
@@ -342,11 +342,8 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                 return Ok(Outcome::Resolved(id.to_owned(), pending.state));
             }
             let event = self.scoped_event(scope, &pending.code).await?;
-            let (changes, state) = self.with_ids(|ids| {
-                resolution(&pending, &event, approve, settings, &mut || {
-                    InvitationToken::generate(ids).as_str().to_owned()
-                })
-            })?;
+            let (changes, state) =
+                self.naming(|name| resolution(&pending, &event, approve, settings, name))??;
             self.store.commit(changes).await?;
             Ok(Outcome::Resolved(id.to_owned(), state))
         })

@@ -90,7 +90,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
         {
             let to = refused_notice_address(refusal.reason, from, acc.notify);
             let (subject, body) = refusal_notice_text(refusal, summary);
-            also.push(self.notice(owner, &to, &subject, &body, None, now));
+            also.push(self.notice(owner, &to, &subject, &body, None, now)?);
         }
         Ok(also)
     }
@@ -141,7 +141,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
             Err(PipelineError::Refused(refusal)) => {
                 let (subject, body) = refusal_notice_text(&refusal, summary);
                 let also =
-                    vec![self.notice(owner, organizer.address(), &subject, &body, None, now)];
+                    vec![self.notice(owner, organizer.address(), &subject, &body, None, now)?];
                 self.refuse(owner.id, Some(scope), None, refusal, also, now)
                     .await
             }
@@ -164,7 +164,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
             )
             .into());
         }
-        let code = self.code();
+        let code = self.code()?;
         let event = engine::adopt_event(&code, organizer, &req.event)?;
         let stored = StoredEvent {
             scope,
@@ -180,7 +180,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
             version: 0,
         };
         let (subject, body) = created_notice_text(owner, &event);
-        let notice = self.notice(owner, organizer.address(), &subject, &body, None, now);
+        let notice = self.notice(owner, organizer.address(), &subject, &body, None, now)?;
         self.store
             .commit(vec![
                 Change::InsertEvent(stored),

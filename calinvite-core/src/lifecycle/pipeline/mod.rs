@@ -161,7 +161,7 @@ pub struct Pipeline<S, T> {
     store: S,
     transport: T,
     clock: Arc<dyn Clock>,
-    ids: Mutex<Box<dyn IdSource + Send>>,
+    ids: Box<dyn IdSource + Send>,
     options: PipelineOptions,
     revision_cache: Mutex<Option<(EventCode, Sequence, EventRevision)>>,
     metrics: PipelineMetrics,
@@ -225,7 +225,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
             store,
             transport,
             clock,
-            ids: Mutex::new(ids),
+            ids,
             options,
             revision_cache: Mutex::new(None),
             metrics: PipelineMetrics::default(),
@@ -259,21 +259,42 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
         &self.metrics
     }
 
-    fn with_ids<R>(&self, f: impl FnOnce(&mut dyn IdSource) -> R) -> R {
-        let mut ids = self.ids.lock().unwrap_or_else(PoisonError::into_inner);
-        f(&mut **ids)
+    /// Fills `dest` from the identifier source.
+    fn fill_ids(&self, dest: &mut [u8]) -> Result<(), PipelineError> {
+        Ok(self.ids.fill(dest)?)
     }
 
-    fn token(&self) -> InvitationToken {
-        self.with_ids(InvitationToken::generate)
+    fn token(&self) -> Result<InvitationToken, PipelineError> {
+        Ok(InvitationToken::try_generate(&*self.ids)?)
     }
 
-    fn code(&self) -> EventCode {
-        self.with_ids(EventCode::generate)
+    fn code(&self) -> Result<EventCode, PipelineError> {
+        Ok(EventCode::try_generate(&*self.ids)?)
     }
 
-    fn unique_name(&self) -> String {
-        self.token().as_str().to_owned()
+    fn unique_name(&self) -> Result<String, PipelineError> {
+        Ok(self.token()?.as_str().to_owned())
+    }
+
+    /// Runs a pure decision that names what it creates through a generator
+    /// (`name`), drawing each name from the identifier source. If the source
+    /// fails, the decision's result is discarded and the failure returned.
+    fn naming<R>(
+        &self,
+        decide: impl FnOnce(&mut dyn FnMut() -> String) -> R,
+    ) -> Result<R, PipelineError> {
+        let mut failed = None;
+        let out = decide(&mut || match InvitationToken::try_generate(&*self.ids) {
+            Ok(t) => t.as_str().to_owned(),
+            Err(e) => {
+                failed.get_or_insert(e);
+                String::new()
+            }
+        });
+        match failed {
+            Some(e) => Err(e.into()),
+            None => Ok(out),
+        }
     }
 
     async fn owner(&self, id: OwnerId) -> Result<DomainOwner, PipelineError> {
@@ -327,8 +348,10 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
         body: &str,
         attachment: Option<&Attachment>,
         now: DateTime<Utc>,
-    ) -> Change {
-        Change::Enqueue(self.notice_delivery(owner, to, subject, body, attachment, now))
+    ) -> Result<Change, PipelineError> {
+        Ok(Change::Enqueue(self.notice_delivery(
+            owner, to, subject, body, attachment, now,
+        )?))
     }
 
     fn notice_delivery(
@@ -339,8 +362,8 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
         body: &str,
         attachment: Option<&Attachment>,
         now: DateTime<Utc>,
-    ) -> Delivery {
-        let name = self.unique_name();
+    ) -> Result<Delivery, PipelineError> {
+        let name = self.unique_name()?;
         let message_id = format!("notice.{name}@{}", owner.mail_domain);
         let bytes = write_notice(
             &owner.name,
@@ -352,7 +375,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
             &message_id,
             now,
         );
-        Delivery {
+        Ok(Delivery {
             key: DeliveryKey::Notice(name),
             owner: owner.id,
             payload: Payload::Prepared {
@@ -364,7 +387,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
             due: now,
             state: QueueState::Queued,
             last_error: None,
-        }
+        })
     }
 
     /// Runs one attempt of a command (read, decide, commit) until it does not
@@ -580,5 +603,6 @@ fn error_kind(e: &PipelineError) -> &'static str {
         PipelineError::NotFound(_) => "not_found",
         PipelineError::Store(StoreError::Conflict(_)) => "conflict",
         PipelineError::Store(_) => "store",
+        PipelineError::IdSource(_) => "id_source",
     }
 }

@@ -118,7 +118,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                 bytes: csv.into_bytes(),
             }),
             now,
-        );
+        )?;
         let key = delivery.key.clone();
         self.store.commit(vec![Change::Enqueue(delivery)]).await?;
         Ok(key)

@@ -38,7 +38,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
             .organizer(scope)
             .await?
             .ok_or_else(|| PipelineError::NotFound("organizer".into()))?;
-        let code = self.code();
+        let code = self.code()?;
         let event = build(code.clone())
             .map_err(|e| Refusal::new(RefusalReason::UnusableEvent, e.to_string()))?;
         if event.code() != &code {
@@ -114,7 +114,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                     .refuse(scope.owner, Some(scope), Some(code), r, Vec::new(), now)
                     .await;
             }
-            let invitation = new_invitation(&event, self.token(), recipient, source, now);
+            let invitation = new_invitation(&event, self.token()?, recipient, source, now);
             let mut changes = vec![Change::InsertInvitation(invitation.clone())];
             changes.extend(queue_invitation(
                 &invitation,
