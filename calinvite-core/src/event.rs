@@ -576,6 +576,15 @@ impl EventBuilder {
         self.status = status;
         self
     }
+    /// Replaces the code (an [`EventDraft`](crate::EventDraft) gets its code last).
+    pub(crate) fn code(mut self, code: EventCode) -> Self {
+        self.code = code;
+        self
+    }
+    /// Whether an organizer was given.
+    pub(crate) fn has_organizer(&self) -> bool {
+        self.organizer.is_some()
+    }
 
     /// Checks and normalises everything.
     pub fn build(self) -> Result<Event, EventError> {

@@ -89,6 +89,11 @@ impl EventCode {
         }
     }
 
+    /// A code that stands in until the real one is drawn (all zeros).
+    pub(crate) fn placeholder() -> Self {
+        EventCode("0".repeat(Self::LEN))
+    }
+
     /// Parses a code, case-insensitively (Crockford's `i`/`l`/`o` accepted as `1`/`1`/`0`).
     pub fn parse(input: &str) -> Result<Self, IdError> {
         normalise_code(input.trim(), Self::LEN)

@@ -57,6 +57,7 @@ mod address;
 mod clock;
 mod compose;
 pub mod csv;
+mod draft;
 mod error;
 mod event;
 mod ics;
@@ -78,6 +79,7 @@ pub use clock::{Clock, FixedClock, IdSource, IdSourceError, SequentialIds};
 pub use compose::{
     ComposeOptions, Composer, DEFAULT_PRODUCT_ID, Envelope, IdempotencyKey, OutgoingMessage,
 };
+pub use draft::EventDraft;
 pub use error::{AddressError, ComposeError, EventError, IdError, RecurrenceError, TimeError};
 pub use event::{
     Event, EventBuilder, EventRevision, EventStatus, InstanceOverride, LanguageTag, MAX_INSTANCES,

@@ -162,7 +162,7 @@ async fn fixture(store: SqlStore, raw: sqlx::AnyPool) -> Fixture {
     );
 
     let second = p
-        .create_event(scope, |c| Ok::<_, String>(event(c, "Retro")))
+        .create_event_with(scope, |c| Ok::<_, String>(event(c, "Retro")))
         .await
         .unwrap();
     let approve = pending_id(

@@ -228,7 +228,7 @@ async fn populate<S: Store>(p: &Engine<S>, plan: &[OwnerPlan]) -> World {
                 let uid = ep.uid.then(|| World::uids()[e].clone());
                 let code = match &uid {
                     None => p
-                        .create_event(scope, |code| event(code, &me, "Launch"))
+                        .create_event_with(scope, |code| event(code, &me, "Launch"))
                         .await
                         .unwrap(),
                     Some(u) => {

@@ -2,7 +2,10 @@
 //! system's CSPRNG. The core cannot have these (it reads no clock and draws no
 //! random number); every deployment uses these two.
 
-use calinvite_core::{Clock, IdSource, IdSourceError};
+use std::sync::Arc;
+
+use calinvite_core::lifecycle::PipelineBuilder;
+use calinvite_core::{Clock, IdSource, IdSourceError, Pipeline, Store, Transport};
 use chrono::{DateTime, Utc};
 
 /// The system clock, UTC.
@@ -34,6 +37,25 @@ impl IdSource for OsRandom {
             ))
         })
     }
+}
+
+/// Starts building a [`Pipeline`] over `store` and `transport` with the
+/// [`SystemClock`] and [`OsRandom`] already set: what every deployment uses.
+/// Add options, then `build()`:
+///
+/// ```
+/// use calinvite::core::lifecycle::{MemoryStore, RecordingTransport};
+///
+/// let pipeline = calinvite::pipeline(MemoryStore::new(), RecordingTransport::new()).build();
+/// # let _ = pipeline;
+/// ```
+pub fn pipeline<S: Store, T: Transport>(
+    store: S,
+    transport: T,
+) -> PipelineBuilder<S, T, Arc<dyn Clock>, Box<dyn IdSource + Send>> {
+    Pipeline::builder(store, transport)
+        .clock(Arc::new(SystemClock))
+        .ids(OsRandom)
 }
 
 #[cfg(test)]

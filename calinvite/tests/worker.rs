@@ -95,7 +95,7 @@ async fn invite_through_pipeline<S: Store, T: Transport>(
     tenant(p.store()).await;
     let start = p.now() + TimeDelta::days(30);
     let code = p
-        .create_event(scope(), |code| event(code, start, "Customer evening"))
+        .create_event_with(scope(), |code| event(code, start, "Customer evening"))
         .await
         .unwrap();
     let mut tokens = Vec::with_capacity(n);
@@ -441,7 +441,7 @@ async fn sqlite_stop_mid_drain_and_restart_delivers_each_once() {
     let p = sql_pipeline(&store, &relay);
     tenant(&store).await;
     let code = p
-        .create_event(scope(), |code| {
+        .create_event_with(scope(), |code| {
             event(code, SystemClock.now() + TimeDelta::days(30), "Hall 1")
         })
         .await
@@ -504,7 +504,7 @@ async fn drain_exactly_once(store: SqlStore, label: &str, workers: usize) {
     let relay = CountingRelay::default();
     let admin = sql_pipeline(&store, &relay);
     let code = admin
-        .create_event(scope(), |code| {
+        .create_event_with(scope(), |code| {
             event(code, SystemClock.now() + TimeDelta::days(30), "Hall 1")
         })
         .await

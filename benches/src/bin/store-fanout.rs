@@ -317,14 +317,14 @@ async fn run_on(store: SqlStore, args: &Args, report: &mut Report) -> Result<(),
         .map_err(err)?;
     let now = main.now();
     let code = main
-        .create_event(scope, |code| event(code, now, "Product launch party"))
+        .create_event_with(scope, |code| event(code, now, "Product launch party"))
         .await
         .map_err(err)?;
 
     // The per-call path: Pipeline::invite, one recipient per call.
     if args.invite_calls > 0 {
         let other = main
-            .create_event(scope, |code| event(code, now, "Warm-up drinks"))
+            .create_event_with(scope, |code| event(code, now, "Warm-up drinks"))
             .await
             .map_err(err)?;
         let t0 = wall_start();

@@ -15,6 +15,10 @@ pub enum PipelineError {
     /// (a caller mistake, not bad input from the network).
     #[error("not found: {0}")]
     NotFound(String),
+    /// The call itself is wrong: what it asks for can never be done (a
+    /// domain owner whose mailboxes are not its own, say). Fix the caller.
+    #[error("misuse: {0}")]
+    Misuse(String),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -193,7 +193,7 @@ fn output_folder(dir: Option<&Path>) -> Result<PathBuf, String> {
         return std::path::absolute(dir).map_err(|e| format!("{}: {e}", dir.display()));
     }
     let mut bytes = [0u8; 6];
-    OsRandom.fill(&mut bytes)?;
+    OsRandom.fill(&mut bytes).map_err(|e| e.to_string())?;
     let name: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     let dir = std::env::temp_dir().join(format!("calinvite-invoice-reminders-{name}"));
     std::fs::create_dir(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -338,7 +338,7 @@ async fn run(args: Args) -> Result<(), String> {
     with_timeout("creating the invoice events", async {
         for (invoice, answer) in invoices.into_iter().zip(answers) {
             let code = pipeline
-                .create_event(scope, |code| {
+                .create_event_with(scope, |code| {
                     invoice.event(code, &address(BILLING), BILLING_NAME, COMPANY)
                 })
                 .await

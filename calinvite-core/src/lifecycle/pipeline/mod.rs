@@ -55,6 +55,7 @@ use crate::targeting;
 use crate::template::{DefaultTemplate, MessageKind, Template};
 
 mod answers;
+mod builder;
 mod changes;
 mod delivery;
 mod ingest;
@@ -63,9 +64,12 @@ pub(super) mod metrics;
 pub(super) mod notices_in;
 mod queries;
 mod sending;
+mod tenancy;
 
 pub use super::error::PipelineError;
+pub use builder::{PipelineBuilder, Unset};
 pub use metrics::{MetricsSnapshot, PipelineMetrics};
+pub use tenancy::SingleTenant;
 
 /// What handling an inbound message or a command did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -240,6 +244,11 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
     /// The transport.
     pub fn transport(&self) -> &T {
         &self.transport
+    }
+
+    /// How the pipeline behaves.
+    pub fn options(&self) -> &PipelineOptions {
+        &self.options
     }
 
     /// The current time, as the clock says. Every command reads it once, when
@@ -604,5 +613,6 @@ fn error_kind(e: &PipelineError) -> &'static str {
         PipelineError::Store(StoreError::Conflict(_)) => "conflict",
         PipelineError::Store(_) => "store",
         PipelineError::IdSource(_) => "id_source",
+        PipelineError::Misuse(_) => "misuse",
     }
 }

@@ -14,15 +14,42 @@ use super::*;
 
 impl<S: Store, T: Transport> Pipeline<S, T> {
     /// Creates an event through the API (no organizer calendar involved), as
-    /// the organizer of `scope`. Its code is drawn here; `build` gets it.
+    /// the organizer of `scope`, and returns its code (drawn here). The
+    /// draft's organizer defaults to the organizer account's notice address
+    /// and name. A draft that does not make an event (an unusable URL, say)
+    /// is refused as [`RefusalReason::UnusableEvent`].
     #[tracing::instrument(name = "create_event", skip_all, fields(owner = scope.owner.0, organizer = scope.organizer.0))]
-    pub async fn create_event<E: std::fmt::Display>(
+    pub async fn create_event(
+        &self,
+        scope: Scope,
+        draft: crate::EventDraft,
+    ) -> Result<EventCode, PipelineError> {
+        let now = self.now();
+        let result = self
+            .create_event_at(
+                scope,
+                |code, account| draft.build(code, (&account.notify, &account.name)),
+                now,
+            )
+            .await;
+        let outcome = result.as_ref().map(|c| Outcome::EventCreated(c.clone()));
+        self.observe("create_event", outcome.as_ref().map_err(|e| *e));
+        result
+    }
+
+    /// [`create_event`](Self::create_event) for an event the caller builds
+    /// itself from the drawn code (when the code must appear in the event's
+    /// own text, say).
+    #[tracing::instrument(name = "create_event", skip_all, fields(owner = scope.owner.0, organizer = scope.organizer.0))]
+    pub async fn create_event_with<E: std::fmt::Display>(
         &self,
         scope: Scope,
         build: impl FnOnce(EventCode) -> Result<Event, E>,
     ) -> Result<EventCode, PipelineError> {
         let now = self.now();
-        let result = self.create_event_at(scope, build, now).await;
+        let result = self
+            .create_event_at(scope, |code, _| build(code), now)
+            .await;
         let outcome = result.as_ref().map(|c| Outcome::EventCreated(c.clone()));
         self.observe("create_event", outcome.as_ref().map_err(|e| *e));
         result
@@ -31,15 +58,16 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
     async fn create_event_at<E: std::fmt::Display>(
         &self,
         scope: Scope,
-        build: impl FnOnce(EventCode) -> Result<Event, E>,
+        build: impl FnOnce(EventCode, &OrganizerAccount) -> Result<Event, E>,
         now: DateTime<Utc>,
     ) -> Result<EventCode, PipelineError> {
-        self.store
+        let account = self
+            .store
             .organizer(scope)
             .await?
             .ok_or_else(|| PipelineError::NotFound("organizer".into()))?;
         let code = self.code()?;
-        let event = build(code.clone())
+        let event = build(code.clone(), &account)
             .map_err(|e| Refusal::new(RefusalReason::UnusableEvent, e.to_string()))?;
         if event.code() != &code {
             return Err(PipelineError::NotFound(
