@@ -295,3 +295,148 @@ fn the_builder_sets_options() {
         Utc.with_ymd_and_hms(2026, 11, 22, 9, 0, 0).unwrap()
     );
 }
+
+mod notices {
+    use super::*;
+    use calinvite_core::lifecycle::{
+        CounterNotice, CreatedNotice, NoticeTemplate, NoticeText, RefusedNotice, ReportNotice,
+    };
+
+    /// German notices, as an OEM that sends German invitations writes them.
+    struct German;
+
+    impl NoticeTemplate for German {
+        fn created(&self, n: &CreatedNotice<'_>) -> NoticeText {
+            NoticeText::new(
+                format!("Veranstaltungscode {}", n.event.code()),
+                "Ihre Veranstaltung ist bereit.\n",
+            )
+        }
+        fn refused(&self, n: &RefusedNotice<'_>) -> NoticeText {
+            NoticeText::new("Nicht übernommen", format!("Grund: {}\n", n.refusal.reason))
+        }
+        fn counter(&self, n: &CounterNotice<'_>) -> NoticeText {
+            NoticeText::new(
+                format!("Neuer Terminvorschlag für „{}“", n.event.summary()),
+                format!(
+                    "{} schlägt einen anderen Termin vor: {} – {}.\nKommentar: {}\n",
+                    n.who,
+                    n.proposed_start.unwrap_or("?"),
+                    n.proposed_end.unwrap_or("?"),
+                    n.comment.unwrap_or("keiner"),
+                ),
+            )
+        }
+        fn report(&self, n: &ReportNotice<'_>) -> NoticeText {
+            NoticeText::new(
+                format!("Bericht für „{}“", n.event.summary()),
+                format!("Einladungen: {}\n", n.report.invitations),
+            )
+        }
+    }
+
+    fn german_pipeline() -> Pipeline<MemoryStore, RecordingTransport> {
+        Pipeline::builder(MemoryStore::new(), RecordingTransport::new())
+            .clock(clock())
+            .ids(SequentialIds::new(7))
+            .notice_template(Arc::new(German))
+            .build()
+    }
+
+    fn counter(uid: &InvitationUid) -> Vec<u8> {
+        format!(
+            "From: jorg@example.org\r\nTo: rsvp@events.example.com\r\nSubject: Neuer Termin\r\n\
+             Message-ID: <c1@client.example>\r\nMIME-Version: 1.0\r\n\
+             Content-Type: text/calendar; charset=UTF-8; method=COUNTER\r\n\r\n\
+             BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Client//EN\r\nMETHOD:COUNTER\r\n\
+             BEGIN:VEVENT\r\nUID:{uid}\r\nSEQUENCE:0\r\nDTSTAMP:20261122T100000Z\r\n\
+             ORGANIZER:mailto:rsvp@events.example.com\r\n\
+             ATTENDEE;PARTSTAT=NEEDS-ACTION:mailto:jorg@example.org\r\n\
+             DTSTART:20261203T190000Z\r\nDTEND:20261203T210000Z\r\nCOMMENT:Später?\r\n\
+             END:VEVENT\r\nEND:VCALENDAR\r\n"
+        )
+        .into_bytes()
+    }
+
+    /// Subject and plain-text body of a sent message, decoded.
+    fn read(bytes: &[u8]) -> (String, String) {
+        let m = mail_parser::MessageParser::default().parse(bytes).unwrap();
+        (
+            m.subject().unwrap_or_default().to_owned(),
+            m.body_text(0).unwrap_or_default().replace("\r\n", "\n"),
+        )
+    }
+
+    /// Creates an event, invites jorg, sends the invitation, and has jorg
+    /// propose another time and the organizer ask for a report; returns the
+    /// notices sent (counter, report).
+    fn counter_and_report(
+        pipeline: &Pipeline<MemoryStore, RecordingTransport>,
+    ) -> Vec<(String, String)> {
+        let scope = block_on(pipeline.register(&tenant())).unwrap();
+        let code = block_on(pipeline.create_event(scope, draft())).unwrap();
+        let jorg = Recipient::new(EmailAddress::parse("jorg@example.org").unwrap());
+        let Outcome::Invited(token) =
+            block_on(pipeline.invite(scope, &code, jorg, InvitationSource::Api)).unwrap()
+        else {
+            panic!("not invited")
+        };
+        assert_eq!(block_on(pipeline.run_until_idle()).unwrap(), 1);
+        let uid = InvitationUid::new(code.clone(), token.clone(), "events.example.com").unwrap();
+        let envelope = InboundEnvelope {
+            mail_from: Some("jorg@example.org".into()),
+            rcpt_to: vec!["rsvp@events.example.com".into()],
+            peer: None,
+        };
+        let outcome =
+            block_on(pipeline.receive(&counter(&uid), envelope, AuthVerdict::default())).unwrap();
+        assert_eq!(outcome, Outcome::CounterRecorded(token));
+        block_on(pipeline.mail_report(scope, &code, None)).unwrap();
+        assert_eq!(block_on(pipeline.run_until_idle()).unwrap(), 2);
+        let sent = pipeline.transport().sent();
+        assert_eq!(sent.len(), 3);
+        sent[1..]
+            .iter()
+            .map(|s| {
+                assert_eq!(s.envelope.to().as_str(), "billing@example.com");
+                read(&s.bytes)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_oem_template_writes_german_notices_through_the_pipeline() {
+        let notices = counter_and_report(&german_pipeline());
+        let (subject, body) = &notices[0];
+        assert_eq!(subject, "Neuer Terminvorschlag für „Invoice 2026-117 due“");
+        assert!(
+            body.starts_with("jorg@example.org schlägt einen anderen Termin vor: "),
+            "{body}"
+        );
+        assert!(body.contains("Kommentar: Später?"), "{body}");
+        let (subject, body) = &notices[1];
+        assert_eq!(subject, "Bericht für „Invoice 2026-117 due“");
+        assert_eq!(body.trim_end(), "Einladungen: 1");
+    }
+
+    #[test]
+    fn the_default_notices_are_english_as_before() {
+        let notices = counter_and_report(&pipeline());
+        let (subject, body) = &notices[0];
+        assert_eq!(subject, "New time proposed for \"Invoice 2026-117 due\"");
+        assert!(
+            body.starts_with(
+                "jorg@example.org proposes another time for \"Invoice 2026-117 due\" (event code "
+            ),
+            "{body}"
+        );
+        assert!(body.contains("\n\nProposed start: "), "{body}");
+        assert!(body.contains("\nComment: Später?\n\nTo accept, change the event in your calendar: the people it concerns get the update.\n"), "{body}");
+        let (subject, body) = &notices[1];
+        assert!(
+            subject.starts_with("Report for \"Invoice 2026-117 due\" ("),
+            "{subject}"
+        );
+        assert!(body.contains("Invitations"), "{body}");
+    }
+}

@@ -78,6 +78,10 @@ mod store;
 mod transport;
 
 pub use memory::MemoryStore;
+pub use notice::{
+    CounterNotice, CreatedNotice, DefaultNoticeTemplate, NoticeTemplate, NoticeText,
+    RefusedNotice, ReportNotice,
+};
 pub use model::*;
 pub use pipeline::notices_in::{DeliveryNotice, NoticeEffect};
 pub use pipeline::{

@@ -272,24 +272,14 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
             || inv.recipient.address().to_string(),
             |a| a.address().to_string(),
         );
-        let body = format!(
-            "{who} proposes another time for \"{}\" (event code {}).\n\n\
-             Proposed start: {}\nProposed end: {}\nComment: {}\n\n\
-             To accept, change the event in your calendar: the people it concerns get the update.\n",
-            event.latest.summary(),
-            inv.code,
-            start.as_deref().unwrap_or("(not given)"),
-            end.as_deref().unwrap_or("(not given)"),
-            comment.as_deref().unwrap_or("(none)"),
-        );
-        let notice = self.notice(
-            owner,
-            event.latest.organizer().address(),
-            &format!("New time proposed for \"{}\"", event.latest.summary()),
-            &body,
-            None,
-            now,
-        )?;
+        let text = self.options.notices.counter(&CounterNotice {
+            event: &event.latest,
+            who: &who,
+            proposed_start: start.as_deref(),
+            proposed_end: end.as_deref(),
+            comment: comment.as_deref(),
+        });
+        let notice = self.notice(owner, event.latest.organizer().address(), &text, None, now)?;
         self.store
             .commit(vec![
                 Change::AppendHistory(HistoryEntry {

@@ -111,6 +111,13 @@ impl<S, T, C, I> PipelineBuilder<S, T, C, I> {
         self
     }
 
+    /// The words of notices to organizers (event created, refused,
+    /// counter-proposal, mailed report).
+    pub fn notice_template(mut self, notices: Arc<dyn NoticeTemplate>) -> Self {
+        self.options.notices = notices;
+        self
+    }
+
     /// Invitations planned per fan-out batch.
     pub fn batch(mut self, batch: usize) -> Self {
         self.options.batch = batch;

@@ -38,7 +38,10 @@ use super::model::{
     PendingKind, PendingState, PlannedMessage, QueueState, Refusal, RefusalReason, RefusalRecord,
     Scope, Settings, StoredEvent, Suppression, SuppressionReason,
 };
-use super::notice::{Attachment, write_notice};
+use super::notice::{
+    Attachment, CounterNotice, CreatedNotice, DefaultNoticeTemplate, NoticeTemplate, NoticeText,
+    RefusedNotice, ReportNotice, write_notice,
+};
 use super::store::{Change, Settlement, Store, StoreError};
 use super::transport::Transport;
 use crate::address::EmailAddress;
@@ -121,6 +124,9 @@ pub struct PipelineOptions {
     pub product_id: String,
     /// The words of messages.
     pub template: Arc<dyn Template>,
+    /// The words of notices to organizers (event created, refused,
+    /// counter-proposal, mailed report).
+    pub notices: Arc<dyn NoticeTemplate>,
     /// Limits on inbound messages.
     pub limits: InboundLimits,
 }
@@ -143,6 +149,7 @@ impl Default for PipelineOptions {
             max_attempts: 8,
             product_id: crate::compose::DEFAULT_PRODUCT_ID.to_owned(),
             template: Arc::new(DefaultTemplate),
+            notices: Arc::new(DefaultNoticeTemplate),
             limits: InboundLimits::default(),
         }
     }
@@ -353,22 +360,20 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
         &self,
         owner: &DomainOwner,
         to: &EmailAddress,
-        subject: &str,
-        body: &str,
+        text: &NoticeText,
         attachment: Option<&Attachment>,
         now: DateTime<Utc>,
     ) -> Result<Change, PipelineError> {
-        Ok(Change::Enqueue(self.notice_delivery(
-            owner, to, subject, body, attachment, now,
-        )?))
+        Ok(Change::Enqueue(
+            self.notice_delivery(owner, to, text, attachment, now)?,
+        ))
     }
 
     fn notice_delivery(
         &self,
         owner: &DomainOwner,
         to: &EmailAddress,
-        subject: &str,
-        body: &str,
+        text: &NoticeText,
         attachment: Option<&Attachment>,
         now: DateTime<Utc>,
     ) -> Result<Delivery, PipelineError> {
@@ -378,8 +383,8 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
             &owner.name,
             &owner.reply,
             to,
-            subject,
-            body,
+            &text.subject,
+            &text.body,
             attachment,
             &message_id,
             now,
