@@ -275,12 +275,12 @@ fn at_nine() -> Arc<FixedClock> {
 }
 
 fn memory_pipeline(clock: Arc<FixedClock>) -> Arc<Pipeline<MemoryStore, RecordingTransport>> {
-    Arc::new(Pipeline::new(
-        MemoryStore::new(),
-        RecordingTransport::new(),
-        clock,
-        Box::new(SequentialIds::new(7)),
-    ))
+    Arc::new(
+        Pipeline::builder(MemoryStore::new(), RecordingTransport::new())
+            .clock(clock)
+            .ids(SequentialIds::new(7))
+            .build(),
+    )
 }
 
 // ------------------------------------------------------------------ memory
@@ -425,12 +425,8 @@ async fn sqlite(label: &str) -> (SqlStore, std::path::PathBuf) {
 }
 
 fn sql_pipeline(store: &SqlStore, relay: &CountingRelay) -> Arc<Pipeline<SqlStore, CountingRelay>> {
-    Arc::new(Pipeline::new(
-        store.clone(),
-        relay.clone(),
-        Arc::new(SystemClock) as Arc<dyn Clock>,
-        Box::new(OsRandom),
-    ))
+    // The system clock and the OS random source, as a deployment has them.
+    Arc::new(calinvite::pipeline(store.clone(), relay.clone()).build())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -177,6 +177,13 @@ impl SingleTenant {
         Ok(self)
     }
 
+    /// The name the domain owner is shown by: the sender of notices to the
+    /// organizer (by default the organizer's name).
+    pub fn owner_name(mut self, name: &str) -> Self {
+        self.owner.name = name.to_owned();
+        self
+    }
+
     /// The base of web answer and unsubscribe links, when the application
     /// serves those pages.
     pub fn links_base(mut self, base: WebUrl) -> Self {
