@@ -890,7 +890,7 @@ mod tests {
         let schedule = Schedule::timed(start, start).unwrap();
         let later = t + TimeDelta::days(7);
         let builder = || {
-            Event::builder(EventCode::generate(&mut SequentialIds::new(1)))
+            Event::builder(EventCode::generate(&SequentialIds::new(1)))
                 .summary("Weekly")
                 .schedule(schedule)
                 .organizer(EmailAddress::parse("ana@example.com").unwrap(), None)

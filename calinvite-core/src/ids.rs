@@ -299,9 +299,9 @@ mod tests {
 
     #[test]
     fn codes_and_tokens_round_trip() {
-        let mut ids = SequentialIds::new(7);
-        let code = EventCode::generate(&mut ids);
-        let token = InvitationToken::generate(&mut ids);
+        let ids = SequentialIds::new(7);
+        let code = EventCode::generate(&ids);
+        let token = InvitationToken::generate(&ids);
         assert_eq!(code.as_str().len(), EventCode::LEN);
         assert_eq!(token.as_str().len(), InvitationToken::LEN);
         assert_eq!(

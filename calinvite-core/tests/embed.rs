@@ -2,6 +2,8 @@
 //! registration commands, events created from a draft, and a failing
 //! identifier source.
 
+#![allow(clippy::unwrap_used)] // a test fails loudly on the first unexpected error
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 

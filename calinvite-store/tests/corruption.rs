@@ -117,7 +117,7 @@ async fn fixture(store: SqlStore, raw: sqlx::AnyPool) -> Fixture {
         .await
         .unwrap();
 
-    let code = EventCode::generate(&mut SequentialIds::new(1 << 40));
+    let code = EventCode::generate(&SequentialIds::new(1 << 40));
     let launch = event(code.clone(), "Launch");
     p.store()
         .commit(vec![

@@ -121,13 +121,13 @@ async fn invite_in_bulk<S: Store>(
     range: std::ops::Range<usize>,
     at: DateTime<Utc>,
 ) -> Vec<InvitationToken> {
-    let mut ids = OsRandom;
+    let ids = OsRandom;
     let mut tokens = Vec::with_capacity(range.len());
     let starts: Vec<usize> = range.clone().step_by(1_000).collect();
     for start in starts {
         let mut changes = Vec::new();
         for i in start..(start + 1_000).min(range.end) {
-            let token = InvitationToken::generate(&mut ids);
+            let token = InvitationToken::generate(&ids);
             tokens.push(token.clone());
             changes.push(Change::InsertInvitation(Invitation {
                 scope: scope(),

@@ -349,7 +349,7 @@ async fn run_on(store: SqlStore, args: &Args, report: &mut Report) -> Result<(),
     }
 
     // Insert: the audience, already invited and answered Yes.
-    let mut ids = SequentialIds::new(20_261_203);
+    let ids = SequentialIds::new(20_261_203);
     let source = InvitationSource::Batch("bench".into());
     let (cpu0, _) = rusage();
     let t0 = wall_start();
@@ -361,7 +361,7 @@ async fn run_on(store: SqlStore, args: &Args, report: &mut Report) -> Result<(),
             changes.push(Change::InsertInvitation(Invitation {
                 scope,
                 code: code.clone(),
-                token: InvitationToken::generate(&mut ids),
+                token: InvitationToken::generate(&ids),
                 recipient: Recipient::new(address(&format!("guest{i}@example.org"))?)
                     .with_name(format!("Guest {i}")),
                 source: source.clone(),

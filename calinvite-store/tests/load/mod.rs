@@ -17,7 +17,7 @@ use calinvite_core::lifecycle::{
 };
 use calinvite_core::targeting::UpdateAudience;
 use calinvite_core::{
-    EmailAddress, Envelope, Event, EventCode, IdSource, IdempotencyKey, InvitationToken,
+    EmailAddress, Envelope, Event, EventCode, IdempotencyKey, InvitationToken,
     MessageKind, Method, Recipient, Schedule, Sequence, TimeZone, WebUrl, ZonedDateTime,
 };
 use calinvite_store::system::OsRandom;
@@ -220,11 +220,11 @@ pub async fn invite_in_bulk<S: Store + Clone + 'static>(
             let store = store.clone();
             let code = code.clone();
             tasks.spawn(async move {
-                let mut ids = OsRandom;
+                let ids = OsRandom;
                 let mut changes = Vec::with_capacity((end - start) * 3);
                 let mut made = Vec::with_capacity(end - start);
                 for i in start..end {
-                    let token = InvitationToken::generate(&mut ids as &mut dyn IdSource);
+                    let token = InvitationToken::generate(&ids);
                     made.push((i, token.clone()));
                     changes.extend(invitation_changes(
                         &code,
