@@ -84,6 +84,13 @@
 //! # Ok(()) }
 //! ```
 //!
+//! The words people read are replaceable, in any language: invitations,
+//! updates and cancellations come from a [`Template`](calinvite_core::Template)
+//! ([`PipelineBuilder::template`]), the notices to organizers (event created,
+//! refused, new time proposed, mailed report) from a
+//! [`NoticeTemplate`](calinvite_core::lifecycle::NoticeTemplate)
+//! ([`PipelineBuilder::notice_template`]). Both are English by default.
+//!
 //! ## The worker
 //!
 //! A [`Pipeline`] queues the messages its commands cause (invitations,
