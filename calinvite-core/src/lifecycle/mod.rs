@@ -78,11 +78,11 @@ mod store;
 mod transport;
 
 pub use memory::MemoryStore;
-pub use notice::{
-    CounterNotice, CreatedNotice, DefaultNoticeTemplate, NoticeTemplate, NoticeText,
-    RefusedNotice, ReportNotice,
-};
 pub use model::*;
+pub use notice::{
+    CounterNotice, CreatedNotice, DefaultNoticeTemplate, NoticeTemplate, NoticeText, RefusedNotice,
+    ReportNotice,
+};
 pub use pipeline::notices_in::{DeliveryNotice, NoticeEffect};
 pub use pipeline::{
     DeliveryReport, MetricsSnapshot, Outcome, Pipeline, PipelineBuilder, PipelineError,
