@@ -406,7 +406,7 @@ impl Assembly {
     /// Identifiers come from `SequentialIds::new(ID_SEED)`: the event code first,
     /// then one token per message.
     pub fn new(workload: &Workload) -> Result<Self, WorkloadError> {
-        let mut ids = SequentialIds::new(ID_SEED);
+        let ids = SequentialIds::new(ID_SEED);
         let zone = TimeZone::parse(&workload.tzid).map_err(|e| invalid("tzid", e))?;
         let start = ZonedDateTime::new(parse_local("dtstart", &workload.dtstart_local)?, zone)
             .map_err(|e| invalid("dtstart", e))?;
@@ -415,7 +415,7 @@ impl Assembly {
         let schedule = Schedule::timed(start, end).map_err(|e| invalid("schedule", e))?;
         let organizer =
             EmailAddress::parse(&workload.organizer_email).map_err(|e| invalid("organizer", e))?;
-        let event = Event::builder(EventCode::generate(&mut ids))
+        let event = Event::builder(EventCode::generate(&ids))
             .summary(workload.summary.as_str())
             .description(workload.description.as_str())
             .location(workload.location.as_str())
@@ -481,7 +481,7 @@ impl Assembly {
     /// A new invitation UID: a fresh token from the identifier stream, in the
     /// event's code and the workload's UID domain.
     pub fn next_uid(&mut self) -> Result<InvitationUid, WorkloadError> {
-        let token = InvitationToken::generate(&mut self.ids);
+        let token = InvitationToken::generate(&self.ids);
         InvitationUid::new(
             self.revision.event().code().clone(),
             token,

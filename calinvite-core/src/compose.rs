@@ -311,10 +311,10 @@ impl OutgoingMessage {
 /// use calinvite_core::*;
 /// use chrono::{NaiveDate, TimeZone as _, Utc};
 ///
-/// let mut ids = SequentialIds::new(1);
+/// let ids = SequentialIds::new(1);
 /// let zone = TimeZone::parse("Europe/Madrid")?;
 /// let day = NaiveDate::from_ymd_opt(2026, 12, 3).unwrap();
-/// let event = Event::builder(EventCode::generate(&mut ids))
+/// let event = Event::builder(EventCode::generate(&ids))
 ///     .summary("Fiesta de lanzamiento")
 ///     .schedule(Schedule::timed(
 ///         ZonedDateTime::new(day.and_hms_opt(18, 0, 0).unwrap(), zone)?,
@@ -326,7 +326,7 @@ impl OutgoingMessage {
 /// let sender = SenderIdentity::new(EmailAddress::parse("rsvp@events.example.com")?, None);
 /// let composer = Composer::new(sender, ComposeOptions::new());
 /// let recipient = Recipient::new(EmailAddress::parse("jorg@example.org")?);
-/// let uid = InvitationUid::new(revision.event().code().clone(), InvitationToken::generate(&mut ids), "events.example.com")?;
+/// let uid = InvitationUid::new(revision.event().code().clone(), InvitationToken::generate(&ids), "events.example.com")?;
 /// let now = Utc.with_ymd_and_hms(2026, 11, 22, 9, 0, 0).unwrap();
 ///
 /// let message = composer.compose(MessageKind::Invitation, &revision, &recipient, &uid, now)?;

@@ -586,6 +586,15 @@ impl EventBuilder {
         self.status = status;
         self
     }
+    /// Replaces the code (an [`EventDraft`](crate::EventDraft) gets its code last).
+    pub(crate) fn code(mut self, code: EventCode) -> Self {
+        self.code = code;
+        self
+    }
+    /// Whether an organizer was given.
+    pub(crate) fn has_organizer(&self) -> bool {
+        self.organizer.is_some()
+    }
 
     /// Checks and normalises everything.
     pub fn build(self) -> Result<Event, EventError> {
@@ -824,7 +833,7 @@ mod tests {
         let schedule = Schedule::timed(start, start).unwrap();
         let later = t + TimeDelta::days(7);
         let builder = || {
-            Event::builder(EventCode::generate(&mut SequentialIds::new(1)))
+            Event::builder(EventCode::generate(&SequentialIds::new(1)))
                 .summary("Weekly")
                 .schedule(schedule)
                 .organizer(EmailAddress::parse("ana@example.com").unwrap(), None)

@@ -6,6 +6,7 @@
 use std::fmt;
 
 use crate::IdSource;
+use crate::clock::IdSourceError;
 use crate::error::IdError;
 
 /// Crockford's base32 alphabet in lower case: no `i`, `l`, `o`, `u`, so a code
@@ -67,11 +68,30 @@ impl EventCode {
     /// Number of symbols in a code.
     pub const LEN: usize = 16;
 
-    /// Draws a new code from `ids`.
-    pub fn generate(ids: &mut dyn IdSource) -> Self {
+    /// Draws a new code from `ids`, or says why the source could not supply one.
+    pub fn try_generate(ids: &dyn IdSource) -> Result<Self, IdSourceError> {
         let mut bytes = [0u8; 10];
-        ids.fill_bytes(&mut bytes);
-        EventCode(encode_base32(&bytes, Self::LEN))
+        ids.fill(&mut bytes)?;
+        Ok(EventCode(encode_base32(&bytes, Self::LEN)))
+    }
+
+    /// Draws a new code from a source that does not fail (tests, tools with
+    /// [`SequentialIds`](crate::SequentialIds)). The pipeline uses
+    /// [`try_generate`](Self::try_generate).
+    ///
+    /// # Panics
+    ///
+    /// When the source fails.
+    pub fn generate(ids: &dyn IdSource) -> Self {
+        match Self::try_generate(ids) {
+            Ok(x) => x,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// A code that stands in until the real one is drawn (all zeros).
+    pub(crate) fn placeholder() -> Self {
+        EventCode("0".repeat(Self::LEN))
     }
 
     /// Parses a code, case-insensitively (Crockford's `i`/`l`/`o` accepted as `1`/`1`/`0`).
@@ -113,11 +133,25 @@ impl InvitationToken {
     /// Number of symbols in a token.
     pub const LEN: usize = 26;
 
-    /// Draws a new token from `ids`.
-    pub fn generate(ids: &mut dyn IdSource) -> Self {
+    /// Draws a new token from `ids`, or says why the source could not supply one.
+    pub fn try_generate(ids: &dyn IdSource) -> Result<Self, IdSourceError> {
         let mut bytes = [0u8; 16];
-        ids.fill_bytes(&mut bytes);
-        InvitationToken(encode_base32(&bytes, Self::LEN))
+        ids.fill(&mut bytes)?;
+        Ok(InvitationToken(encode_base32(&bytes, Self::LEN)))
+    }
+
+    /// Draws a new token from a source that does not fail (tests, tools with
+    /// [`SequentialIds`](crate::SequentialIds)). The pipeline uses
+    /// [`try_generate`](Self::try_generate).
+    ///
+    /// # Panics
+    ///
+    /// When the source fails.
+    pub fn generate(ids: &dyn IdSource) -> Self {
+        match Self::try_generate(ids) {
+            Ok(x) => x,
+            Err(e) => panic!("{e}"),
+        }
     }
 
     /// Parses a token, case-insensitively.
@@ -265,9 +299,9 @@ mod tests {
 
     #[test]
     fn codes_and_tokens_round_trip() {
-        let mut ids = SequentialIds::new(7);
-        let code = EventCode::generate(&mut ids);
-        let token = InvitationToken::generate(&mut ids);
+        let ids = SequentialIds::new(7);
+        let code = EventCode::generate(&ids);
+        let token = InvitationToken::generate(&ids);
         assert_eq!(code.as_str().len(), EventCode::LEN);
         assert_eq!(token.as_str().len(), InvitationToken::LEN);
         assert_eq!(

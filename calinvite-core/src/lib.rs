@@ -9,6 +9,83 @@
 //! [`Clock`]), identifiers from an [`IdSource`]; what is to be sent comes out as
 //! bytes. Same inputs, byte-identical output.
 //!
+//! ## Embed it in four steps
+//!
+//! An application adds the `calinvite` crate, which re-exports this one and
+//! brings the system clock, the OS random source and the tokio `Worker` that
+//! drains the queue. Here the same four steps run on this crate alone, with a
+//! fixed clock, a predictable identifier source and an in-memory drain
+//! ([`Pipeline::run_until_idle`]):
+//!
+//! ```
+//! use std::sync::Arc;
+//! use calinvite_core::inbound::{AuthVerdict, InboundEnvelope};
+//! use calinvite_core::lifecycle::{
+//!     InvitationSource, MemoryStore, Outcome, Pipeline, RecordingTransport, SingleTenant,
+//! };
+//! use calinvite_core::{
+//!     EmailAddress, EventDraft, FixedClock, InvitationUid, ParticipationStatus, Recipient,
+//!     Schedule, SequentialIds,
+//! };
+//! use chrono::{NaiveDate, TimeZone as _, Utc};
+//!
+//! # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+//! #     // Every step over the memory store and recording transport is ready at once.
+//! #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+//! #     match std::pin::pin!(f).poll(&mut cx) {
+//! #         std::task::Poll::Ready(out) => out,
+//! #         std::task::Poll::Pending => unreachable!("a memory-store future waited"),
+//! #     }
+//! # }
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // 1. The pipeline (`calinvite::pipeline(store, transport).build()` in a deployment).
+//! let now = Utc.with_ymd_and_hms(2026, 11, 22, 9, 0, 0).unwrap();
+//! let pipeline = Pipeline::builder(MemoryStore::new(), RecordingTransport::new())
+//!     .clock(Arc::new(FixedClock::new(now)))
+//!     .ids(SequentialIds::new(7))
+//!     .build();
+//!
+//! // 2. The tenant: one sending domain, one organizer.
+//! let tenant = SingleTenant::new("events.example.com", "Billing", "billing@example.com")?;
+//! let scope = block_on(pipeline.register(&tenant))?;
+//!
+//! // 3. An event, and an invitation to it.
+//! let day = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+//! let draft = EventDraft::new("Invoice 2026-117 due", Schedule::all_day(day, day)?);
+//! let code = block_on(pipeline.create_event(scope, draft))?;
+//! let guest = Recipient::new(EmailAddress::parse("jorg@example.org")?);
+//! let Outcome::Invited(token) =
+//!     block_on(pipeline.invite(scope, &code, guest, InvitationSource::Api))?
+//! else {
+//!     unreachable!("a first invitation")
+//! };
+//!
+//! // 4. Drain the queue: the invitation is sent.
+//! assert_eq!(block_on(pipeline.run_until_idle())?, 1);
+//! assert_eq!(pipeline.transport().sent()[0].envelope.to().as_str(), "jorg@example.org");
+//!
+//! // The guest's calendar answers Yes with a REPLY naming the invitation's UID.
+//! let uid = InvitationUid::new(code.clone(), token, "events.example.com")?;
+//! let reply = format!(
+//!     "From: jorg@example.org\r\nTo: rsvp@events.example.com\r\nSubject: Accepted\r\n\
+//!      MIME-Version: 1.0\r\nContent-Type: text/calendar; method=REPLY; charset=UTF-8\r\n\r\n\
+//!      BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Example//Calendar//EN\r\nMETHOD:REPLY\r\n\
+//!      BEGIN:VEVENT\r\nUID:{uid}\r\nSEQUENCE:0\r\nDTSTAMP:20261122T100000Z\r\n\
+//!      ORGANIZER:mailto:rsvp@events.example.com\r\n\
+//!      ATTENDEE;PARTSTAT=ACCEPTED:mailto:jorg@example.org\r\n\
+//!      END:VEVENT\r\nEND:VCALENDAR\r\n"
+//! );
+//! let envelope = InboundEnvelope {
+//!     mail_from: Some("jorg@example.org".into()),
+//!     rcpt_to: vec!["rsvp@events.example.com".into()],
+//!     peer: None,
+//! };
+//! block_on(pipeline.receive(reply.as_bytes(), envelope, AuthVerdict::default()))?;
+//! let invitation = &block_on(pipeline.invitations(scope, &code))?[0];
+//! assert_eq!(invitation.status, Some(ParticipationStatus::Accepted));
+//! # Ok(()) }
+//! ```
+//!
 //! ```text
 //!  Event ──► EventRevision ─┐
 //!  Recipient, InvitationUid ├─► Composer::compose(kind, …, now) ──► OutgoingMessage
@@ -61,6 +138,7 @@ mod address;
 mod clock;
 mod compose;
 pub mod csv;
+mod draft;
 mod error;
 mod event;
 mod ics;
@@ -81,10 +159,11 @@ mod text;
 mod time;
 
 pub use address::{EmailAddress, Mailbox};
-pub use clock::{Clock, FixedClock, IdSource, SequentialIds};
+pub use clock::{Clock, FixedClock, IdSource, IdSourceError, SequentialIds};
 pub use compose::{
     ComposeOptions, Composer, DEFAULT_PRODUCT_ID, Envelope, IdempotencyKey, OutgoingMessage,
 };
+pub use draft::EventDraft;
 pub use error::{AddressError, ComposeError, EventError, IdError, RecurrenceError, TimeError};
 pub use event::{
     Event, EventBuilder, EventStatus, InstanceOverride, LanguageTag, MAX_INSTANCES,

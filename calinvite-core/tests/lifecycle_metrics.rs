@@ -50,7 +50,7 @@ fn metrics_count_commands_refusals_answers_and_deliveries() {
     }))
     .expect("organizer");
     let day = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
-    let code = block_on(pipeline.create_event(scope, |code| {
+    let code = block_on(pipeline.create_event_with(scope, |code| {
         Event::builder(code)
             .summary("Invoice 2026-117 due")
             .schedule(Schedule::all_day(day, day).map_err(|e| e.to_string())?)

@@ -83,7 +83,7 @@ fn code() -> EventCode {
 }
 
 fn token(n: u64) -> InvitationToken {
-    InvitationToken::generate(&mut SequentialIds::new(n))
+    InvitationToken::generate(&SequentialIds::new(n))
 }
 
 fn at(s: &str) -> DateTime<Utc> {
@@ -267,7 +267,7 @@ proptest! {
         organizer in address(),
         seed in any::<u64>(),
     ) {
-        let code = EventCode::generate(&mut SequentialIds::new(seed));
+        let code = EventCode::generate(&SequentialIds::new(seed));
         let event = spec
             .build(code, organizer, spec.organizer_name.as_deref())
             .expect("generated events are valid");
@@ -294,7 +294,7 @@ proptest! {
             proptest::sample::select(NEAR_MISSES).prop_map(str::to_string),
         ],
     ) {
-        let code = EventCode::generate(&mut SequentialIds::new(1));
+        let code = EventCode::generate(&SequentialIds::new(1));
         let event = spec
             .build(code, organizer, spec.organizer_name.as_deref())
             .expect("generated events are valid");

@@ -52,7 +52,7 @@ impl Fixture {
         Invitation {
             scope: self.scope,
             code: self.code.clone(),
-            token: InvitationToken::generate(&mut self.ids),
+            token: InvitationToken::generate(&self.ids),
             recipient: Recipient::new(address(&format!("guest{n}@example.org"))),
             source: InvitationSource::Api,
             created_at: Utc.with_ymd_and_hms(2026, 11, 22, 9, 0, 0).unwrap(),

@@ -118,7 +118,7 @@ async fn fixture(store: SqlStore, raw: sqlx::AnyPool) -> Fixture {
         .await
         .unwrap();
 
-    let code = EventCode::generate(&mut SequentialIds::new(1 << 40));
+    let code = EventCode::generate(&SequentialIds::new(1 << 40));
     let launch = event(code.clone(), "Launch");
     p.store()
         .commit(vec![
@@ -163,7 +163,7 @@ async fn fixture(store: SqlStore, raw: sqlx::AnyPool) -> Fixture {
     );
 
     let second = p
-        .create_event(scope, |c| Ok::<_, String>(event(c, "Retro")))
+        .create_event_with(scope, |c| Ok::<_, String>(event(c, "Retro")))
         .await
         .unwrap();
     let approve = pending_id(

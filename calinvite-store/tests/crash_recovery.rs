@@ -94,7 +94,7 @@ impl Dice {
             .and_then(|s| s.parse().ok())
             .unwrap_or_else(|| {
                 let mut b = [0u8; 8];
-                OsRandom.fill_bytes(&mut b);
+                OsRandom.fill(&mut b).expect("the OS random source works");
                 u64::from_be_bytes(b)
             });
         (Dice(seed), seed)
@@ -215,7 +215,7 @@ fn crash_and_recover(db: &Database, dir: &Path, n: usize, min_kills: usize) {
         let scope = load::scope();
         let start = clock.now() + TimeDelta::days(30);
         let code = admin
-            .create_event(scope, |code| load::event(code, start, "Hall 1"))
+            .create_event_with(scope, |code| load::event(code, start, "Hall 1"))
             .await
             .unwrap();
         let parallel = if db.schema.is_some() { 4 } else { 1 };

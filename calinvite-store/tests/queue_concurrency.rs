@@ -99,7 +99,7 @@ async fn drain_exactly_once(
     let scope = load::scope();
     let start = clock.now() + TimeDelta::days(30);
     let code = admin
-        .create_event(scope, |code| load::event(code, start, "Hall 1"))
+        .create_event_with(scope, |code| load::event(code, start, "Hall 1"))
         .await
         .unwrap();
 

@@ -188,7 +188,7 @@ fn pipeline<S: Store>(store: S) -> Engine<S> {
 async fn populate<S: Store>(p: &Engine<S>, plan: &[OwnerPlan]) -> World {
     let mut world = World::default();
     // Codes for events committed directly, far from the pipeline's stream.
-    let mut codes = SequentialIds::new(1 << 40);
+    let codes = SequentialIds::new(1 << 40);
     for (i, op) in plan.iter().enumerate() {
         let oid = OwnerId(i as u64 + 1);
         let domain = format!("t{}.example", i + 1);
@@ -229,11 +229,11 @@ async fn populate<S: Store>(p: &Engine<S>, plan: &[OwnerPlan]) -> World {
                 let uid = ep.uid.then(|| World::uids()[e].clone());
                 let code = match &uid {
                     None => p
-                        .create_event(scope, |code| event(code, &me, "Launch"))
+                        .create_event_with(scope, |code| event(code, &me, "Launch"))
                         .await
                         .unwrap(),
                     Some(u) => {
-                        let code = EventCode::generate(&mut codes);
+                        let code = EventCode::generate(&codes);
                         let ev = event(code.clone(), &me, "Launch").unwrap();
                         p.store()
                             .commit(vec![

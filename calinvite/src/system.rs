@@ -2,7 +2,10 @@
 //! system's CSPRNG. The core cannot have these (it reads no clock and draws no
 //! random number); every deployment uses these two.
 
-use calinvite_core::{Clock, IdSource};
+use std::sync::Arc;
+
+use calinvite_core::lifecycle::PipelineBuilder;
+use calinvite_core::{Clock, IdSource, IdSourceError, Pipeline, Store, Transport};
 use chrono::{DateTime, Utc};
 
 /// The system clock, UTC.
@@ -23,13 +26,36 @@ impl Clock for SystemClock {
 pub struct OsRandom;
 
 impl IdSource for OsRandom {
-    fn fill_bytes(&mut self, dest: &mut [u8]) {
-        // Without a working CSPRNG tokens would be guessable and replies
-        // forgeable: there is no safe fallback, so this is fatal.
-        if let Err(e) = getrandom::fill(dest) {
-            panic!("the operating system's random number generator failed: {e}");
-        }
+    /// Draws from the CSPRNG. Without one, tokens would be guessable and
+    /// replies forgeable: there is no fallback, the failure is reported (a
+    /// pipeline command then fails with `PipelineError::IdSource` and changes
+    /// nothing).
+    fn fill(&self, dest: &mut [u8]) -> Result<(), IdSourceError> {
+        getrandom::fill(dest).map_err(|e| {
+            IdSourceError::new(format!(
+                "the operating system's random number generator failed: {e}"
+            ))
+        })
     }
+}
+
+/// Starts building a [`Pipeline`] over `store` and `transport` with the
+/// [`SystemClock`] and [`OsRandom`] already set: what every deployment uses.
+/// Add options, then `build()`:
+///
+/// ```
+/// use calinvite::core::lifecycle::{MemoryStore, RecordingTransport};
+///
+/// let pipeline = calinvite::pipeline(MemoryStore::new(), RecordingTransport::new()).build();
+/// # let _ = pipeline;
+/// ```
+pub fn pipeline<S: Store, T: Transport>(
+    store: S,
+    transport: T,
+) -> PipelineBuilder<S, T, Arc<dyn Clock>, Box<dyn IdSource + Send>> {
+    Pipeline::builder(store, transport)
+        .clock(Arc::new(SystemClock))
+        .ids(OsRandom)
 }
 
 #[cfg(test)]
@@ -44,9 +70,8 @@ mod tests {
 
     #[test]
     fn os_random_tokens_differ() {
-        let mut ids = OsRandom;
         let tokens: std::collections::HashSet<_> = (0..1000)
-            .map(|_| InvitationToken::generate(&mut ids))
+            .map(|_| InvitationToken::try_generate(&OsRandom).unwrap())
             .collect();
         assert_eq!(tokens.len(), 1000);
     }

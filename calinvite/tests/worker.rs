@@ -95,7 +95,7 @@ async fn invite_through_pipeline<S: Store, T: Transport>(
     tenant(p.store()).await;
     let start = p.now() + TimeDelta::days(30);
     let code = p
-        .create_event(scope(), |code| event(code, start, "Customer evening"))
+        .create_event_with(scope(), |code| event(code, start, "Customer evening"))
         .await
         .unwrap();
     let mut tokens = Vec::with_capacity(n);
@@ -121,13 +121,13 @@ async fn invite_in_bulk<S: Store>(
     range: std::ops::Range<usize>,
     at: DateTime<Utc>,
 ) -> Vec<InvitationToken> {
-    let mut ids = OsRandom;
+    let ids = OsRandom;
     let mut tokens = Vec::with_capacity(range.len());
     let starts: Vec<usize> = range.clone().step_by(1_000).collect();
     for start in starts {
         let mut changes = Vec::new();
         for i in start..(start + 1_000).min(range.end) {
-            let token = InvitationToken::generate(&mut ids);
+            let token = InvitationToken::generate(&ids);
             tokens.push(token.clone());
             changes.push(Change::InsertInvitation(Invitation {
                 scope: scope(),
@@ -275,12 +275,12 @@ fn at_nine() -> Arc<FixedClock> {
 }
 
 fn memory_pipeline(clock: Arc<FixedClock>) -> Arc<Pipeline<MemoryStore, RecordingTransport>> {
-    Arc::new(Pipeline::new(
-        MemoryStore::new(),
-        RecordingTransport::new(),
-        clock,
-        Box::new(SequentialIds::new(7)),
-    ))
+    Arc::new(
+        Pipeline::builder(MemoryStore::new(), RecordingTransport::new())
+            .clock(clock)
+            .ids(SequentialIds::new(7))
+            .build(),
+    )
 }
 
 // ------------------------------------------------------------------ memory
@@ -425,12 +425,8 @@ async fn sqlite(label: &str) -> (SqlStore, std::path::PathBuf) {
 }
 
 fn sql_pipeline(store: &SqlStore, relay: &CountingRelay) -> Arc<Pipeline<SqlStore, CountingRelay>> {
-    Arc::new(Pipeline::new(
-        store.clone(),
-        relay.clone(),
-        Arc::new(SystemClock) as Arc<dyn Clock>,
-        Box::new(OsRandom),
-    ))
+    // The system clock and the OS random source, as a deployment has them.
+    Arc::new(calinvite::pipeline(store.clone(), relay.clone()).build())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -441,7 +437,7 @@ async fn sqlite_stop_mid_drain_and_restart_delivers_each_once() {
     let p = sql_pipeline(&store, &relay);
     tenant(&store).await;
     let code = p
-        .create_event(scope(), |code| {
+        .create_event_with(scope(), |code| {
             event(code, SystemClock.now() + TimeDelta::days(30), "Hall 1")
         })
         .await
@@ -504,7 +500,7 @@ async fn drain_exactly_once(store: SqlStore, label: &str, workers: usize) {
     let relay = CountingRelay::default();
     let admin = sql_pipeline(&store, &relay);
     let code = admin
-        .create_event(scope(), |code| {
+        .create_event_with(scope(), |code| {
             event(code, SystemClock.now() + TimeDelta::days(30), "Hall 1")
         })
         .await

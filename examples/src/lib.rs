@@ -7,6 +7,12 @@
 //!   a capturing SMTP server that files delivered mail as `.eml` files, and
 //!   the simulated customers whose calendar clients answer with iMIP replies.
 
+/// The repository's README: its Rust snippets compile (and those not marked
+/// `no_run` run) as this crate's doctests, so they cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
+
 pub mod customers;
 pub mod invoices;
 pub mod sink;

@@ -34,7 +34,7 @@ fuzz_target!(|raw: &[u8]| {
     let Some((&selector, body)) = raw.split_first() else { return };
     let s = block_on(Scenario::new(MemoryStore::new(), Settings::default())).expect("scenario");
     let day = NaiveDate::from_ymd_opt(2026, 12, 3).expect("date");
-    let code = block_on(s.pipeline.create_event(s.scope(), |code| {
+    let code = block_on(s.pipeline.create_event_with(s.scope(), |code| {
         Event::builder(code)
             .summary("Fuzzed")
             .schedule(Schedule::all_day(day, day).map_err(|e| e.to_string())?)

@@ -318,14 +318,14 @@ async fn run_on(store: SqlStore, args: &Args, report: &mut Report) -> Result<(),
         .map_err(err)?;
     let now = main.now();
     let code = main
-        .create_event(scope, |code| event(code, now, "Product launch party"))
+        .create_event_with(scope, |code| event(code, now, "Product launch party"))
         .await
         .map_err(err)?;
 
     // The per-call path: Pipeline::invite, one recipient per call.
     if args.invite_calls > 0 {
         let other = main
-            .create_event(scope, |code| event(code, now, "Warm-up drinks"))
+            .create_event_with(scope, |code| event(code, now, "Warm-up drinks"))
             .await
             .map_err(err)?;
         let t0 = wall_start();
@@ -350,7 +350,7 @@ async fn run_on(store: SqlStore, args: &Args, report: &mut Report) -> Result<(),
     }
 
     // Insert: the audience, already invited and answered Yes.
-    let mut ids = SequentialIds::new(20_261_203);
+    let ids = SequentialIds::new(20_261_203);
     let source = InvitationSource::Batch("bench".into());
     let (cpu0, _) = rusage();
     let t0 = wall_start();
@@ -362,7 +362,7 @@ async fn run_on(store: SqlStore, args: &Args, report: &mut Report) -> Result<(),
             changes.push(Change::InsertInvitation(Invitation {
                 scope,
                 code: code.clone(),
-                token: InvitationToken::generate(&mut ids),
+                token: InvitationToken::generate(&ids),
                 recipient: Recipient::new(address(&format!("guest{i}@example.org"))?)
                     .with_name(format!("Guest {i}")),
                 source: source.clone(),

@@ -25,6 +25,10 @@ pub enum PipelineError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The identifier source could not draw a code or token; nothing was
+    /// changed.
+    #[error(transparent)]
+    IdSource(#[from] crate::clock::IdSourceError),
 }
 
 impl From<Refusal> for PipelineError {

@@ -41,37 +41,18 @@
 //! # }
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let clock = Arc::new(FixedClock::new(Utc.with_ymd_and_hms(2026, 11, 22, 9, 0, 0).unwrap()));
-//! let pipeline = Pipeline::new(
-//!     MemoryStore::new(),
-//!     RecordingTransport::new(),
-//!     clock.clone(),
-//!     Box::new(SequentialIds::new(7)), // a real application passes an OS-random source
-//! );
-//! let owner = DomainOwner::new(
-//!     OwnerId::new(1),
-//!     "Example Events",
-//!     "events.example.com",
-//!     EmailAddress::parse("create@events.example.com")?,
-//!     EmailAddress::parse("rsvp@events.example.com")?,
-//!     EmailAddress::parse("bounces@events.example.com")?,
-//! );
-//! let scope = Scope::new(owner.id, OrganizerId::new(1));
-//! block_on(pipeline.store().put_owner(owner))?;
-//! block_on(pipeline.store().put_organizer(
-//!     OrganizerAccount::new(scope, "Billing", EmailAddress::parse("billing@example.com")?)
-//!         .allow_domain("example.com"),
-//! ))?;
+//! let pipeline = Pipeline::builder(MemoryStore::new(), RecordingTransport::new())
+//!     .clock(clock)
+//!     .ids(SequentialIds::new(7)) // a real application passes an OS-random source
+//!     .build();
+//! let tenant = SingleTenant::new("events.example.com", "Billing", "billing@example.com")?
+//!     .allow(AllowEntry::Domain("example.com".into()));
+//! let scope = block_on(pipeline.register(&tenant))?;
 //!
 //! // An event created through the API (no organizer calendar needed) …
 //! let day = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
-//! let code = block_on(pipeline.create_event(scope, |code| {
-//!     Event::builder(code)
-//!         .summary("Invoice 2026-117 due")
-//!         .schedule(Schedule::all_day(day, day).map_err(|e| e.to_string())?)
-//!         .organizer(EmailAddress::parse("billing@example.com").map_err(|e| e.to_string())?, Some("Billing"))
-//!         .build()
-//!         .map_err(|e| e.to_string())
-//! }))?;
+//! let draft = EventDraft::new("Invoice 2026-117 due", Schedule::all_day(day, day)?);
+//! let code = block_on(pipeline.create_event(scope, draft))?;
 //! // … sent to a customer, twice: the second request sends nothing.
 //! let customer = Recipient::new(EmailAddress::parse("jorg@example.org")?);
 //! let first = block_on(pipeline.invite(scope, &code, customer.clone(), InvitationSource::Api))?;
@@ -105,10 +86,14 @@ pub use model::{
     PendingChange, PendingChangeId, PendingKind, PendingState, PlannedMessage, Refusal,
     RefusalReason, RefusalRecord, Scope, Settings, StoredEvent, Suppression, SuppressionReason,
 };
+pub use notice::{
+    CounterNotice, CreatedNotice, DefaultNoticeTemplate, NoticeTemplate, NoticeText, RefusedNotice,
+    ReportNotice,
+};
 pub use pipeline::notices_in::{DeliveryNotice, NoticeEffect};
 pub use pipeline::{
-    DeliveryReport, MetricsSnapshot, Outcome, Pipeline, PipelineError, PipelineMetrics,
-    PipelineOptions,
+    DeliveryReport, MetricsSnapshot, Outcome, Pipeline, PipelineBuilder, PipelineError,
+    PipelineMetrics, PipelineOptions, SingleTenant, Unset,
 };
 pub use store::{Store, StoreError};
 pub use transport::{Recorded, RecordingTransport, Transport, TransportError};

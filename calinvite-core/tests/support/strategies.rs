@@ -777,9 +777,9 @@ pub(crate) fn scenario(statuses: &'static [EventStatus]) -> BoxedStrategy<Scenar
 
 impl Scenario {
     fn ids(&self) -> (EventCode, InvitationToken) {
-        let mut ids = SequentialIds::new(self.seed);
-        let code = EventCode::generate(&mut ids);
-        let token = InvitationToken::generate(&mut ids);
+        let ids = SequentialIds::new(self.seed);
+        let code = EventCode::generate(&ids);
+        let token = InvitationToken::generate(&ids);
         (code, token)
     }
 

@@ -133,7 +133,7 @@ async fn invitations_through_postfix_arrive_unchanged() {
         sent: Mutex::new(Vec::new()),
     };
     let (pipeline, scope) = billing_pipeline(MemoryStore::new(), tee, clock.clone()).await;
-    let code = pipeline.create_event(scope, event).await.unwrap();
+    let code = pipeline.create_event_with(scope, event).await.unwrap();
     let run = std::process::id();
     let guests: Vec<String> = (0..4)
         .map(|i| format!("customer{i}.{run}@mailbox.test"))

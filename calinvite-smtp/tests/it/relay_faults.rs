@@ -325,7 +325,7 @@ async fn faults_through_the_queue_lose_and_double_nothing() {
         clock.clone(),
     )
     .await;
-    let code = pipeline.create_event(scope, event).await.unwrap();
+    let code = pipeline.create_event_with(scope, event).await.unwrap();
     let mut good = Vec::new();
     for i in 0..24 {
         let who = if i % 8 == 3 {

@@ -18,8 +18,8 @@ use calinvite_core::lifecycle::{
 use calinvite_core::spi::{Change, Delivery, Payload, QueueState};
 use calinvite_core::targeting::UpdateAudience;
 use calinvite_core::{
-    EmailAddress, Envelope, Event, EventCode, IdSource, IdempotencyKey, InvitationToken,
-    MessageKind, Method, Recipient, Schedule, Sequence, TimeZone, WebUrl, ZonedDateTime,
+    EmailAddress, Envelope, Event, EventCode, IdempotencyKey, InvitationToken, MessageKind, Method,
+    Recipient, Schedule, Sequence, TimeZone, WebUrl, ZonedDateTime,
 };
 use calinvite_store::system::OsRandom;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -221,11 +221,11 @@ pub async fn invite_in_bulk<S: Store + Clone + 'static>(
             let store = store.clone();
             let code = code.clone();
             tasks.spawn(async move {
-                let mut ids = OsRandom;
+                let ids = OsRandom;
                 let mut changes = Vec::with_capacity((end - start) * 3);
                 let mut made = Vec::with_capacity(end - start);
                 for i in start..end {
-                    let token = InvitationToken::generate(&mut ids as &mut dyn IdSource);
+                    let token = InvitationToken::generate(&ids);
                     made.push((i, token.clone()));
                     changes.extend(invitation_changes(
                         &code,

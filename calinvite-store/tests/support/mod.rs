@@ -250,7 +250,7 @@ where
         .unwrap();
     let day = chrono::NaiveDate::from_ymd_opt(2026, 12, 3).unwrap();
     let code = pipeline
-        .create_event(scope, |code| {
+        .create_event_with(scope, |code| {
             Event::builder(code)
                 .summary("Launch")
                 .schedule(Schedule::all_day(day, day).map_err(|e| e.to_string())?)

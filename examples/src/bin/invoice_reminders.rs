@@ -45,9 +45,8 @@ use std::time::Duration;
 
 use calinvite::{OsRandom, SystemClock, Worker, WorkerConfig};
 use calinvite_core::lifecycle::{
-    AllowEntry, DeliveryKey, DeliveryReport, DomainOwner, Invitation, InvitationSource,
-    OrganizerAccount, OrganizerId, Outcome, OwnerId, Pipeline, Scope, Settings, Store as _,
-    Transport as _, report,
+    DeliveryKey, DeliveryReport, Invitation, InvitationSource, Outcome, Pipeline, Scope, Settings,
+    SingleTenant, Store as _, Transport as _, report,
 };
 use calinvite_core::{
     Clock, EmailAddress, Envelope, EventCode, FixedClock, IdSource, InvitationUid,
@@ -193,7 +192,7 @@ fn output_folder(dir: Option<&Path>) -> Result<PathBuf, String> {
         return std::path::absolute(dir).map_err(|e| format!("{}: {e}", dir.display()));
     }
     let mut bytes = [0u8; 6];
-    OsRandom.fill_bytes(&mut bytes);
+    OsRandom.fill(&mut bytes).map_err(|e| e.to_string())?;
     let name: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     let dir = std::env::temp_dir().join(format!("calinvite-invoice-reminders-{name}"));
     std::fs::create_dir(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -271,41 +270,25 @@ async fn run(args: Args) -> Result<(), String> {
             .max_connections(4),
     )
     .map_err(|e| format!("relay configuration: {e}"))?;
-    let pipeline: Arc<Platform> = Arc::new(Pipeline::new(store, relay, clock.clone(), ids));
-    let scope = Scope {
-        owner: OwnerId(1),
-        organizer: OrganizerId(1),
-    };
-    let owner = DomainOwner {
-        id: scope.owner,
-        name: COMPANY.into(),
-        mail_domain: MAIL_DOMAIN.into(),
-        ingest: address(&format!("create@{MAIL_DOMAIN}")),
-        reply: address(&format!("rsvp@{MAIL_DOMAIN}")),
-        bounce: address(&format!("bounces@{MAIL_DOMAIN}")),
-        links_base: None,
+    let pipeline: Arc<Platform> = Arc::new(
+        Pipeline::builder(store, relay)
+            .clock(clock.clone())
+            .boxed_ids(ids)
+            .build(),
+    );
+    // One sending domain (create@, rsvp@, bounces@) and one organizer.
+    let tenant = SingleTenant::new(MAIL_DOMAIN, BILLING_NAME, BILLING)
+        .map_err(|e| format!("tenant: {e}"))?
+        .owner_name(COMPANY)
         // Invoice reminders are transactional mail, not a list: no
         // one-click unsubscribe. The default authentication policy stays:
         // it governs organizer mail to the ingest address, not replies.
-        settings: Settings::default().with_list_unsubscribe(false),
-    };
-    let reply_mailbox = owner.reply.clone();
-    pipeline
-        .store()
-        .put_owner(owner)
+        .settings(Settings::default().with_list_unsubscribe(false));
+    let scope = pipeline
+        .register(&tenant)
         .await
         .map_err(|e| format!("store: {e}"))?;
-    pipeline
-        .store()
-        .put_organizer(OrganizerAccount {
-            scope,
-            name: BILLING_NAME.into(),
-            allow: vec![AllowEntry::Address(address(BILLING))],
-            settings: None,
-            notify: address(BILLING),
-        })
-        .await
-        .map_err(|e| format!("store: {e}"))?;
+    let reply_mailbox = tenant.owner().reply.clone();
     let mut config = ListenerConfig::new(format!("mx.{MAIL_DOMAIN}"));
     config.shutdown_grace = Duration::from_secs(2);
     config.pipeline_timeout = Duration::from_secs(30);
@@ -338,7 +321,7 @@ async fn run(args: Args) -> Result<(), String> {
     with_timeout("creating the invoice events", async {
         for (invoice, answer) in invoices.into_iter().zip(answers) {
             let code = pipeline
-                .create_event(scope, |code| {
+                .create_event_with(scope, |code| {
                     invoice.event(code, &address(BILLING), BILLING_NAME, COMPANY)
                 })
                 .await

@@ -126,7 +126,7 @@ fn run() -> Result<(), SpecError> {
     };
     let uid = InvitationUid::new(
         event.code().clone(),
-        InvitationToken::generate(&mut ids),
+        InvitationToken::generate(&ids),
         sender.address().domain(),
     )?;
     let now = args.now.unwrap_or_else(|| SystemClock.now());

@@ -272,24 +272,14 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
             || inv.recipient.address().to_string(),
             |a| a.address().to_string(),
         );
-        let body = format!(
-            "{who} proposes another time for \"{}\" (event code {}).\n\n\
-             Proposed start: {}\nProposed end: {}\nComment: {}\n\n\
-             To accept, change the event in your calendar: the people it concerns get the update.\n",
-            event.latest.summary(),
-            inv.code,
-            start.as_deref().unwrap_or("(not given)"),
-            end.as_deref().unwrap_or("(not given)"),
-            comment.as_deref().unwrap_or("(none)"),
-        );
-        let notice = self.notice(
-            owner,
-            event.latest.organizer().address(),
-            &format!("New time proposed for \"{}\"", event.latest.summary()),
-            &body,
-            None,
-            now,
-        );
+        let text = self.options.notices.counter(&CounterNotice {
+            event: &event.latest,
+            who: &who,
+            proposed_start: start.as_deref(),
+            proposed_end: end.as_deref(),
+            comment: comment.as_deref(),
+        });
+        let notice = self.notice(owner, event.latest.organizer().address(), &text, None, now)?;
         self.store
             .commit(vec![
                 Change::AppendHistory(HistoryEntry {
@@ -525,7 +515,7 @@ mod tests {
     use chrono::{NaiveDate, TimeZone as _};
 
     fn event(cancelled: bool) -> StoredEvent {
-        let code = EventCode::generate(&mut crate::SequentialIds::new(9));
+        let code = EventCode::generate(&crate::SequentialIds::new(9));
         let day = NaiveDate::from_ymd_opt(2026, 12, 1).expect("day");
         let latest = Event::builder(code.clone())
             .summary("Invoice due")
@@ -555,7 +545,7 @@ mod tests {
         Invitation {
             scope: e.scope,
             code: e.code.clone(),
-            token: InvitationToken::generate(&mut crate::SequentialIds::new(1)),
+            token: InvitationToken::generate(&crate::SequentialIds::new(1)),
             recipient: Recipient::new(EmailAddress::parse("jorg@example.org").expect("a")),
             source: InvitationSource::Api,
             created_at: e.created_at,

@@ -40,11 +40,8 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                 detail: "the revision recipients hold is missing".into(),
             })?;
         let open = self.store.open_pending(code).await?;
-        let decided = self.with_ids(|ids| {
-            publication(&event, next, &sent, &open, settings, now, &mut || {
-                InvitationToken::generate(ids).as_str().to_owned()
-            })
-        });
+        let decided =
+            self.naming(|name| publication(&event, next, &sent, &open, settings, now, name))?;
         self.commit_decided(&event, decided, now).await
     }
 
@@ -65,11 +62,8 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
             return Err(already_cancelled(&event).into());
         }
         let open = self.store.open_pending(&event.code).await?;
-        let decided = self.with_ids(|ids| {
-            cancellation(&event, next, instances, &open, settings, now, &mut || {
-                InvitationToken::generate(ids).as_str().to_owned()
-            })
-        })?;
+        let decided =
+            self.naming(|name| cancellation(&event, next, instances, &open, settings, now, name))??;
         self.commit_decided(&event, decided, now).await
     }
 
@@ -90,7 +84,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                     event,
                     *hold,
                     listed,
-                    PendingChangeId::new(self.unique_name()),
+                    PendingChangeId::new(self.unique_name()?),
                     now,
                 )
             }
@@ -205,11 +199,8 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                 return Ok(Outcome::Resolved(id.clone(), pending.state));
             }
             let event = self.scoped_event(scope, &pending.code).await?;
-            let (changes, state) = self.with_ids(|ids| {
-                resolution(&pending, &event, approve, settings, &mut || {
-                    InvitationToken::generate(ids).as_str().to_owned()
-                })
-            })?;
+            let (changes, state) =
+                self.naming(|name| resolution(&pending, &event, approve, settings, name))??;
             self.store.commit(changes).await?;
             Ok(Outcome::Resolved(id.clone(), state))
         })

@@ -246,11 +246,9 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                     )
                 }
                 Err(e) if e.is_transient() && delivery.attempts < self.options.max_attempts => {
-                    let jitter = self.with_ids(|ids| {
-                        let mut b = [0u8; 2];
-                        ids.fill_bytes(&mut b);
-                        f64::from(u16::from_be_bytes(b)) / f64::from(u16::MAX)
-                    });
+                    let mut b = [0u8; 2];
+                    self.fill_ids(&mut b)?;
+                    let jitter = f64::from(u16::from_be_bytes(b)) / f64::from(u16::MAX);
                     let due = now
                         + chrono::TimeDelta::seconds(engine::backoff_seconds(
                             delivery.attempts,

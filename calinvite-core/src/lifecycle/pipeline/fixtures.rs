@@ -110,7 +110,7 @@ pub(super) fn invitation(
     Invitation {
         scope: e.scope,
         code: e.code.clone(),
-        token: InvitationToken::generate(&mut crate::SequentialIds::new(n)),
+        token: InvitationToken::generate(&crate::SequentialIds::new(n)),
         recipient: Recipient::new(address(who)),
         source: InvitationSource::Api,
         created_at: e.created_at,

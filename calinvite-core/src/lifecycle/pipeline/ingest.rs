@@ -7,8 +7,9 @@
 //! room ([`Pipeline::publish`], [`Pipeline::cancel`]).
 //!
 //! Depends on the shared pipeline helpers, the engine's rules and the store;
-//! the decisions ([`revision_of`], [`cancellation_of`], the notice texts)
-//! are pure functions tested below without a store.
+//! the decisions ([`revision_of`], [`cancellation_of`]) are pure functions
+//! tested below without a store; the notices' words come from the pipeline's
+//! [`NoticeTemplate`](crate::lifecycle::NoticeTemplate).
 
 use super::*;
 use crate::address::Mailbox;
@@ -89,8 +90,11 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
             && let Some(acc) = self.store.organizer(scope).await?
         {
             let to = refused_notice_address(refusal.reason, from, acc.notify);
-            let (subject, body) = refusal_notice_text(refusal, summary);
-            also.push(self.notice(owner, &to, &subject, &body, None, now));
+            let text = self
+                .options
+                .notices
+                .refused(&RefusedNotice { refusal, summary });
+            also.push(self.notice(owner, &to, &text, None, now)?);
         }
         Ok(also)
     }
@@ -126,8 +130,11 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                     .organizer
                     .as_ref()
                     .map_or(from, |o| o.address().clone());
-                let (subject, body) = refusal_notice_text(&refusal, summary);
-                let notice = self.notice(owner, &to, &subject, &body, None, now);
+                let text = self.options.notices.refused(&RefusedNotice {
+                    refusal: &refusal,
+                    summary,
+                });
+                let notice = self.notice(owner, &to, &text, None, now)?;
                 (Some(account.scope), vec![notice])
             }
             Err((_, scope)) => {
@@ -192,9 +199,11 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
             .await;
         match result {
             Err(PipelineError::Refused(refusal)) => {
-                let (subject, body) = refusal_notice_text(&refusal, summary);
-                let also =
-                    vec![self.notice(owner, organizer.address(), &subject, &body, None, now)];
+                let text = self.options.notices.refused(&RefusedNotice {
+                    refusal: &refusal,
+                    summary,
+                });
+                let also = vec![self.notice(owner, organizer.address(), &text, None, now)?];
                 self.refuse(owner.id, Some(scope), None, refusal, also, now)
                     .await
             }
@@ -217,7 +226,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
             )
             .into());
         }
-        let code = self.code();
+        let code = self.code()?;
         let event = engine::adopt_event(&code, organizer, &req.event)?;
         let stored = StoredEvent {
             scope,
@@ -232,8 +241,15 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
             created_at: now,
             version: 0,
         };
-        let (subject, body) = created_notice_text(owner, &event);
-        let notice = self.notice(owner, organizer.address(), &subject, &body, None, now);
+        let text = self.options.notices.created(&CreatedNotice {
+            event: &event,
+            ingest: &owner.ingest,
+            landing_page: owner
+                .links_base
+                .as_ref()
+                .map(|base| base.join(&format!("e/{code}"))),
+        });
+        let notice = self.notice(owner, organizer.address(), &text, None, now)?;
         self.store
             .commit(vec![
                 Change::InsertEvent(stored),
@@ -436,43 +452,6 @@ fn refused_notice_address(
     }
 }
 
-/// Subject and body telling an organizer their message was not taken.
-fn refusal_notice_text(refusal: &Refusal, summary: Option<&str>) -> (String, String) {
-    let what = summary.map_or_else(|| "your event".to_owned(), |s| format!("\"{s}\""));
-    (
-        format!("calinvite could not take {what}"),
-        format!(
-            "calinvite received {what} but did not act on it.\n\nReason: {}\n{}\n\n\
-             Nothing was sent to anyone. Fix the cause and send or update the event again.\n",
-            refusal.reason, refusal.detail
-        ),
-    )
-}
-
-/// Subject and body telling an organizer their event was adopted.
-fn created_notice_text(owner: &DomainOwner, event: &Event) -> (String, String) {
-    let code = event.code();
-    let mut body = format!(
-        "Your event \"{}\" is ready to be sent as calendar invitations.\n\n\
-         Event code: {code}\n\n\
-         What to do next:\n\
-         - Send invitations through the API, a landing page, a call-to-action link or a\n\
-         \x20 batch list, naming the event code {code}.\n\
-         - Edit the event in your calendar as usual: people who answered Yes or Maybe\n\
-         \x20 get the change (the rule can be changed). Delete it to cancel it for everyone.\n\
-         - Keep {} invited to the event, or your changes will not reach calinvite.\n",
-        event.summary(),
-        owner.ingest
-    );
-    if let Some(base) = &owner.links_base {
-        body.push_str(&format!(
-            "\nLanding page: {}\n",
-            base.join(&format!("e/{code}"))
-        ));
-    }
-    (format!("Event code {code}: \"{}\"", event.summary()), body)
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::fixtures::*;
@@ -622,19 +601,5 @@ mod tests {
             refused_notice_address(RefusalReason::UnusableEvent, None, account.clone()),
             account
         );
-    }
-
-    #[test]
-    fn notices_name_the_event_and_the_reason() {
-        let r = Refusal::new(RefusalReason::UnusableEvent, "no DTSTART");
-        let (subject, body) = refusal_notice_text(&r, Some("Launch"));
-        assert_eq!(subject, "calinvite could not take \"Launch\"");
-        assert!(body.contains("no DTSTART") && body.contains("Nothing was sent"));
-        let (subject, _) = refusal_notice_text(&r, None);
-        assert_eq!(subject, "calinvite could not take your event");
-        let e = event("Launch", false);
-        let (subject, body) = created_notice_text(&owner(), &e.latest);
-        assert_eq!(subject, format!("Event code {}: \"Launch\"", e.code));
-        assert!(body.contains("create@events.example.com"));
     }
 }

@@ -38,7 +38,10 @@ use super::model::{
     PendingChangeId, PendingKind, PendingState, PlannedMessage, QueueState, Refusal, RefusalReason,
     RefusalRecord, Scope, Settings, StoredEvent, Suppression, SuppressionReason,
 };
-use super::notice::{Attachment, write_notice};
+use super::notice::{
+    Attachment, CounterNotice, CreatedNotice, DefaultNoticeTemplate, NoticeTemplate, NoticeText,
+    RefusedNotice, ReportNotice, write_notice,
+};
 use super::store::{Change, Settlement, Store, StoreError};
 use super::transport::Transport;
 use crate::address::EmailAddress;
@@ -56,6 +59,7 @@ use crate::targeting;
 use crate::template::{DefaultTemplate, MessageKind, Template};
 
 mod answers;
+mod builder;
 mod changes;
 mod delivery;
 mod ingest;
@@ -64,13 +68,16 @@ pub(super) mod metrics;
 pub(super) mod notices_in;
 mod queries;
 mod sending;
+mod tenancy;
 
 // Values the rooms' unit tests build in memory.
 #[cfg(test)]
 mod fixtures;
 
 pub use super::error::PipelineError;
+pub use builder::{PipelineBuilder, Unset};
 pub use metrics::{MetricsSnapshot, PipelineMetrics};
+pub use tenancy::SingleTenant;
 
 /// What handling an inbound message or a command did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -123,6 +130,9 @@ pub struct PipelineOptions {
     pub product_id: String,
     /// The words of messages.
     pub template: Arc<dyn Template>,
+    /// The words of notices to organizers (event created, refused,
+    /// counter-proposal, mailed report).
+    pub notices: Arc<dyn NoticeTemplate>,
     /// Limits on inbound messages.
     pub limits: InboundLimits,
 }
@@ -145,6 +155,7 @@ impl Default for PipelineOptions {
             max_attempts: 8,
             product_id: crate::compose::DEFAULT_PRODUCT_ID.to_owned(),
             template: Arc::new(DefaultTemplate),
+            notices: Arc::new(DefaultNoticeTemplate),
             limits: InboundLimits::default(),
         }
     }
@@ -167,7 +178,7 @@ pub struct Pipeline<S, T> {
     store: S,
     transport: T,
     clock: Arc<dyn Clock>,
-    ids: Mutex<Box<dyn IdSource + Send>>,
+    ids: Box<dyn IdSource + Send>,
     options: PipelineOptions,
     revision_cache: Mutex<Option<(EventCode, Sequence, EventRevision)>>,
     metrics: PipelineMetrics,
@@ -231,7 +242,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
             store,
             transport,
             clock,
-            ids: Mutex::new(ids),
+            ids,
             options,
             revision_cache: Mutex::new(None),
             metrics: PipelineMetrics::default(),
@@ -246,6 +257,11 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
     /// The transport.
     pub fn transport(&self) -> &T {
         &self.transport
+    }
+
+    /// How the pipeline behaves.
+    pub fn options(&self) -> &PipelineOptions {
+        &self.options
     }
 
     /// The current time, as the clock says. Every command reads it once, when
@@ -265,21 +281,42 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
         &self.metrics
     }
 
-    fn with_ids<R>(&self, f: impl FnOnce(&mut dyn IdSource) -> R) -> R {
-        let mut ids = self.ids.lock().unwrap_or_else(PoisonError::into_inner);
-        f(&mut **ids)
+    /// Fills `dest` from the identifier source.
+    fn fill_ids(&self, dest: &mut [u8]) -> Result<(), PipelineError> {
+        Ok(self.ids.fill(dest)?)
     }
 
-    fn token(&self) -> InvitationToken {
-        self.with_ids(InvitationToken::generate)
+    fn token(&self) -> Result<InvitationToken, PipelineError> {
+        Ok(InvitationToken::try_generate(&*self.ids)?)
     }
 
-    fn code(&self) -> EventCode {
-        self.with_ids(EventCode::generate)
+    fn code(&self) -> Result<EventCode, PipelineError> {
+        Ok(EventCode::try_generate(&*self.ids)?)
     }
 
-    fn unique_name(&self) -> String {
-        self.token().as_str().to_owned()
+    fn unique_name(&self) -> Result<String, PipelineError> {
+        Ok(self.token()?.as_str().to_owned())
+    }
+
+    /// Runs a pure decision that names what it creates through a generator
+    /// (`name`), drawing each name from the identifier source. If the source
+    /// fails, the decision's result is discarded and the failure returned.
+    fn naming<R>(
+        &self,
+        decide: impl FnOnce(&mut dyn FnMut() -> String) -> R,
+    ) -> Result<R, PipelineError> {
+        let mut failed = None;
+        let out = decide(&mut || match InvitationToken::try_generate(&*self.ids) {
+            Ok(t) => t.as_str().to_owned(),
+            Err(e) => {
+                failed.get_or_insert(e);
+                String::new()
+            }
+        });
+        match failed {
+            Some(e) => Err(e.into()),
+            None => Ok(out),
+        }
     }
 
     async fn owner(&self, id: OwnerId) -> Result<DomainOwner, PipelineError> {
@@ -329,36 +366,36 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
         &self,
         owner: &DomainOwner,
         to: &EmailAddress,
-        subject: &str,
-        body: &str,
+        text: &NoticeText,
         attachment: Option<&Attachment>,
         now: DateTime<Utc>,
-    ) -> Change {
-        Change::Enqueue(self.notice_delivery(owner, to, subject, body, attachment, now))
+    ) -> Result<Change, PipelineError> {
+        Ok(Change::Enqueue(
+            self.notice_delivery(owner, to, text, attachment, now)?,
+        ))
     }
 
     fn notice_delivery(
         &self,
         owner: &DomainOwner,
         to: &EmailAddress,
-        subject: &str,
-        body: &str,
+        text: &NoticeText,
         attachment: Option<&Attachment>,
         now: DateTime<Utc>,
-    ) -> Delivery {
-        let name = self.unique_name();
+    ) -> Result<Delivery, PipelineError> {
+        let name = self.unique_name()?;
         let message_id = format!("notice.{name}@{}", owner.mail_domain);
         let bytes = write_notice(
             &owner.name,
             &owner.reply,
             to,
-            subject,
-            body,
+            &text.subject,
+            &text.body,
             attachment,
             &message_id,
             now,
         );
-        Delivery {
+        Ok(Delivery {
             key: DeliveryKey::Notice(name),
             owner: owner.id,
             payload: Payload::Prepared {
@@ -370,7 +407,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
             due: now,
             state: QueueState::Queued,
             last_error: None,
-        }
+        })
     }
 
     /// Runs one attempt of a command (read, decide, commit) until it does not
@@ -590,5 +627,6 @@ fn error_kind(e: &PipelineError) -> &'static str {
         PipelineError::Misuse(_) => "misuse",
         PipelineError::Store(StoreError::Conflict(_) | StoreError::NotLeased { .. }) => "conflict",
         PipelineError::Store(_) => "store",
+        PipelineError::IdSource(_) => "id_source",
     }
 }

@@ -114,15 +114,17 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
         let delivery = self.notice_delivery(
             &owner,
             &to,
-            &format!("Report for \"{}\" ({code})", event.latest.summary()),
-            &report.to_text(),
+            &self.options.notices.report(&ReportNotice {
+                event: &event.latest,
+                report: &report,
+            }),
             Some(&Attachment {
                 filename: format!("calinvite-{code}.csv"),
                 content_type: "text/csv; charset=UTF-8",
                 bytes: csv.into_bytes(),
             }),
             now,
-        );
+        )?;
         let key = delivery.key.clone();
         self.store.commit(vec![Change::Enqueue(delivery)]).await?;
         Ok(key)

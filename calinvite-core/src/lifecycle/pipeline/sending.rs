@@ -15,15 +15,42 @@ use super::*;
 
 impl<S: Store, T: Transport> Pipeline<S, T> {
     /// Creates an event through the API (no organizer calendar involved), as
-    /// the organizer of `scope`. Its code is drawn here; `build` gets it.
+    /// the organizer of `scope`, and returns its code (drawn here). The
+    /// draft's organizer defaults to the organizer account's notice address
+    /// and name. A draft that does not make an event (an unusable URL, say)
+    /// is refused as [`RefusalReason::UnusableEvent`].
     #[tracing::instrument(name = "create_event", skip_all, fields(owner = scope.owner.0, organizer = scope.organizer.0))]
-    pub async fn create_event<E: std::fmt::Display>(
+    pub async fn create_event(
+        &self,
+        scope: Scope,
+        draft: crate::EventDraft,
+    ) -> Result<EventCode, PipelineError> {
+        let now = self.now();
+        let result = self
+            .create_event_at(
+                scope,
+                |code, account| draft.build(code, (&account.notify, &account.name)),
+                now,
+            )
+            .await;
+        let outcome = result.as_ref().map(|c| Outcome::EventCreated(c.clone()));
+        self.observe("create_event", outcome.as_ref().map_err(|e| *e));
+        result
+    }
+
+    /// [`create_event`](Self::create_event) for an event the caller builds
+    /// itself from the drawn code (when the code must appear in the event's
+    /// own text, say).
+    #[tracing::instrument(name = "create_event", skip_all, fields(owner = scope.owner.0, organizer = scope.organizer.0))]
+    pub async fn create_event_with<E: std::fmt::Display>(
         &self,
         scope: Scope,
         build: impl FnOnce(EventCode) -> Result<Event, E>,
     ) -> Result<EventCode, PipelineError> {
         let now = self.now();
-        let result = self.create_event_at(scope, build, now).await;
+        let result = self
+            .create_event_at(scope, |code, _| build(code), now)
+            .await;
         let outcome = result.as_ref().map(|c| Outcome::EventCreated(c.clone()));
         self.observe("create_event", outcome.as_ref().map_err(|e| *e));
         result
@@ -32,15 +59,16 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
     async fn create_event_at<E: std::fmt::Display>(
         &self,
         scope: Scope,
-        build: impl FnOnce(EventCode) -> Result<Event, E>,
+        build: impl FnOnce(EventCode, &OrganizerAccount) -> Result<Event, E>,
         now: DateTime<Utc>,
     ) -> Result<EventCode, PipelineError> {
-        self.store
+        let account = self
+            .store
             .organizer(scope)
             .await?
             .ok_or_else(|| PipelineError::NotFound("organizer".into()))?;
-        let code = self.code();
-        let event = build(code.clone())
+        let code = self.code()?;
+        let event = build(code.clone(), &account)
             .map_err(|e| Refusal::new(RefusalReason::UnusableEvent, e.to_string()))?;
         if event.code() != &code {
             return Err(PipelineError::Misuse(
@@ -119,7 +147,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                 pending: &pending,
                 suppression: suppression.as_ref(),
             };
-            match invitation_decision(&read, recipient, source, || self.token(), now) {
+            match invitation_decision(&read, recipient, source, || self.token(), now)? {
                 Invite::Already(token) => Ok(Outcome::AlreadyInvited(token)),
                 Invite::Refused(r) => {
                     self.refuse(scope.owner, Some(scope), Some(code), r, Vec::new(), now)
@@ -321,15 +349,15 @@ enum Invite {
 /// ([`invitation_refusal`]), else a new invitation whose message is queued
 /// at the event's current SEQUENCE. `token` draws the new invitation's
 /// token, only then.
-fn invitation_decision(
+fn invitation_decision<E>(
     read: &InviteRead<'_>,
     recipient: &Recipient,
     source: &InvitationSource,
-    token: impl FnOnce() -> InvitationToken,
+    token: impl FnOnce() -> Result<InvitationToken, E>,
     now: DateTime<Utc>,
-) -> Invite {
+) -> Result<Invite, E> {
     if let Some(existing) = read.existing {
-        return Invite::Already(existing.token.clone());
+        return Ok(Invite::Already(existing.token.clone()));
     }
     let address = recipient.address();
     if let Some(r) = invitation_refusal(
@@ -340,9 +368,9 @@ fn invitation_decision(
         address,
         now,
     ) {
-        return Invite::Refused(r);
+        return Ok(Invite::Refused(r));
     }
-    let invitation = new_invitation(read.event, token(), recipient, source, now);
+    let invitation = new_invitation(read.event, token()?, recipient, source, now);
     let mut changes = vec![Change::InsertInvitation(invitation.clone())];
     changes.extend(queue_invitation(
         &invitation,
@@ -351,7 +379,7 @@ fn invitation_decision(
         0,
         now,
     ));
-    Invite::New(invitation.token, changes)
+    Ok(Invite::New(invitation.token, changes))
 }
 
 /// Why `address` may not be invited to `event` now, checked in this order:
@@ -601,10 +629,11 @@ mod tests {
             &InvitationSource::Api,
             || {
                 drawn = true;
-                InvitationToken::generate(&mut crate::SequentialIds::new(2))
+                Ok::<_, PipelineError>(InvitationToken::generate(&crate::SequentialIds::new(2)))
             },
             before(),
-        );
+        )
+        .expect("decided");
         assert_eq!(decided, Invite::Already(existing.token.clone()));
         assert!(!drawn, "no token is drawn for an existing invitation");
         // Even once the event is over or cancelled: the answer is the same.
@@ -617,9 +646,10 @@ mod tests {
             &read,
             &recipient,
             &InvitationSource::Api,
-            || unreachable!(),
+            || -> Result<InvitationToken, PipelineError> { unreachable!() },
             after(),
-        );
+        )
+        .expect("decided");
         assert_eq!(again, Invite::Already(existing.token));
     }
 
@@ -628,7 +658,7 @@ mod tests {
         let (o, mut e) = (owner(), event("Launch", false));
         e.sent_sequence = Sequence::INITIAL.next();
         let recipient = Recipient::new(address("jorg@example.org"));
-        let token = InvitationToken::generate(&mut crate::SequentialIds::new(5));
+        let token = InvitationToken::generate(&crate::SequentialIds::new(5));
         let read = InviteRead {
             owner: &o,
             event: &e,
@@ -637,7 +667,14 @@ mod tests {
             suppression: None,
         };
         let source = InvitationSource::Api;
-        let decided = invitation_decision(&read, &recipient, &source, || token.clone(), before());
+        let decided = invitation_decision(
+            &read,
+            &recipient,
+            &source,
+            || Ok::<_, PipelineError>(token.clone()),
+            before(),
+        )
+        .expect("decided");
         let invitation = new_invitation(&e, token.clone(), &recipient, &source, before());
         assert_eq!(invitation.sequence_held, Some(e.sent_sequence));
         assert_eq!(invitation.delivery, DeliveryState::Queued);
@@ -676,7 +713,14 @@ mod tests {
             suppression: Some(&s),
             ..read
         };
-        let refused = invitation_decision(&read, &recipient, &source, || unreachable!(), before());
+        let refused = invitation_decision(
+            &read,
+            &recipient,
+            &source,
+            || -> Result<InvitationToken, PipelineError> { unreachable!() },
+            before(),
+        )
+        .expect("decided");
         assert!(matches!(refused, Invite::Refused(r) if r.reason == RefusalReason::Suppressed));
     }
 
