@@ -23,6 +23,10 @@ pub const MAX_INSTANCES: usize = 1_000;
     derive(serde::Serialize, serde::Deserialize),
     serde(rename_all = "kebab-case")
 )]
+#[allow(
+    clippy::exhaustive_enums,
+    reason = "the three VEVENT STATUS values of RFC 5545"
+)]
 pub enum EventStatus {
     /// Going ahead.
     #[default]

@@ -16,6 +16,7 @@ use crate::time::{parse_ical_date, parse_ical_date_time};
 /// How often a rule repeats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[allow(missing_docs)]
+#[allow(clippy::exhaustive_enums, reason = "the seven FREQ values of RFC 5545")]
 pub enum Frequency {
     Secondly,
     Minutely,
@@ -69,6 +70,10 @@ impl Frequency {
 
 /// The end of a rule given by UNTIL.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[allow(
+    clippy::exhaustive_enums,
+    reason = "the forms of an RFC 5545 UNTIL: a date, a UTC time, or the floating time some clients write"
+)]
 pub enum Until {
     /// A date (for all-day events).
     Date(NaiveDate),

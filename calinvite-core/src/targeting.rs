@@ -128,6 +128,7 @@ keywords!(UpdateAudience {
 
 /// What the rules need to know of one invitation.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct InvitationState {
     /// The recipient's last answer, if any.
     pub last_answer: Option<ParticipationStatus>,

@@ -38,6 +38,10 @@ pub enum MessageKind {
 /// ([D11](crate::manual::design#d11)). Each leads to a page that asks for
 /// confirmation: following a link changes nothing.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(
+    clippy::exhaustive_structs,
+    reason = "one link per answer a recipient gives on the web: accept, decline, tentative"
+)]
 pub struct RsvpLinks {
     /// Yes.
     pub accept: String,
@@ -71,6 +75,10 @@ pub struct TemplateContext<'a> {
 
 /// The words of one message.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[allow(
+    clippy::exhaustive_structs,
+    reason = "a message's words are its subject, plain text and HTML; templates build it with a literal"
+)]
 pub struct RenderedText {
     /// Subject line (line breaks become spaces).
     pub subject: String,
@@ -88,6 +96,10 @@ pub trait Template: Send + Sync {
 
 /// calinvite's built-in English wording.
 #[derive(Clone, Copy, Debug, Default)]
+#[allow(
+    clippy::exhaustive_structs,
+    reason = "a unit value with no settings: applications name it directly"
+)]
 pub struct DefaultTemplate;
 
 /// Escapes text for HTML element content and attribute values.

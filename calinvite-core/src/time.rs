@@ -260,6 +260,10 @@ impl Schedule {
 /// RECURRENCE-ID given in UTC equals the same one given with a TZID
 /// ([interop rule 21](crate::manual::interop#rule-21)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[allow(
+    clippy::exhaustive_enums,
+    reason = "an RFC 5545 RECURRENCE-ID is a DATE-TIME or a DATE"
+)]
 pub enum OccurrenceId {
     /// A timed occurrence, by its original start instant.
     At(DateTime<Utc>),

@@ -73,6 +73,7 @@ pub enum SesNotification {
 
 /// What every notification says about the original message.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct SesMail {
     /// SES's id of the message.
     pub ses_message_id: String,
@@ -102,6 +103,7 @@ pub enum BounceType {
 
 /// One bounced recipient.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct BouncedRecipient {
     /// The address.
     pub address: String,
@@ -113,6 +115,7 @@ pub struct BouncedRecipient {
 
 /// A bounce notification.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SesBounce {
     /// The original message.
     pub mail: SesMail,
@@ -128,6 +131,7 @@ pub struct SesBounce {
 
 /// A complaint notification.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SesComplaint {
     /// The original message.
     pub mail: SesMail,
@@ -141,6 +145,7 @@ pub struct SesComplaint {
 
 /// A delivery notification.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SesDelivery {
     /// The original message.
     pub mail: SesMail,
@@ -167,6 +172,7 @@ pub enum ReceivedContent {
 
 /// An inbound-mail receipt notification.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SesReceipt {
     /// The message: `source` is its MAIL FROM, `destination` its recipients.
     pub mail: SesMail,

@@ -189,6 +189,7 @@ pub enum SnsMessage {
 
 /// A subscription (un)confirmation, surfaced for the operator.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SubscriptionConfirmation {
     /// The topic.
     pub topic_arn: String,

@@ -10,6 +10,10 @@ use chrono::{DateTime, Utc};
 
 /// The system clock, UTC.
 #[derive(Clone, Copy, Debug, Default)]
+#[allow(
+    clippy::exhaustive_structs,
+    reason = "a unit value with no settings: applications name it directly"
+)]
 pub struct SystemClock;
 
 impl Clock for SystemClock {
@@ -23,6 +27,10 @@ impl Clock for SystemClock {
 /// Identifier bytes from the operating system's cryptographically secure
 /// random number generator (`getrandom(2)` on Linux).
 #[derive(Clone, Copy, Debug, Default)]
+#[allow(
+    clippy::exhaustive_structs,
+    reason = "a unit value with no settings: applications name it directly"
+)]
 pub struct OsRandom;
 
 impl IdSource for OsRandom {

@@ -32,6 +32,10 @@ use crate::time::{OccurrenceId, ZonedDateTime};
 
 /// How a message reached calinvite (from the SMTP session or the provider).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[allow(
+    clippy::exhaustive_structs,
+    reason = "the RFC 5321 envelope (reverse path, forward paths, client address); adapters build it with a literal"
+)]
 pub struct InboundEnvelope {
     /// SMTP MAIL FROM, as given (empty for bounces).
     pub mail_from: Option<String>,
@@ -44,6 +48,10 @@ pub struct InboundEnvelope {
 /// The outcome of one authentication check.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[allow(missing_docs)]
+#[allow(
+    clippy::exhaustive_enums,
+    reason = "the seven results RFC 7208 defines for SPF, which calinvite also uses for DKIM and DMARC"
+)]
 pub enum AuthResult {
     Pass,
     Fail,
@@ -58,6 +66,10 @@ pub enum AuthResult {
 /// The authentication verdict an adapter computed
 /// ([D7](crate::manual::design#d7)): the core never trusts a header for this.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[allow(
+    clippy::exhaustive_structs,
+    reason = "the three checks of mail authentication (SPF, DKIM, DMARC); adapters build it with a literal"
+)]
 pub struct AuthVerdict {
     /// SPF for the peer and MAIL FROM.
     pub spf: AuthResult,
@@ -101,6 +113,10 @@ impl Default for InboundLimits {
 
 /// A date or time as an inbound calendar wrote it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[allow(
+    clippy::exhaustive_enums,
+    reason = "the three forms of an RFC 5545 DATE-TIME or DATE: zoned (UTC included), floating, date"
+)]
 pub enum InboundTime {
     /// A local time in a zone that resolved to IANA (UTC included).
     Zoned(ZonedDateTime),
@@ -123,6 +139,7 @@ impl InboundTime {
 
 /// An instance of a recurring event, as an inbound calendar overrides it.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct InboundInstance {
     /// Which occurrence (RECURRENCE-ID).
     pub recurrence_id: InboundTime,
@@ -182,6 +199,10 @@ pub struct InboundEvent {
 
 /// What an organizer's request carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(
+    clippy::exhaustive_enums,
+    reason = "an RFC 5546 REQUEST carries the whole event or only overridden instances"
+)]
 pub enum RequestScope {
     /// The whole event (a master VEVENT).
     Full,
@@ -193,6 +214,7 @@ pub enum RequestScope {
 /// The organizer's own ordering stamps ([D2](crate::manual::design#d2): they
 /// only order inbound messages).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CalendarIdentity {
     /// The organizer's UID.
     pub uid: String,
@@ -206,6 +228,7 @@ pub struct CalendarIdentity {
 
 /// An organizer's invitation or update, sent to the ingest address.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct OrganizerRequest {
     /// UID, SEQUENCE, DTSTAMP, ORGANIZER.
     pub identity: CalendarIdentity,
@@ -219,6 +242,7 @@ pub struct OrganizerRequest {
 
 /// An organizer's cancellation.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct OrganizerCancel {
     /// UID, SEQUENCE, DTSTAMP, ORGANIZER.
     pub identity: CalendarIdentity,
@@ -230,6 +254,7 @@ pub struct OrganizerCancel {
 
 /// A recipient's answer (REPLY), or a proposal of another time (COUNTER).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Reply {
     /// UID, SEQUENCE, DTSTAMP, ORGANIZER (often absent: Exchange omits it).
     pub identity: CalendarIdentity,
@@ -267,6 +292,7 @@ impl Reply {
 
 /// A delivery-status notification (RFC 3464) about a message calinvite sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DeliveryStatus {
     /// A hard bounce (5.x.x, or `Action: failed`).
     pub permanent: bool,

@@ -278,6 +278,7 @@ pub fn has_ended(event: &Event, now: DateTime<Utc>) -> bool {
 
 /// What a reply does to an invitation.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ReplyEffect {
     /// The invitation after it (unchanged when only recorded).
     pub invitation: Invitation,

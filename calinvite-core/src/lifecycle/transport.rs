@@ -58,6 +58,10 @@ pub trait Transport: Send + Sync {
 
 /// One message a [`RecordingTransport`] accepted.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(
+    clippy::exhaustive_structs,
+    reason = "a message on the wire is its envelope and its bytes"
+)]
 pub struct Recorded {
     /// Its envelope.
     pub envelope: Envelope,

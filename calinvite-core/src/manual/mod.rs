@@ -24,6 +24,8 @@
 //!   ([`crate::lifecycle`]) runs it.
 //! - [`determinism`]: why the same inputs give the same bytes, and where time
 //!   and randomness come from.
+//! - [`api`]: how calinvite's public types evolve — which are
+//!   `#[non_exhaustive]` and which stay exhaustive, and why.
 //!
 //! ## How the code cites the manual
 //!
@@ -41,6 +43,7 @@
 //!   `manual: interop rule 20`, naming the page of `calinvite_core::manual`
 //!   and the entry on it.
 
+pub mod api;
 pub mod design;
 pub mod determinism;
 pub mod inbound_warnings;
