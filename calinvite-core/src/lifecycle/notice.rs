@@ -22,6 +22,10 @@ use crate::mime::{HeaderWriter, base64_lines, quoted_printable, raw_header};
 
 /// The words of one notice to an organizer.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[allow(
+    clippy::exhaustive_structs,
+    reason = "a notice's words are its subject and plain text; templates build it with a literal"
+)]
 pub struct NoticeText {
     /// Subject line (line breaks become spaces).
     pub subject: String,
@@ -133,6 +137,7 @@ pub trait NoticeTemplate: Send + Sync {
 
 /// calinvite's built-in English notices.
 #[derive(Clone, Copy, Debug, Default)]
+#[allow(clippy::exhaustive_structs, reason = "a unit type with no settings")]
 pub struct DefaultNoticeTemplate;
 
 impl NoticeTemplate for DefaultNoticeTemplate {
