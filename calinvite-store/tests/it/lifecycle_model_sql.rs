@@ -1,5 +1,5 @@
 #![allow(clippy::unwrap_used)]
-//! The lifecycle state machine (`calinvite-core/tests/lifecycle_machine`, the
+//! The lifecycle state machine (`calinvite-core/tests/it/lifecycle_machine`, the
 //! same reference model, transitions and invariants the in-memory store runs)
 //! on SQLite and on PostgreSQL.
 //!
@@ -17,7 +17,7 @@
 
 use crate::support;
 
-#[path = "../../../calinvite-core/tests/lifecycle_machine/mod.rs"]
+#[path = "../../../calinvite-core/tests/it/lifecycle_machine/mod.rs"]
 mod lifecycle_machine;
 
 use std::cell::RefCell;
