@@ -71,7 +71,9 @@ cargo test --workspace --locked "$@"
 # times. Minutes even optimised, so `cargo test` skips them (#[ignore]) and
 # they run here, in a release build, on SQLite and PostgreSQL.
 say "cargo test --release -p calinvite-store (100,000-message queue and crash-recovery runs)"
-cargo test --release --locked -p calinvite-store --test queue_concurrency --test crash_recovery \
+# Both live in the one integration-test binary `it` (queue_concurrency::,
+# crash_recovery::); only their 100k runs have "100k" in their names.
+cargo test --release --locked -p calinvite-store --test it \
   -- --include-ignored --nocapture 100k
 say "cargo test --release -p calinvite (the Worker: 100,000 messages, 4 workers on SQLite, 8 on PostgreSQL)"
 cargo test --release --locked -p calinvite --test worker -- --include-ignored --nocapture 100k

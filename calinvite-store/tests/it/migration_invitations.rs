@@ -9,7 +9,7 @@
 //! back the two tables as schema 1 defined them (a frozen copy of those
 //! statements) and the version rows schema 1 left.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 

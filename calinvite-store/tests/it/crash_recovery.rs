@@ -35,15 +35,15 @@
 //!
 //! The figures are printed (`--nocapture`). The 100,000-message runs take
 //! minutes and are `#[ignore]`d; `scripts/test.sh` runs them in a release
-//! build (`cargo test --release -p calinvite-store --test crash_recovery --
-//! --include-ignored 100k`). The 4,000-message runs go with every `cargo
+//! build (`cargo test --release -p calinvite-store --test it --
+//! --include-ignored 100k`, with the queue runs). The 4,000-message runs go with every `cargo
 //! test`.
 //! `CALINVITE_CRASH_SEED` repeats a run's kill times; `CALINVITE_RELAY_FSYNC=1`
 //! makes the relay `fsync` each line (slow on most disks, and needless for a
 //! process kill: the kernel keeps what was written).
 
-mod load;
-mod support;
+use crate::load;
+use crate::support;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -172,7 +172,7 @@ fn spawn_child(db: &Database, dir: &Path) -> Reaped {
     command
         .args([
             "--exact",
-            "crash_child",
+            "crash_recovery::crash_child",
             "--nocapture",
             "--include-ignored",
             "--test-threads=1",

@@ -2,10 +2,10 @@
 //! The invitation lifecycle against a reference model
 //! (`proptest-state-machine`), on the in-memory store. The model, its
 //! transitions and the invariants live in `lifecycle_machine`, generic over
-//! the store and its executor: `calinvite-store/tests/lifecycle_model_sql.rs`
+//! the store and its executor: `calinvite-store/tests/it/lifecycle_model_sql.rs`
 //! runs the same machine on SQLite and PostgreSQL.
 
-mod lifecycle_machine;
+use crate::lifecycle_machine;
 
 use calinvite_core::lifecycle::MemoryStore;
 use lifecycle_machine::{LifecycleTest, StoreFactory, config};
@@ -31,7 +31,7 @@ fn cases() -> u32 {
 }
 
 prop_state_machine! {
-    #![proptest_config(config(cases(), "tests/lifecycle_model.proptest-regressions"))]
+    #![proptest_config(config(cases(), "tests/it/lifecycle_model.proptest-regressions"))]
 
     #[test]
     fn memory_store_follows_the_model(sequential 5..40 => LifecycleTest<Memory>);

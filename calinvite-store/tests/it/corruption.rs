@@ -12,7 +12,7 @@
 //! (`CALINVITE_POSTGRES_URL`, default `postgres://postgres@127.0.0.1:5432/test`;
 //! an unreachable server fails the test).
 
-mod support;
+use crate::support;
 
 use std::fmt::Debug;
 use std::sync::Arc;

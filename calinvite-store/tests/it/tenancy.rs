@@ -20,7 +20,7 @@
 //! `CALINVITE_TENANCY_CASES`. PostgreSQL is `CALINVITE_POSTGRES_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/test`); unreachable, the test fails.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, OnceLock};
@@ -645,7 +645,7 @@ fn config(name: &'static str) -> ProptestConfig {
     }
 }
 
-const REGRESSIONS: &str = "tests/tenancy.proptest-regressions";
+const REGRESSIONS: &str = "tests/it/tenancy.proptest-regressions";
 
 fn sqlite_config() -> ProptestConfig {
     config(REGRESSIONS)

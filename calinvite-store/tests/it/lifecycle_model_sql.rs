@@ -1,5 +1,5 @@
 #![allow(clippy::unwrap_used)]
-//! The lifecycle state machine (`calinvite-core/tests/lifecycle_machine`, the
+//! The lifecycle state machine (`calinvite-core/tests/it/lifecycle_machine`, the
 //! same reference model, transitions and invariants the in-memory store runs)
 //! on SQLite and on PostgreSQL.
 //!
@@ -13,11 +13,11 @@
 //! commit there waits for the server's disk, and a schema per case costs a
 //! few hundred milliseconds), about 15 and 40 seconds in a debug build; or
 //! `CALINVITE_MODEL_CASES` for both. Shrunk failures are kept in
-//! `tests/lifecycle_model_sql.proptest-regressions` and replayed first.
+//! `tests/it/lifecycle_model_sql.proptest-regressions` and replayed first.
 
-mod support;
+use crate::support;
 
-#[path = "../../calinvite-core/tests/lifecycle_machine/mod.rs"]
+#[path = "../../../calinvite-core/tests/it/lifecycle_machine/mod.rs"]
 mod lifecycle_machine;
 
 use std::cell::RefCell;
@@ -107,7 +107,7 @@ fn postgres_cases() -> u32 {
     cases(32)
 }
 
-const REGRESSIONS: &str = "tests/lifecycle_model_sql.proptest-regressions";
+const REGRESSIONS: &str = "tests/it/lifecycle_model_sql.proptest-regressions";
 
 prop_state_machine! {
     #![proptest_config(config(cases(64), REGRESSIONS))]

@@ -9,7 +9,7 @@
 //! `postgres://postgres@127.0.0.1:5432/test`); an unreachable server fails the
 //! test — it never skips.
 
-mod support;
+use crate::support;
 
 mod sqlite {
     use super::support::on_sqlite;

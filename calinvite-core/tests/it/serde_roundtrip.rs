@@ -16,7 +16,7 @@
 #![allow(clippy::unwrap_used)]
 
 #[allow(dead_code)]
-mod support;
+use crate::support;
 
 use std::fmt::Debug;
 
@@ -254,7 +254,7 @@ proptest! {
     #![proptest_config(ProptestConfig {
         failure_persistence: Some(Box::new(
             proptest::test_runner::FileFailurePersistence::Direct(
-                "tests/serde_roundtrip.proptest-regressions",
+                "tests/it/serde_roundtrip.proptest-regressions",
             ),
         )),
         ..ProptestConfig::default()

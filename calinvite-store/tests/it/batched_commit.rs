@@ -7,7 +7,7 @@
 //! two updates of one invitation in one commit chain, and a history row or an
 //! update that comes before its invitation fails as it would alone.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 

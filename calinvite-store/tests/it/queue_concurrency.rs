@@ -18,12 +18,12 @@
 //! `postgres://postgres@127.0.0.1:5432/test`); an unreachable server fails
 //! the test. The 100,000-message runs take minutes and are `#[ignore]`d:
 //! `scripts/test.sh` runs them in a release build (`cargo test --release -p
-//! calinvite-store --test queue_concurrency -- --include-ignored 100k`); the
+//! calinvite-store --test it -- --include-ignored 100k`, with the crash runs); the
 //! 5,000-message runs go with every `cargo test`. Timings are printed
 //! (`--nocapture`).
 
-mod load;
-mod support;
+use crate::load;
+use crate::support;
 
 use std::sync::Arc;
 

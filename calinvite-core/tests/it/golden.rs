@@ -2,7 +2,7 @@
 //!
 //! A change that alters any byte of these messages fails here and must be
 //! looked at. After checking the new output by hand (open the `.eml` in a mail
-//! client), regenerate with `CALINVITE_BLESS=1 cargo test -p calinvite-core --test golden`.
+//! client), regenerate with `CALINVITE_BLESS=1 cargo test -p calinvite-core --test it golden::`.
 
 #![allow(clippy::unwrap_used)] // a test fails loudly on the first unexpected error
 
