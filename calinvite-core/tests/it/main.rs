@@ -20,6 +20,7 @@ mod api;
 mod conformance;
 mod corpus;
 mod delivery_notices;
+mod embed;
 mod errors;
 mod golden;
 mod hostile;
