@@ -9,7 +9,9 @@
 //! writes a [`Store::commit`] applies ([`Change`]), the delivery queue
 //! ([`Delivery`], [`Payload`], [`QueueState`], [`Settlement`]), the fan-outs
 //! still to plan ([`FanOut`]), the answer ordering marks ([`AnswerMark`]),
-//! and the typed errors a store returns ([`StoreError`]).
+//! every field of the invitations and events it keeps, persistence internals
+//! included ([`InvitationParts`], [`EventParts`]), and the typed errors a
+//! store returns ([`StoreError`]).
 //!
 //! This module is at the crate root rather than inside
 //! [`lifecycle`](crate::lifecycle) so that the lifecycle module reads as the
@@ -18,6 +20,7 @@
 //! suite of the `calinvite-tests` crate.
 
 pub use crate::lifecycle::model::{
-    AnswerMark, Delivery, DeliveryKey, FanOut, FanOutAudience, Payload, QueueState,
+    AnswerMark, Delivery, DeliveryKey, EventParts, FanOut, FanOutAudience, InvitationParts,
+    Payload, QueueState,
 };
 pub use crate::lifecycle::store::{Change, Settlement, Store, StoreError, StoreResult};

@@ -418,12 +418,12 @@ impl SqlStore {
                 "INSERT INTO events (code, owner, organizer, organizer_uid, created_at, version, body) \
                  VALUES ($1, $2, $3, $4, $5, 0, $6)",
                 vec![
-                    Bind::Text(e.code.to_string()),
-                    Bind::Int(id(e.scope.owner.0)?),
-                    Bind::Int(id(e.scope.organizer.0)?),
-                    Bind::OptText(e.organizer_uid.clone()),
-                    Bind::Int(micros(e.created_at)),
-                    Bind::Text(json(&StoredEvent { version: 0, ..e })?),
+                    Bind::Text(e.code().to_string()),
+                    Bind::Int(id(e.scope().owner.0)?),
+                    Bind::Int(id(e.scope().organizer.0)?),
+                    Bind::OptText(e.organizer_uid().map(str::to_owned)),
+                    Bind::Int(micros(e.created_at())),
+                    Bind::Text(json(&at_version_event(e, 0))?),
                 ],
                 None,
             ),
@@ -432,16 +432,13 @@ impl SqlStore {
                  WHERE code = $3 AND version = $4 AND owner = $5 AND organizer = $6",
                 vec![
                     Bind::Int(id(expected + 1)?),
-                    Bind::Text(json(&StoredEvent {
-                        version: expected + 1,
-                        ..event.clone()
-                    })?),
-                    Bind::Text(event.code.to_string()),
+                    Bind::Text(json(&at_version_event(event.clone(), expected + 1))?),
+                    Bind::Text(event.code().to_string()),
                     Bind::Int(id(expected)?),
-                    Bind::Int(id(event.scope.owner.0)?),
-                    Bind::Int(id(event.scope.organizer.0)?),
+                    Bind::Int(id(event.scope().owner.0)?),
+                    Bind::Int(id(event.scope().organizer.0)?),
                 ],
-                Some(format!("event {} changed", event.code)),
+                Some(format!("event {} changed", event.code())),
             ),
             Change::InsertRevision {
                 code,
@@ -460,12 +457,12 @@ impl SqlStore {
                 "INSERT INTO invitations (token, code, address, owner, organizer, version, body) \
                  VALUES ($1, $2, $3, $4, $5, 0, $6)",
                 vec![
-                    Bind::Text(inv.token.to_string()),
-                    Bind::Text(inv.code.to_string()),
-                    Bind::Text(inv.recipient.address().to_string()),
-                    Bind::Int(id(inv.scope.owner.0)?),
-                    Bind::Int(id(inv.scope.organizer.0)?),
-                    Bind::Text(json(&Invitation { version: 0, ..inv })?),
+                    Bind::Text(inv.token().to_string()),
+                    Bind::Text(inv.code().to_string()),
+                    Bind::Text(inv.recipient().address().to_string()),
+                    Bind::Int(id(inv.scope().owner.0)?),
+                    Bind::Int(id(inv.scope().organizer.0)?),
+                    Bind::Text(json(&at_version(inv, 0))?),
                 ],
                 None,
             ),
@@ -477,14 +474,11 @@ impl SqlStore {
                  WHERE token = $3 AND version = $4 AND code = $5 AND address = $6",
                 vec![
                     Bind::Int(id(expected + 1)?),
-                    Bind::Text(json(&Invitation {
-                        version: expected + 1,
-                        ..invitation.clone()
-                    })?),
-                    Bind::Text(invitation.token.to_string()),
+                    Bind::Text(json(&at_version(invitation.clone(), expected + 1))?),
+                    Bind::Text(invitation.token().to_string()),
                     Bind::Int(id(expected)?),
-                    Bind::Text(invitation.code.to_string()),
-                    Bind::Text(invitation.recipient.address().to_string()),
+                    Bind::Text(invitation.code().to_string()),
+                    Bind::Text(invitation.recipient().address().to_string()),
                 ],
                 Some("invitation changed".to_owned()),
             ),
@@ -622,10 +616,10 @@ impl SqlStore {
                     expected,
                     invitation,
                 } => {
-                    if held.updated.contains(&invitation.token) {
+                    if held.updated.contains(&invitation.token()) {
                         self.flush(tx, &mut held).await?;
                     }
-                    held.updated.insert(invitation.token.clone());
+                    held.updated.insert(invitation.token().clone());
                     held.updates.push((expected, invitation));
                 }
                 Change::AppendHistory(h) => held.history.push(h),
@@ -656,15 +650,12 @@ impl SqlStore {
             for chunk in chunks(inserts, 6) {
                 let mut binds = Vec::with_capacity(chunk.len() * 6);
                 for inv in &chunk {
-                    binds.push(Bind::Text(inv.token.to_string()));
-                    binds.push(Bind::Text(inv.code.to_string()));
-                    binds.push(Bind::Text(inv.recipient.address().to_string()));
-                    binds.push(Bind::Int(id(inv.scope.owner.0)?));
-                    binds.push(Bind::Int(id(inv.scope.organizer.0)?));
-                    binds.push(Bind::Text(json(&Invitation {
-                        version: 0,
-                        ..inv.clone()
-                    })?));
+                    binds.push(Bind::Text(inv.token().to_string()));
+                    binds.push(Bind::Text(inv.code().to_string()));
+                    binds.push(Bind::Text(inv.recipient().address().to_string()));
+                    binds.push(Bind::Int(id(inv.scope().owner.0)?));
+                    binds.push(Bind::Int(id(inv.scope().organizer.0)?));
+                    binds.push(Bind::Text(json(&at_version(inv.clone(), 0))?));
                 }
                 let text = format!(
                     "INSERT INTO invitations (token, code, address, owner, organizer, version, body) \
@@ -770,15 +761,12 @@ impl SqlStore {
     ) -> StoreResult<()> {
         let mut binds = Vec::with_capacity(chunk.len() * 6);
         for (expected, inv) in &chunk {
-            binds.push(Bind::Text(inv.token.to_string()));
+            binds.push(Bind::Text(inv.token().to_string()));
             binds.push(Bind::Int(id(*expected)?));
             binds.push(Bind::Int(id(expected + 1)?));
-            binds.push(Bind::Text(json(&Invitation {
-                version: expected + 1,
-                ..inv.clone()
-            })?));
-            binds.push(Bind::Text(inv.code.to_string()));
-            binds.push(Bind::Text(inv.recipient.address().to_string()));
+            binds.push(Bind::Text(json(&at_version(inv.clone(), expected + 1))?));
+            binds.push(Bind::Text(inv.code().to_string()));
+            binds.push(Bind::Text(inv.recipient().address().to_string()));
         }
         // VALUES columns are column1… in both dialects.
         let text = format!(
@@ -802,7 +790,7 @@ impl SqlStore {
         );
         let mut q = sqlx::query(self.sql(&text)).persistent(false);
         for (_, inv) in &chunk {
-            q = q.bind(inv.token.to_string());
+            q = q.bind(inv.token().to_string());
         }
         let mut stored = std::collections::HashMap::with_capacity(chunk.len());
         for row in q.fetch_all(&mut **tx).await.map_err(unavailable)? {
@@ -812,12 +800,9 @@ impl SqlStore {
             stored.insert(token, (version, body));
         }
         for (expected, invitation) in chunk {
-            let wrote = json(&Invitation {
-                version: expected + 1,
-                ..invitation.clone()
-            })?;
+            let wrote = json(&at_version(invitation.clone(), expected + 1))?;
             let mine = stored
-                .get(invitation.token.as_str())
+                .get(invitation.token().as_str())
                 .is_some_and(|(v, b)| *v == id(expected + 1).unwrap_or(-1) && *b == wrote);
             if !mine {
                 self.apply(
@@ -1434,4 +1419,19 @@ fn pending_from(row: &AnyRow) -> StoreResult<PendingChange> {
     let state: String = get(row, "state", &what)?;
     p.state = pending_state_from(&what, &state)?;
     Ok(p)
+}
+
+/// The invitation as it is written at `version`: the version is kept in the
+/// row and in the body alike.
+fn at_version(invitation: Invitation, version: u64) -> Invitation {
+    let mut parts = invitation.into_parts();
+    parts.version = version;
+    parts.into()
+}
+
+/// The event as it is written at `version`.
+fn at_version_event(event: StoredEvent, version: u64) -> StoredEvent {
+    let mut parts = event.into_parts();
+    parts.version = version;
+    parts.into()
 }

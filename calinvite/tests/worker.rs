@@ -17,7 +17,7 @@ use calinvite::core::lifecycle::{
     InvitationSource, MemoryStore, OrganizerAccount, OrganizerId, Outcome, OwnerId,
     RecordingTransport, Scope, Settings, Store, Transport, TransportError,
 };
-use calinvite::core::spi::{Change, Delivery, Payload, QueueState};
+use calinvite::core::spi::{Change, Delivery, InvitationParts, Payload, QueueState};
 use calinvite::core::targeting::UpdateAudience;
 use calinvite::core::{
     EmailAddress, Envelope, Event, EventCode, FixedClock, IdempotencyKey, InvitationToken,
@@ -129,24 +129,26 @@ async fn invite_in_bulk<S: Store>(
         for i in start..(start + 1_000).min(range.end) {
             let token = InvitationToken::generate(&ids);
             tokens.push(token.clone());
-            changes.push(Change::InsertInvitation(Invitation {
-                scope: scope(),
-                code: code.clone(),
-                token: token.clone(),
-                recipient: guest(i),
-                source: InvitationSource::Api,
-                created_at: at,
-                sent_at: None,
-                sequence_held: Some(Sequence::INITIAL),
-                cancelled: false,
-                status: None,
-                answered_at: None,
-                instance_answers: Vec::new(),
-                marks: Vec::new(),
-                delivery: DeliveryState::Queued,
-                copies: 0,
-                version: 0,
-            }));
+            changes.push(Change::InsertInvitation(Invitation::from(
+                InvitationParts {
+                    scope: scope(),
+                    code: code.clone(),
+                    token: token.clone(),
+                    recipient: guest(i),
+                    source: InvitationSource::Api,
+                    created_at: at,
+                    sent_at: None,
+                    sequence_held: Some(Sequence::INITIAL),
+                    cancelled: false,
+                    status: None,
+                    answered_at: None,
+                    instance_answers: Vec::new(),
+                    marks: Vec::new(),
+                    delivery: DeliveryState::Queued,
+                    copies: 0,
+                    version: 0,
+                },
+            )));
             changes.push(Change::Enqueue(Delivery {
                 key: DeliveryKey::Invitation(IdempotencyKey::new(
                     token.clone(),

@@ -298,7 +298,7 @@ async fn run(args: Args) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?
         .iter()
-        .filter(|i| i.status == Some(ParticipationStatus::Accepted))
+        .filter(|i| i.status() == Some(ParticipationStatus::Accepted))
         .count();
     if recorded != args.replies {
         return Err(format!("{recorded} of {} answers recorded", args.replies));

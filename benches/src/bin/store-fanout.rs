@@ -52,7 +52,7 @@ use calinvite_core::lifecycle::{
     OrganizerId, Outcome, OwnerId, Pipeline, PipelineOptions, Scope, Settings, Store, Transport,
     TransportError,
 };
-use calinvite_core::spi::Change;
+use calinvite_core::spi::{Change, InvitationParts};
 use calinvite_core::{
     Clock, EmailAddress, Event, EventCode, InvitationToken, ParticipationStatus, Recipient,
     Schedule, Sequence, SequentialIds, TimeZone, ZonedDateTime,
@@ -359,25 +359,27 @@ async fn run_on(store: SqlStore, args: &Args, report: &mut Report) -> Result<(),
         let n = args.insert_batch.min(args.invitations - inserted);
         let mut changes = Vec::with_capacity(n);
         for i in inserted..inserted + n {
-            changes.push(Change::InsertInvitation(Invitation {
-                scope,
-                code: code.clone(),
-                token: InvitationToken::generate(&ids),
-                recipient: Recipient::new(address(&format!("guest{i}@example.org"))?)
-                    .with_name(format!("Guest {i}")),
-                source: source.clone(),
-                created_at: now,
-                sent_at: Some(now),
-                sequence_held: Some(Sequence::INITIAL),
-                cancelled: false,
-                status: Some(ParticipationStatus::Accepted),
-                answered_at: Some(now),
-                instance_answers: Vec::new(),
-                marks: Vec::new(),
-                delivery: DeliveryState::Sent,
-                copies: 0,
-                version: 0,
-            }));
+            changes.push(Change::InsertInvitation(Invitation::from(
+                InvitationParts {
+                    scope,
+                    code: code.clone(),
+                    token: InvitationToken::generate(&ids),
+                    recipient: Recipient::new(address(&format!("guest{i}@example.org"))?)
+                        .with_name(format!("Guest {i}")),
+                    source: source.clone(),
+                    created_at: now,
+                    sent_at: Some(now),
+                    sequence_held: Some(Sequence::INITIAL),
+                    cancelled: false,
+                    status: Some(ParticipationStatus::Accepted),
+                    answered_at: Some(now),
+                    instance_answers: Vec::new(),
+                    marks: Vec::new(),
+                    delivery: DeliveryState::Sent,
+                    copies: 0,
+                    version: 0,
+                },
+            )));
         }
         store.commit(changes).await.map_err(err)?;
         inserted += n;

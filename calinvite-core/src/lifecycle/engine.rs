@@ -286,45 +286,141 @@ pub struct ReplyEffect {
     pub entry: HistoryEntry,
 }
 
-/// Decides what a REPLY (or a web answer, with `web`) means for `invitation`
-/// of `event` at `now`. Stale and duplicate answers are refused
+/// One answer to an invitation, as the answer rules take it: from a
+/// calendar client's REPLY ([`Answer::from_reply`]) or from calinvite's web
+/// page ([`Answer::web`]). Both channels go through the same
+/// [`apply_answer`], so a web answer and a mailed one are ordered, recorded
+/// and counted alike.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Answer {
+    /// The participation status given.
+    pub status: ParticipationStatus,
+    /// The instance answered, or `None` for the whole event.
+    pub instance: Option<OccurrenceId>,
+    /// The answerer's comment, if any.
+    pub comment: Option<String>,
+    /// How it came.
+    pub channel: AnswerChannel,
+}
+
+/// How an [`Answer`] came.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AnswerChannel {
+    /// A REPLY mailed by a calendar client.
+    Mail {
+        /// The SEQUENCE of the copy answered.
+        sequence: Sequence,
+        /// The reply's DTSTAMP, if it had one.
+        stamp: Option<DateTime<Utc>>,
+        /// `None` when the invited person answered; else the address a
+        /// forwarded copy answered from (recorded, never applied:
+        /// [interop rule 19](crate::manual::interop#rule-19)).
+        answerer: Option<EmailAddress>,
+    },
+    /// A POST to calinvite's web answer page: it answers the revision the
+    /// recipient holds, at the time it is applied.
+    Web,
+}
+
+impl Answer {
+    /// A web answer for the whole event.
+    pub fn web(status: ParticipationStatus) -> Self {
+        Answer {
+            status,
+            instance: None,
+            comment: None,
+            channel: AnswerChannel::Web,
+        }
+    }
+
+    /// The answer a REPLY to `invited`'s invitation carries. Refused (as
+    /// [`RefusalReason::NoAnswer`]) when it carries no PARTSTAT or names an
+    /// instance by a floating time; a REPLY from another attendee than
+    /// `invited` is a forwarded copy's answer.
+    pub fn from_reply(reply: &Reply, invited: &EmailAddress) -> Result<Self, Refusal> {
+        let status = reply.partstat.ok_or_else(|| {
+            Refusal::new(
+                RefusalReason::NoAnswer,
+                "the reply carries no PARTSTAT for the attendee",
+            )
+        })?;
+        if status == ParticipationStatus::NeedsAction {
+            return Err(needs_action());
+        }
+        let instance = match &reply.recurrence_id {
+            None => None,
+            Some(t) => Some(occurrence(t, "the answered instance").map_err(|r| Refusal {
+                reason: RefusalReason::NoAnswer,
+                detail: r.detail,
+            })?),
+        };
+        let answerer = reply
+            .is_forwarded(invited)
+            .then(|| reply.attendee.as_ref().map(|a| a.address().clone()))
+            .flatten();
+        Ok(Answer {
+            status,
+            instance,
+            comment: reply.comment.as_ref().map(|c| c.as_str().to_owned()),
+            channel: AnswerChannel::Mail {
+                sequence: reply.identity.sequence,
+                stamp: reply.identity.dtstamp,
+                answerer,
+            },
+        })
+    }
+
+    /// Answers one instance rather than the whole event.
+    pub fn for_instance(mut self, instance: OccurrenceId) -> Self {
+        self.instance = Some(instance);
+        self
+    }
+
+    /// Adds the answerer's comment.
+    pub fn with_comment(mut self, comment: impl Into<String>) -> Self {
+        self.comment = Some(comment.into());
+        self
+    }
+}
+
+fn needs_action() -> Refusal {
+    Refusal::new(RefusalReason::NoAnswer, "the reply says NEEDS-ACTION")
+}
+
+/// Decides what `answer` means for `invitation` of `event` at `now`. Stale
+/// and duplicate answers are refused
 /// ([interop rule 20](crate::manual::interop#rule-20)); forwarded ones
 /// recorded without touching the invited person's answer
 /// ([interop rule 19](crate::manual::interop#rule-19)); late ones recorded
-/// as late (and applied only when configured).
+/// as late (and applied only when configured). A web answer is ordered as
+/// an answer to the revision the recipient holds, stamped `now`.
 pub fn apply_answer(
     invitation: &Invitation,
     event: &StoredEvent,
-    reply: &Reply,
+    answer: &Answer,
     late_answers: LateAnswers,
-    web: bool,
     now: DateTime<Utc>,
 ) -> Result<ReplyEffect, Refusal> {
-    let status = reply.partstat.ok_or_else(|| {
-        Refusal::new(
-            RefusalReason::NoAnswer,
-            "the reply carries no PARTSTAT for the attendee",
-        )
-    })?;
+    let status = answer.status;
     if status == ParticipationStatus::NeedsAction {
-        return Err(Refusal::new(
-            RefusalReason::NoAnswer,
-            "the reply says NEEDS-ACTION",
-        ));
+        return Err(needs_action());
     }
-    let instance = match &reply.recurrence_id {
-        None => None,
-        Some(t) => Some(occurrence(t, "the answered instance").map_err(|r| Refusal {
-            reason: RefusalReason::NoAnswer,
-            detail: r.detail,
-        })?),
+    let instance = answer.instance;
+    let (sequence, stamp, forwarded_from, web) = match &answer.channel {
+        AnswerChannel::Mail {
+            sequence,
+            stamp,
+            answerer,
+        } => (*sequence, *stamp, answerer.clone(), false),
+        AnswerChannel::Web => (
+            invitation.sequence_held.unwrap_or_default(),
+            Some(now),
+            None,
+            true,
+        ),
     };
-    let forwarded_from = reply
-        .is_forwarded(invitation.recipient.address())
-        .then(|| reply.attendee.as_ref().map(|a| a.address().clone()))
-        .flatten();
-    let sequence = reply.identity.sequence;
-    let stamp = reply.identity.dtstamp;
     let mark = invitation
         .marks
         .iter()
@@ -375,7 +471,7 @@ pub fn apply_answer(
             kind: HistoryKind::Answer {
                 status,
                 instance,
-                comment: reply.comment.as_ref().map(|c| c.as_str().to_owned()),
+                comment: answer.comment.clone(),
                 sequence,
                 forwarded_from,
                 late,
@@ -484,6 +580,10 @@ mod tests {
         }
     }
 
+    fn mail(inv: &Invitation, reply: &Reply) -> Answer {
+        Answer::from_reply(reply, inv.recipient.address()).expect("an answer")
+    }
+
     fn before() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 22, 9, 0, 0).unwrap()
     }
@@ -504,14 +604,13 @@ mod tests {
         let e = event();
         let inv = invitation(&e, Some(Accepted));
         let no = reply(Declined, after());
-        let kept =
-            apply_answer(&inv, &e, &no, LateAnswers::RecordOnly, false, after()).expect("recorded");
+        let no = mail(&inv, &no);
+        let kept = apply_answer(&inv, &e, &no, LateAnswers::RecordOnly, after()).expect("recorded");
         assert_eq!(kept.invitation.status, Some(Accepted), "the answer stays");
         assert_eq!(kept.invitation.answered_at, None);
         assert!(late_of(&kept.entry));
         assert_eq!(kept.invitation.marks.len(), 1, "the message is the latest");
-        let applied =
-            apply_answer(&inv, &e, &no, LateAnswers::Apply, false, after()).expect("applied");
+        let applied = apply_answer(&inv, &e, &no, LateAnswers::Apply, after()).expect("applied");
         assert_eq!(applied.invitation.status, Some(Declined));
         assert_eq!(applied.invitation.answered_at, Some(after()));
         assert!(late_of(&applied.entry));
@@ -520,9 +619,8 @@ mod tests {
             let on_time = apply_answer(
                 &inv,
                 &e,
-                &reply(Declined, before()),
+                &mail(&inv, &reply(Declined, before())),
                 setting,
-                false,
                 before(),
             )
             .expect("applied");
@@ -538,9 +636,8 @@ mod tests {
         let first = apply_answer(
             &inv,
             &e,
-            &reply(Accepted, before()),
+            &Answer::web(Accepted),
             LateAnswers::RecordOnly,
-            true,
             before(),
         )
         .expect("yes");
@@ -549,9 +646,8 @@ mod tests {
         let second = apply_answer(
             &first.invitation,
             &e,
-            &reply(Declined, later),
+            &mail(&inv, &reply(Declined, later)),
             LateAnswers::RecordOnly,
-            false,
             later,
         )
         .expect("no");
@@ -567,9 +663,8 @@ mod tests {
         let again = apply_answer(
             &second.invitation,
             &e,
-            &reply(Accepted, before()),
+            &mail(&inv, &reply(Accepted, before())),
             LateAnswers::RecordOnly,
-            false,
             later,
         )
         .expect_err("stale");
@@ -582,13 +677,68 @@ mod tests {
         let inv = invitation(&e, None);
         let mut none = reply(Accepted, before());
         none.partstat = None;
-        let err =
-            apply_answer(&inv, &e, &none, LateAnswers::Apply, false, before()).expect_err("none");
+        let err = Answer::from_reply(&none, inv.recipient.address()).expect_err("none");
         assert_eq!(err.reason, RefusalReason::NoAnswer);
         let pending = reply(ParticipationStatus::NeedsAction, before());
-        let err = apply_answer(&inv, &e, &pending, LateAnswers::Apply, false, before())
-            .expect_err("needs action");
+        let err = Answer::from_reply(&pending, inv.recipient.address()).expect_err("needs action");
         assert_eq!(err.reason, RefusalReason::NoAnswer);
+        // Whichever channel it comes by, NEEDS-ACTION answers nothing.
+        let web = Answer::web(ParticipationStatus::NeedsAction);
+        let err = apply_answer(&inv, &e, &web, LateAnswers::Apply, before())
+            .expect_err("needs action on the web");
+        assert_eq!(err.reason, RefusalReason::NoAnswer);
+    }
+
+    #[test]
+    fn mail_and_web_answers_are_one_input() {
+        let e = event();
+        let inv = invitation(&e, None);
+        // A REPLY from another attendee is a forwarded copy's answer: recorded
+        // under that answerer, the invited person's status untouched.
+        let mut forwarded = reply(Declined, before());
+        let other = EmailAddress::parse("assistant@example.org").expect("a");
+        forwarded.attendee = Some(Mailbox::new(other.clone()));
+        let answer = mail(&inv, &forwarded);
+        assert_eq!(
+            answer.channel,
+            AnswerChannel::Mail {
+                sequence: Sequence::INITIAL,
+                stamp: Some(before()),
+                answerer: Some(other.clone()),
+            }
+        );
+        let recorded =
+            apply_answer(&inv, &e, &answer, LateAnswers::Apply, before()).expect("recorded");
+        assert_eq!(recorded.invitation.status, None);
+        assert_eq!(recorded.invitation.marks[0].answerer, Some(other));
+        // A web answer answers the revision held, stamped when it is applied:
+        // the same answer mailed with an older stamp is then stale.
+        let web = apply_answer(
+            &inv,
+            &e,
+            &Answer::web(Accepted).with_comment("see you"),
+            LateAnswers::Apply,
+            before(),
+        )
+        .expect("web");
+        assert_eq!(web.invitation.status, Some(Accepted));
+        match &web.entry.kind {
+            HistoryKind::Answer { web, comment, .. } => {
+                assert!(*web);
+                assert_eq!(comment.as_deref(), Some("see you"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let earlier = before() - chrono::Duration::hours(1);
+        let stale = apply_answer(
+            &web.invitation,
+            &e,
+            &mail(&inv, &reply(Declined, earlier)),
+            LateAnswers::Apply,
+            before(),
+        )
+        .expect_err("older than the web answer");
+        assert_eq!(stale.reason, RefusalReason::StaleReply);
     }
 
     #[test]

@@ -77,6 +77,7 @@ pub mod report;
 pub(crate) mod store;
 mod transport;
 
+pub use engine::{Answer, AnswerChannel};
 pub use memory::MemoryStore;
 // The application's records and settings. What only a store implementation
 // needs (the queue, fan-outs, writes) is in `crate::spi`.

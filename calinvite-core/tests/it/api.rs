@@ -29,7 +29,7 @@ fn an_update_that_changes_the_code_is_misuse_not_not_found() {
     let moved = calinvite_core::Event::builder(other)
         .summary("Launch")
         .schedule(Schedule::all_day(day, day).unwrap())
-        .organizer(stored.latest.organizer().address().clone(), None)
+        .organizer(stored.latest().organizer().address().clone(), None)
         .build()
         .unwrap();
     match block_on(s.pipeline.update_event(s.scope(), &code, moved)) {

@@ -48,18 +48,19 @@ fn token_of(s: &Scenario<impl Store>, code: &EventCode, who: &str) -> Invitation
     block_on(s.pipeline.invitations(s.scope(), code))
         .unwrap()
         .into_iter()
-        .find(|i| i.recipient.address() == &addr(who))
+        .find(|i| i.recipient().address() == &addr(who))
         .unwrap()
-        .token
+        .token()
+        .clone()
 }
 
 fn state(s: &Scenario<impl Store>, code: &EventCode, who: &str) -> DeliveryState {
     block_on(s.pipeline.invitations(s.scope(), code))
         .unwrap()
         .into_iter()
-        .find(|i| i.recipient.address() == &addr(who))
+        .find(|i| i.recipient().address() == &addr(who))
         .unwrap()
-        .delivery
+        .delivery()
 }
 
 fn notice(s: &Scenario<impl Store>, who: &str, effect: NoticeEffect) -> DeliveryNotice {
@@ -202,9 +203,9 @@ fn complaint_suppresses_the_address() {
     let invitations = block_on(s.pipeline.invitations(s.scope(), &code)).unwrap();
     let angry = invitations
         .iter()
-        .find(|i| i.recipient.address().as_str() == "angry@example.org")
+        .find(|i| i.recipient().address().as_str() == "angry@example.org")
         .unwrap();
-    let history = block_on(s.pipeline.history(s.scope(), &angry.token)).unwrap();
+    let history = block_on(s.pipeline.history(s.scope(), &angry.token())).unwrap();
     assert!(
         history.iter().any(|h| h.kind
             == HistoryKind::Complained {

@@ -71,12 +71,12 @@ fn four_steps_send_an_invitation_and_record_the_reply() {
     let event = block_on(pipeline.event(scope, &code)).unwrap();
     // The draft named no organizer: the account's address and name.
     assert_eq!(
-        event.latest.organizer().address().as_str(),
+        event.latest().organizer().address().as_str(),
         "billing@example.com"
     );
     assert_eq!(
         event
-            .latest
+            .latest()
             .organizer()
             .name()
             .map(|n| n.as_str().to_owned()),
@@ -112,7 +112,7 @@ fn four_steps_send_an_invitation_and_record_the_reply() {
     .unwrap();
     assert_eq!(outcome, Outcome::AnswerRecorded(token));
     let invitations = block_on(pipeline.invitations(scope, &code)).unwrap();
-    assert_eq!(invitations[0].status, Some(ParticipationStatus::Accepted));
+    assert_eq!(invitations[0].status(), Some(ParticipationStatus::Accepted));
 }
 
 #[test]
@@ -124,8 +124,8 @@ fn a_draft_may_name_its_own_organizer() {
     let code =
         block_on(pipeline.create_event(scope, draft().organizer(shown.clone(), None))).unwrap();
     let event = block_on(pipeline.event(scope, &code)).unwrap();
-    assert_eq!(event.latest.organizer().address(), &shown);
-    assert!(event.latest.organizer().name().is_none());
+    assert_eq!(event.latest().organizer().address(), &shown);
+    assert!(event.latest().organizer().name().is_none());
 }
 
 #[test]

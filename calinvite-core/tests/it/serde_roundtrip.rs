@@ -26,7 +26,9 @@ use calinvite_core::lifecycle::{
     PendingChange, PendingKind, PendingState, PlannedMessage, Refusal, RefusalReason,
     RefusalRecord, Scope, Settings, StoredEvent, Suppression, SuppressionReason,
 };
-use calinvite_core::spi::{AnswerMark, Delivery, FanOut, FanOutAudience, Payload, QueueState};
+use calinvite_core::spi::{
+    AnswerMark, Delivery, EventParts, FanOut, FanOutAudience, InvitationParts, Payload, QueueState,
+};
 use calinvite_core::targeting::UpdateAudience;
 use calinvite_core::{
     EmailAddress, Event, EventCode, EventStatus, IdempotencyKey, InstanceOverride, InvitationToken,
@@ -202,7 +204,7 @@ fn every_delivery_state() -> Vec<DeliveryState> {
 }
 
 fn invitation() -> Invitation {
-    Invitation {
+    InvitationParts {
         scope: scope(),
         code: code(),
         token: token(1),
@@ -244,6 +246,7 @@ fn invitation() -> Invitation {
         copies: 2,
         version: 9,
     }
+    .into()
 }
 
 // ---------------------------------------------------------------------------
@@ -393,7 +396,7 @@ fn invitations_round_trip() {
         InvitationSource::CallToAction,
     ] {
         for delivery in every_delivery_state() {
-            let bare = Invitation {
+            let bare: Invitation = InvitationParts {
                 source: source.clone(),
                 recipient: Recipient::new(addr("kim@example.org")),
                 sent_at: None,
@@ -404,8 +407,9 @@ fn invitations_round_trip() {
                 instance_answers: Vec::new(),
                 marks: Vec::new(),
                 delivery,
-                ..invitation()
-            };
+                ..invitation().into_parts()
+            }
+            .into();
             round_trip(&bare);
         }
     }
@@ -688,7 +692,7 @@ fn tenants_round_trip() {
 #[test]
 fn stored_events_and_suppressions_round_trip() {
     for (latest, cancelled) in [(weekly_event(), false), (all_day_event(), true)] {
-        round_trip(&StoredEvent {
+        round_trip(&StoredEvent::from(EventParts {
             scope: scope(),
             code: code(),
             organizer_uid: Some("040000008200E00074C5B7101A82E008@outlook".into()),
@@ -700,7 +704,7 @@ fn stored_events_and_suppressions_round_trip() {
             cancelled,
             created_at: at("2026-11-01T09:00:00Z"),
             version: 3,
-        });
+        }));
     }
     for reason in [
         SuppressionReason::Unsubscribed,
@@ -1092,4 +1096,90 @@ fn text_read_back_is_normalised_again() {
         event.overrides()[0].summary_text().unwrap().as_str(),
         "Launch\nparty"
     );
+}
+
+/// The exact bytes a store keeps for an invitation and an event, persistence
+/// internals included: the records' fields are private now, and the stored
+/// form must not change with them.
+#[test]
+fn the_stored_form_of_invitations_and_events_is_byte_for_byte_pinned() {
+    let expected_invitation = concat!(
+        r#"{"scope":{"owner":1,"#,
+        r#""organizer":7},"#,
+        r#""code":"7k3m9qxv2c4d8fjr","#,
+        r#""token":"j452vv4909ec3fqbhpgpb3qccw","#,
+        r#""recipient":{"address":"jorg@example.org","#,
+        r#""name":"Jörg 'JJ' Müller","#,
+        r#""language":"de-CH"},"#,
+        r#""source":{"batch":"Spring list"},"#,
+        r#""created_at":"2026-11-01T09:00:00Z","#,
+        r#""sent_at":"2026-11-01T09:00:05.250Z","#,
+        r#""sequence_held":18446744073709551615,"#,
+        r#""cancelled":false,"#,
+        r#""status":"accepted","#,
+        r#""answered_at":"2026-11-02T10:00:00Z","#,
+        r#""instance_answers":[[{"at":"2026-12-10T17:00:00Z"},"#,
+        r#""declined"],[{"on":"2026-12-17"},"#,
+        r#""tentative"]],"#,
+        r#""marks":[{"answerer":null,"#,
+        r#""instance":null,"#,
+        r#""sequence":3,"#,
+        r#""stamp":"2026-11-02T10:00:00Z"},{"answerer":"assistant@example.org","#,
+        r#""instance":{"at":"2026-12-10T17:00:00Z"},"#,
+        r#""sequence":0,"#,
+        r#""stamp":null}],"#,
+        r#""delivery":"delivered","#,
+        r#""copies":2,"#,
+        r#""version":9}"#,
+    );
+    let text = serde_json::to_string(&invitation()).unwrap();
+    assert_eq!(text, expected_invitation);
+    let back: Invitation = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, invitation());
+    assert_eq!(back.into_parts(), invitation().into_parts());
+
+    let event = StoredEvent::from(EventParts {
+        scope: scope(),
+        code: code(),
+        organizer_uid: Some("040000008200E00074C5B7101A82E008@outlook".into()),
+        organizer_sequence: Sequence::new(7),
+        organizer_stamp: Some(at("2026-11-01T08:59:59Z")),
+        latest: all_day_event(),
+        raw_calendar: Some("BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n".into()),
+        sent_sequence: Sequence::new(2),
+        cancelled: true,
+        created_at: at("2026-11-01T09:00:00Z"),
+        version: 3,
+    });
+    let expected_event = concat!(
+        r#"{"scope":{"owner":1,"#,
+        r#""organizer":7},"#,
+        r#""code":"7k3m9qxv2c4d8fjr","#,
+        r#""organizer_uid":"040000008200E00074C5B7101A82E008@outlook","#,
+        r#""organizer_sequence":7,"#,
+        r#""organizer_stamp":"2026-11-01T08:59:59Z","#,
+        r#""latest":{"code":"7k3m9qxv2c4d8fjr","#,
+        r#""summary":"Summit","#,
+        r#""description":null,"#,
+        r#""location":null,"#,
+        r#""url":null,"#,
+        r#""schedule":{"all-day":{"start":"2026-06-01","#,
+        r#""end":"2026-06-03"}},"#,
+        r#""recurrence":{"rule":"FREQ=YEARLY;UNTIL=20300601","#,
+        r#""rdates":[{"on":"2026-09-01"}],"#,
+        r#""exdates":[]},"#,
+        r#""overrides":[],"#,
+        r#""organizer":{"address":"ana@example.org","#,
+        r#""name":null},"#,
+        r#""status":"tentative"},"#,
+        r#""raw_calendar":"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n","#,
+        r#""sent_sequence":2,"#,
+        r#""cancelled":true,"#,
+        r#""created_at":"2026-11-01T09:00:00Z","#,
+        r#""version":3}"#,
+    );
+    let text = serde_json::to_string(&event).unwrap();
+    assert_eq!(text, expected_event);
+    let back: StoredEvent = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, event);
 }

@@ -213,9 +213,9 @@ impl Story {
             .await
             .unwrap()
             .into_iter()
-            .find(|i| i.recipient.address().as_str() == who)
+            .find(|i| i.recipient().address().as_str() == who)
             .unwrap()
-            .delivery
+            .delivery()
     }
 
     async fn suppression(&self, who: &str) -> Option<SuppressionReason> {
@@ -293,11 +293,11 @@ async fn bounces_complaints_and_deliveries_reach_the_engine() {
         .await
         .unwrap()
         .into_iter()
-        .find(|i| i.recipient.address().as_str() == "gone@example.org")
+        .find(|i| i.recipient().address().as_str() == "gone@example.org")
         .unwrap();
     let history = story
         .pipeline()
-        .history(story.s.scope(), &inv.token)
+        .history(story.s.scope(), &inv.token())
         .await
         .unwrap();
     let text = format!("{:?}", history.last().unwrap().kind);

@@ -103,8 +103,8 @@ async fn invitation_and_reply_over_smtp_land_in_the_sqlite_store() {
         .await;
     assert_eq!(code, 250, "{text}");
     let invitations = pipeline.invitations(scope(), &event).await.unwrap();
-    let inv = invitations.iter().find(|i| i.token == token).unwrap();
-    assert_eq!(inv.status, Some(ParticipationStatus::Accepted));
+    let inv = invitations.iter().find(|i| *i.token() == token).unwrap();
+    assert_eq!(inv.status(), Some(ParticipationStatus::Accepted));
     c.command("QUIT", 221).await;
     handle.shutdown().await.unwrap();
 }

@@ -121,7 +121,7 @@ async fn postfix_delivers_invitations_and_replies_into_the_listener() {
         let invitations = pipeline.invitations(scope(), &event).await.unwrap();
         if invitations
             .iter()
-            .any(|i| i.token == token && i.status == Some(ParticipationStatus::Declined))
+            .any(|i| *i.token() == token && i.status() == Some(ParticipationStatus::Declined))
         {
             break;
         }

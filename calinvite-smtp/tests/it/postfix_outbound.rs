@@ -177,10 +177,10 @@ async fn invitations_through_postfix_arrive_unchanged() {
         assert!(trace.iter().any(|n| n == "Received"), "{trace:?}");
     }
     for inv in pipeline.invitations(scope, &code).await.unwrap() {
-        let who = inv.recipient.address().as_str();
+        let who = inv.recipient().address().as_str();
         if who == stranger {
-            assert_eq!(inv.delivery, DeliveryState::HardBounced);
-            let history = pipeline.history(scope, &inv.token).await.unwrap();
+            assert_eq!(inv.delivery(), DeliveryState::HardBounced);
+            let history = pipeline.history(scope, &inv.token()).await.unwrap();
             let detail = history
                 .iter()
                 .find_map(|h| match &h.kind {
@@ -198,7 +198,7 @@ async fn invitations_through_postfix_arrive_unchanged() {
                 "{detail}"
             );
         } else {
-            assert_eq!(inv.delivery, DeliveryState::Sent, "{who}");
+            assert_eq!(inv.delivery(), DeliveryState::Sent, "{who}");
         }
     }
     pipeline.transport().relay.close().await;

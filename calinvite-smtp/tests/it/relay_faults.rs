@@ -361,22 +361,22 @@ async fn faults_through_the_queue_lose_and_double_nothing() {
     let invitations = pipeline.invitations(scope, &code).await.unwrap();
     let mut sent = 0;
     for inv in &invitations {
-        let who = inv.recipient.address().as_str().to_string();
+        let who = inv.recipient().address().as_str().to_string();
         let copies: Vec<_> = taken.iter().filter(|t| t.to == vec![who.clone()]).collect();
-        let history = pipeline.history(scope, &inv.token).await.unwrap();
+        let history = pipeline.history(scope, &inv.token()).await.unwrap();
         let bounced = history.iter().find_map(|h| match &h.kind {
             HistoryKind::Bounced { permanent, detail } => Some((*permanent, detail.clone())),
             _ => None,
         });
         if who.starts_with("nobody") {
             assert!(copies.is_empty(), "{who}");
-            assert_eq!(inv.delivery, DeliveryState::HardBounced, "{who}");
+            assert_eq!(inv.delivery(), DeliveryState::HardBounced, "{who}");
             let (permanent, detail) = bounced.unwrap();
             assert!(
                 permanent && detail.contains("550 5.1.1 no such user"),
                 "{detail}"
             );
-        } else if inv.delivery == DeliveryState::HardBounced {
+        } else if inv.delivery() == DeliveryState::HardBounced {
             // The one message the relay refused for its content.
             assert!(copies.is_empty(), "{who}");
             let (_, detail) = bounced.unwrap();
@@ -395,7 +395,7 @@ async fn faults_through_the_queue_lose_and_double_nothing() {
                     .map(|t| (t.to.clone(), message_id(&t.bytes)))
                     .collect::<Vec<_>>()
             );
-            assert_eq!(inv.delivery, DeliveryState::Sent, "{who}");
+            assert_eq!(inv.delivery(), DeliveryState::Sent, "{who}");
             sent += 1;
         }
     }

@@ -15,7 +15,7 @@ use calinvite_core::lifecycle::{
     DeliveryKey, DeliveryState, HistoryEntry, HistoryKind, Invitation, InvitationSource, Pipeline,
     RecordingTransport, Scope, Store, StoreError,
 };
-use calinvite_core::spi::{Change, Delivery, Payload, QueueState};
+use calinvite_core::spi::{Change, Delivery, InvitationParts, Payload, QueueState};
 use calinvite_core::{
     Clock, EmailAddress, EventCode, FixedClock, IdempotencyKey, InvitationToken, MessageKind,
     Method, Recipient, Sequence, SequentialIds,
@@ -49,7 +49,7 @@ struct Fixture {
 
 impl Fixture {
     fn invitation(&mut self, n: usize) -> Invitation {
-        Invitation {
+        InvitationParts {
             scope: self.scope,
             code: self.code.clone(),
             token: InvitationToken::generate(&self.ids),
@@ -67,13 +67,14 @@ impl Fixture {
             copies: 0,
             version: 0,
         }
+        .into()
     }
 }
 
 fn history(inv: &Invitation) -> Change {
     Change::AppendHistory(HistoryEntry {
-        token: inv.token.clone(),
-        at: inv.created_at,
+        token: inv.token().clone(),
+        at: inv.created_at(),
         kind: HistoryKind::Queued {
             kind: MessageKind::Invitation,
             sequence: Sequence::INITIAL,
@@ -84,32 +85,32 @@ fn history(inv: &Invitation) -> Change {
 fn delivery(inv: &Invitation, copy: u32) -> Delivery {
     Delivery {
         key: DeliveryKey::Invitation(IdempotencyKey::new(
-            inv.token.clone(),
+            inv.token().clone(),
             Sequence::INITIAL,
             Method::Request,
             0,
         )),
-        owner: inv.scope.owner,
+        owner: inv.scope().owner,
         payload: Payload::Invitation {
-            code: inv.code.clone(),
-            token: inv.token.clone(),
+            code: inv.code().clone(),
+            token: inv.token().clone(),
             kind: MessageKind::Invitation,
             sequence: Sequence::INITIAL,
             copy,
         },
         attempts: 0,
-        due: inv.created_at,
+        due: inv.created_at(),
         state: QueueState::Queued,
         last_error: None,
     }
 }
 
 fn update(inv: &Invitation, expected: u64, copies: u32) -> Change {
-    let mut next = inv.clone();
+    let mut next = inv.clone().into_parts();
     next.copies = copies;
     Change::UpdateInvitation {
         expected,
-        invitation: next,
+        invitation: next.into(),
     }
 }
 
@@ -136,11 +137,11 @@ async fn scenario(store: SqlStore) {
     loop {
         let page = store.invitations(&code, after.as_ref(), 500).await.unwrap();
         let Some(last) = page.last() else { break };
-        after = Some(last.token.clone());
+        after = Some(last.token().clone());
         stored.extend(page);
     }
     assert_eq!(stored.len(), invs.len());
-    assert_eq!(store.history(&invs[700].token).await.unwrap().len(), 1);
+    assert_eq!(store.history(&invs[700].token()).await.unwrap().len(), 1);
 
     // A fan-out batch: every update, history row and message lands.
     let mut changes = Vec::new();
@@ -151,9 +152,14 @@ async fn scenario(store: SqlStore) {
     }
     store.commit(changes).await.unwrap();
     for i in [0, 599, 1_199] {
-        let got = store.invitation(&invs[i].token).await.unwrap().unwrap();
+        let got = store
+            .invitation(invs[i].token())
+            .await
+            .unwrap()
+            .unwrap()
+            .into_parts();
         assert_eq!((got.version, got.copies), (1, 1));
-        assert_eq!(store.history(&invs[i].token).await.unwrap().len(), 2);
+        assert_eq!(store.history(&invs[i].token()).await.unwrap().len(), 2);
     }
 
     // One stale version in the middle of a batch: a conflict, and nothing of
@@ -173,9 +179,14 @@ async fn scenario(store: SqlStore) {
         .unwrap_err();
     assert_eq!(err.to_string(), alone.to_string());
     for i in [0, 649, 650, 651, 799] {
-        let got = store.invitation(&invs[i].token).await.unwrap().unwrap();
+        let got = store
+            .invitation(invs[i].token())
+            .await
+            .unwrap()
+            .unwrap()
+            .into_parts();
         assert_eq!((got.version, got.copies), (1, 1), "invitation {i}");
-        assert_eq!(store.history(&invs[i].token).await.unwrap().len(), 2);
+        assert_eq!(store.history(&invs[i].token()).await.unwrap().len(), 2);
     }
     assert!(
         store
@@ -195,7 +206,12 @@ async fn scenario(store: SqlStore) {
         ])
         .await
         .unwrap();
-    let got = store.invitation(&invs[1].token).await.unwrap().unwrap();
+    let got = store
+        .invitation(invs[1].token())
+        .await
+        .unwrap()
+        .unwrap()
+        .into_parts();
     assert_eq!((got.version, got.copies), (3, 8));
     let err = store
         .commit(vec![
@@ -206,7 +222,12 @@ async fn scenario(store: SqlStore) {
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
-    let got = store.invitation(&invs[3].token).await.unwrap().unwrap();
+    let got = store
+        .invitation(invs[3].token())
+        .await
+        .unwrap()
+        .unwrap()
+        .into_parts();
     assert_eq!(got.version, 1);
 
     // A key queued twice in one commit keeps the first; one queued before is
@@ -252,7 +273,13 @@ async fn scenario(store: SqlStore) {
         .await
         .unwrap();
     assert_eq!(
-        store.invitation(&d.token).await.unwrap().unwrap().version,
+        store
+            .invitation(d.token())
+            .await
+            .unwrap()
+            .unwrap()
+            .into_parts()
+            .version,
         1
     );
 
@@ -275,24 +302,24 @@ async fn scenario(store: SqlStore) {
             .await
             .unwrap_err();
         assert!(matches!(err, StoreError::Conflict(_)), "{early}: {err:?}");
-        assert!(store.invitation(&e.token).await.unwrap().is_none());
-        assert!(store.invitation(&g.token).await.unwrap().is_none());
-        assert_eq!(store.history(&invs[5].token).await.unwrap().len(), 2);
+        assert!(store.invitation(&e.token()).await.unwrap().is_none());
+        assert!(store.invitation(&g.token()).await.unwrap().is_none());
+        assert_eq!(store.history(&invs[5].token()).await.unwrap().len(), 2);
     }
 
     // A duplicate address in a bulk insert: a conflict, nothing inserted.
     let h = f.invitation(8_000);
-    let mut twin = f.invitation(8_001);
-    twin.recipient = h.recipient.clone();
+    let mut twin = f.invitation(8_001).into_parts();
+    twin.recipient = h.recipient().clone();
     let err = store
         .commit(vec![
             Change::InsertInvitation(h.clone()),
-            Change::InsertInvitation(twin),
+            Change::InsertInvitation(twin.into()),
         ])
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
-    assert!(store.invitation(&h.token).await.unwrap().is_none());
+    assert!(store.invitation(&h.token()).await.unwrap().is_none());
 }
 
 #[test]

@@ -22,7 +22,7 @@ use calinvite_core::lifecycle::{
     OwnerId, PendingChangeId, Pipeline, PipelineError, RecordingTransport, Refusal, RefusalReason,
     RefusalRecord, Scope, Settings, StoreError, StoredEvent, SuppressionReason,
 };
-use calinvite_core::spi::{Change, Settlement};
+use calinvite_core::spi::{Change, EventParts, Settlement};
 use calinvite_core::{
     Clock, EmailAddress, Event, EventCode, FixedClock, IdempotencyKey, InvitationToken, Method,
     ParticipationStatus, Recipient, Schedule, Sequence, SequentialIds, Store,
@@ -122,7 +122,7 @@ async fn fixture(store: SqlStore, raw: sqlx::AnyPool) -> Fixture {
     let launch = event(code.clone(), "Launch");
     p.store()
         .commit(vec![
-            Change::InsertEvent(StoredEvent {
+            Change::InsertEvent(StoredEvent::from(EventParts {
                 scope,
                 code: code.clone(),
                 organizer_uid: Some(UID.into()),
@@ -134,7 +134,7 @@ async fn fixture(store: SqlStore, raw: sqlx::AnyPool) -> Fixture {
                 cancelled: false,
                 created_at: p.now(),
                 version: 0,
-            }),
+            })),
             Change::InsertRevision {
                 code: code.clone(),
                 sequence: Sequence::INITIAL,

@@ -389,10 +389,13 @@ fn crash_and_recover(db: &Database, dir: &Path, n: usize, min_kills: usize) {
                 .await
                 .unwrap();
             let Some(last) = page.last() else { break };
-            after = Some(last.token.clone());
+            after = Some(last.token().clone());
             for inv in &page {
-                assert_eq!(inv.sequence_held, Some(Sequence::new(1)));
-                assert_eq!(inv.delivery, DeliveryState::Sent);
+                assert_eq!(
+                    inv.clone().into_parts().sequence_held,
+                    Some(Sequence::new(1))
+                );
+                assert_eq!(inv.delivery(), DeliveryState::Sent);
             }
             seen += page.len();
         }

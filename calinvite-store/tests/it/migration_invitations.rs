@@ -124,7 +124,7 @@ fn schema_1_invitations_migrate_with_every_row() {
         // And it goes on: an update reaches those who said Yes, history
         // grows after what was there.
         let event = pipeline.event(scope, &code).await.unwrap();
-        let edited = event.latest.to_builder().summary("Launch (new room)");
+        let edited = event.latest().to_builder().summary("Launch (new room)");
         let outcome = pipeline
             .update_event(scope, &code, edited.build().unwrap())
             .await

@@ -243,15 +243,15 @@ async fn drain_exactly_once(
             .await
             .unwrap();
         let Some(last) = page.last() else { break };
-        after = Some(last.token.clone());
+        after = Some(last.token().clone());
         for inv in &page {
             assert_eq!(
-                inv.delivery,
+                inv.delivery(),
                 DeliveryState::Sent,
                 "{}",
-                inv.recipient.address()
+                inv.recipient().address()
             );
-            assert!(inv.sent_at.is_some());
+            assert!(inv.sent_at().is_some());
         }
         seen += page.len();
     }
@@ -269,11 +269,11 @@ async fn drain_exactly_once(
 async fn same_shape(store: &SqlStore, by_invite: &InvitationToken, in_bulk: &InvitationToken) {
     let a = store.invitation(by_invite).await.unwrap().unwrap();
     let b = store.invitation(in_bulk).await.unwrap().unwrap();
-    let mut b_as_a = b.clone();
-    b_as_a.token = a.token.clone();
-    b_as_a.recipient = a.recipient.clone();
-    b_as_a.created_at = a.created_at;
-    assert_eq!(a, b_as_a, "bulk invitation differs from invite's");
+    let mut b_as_a = b.clone().into_parts();
+    b_as_a.token = a.token().clone();
+    b_as_a.recipient = a.recipient().clone();
+    b_as_a.created_at = a.created_at();
+    assert_eq!(a, b_as_a.into(), "bulk invitation differs from invite's");
     let da = store
         .delivery(&load::request_key(by_invite, Sequence::INITIAL))
         .await

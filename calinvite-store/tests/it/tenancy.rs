@@ -30,7 +30,7 @@ use calinvite_core::lifecycle::{
     OwnerId, PendingChangeId, Pipeline, PipelineError, RecordingTransport, Refusal, RefusalReason,
     RefusalRecord, Scope, Settings, StoredEvent, SuppressionReason,
 };
-use calinvite_core::spi::Change;
+use calinvite_core::spi::{Change, EventParts};
 use calinvite_core::{
     Clock, EmailAddress, Event, EventCode, FixedClock, InvitationToken, ParticipationStatus,
     Recipient, Schedule, Sequence, SequentialIds, Store,
@@ -237,7 +237,7 @@ async fn populate<S: Store>(p: &Engine<S>, plan: &[OwnerPlan]) -> World {
                         let ev = event(code.clone(), &me, "Launch").unwrap();
                         p.store()
                             .commit(vec![
-                                Change::InsertEvent(StoredEvent {
+                                Change::InsertEvent(StoredEvent::from(EventParts {
                                     scope,
                                     code: code.clone(),
                                     organizer_uid: Some(u.clone()),
@@ -249,7 +249,7 @@ async fn populate<S: Store>(p: &Engine<S>, plan: &[OwnerPlan]) -> World {
                                     cancelled: false,
                                     created_at: p.now(),
                                     version: 0,
-                                }),
+                                })),
                                 Change::InsertRevision {
                                     code: code.clone(),
                                     sequence: Sequence::INITIAL,
@@ -290,7 +290,7 @@ async fn populate<S: Store>(p: &Engine<S>, plan: &[OwnerPlan]) -> World {
                     let inv = p.store().invitation(t).await.unwrap().unwrap();
                     world
                         .suppressed
-                        .insert((oid, inv.recipient.address().clone()));
+                        .insert((oid, inv.recipient().address().clone()));
                 }
                 world
                     .invitations
@@ -482,7 +482,7 @@ async fn check<S: Store>(p: &Engine<S>, world: &World) -> Vec<String> {
         for (s, code, _) in &world.events {
             let got = store.event(o, code).await.unwrap();
             assert_eq!(
-                got.as_ref().map(|e| e.scope),
+                got.as_ref().map(|e| e.scope()),
                 (s.owner == o).then_some(*s),
                 "{o:?} reads event {code} of {s:?}"
             );
@@ -497,15 +497,15 @@ async fn check<S: Store>(p: &Engine<S>, world: &World) -> Vec<String> {
             .map(|(_, c, _)| c)
             .collect();
         let events = store.events(s, None, 1000).await.unwrap();
-        assert!(events.iter().all(|e| e.scope == s), "events of {s:?}");
-        let codes: BTreeSet<&EventCode> = events.iter().map(|e| &e.code).collect();
+        assert!(events.iter().all(|e| e.scope() == s), "events of {s:?}");
+        let codes: BTreeSet<&EventCode> = events.iter().map(|e| e.code()).collect();
         assert_eq!(codes, mine.iter().copied().collect(), "events of {s:?}");
         seen.push(format!("events {s:?}: {events:?}"));
         // A page after another tenant's event is still only this organizer's.
         for (_, foreign, _) in world.events.iter().filter(|(es, ..)| *es != s) {
             let page = store.events(s, Some(foreign), 1000).await.unwrap();
             assert!(
-                page.iter().all(|e| e.scope == s),
+                page.iter().all(|e| e.scope() == s),
                 "{s:?} paged after {foreign}: {page:?}"
             );
         }
@@ -517,8 +517,8 @@ async fn check<S: Store>(p: &Engine<S>, world: &World) -> Vec<String> {
                 .iter()
                 .find(|(es, _, u)| *es == s && u.as_deref() == Some(uid.as_str()))
                 .map(|(_, c, _)| c);
-            assert_eq!(got.as_ref().map(|e| &e.code), want, "{s:?} by UID {uid}");
-            assert!(got.iter().all(|e| e.scope == s));
+            assert_eq!(got.as_ref().map(|e| e.code()), want, "{s:?} by UID {uid}");
+            assert!(got.iter().all(|e| e.scope() == s));
         }
 
         for (ps, id) in &world.pending {
@@ -571,9 +571,10 @@ async fn check<S: Store>(p: &Engine<S>, world: &World) -> Vec<String> {
                 );
                 continue;
             }
-            assert_eq!(p.event(s, code).await.unwrap().scope, s);
+            assert_eq!(p.event(s, code).await.unwrap().scope(), s);
             let invitations = p.invitations(s, code).await.unwrap();
-            let tokens: BTreeSet<&InvitationToken> = invitations.iter().map(|i| &i.token).collect();
+            let tokens: BTreeSet<&InvitationToken> =
+                invitations.iter().map(|i| i.token()).collect();
             let want: BTreeSet<&InvitationToken> = world
                 .invitations
                 .iter()
@@ -582,7 +583,9 @@ async fn check<S: Store>(p: &Engine<S>, world: &World) -> Vec<String> {
                 .collect();
             assert_eq!(tokens, want, "invitations of {code}");
             assert!(
-                invitations.iter().all(|i| i.scope == s && &i.code == code),
+                invitations
+                    .iter()
+                    .all(|i| i.scope() == s && i.code() == code),
                 "invitations of {code}: {invitations:?}"
             );
             seen.push(format!("invitations {s:?} {code}: {invitations:?}"));

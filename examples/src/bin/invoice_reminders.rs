@@ -667,13 +667,13 @@ async fn check_answers(
             Answer::No => Some(ParticipationStatus::Declined),
             Answer::Silent => None,
         };
-        if inv.status != expected || inv.sent_at.is_none() {
+        if inv.status() != expected || inv.sent_at().is_none() {
             wrong.push(format!(
                 "{}: sent {}, answered {:?}, recorded {:?}",
                 r.invoice.email,
-                inv.sent_at.is_some(),
+                inv.sent_at().is_some(),
                 r.answer.partstat(),
-                inv.status
+                inv.status()
             ));
         }
     }
@@ -697,7 +697,7 @@ async fn check_answers(
 }
 
 fn status_label(inv: &Invitation) -> &'static str {
-    match inv.status {
+    match inv.status() {
         Some(ParticipationStatus::Accepted) => "Yes",
         Some(ParticipationStatus::Tentative) => "Maybe",
         Some(ParticipationStatus::Declined) => "No",
@@ -775,12 +775,14 @@ fn csv(reminders: &[Reminder], rows: &[Invitation]) -> String {
                 i.due.to_string(),
                 i.payment_link.as_str().to_owned(),
                 r.code.to_string(),
-                inv.status
+                inv.status()
                     .map_or("no answer", |s| s.as_str())
                     .to_ascii_lowercase(),
-                timestamp(inv.answered_at),
-                timestamp(inv.sent_at),
-                inv.sequence_held.map(|s| s.to_string()).unwrap_or_default(),
+                timestamp(inv.answered_at()),
+                timestamp(inv.sent_at()),
+                inv.sequence_held()
+                    .map(|s| s.to_string())
+                    .unwrap_or_default(),
             ]
         })
         .collect();

@@ -298,7 +298,7 @@ async fn sent_sequence<S: Store>(s: &Scenario<S>, code: &EventCode) -> Sequence 
         .event(s.scope(), code)
         .await
         .expect("the organizer reads their event")
-        .sent_sequence
+        .sent_sequence()
 }
 
 // ---------------------------------------------------------------- scenarios
@@ -411,8 +411,12 @@ pub(super) async fn brief_story<S: Store>(store: S) {
         assert_eq!(got.last(), Some(&cancel(2)), "{who}: the CANCEL is last");
     }
     let stored = s.pipeline.event(s.scope(), &code).await.expect("event");
-    assert!(stored.cancelled, "the event is cancelled");
-    assert_eq!(stored.sent_sequence, Sequence::new(2), "SEQUENCE 2 is held");
+    assert!(stored.cancelled(), "the event is cancelled");
+    assert_eq!(
+        stored.sent_sequence(),
+        Sequence::new(2),
+        "SEQUENCE 2 is held"
+    );
 
     let report = event_report(&s.pipeline, s.scope(), &code)
         .await
@@ -488,7 +492,7 @@ pub(super) async fn change_detection<S: Store>(store: S) {
     );
     let stored = s.pipeline.event(s.scope(), &code).await.expect("event");
     assert_eq!(
-        stored.organizer_sequence,
+        stored.clone().into_parts().organizer_sequence,
         Sequence::new(paris.sequence + 1),
         "the organizer's SEQUENCE is still tracked for ordering"
     );
@@ -603,18 +607,18 @@ pub(super) async fn stale_organizer_messages<S: Store>(store: S) {
     let after = s.pipeline.event(s.scope(), &code).await.expect("event");
     assert_eq!(
         (
-            &after.latest,
-            after.sent_sequence,
-            after.organizer_sequence,
-            after.organizer_stamp,
-            after.cancelled
+            &after.latest(),
+            after.sent_sequence(),
+            after.clone().into_parts().organizer_sequence,
+            after.clone().into_parts().organizer_stamp,
+            after.cancelled()
         ),
         (
-            &before.latest,
-            before.sent_sequence,
-            before.organizer_sequence,
-            before.organizer_stamp,
-            before.cancelled
+            &before.latest(),
+            before.sent_sequence(),
+            before.clone().into_parts().organizer_sequence,
+            before.clone().into_parts().organizer_stamp,
+            before.cancelled()
         ),
         "stale messages leave the event as it was"
     );
@@ -835,8 +839,8 @@ pub(super) async fn organizer_allow_list<S: Store>(store: S) {
         "the recipient got no cancellation"
     );
     let stored = s.pipeline.event(s.scope(), &code).await.expect("event");
-    assert!(!stored.cancelled, "the event is not cancelled");
-    assert_eq!(stored.sent_sequence, Sequence::INITIAL);
+    assert!(!stored.cancelled(), "the event is not cancelled");
+    assert_eq!(stored.sent_sequence(), Sequence::INITIAL);
 }
 
 /// [D7](calinvite_core::manual::design#d7): the three authentication policies decide as `engine::authenticated` documents.
@@ -1029,8 +1033,8 @@ pub(super) async fn floating_start_refused<S: Store>(store: S) {
     );
     let after = s.pipeline.event(s.scope(), &code).await.expect("event");
     assert_eq!(
-        (&after.latest, after.sent_sequence),
-        (&before.latest, before.sent_sequence),
+        (&after.latest(), after.sent_sequence()),
+        (&before.latest(), before.sent_sequence()),
         "the event is unchanged"
     );
     assert_eq!(
@@ -1072,8 +1076,8 @@ pub(super) async fn invite_is_idempotent<S: Store>(store: S) {
         .await
         .expect("read");
     assert_eq!(all.len(), 1, "one invitation: {all:?}");
-    assert_eq!(all[0].recipient.address().as_str(), YES);
-    assert_eq!(all[0].token, token);
+    assert_eq!(all[0].recipient().address().as_str(), YES);
+    assert_eq!(all[0].token(), &token);
 }
 
 /// Sending refusals: Suppressed, OwnAddress, EventCancelled, EventEnded, each recorded and nothing sent.
@@ -1250,7 +1254,11 @@ pub(super) async fn late_joiner_gets_current_revision<S: Store>(store: S) {
             .await
             .expect("read")
             .expect("invited");
-        assert_eq!(inv.sequence_held, Some(Sequence::new(1)), "{who} holds 1");
+        assert_eq!(
+            inv.clone().into_parts().sequence_held,
+            Some(Sequence::new(1)),
+            "{who} holds 1"
+        );
     }
 
     // The next change reaches the late joiner who accepted, not the silent one.
@@ -1391,7 +1399,7 @@ pub(super) async fn approval_reject<S: Store>(store: S) {
         .expect("read");
     assert!(
         invs.iter()
-            .all(|i| i.sequence_held == Some(Sequence::INITIAL)),
+            .all(|i| i.clone().into_parts().sequence_held == Some(Sequence::INITIAL)),
         "every invitation still holds SEQUENCE 0: {invs:?}"
     );
 }
@@ -1506,7 +1514,7 @@ pub(super) async fn approval_holds_cancellation<S: Store>(store: S) {
     );
     assert_eq!(deliver(&s).await, 0, "nothing before approval");
     let stored = s.pipeline.event(s.scope(), &code).await.expect("event");
-    assert!(!stored.cancelled, "not cancelled before approval");
+    assert!(!stored.cancelled(), "not cancelled before approval");
 
     assert_eq!(
         s.pipeline.approve(s.scope(), &id).await.expect("approve"),
@@ -1522,7 +1530,7 @@ pub(super) async fn approval_holds_cancellation<S: Store>(store: S) {
     }
     assert!(s.calendar_inbox("newcomer@example.org").is_empty());
     let stored = s.pipeline.event(s.scope(), &code).await.expect("event");
-    assert!(stored.cancelled, "cancelled after approval");
+    assert!(stored.cancelled(), "cancelled after approval");
     refused(
         &invite(&s, &code, "newcomer@example.org").await,
         RefusalReason::EventCancelled,
@@ -1586,7 +1594,7 @@ pub(super) async fn hard_bounced_never_updated<S: Store>(store: S) {
             .await
             .expect("read")
             .expect("invited");
-        assert_eq!(inv.delivery, state, "{who}");
+        assert_eq!(inv.delivery(), state, "{who}");
     }
     let report = event_report(&s.pipeline, s.scope(), &code)
         .await
@@ -1740,7 +1748,8 @@ pub(super) async fn tenant_isolation<S: Store>(store: S) {
         .event(a.scope(), &code_a)
         .await
         .expect("A reads its own event")
-        .latest;
+        .latest()
+        .clone();
     not_found(
         "updates",
         p.update_event(bs, &code_a, stolen).await.map(drop),
@@ -1759,7 +1768,7 @@ pub(super) async fn tenant_isolation<S: Store>(store: S) {
         "B's attempts left A's change open"
     );
     let a_event = a.pipeline.event(a.scope(), &code_a).await.expect("event");
-    assert!(!a_event.cancelled, "B could not cancel A's event");
+    assert!(!a_event.cancelled(), "B could not cancel A's event");
     assert_eq!(
         a.pipeline
             .invitations(a.scope(), &code_a)
@@ -1818,7 +1827,7 @@ pub(super) async fn tenant_isolation<S: Store>(store: S) {
         .expect("read")
         .expect("A's invitation");
     assert_eq!(
-        inv.status,
+        inv.status(),
         Some(ParticipationStatus::Accepted),
         "the answer is unchanged"
     );
@@ -1870,7 +1879,7 @@ pub(super) async fn tenant_isolation<S: Store>(store: S) {
         .await
         .expect("read")
         .expect("A's invitation");
-    assert_eq!(inv.status, Some(ParticipationStatus::Accepted));
+    assert_eq!(inv.status(), Some(ParticipationStatus::Accepted));
     for owner in [a.owner.id, b.owner.id] {
         assert!(
             store
@@ -1999,7 +2008,7 @@ pub(super) async fn past_events_are_not_mailed<S: Store>(store: S) {
     let stored = s.pipeline.event(s.scope(), &code).await.expect("event");
     assert!(
         stored
-            .latest
+            .latest()
             .description()
             .is_some_and(|d| d.as_str().contains("Thanks for coming")),
         "the organizer's version is kept"
@@ -2026,7 +2035,7 @@ pub(super) async fn past_events_are_not_mailed<S: Store>(store: S) {
         );
     }
     let stored = s.pipeline.event(s.scope(), &code).await.expect("event");
-    assert!(stored.cancelled, "the cancellation is recorded");
+    assert!(stored.cancelled(), "the cancellation is recorded");
     let ended = reasons(&s)
         .await
         .into_iter()

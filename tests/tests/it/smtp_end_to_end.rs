@@ -248,8 +248,8 @@ async fn whole_system<S: Store + 'static>(store: S, label: &str) {
         pipeline.store().event_by_uid(scope, &uid).await.unwrap()
     })
     .await;
-    let code: EventCode = event.code.clone();
-    assert_eq!(event.latest.summary().as_str(), "Launch party");
+    let code: EventCode = event.code().clone();
+    assert_eq!(event.latest().summary().as_str(), "Launch party");
 
     // 2. Invitations out through Postfix.
     let guests: Vec<String> = (0..4).map(|i| format!("g{i}.{run}@mailbox.test")).collect();
@@ -306,7 +306,7 @@ async fn whole_system<S: Store + 'static>(store: S, label: &str) {
         let invs = pipeline.invitations(scope, &code).await.unwrap();
         let done = answers.iter().enumerate().all(|(i, (_, want))| {
             invs.iter().any(|inv| {
-                inv.recipient.address().as_str() == guests[i] && inv.status == Some(*want)
+                inv.recipient().address().as_str() == guests[i] && inv.status() == Some(*want)
             })
         });
         done.then_some(())
@@ -323,7 +323,7 @@ async fn whole_system<S: Store + 'static>(store: S, label: &str) {
     );
     eventually("the update recorded", || async {
         let e = pipeline.store().event_by_uid(scope, &uid).await.unwrap()?;
-        (e.latest.summary().as_str() == "Launch party (moved)").then_some(())
+        (e.latest().summary().as_str() == "Launch party (moved)").then_some(())
     })
     .await;
     let sent = worker.run_until_idle().await.unwrap();
@@ -352,7 +352,7 @@ async fn whole_system<S: Store + 'static>(store: S, label: &str) {
     );
     eventually("the cancellation recorded", || async {
         let e = pipeline.store().event_by_uid(scope, &uid).await.unwrap()?;
-        e.cancelled.then_some(())
+        e.cancelled().then_some(())
     })
     .await;
     let sent = worker.run_until_idle().await.unwrap();

@@ -3,12 +3,14 @@
 //! (the organizer is told), refreshes (the current revision sent again),
 //! unsubscribes and suppressions, and delivery-status reports. The rules of
 //! an answer (late, forwarded, changed mind) are the engine's
-//! `apply_answer`; this room finds the invitation, decides, and commits.
+//! `apply_answer`, which takes one [`Answer`] whether it was mailed or given
+//! on the web; this room finds the invitation, decides, and commits.
 //!
 //! Depends on the shared pipeline helpers, the engine's rules and the store.
 //! [`refresh_refusal`], [`delivered_changes`] and [`bounce_changes`] are pure.
 
 use super::*;
+use crate::lifecycle::engine::Answer;
 
 impl<S: Store, T: Transport> Pipeline<S, T> {
     /// An answer given on calinvite's web page (a POST, never a GET).
@@ -41,24 +43,8 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
             let r = Refusal::new(RefusalReason::UnknownInvitation, "no such invitation");
             return self.refuse(owner.id, None, None, r, Vec::new(), now).await;
         };
-        let reply = Reply {
-            identity: crate::inbound::CalendarIdentity {
-                uid: String::new(),
-                sequence: inv.sequence_held.unwrap_or_default(),
-                dtstamp: Some(now),
-                organizer: None,
-            },
-            invitation: None,
-            attendee: None,
-            partstat: Some(status),
-            delegated_to: None,
-            recurrence_id: None,
-            comment: None,
-            proposed_start: None,
-            proposed_end: None,
-            request_status: Vec::new(),
-        };
-        self.answer(&owner, inv, &reply, true, now).await
+        let answer = Answer::web(status);
+        self.answer(&owner, inv, &|_| Ok(answer.clone()), now).await
     }
 
     /// One-click unsubscribe (RFC 8058 POST): the address is suppressed for
@@ -181,16 +167,23 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                 self.refuse(owner.id, None, code.as_ref(), r, Vec::new(), now)
                     .await
             }
-            Ok(inv) => self.answer(owner, inv, &reply, false, now).await,
+            Ok(inv) => {
+                let from_reply =
+                    |inv: &Invitation| Answer::from_reply(&reply, inv.recipient.address());
+                self.answer(owner, inv, &from_reply, now).await
+            }
         }
     }
 
+    /// Records an answer to `inv`: `given` builds the [`Answer`] from the
+    /// invitation as each attempt finds it (a REPLY names its answerer
+    /// relative to the invited address; a web answer is fixed), and the
+    /// engine's `apply_answer` decides.
     async fn answer(
         &self,
         owner: &DomainOwner,
         inv: Invitation,
-        reply: &Reply,
-        web: bool,
+        given: &(dyn Fn(&Invitation) -> Result<Answer, Refusal> + Sync),
         now: DateTime<Utc>,
     ) -> Result<Outcome, PipelineError> {
         let settings = self.settings(inv.scope).await?;
@@ -198,7 +191,8 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
         // The first attempt decides on the invitation as found; one that lost
         // a race reads it again.
         let first = Mutex::new(Some(inv));
-        let (first, token_ref) = (&first, &token);
+        let answered = Mutex::new(None);
+        let (first, answered_ref, token_ref) = (&first, &answered, &token);
         let outcome = self
             .retrying("answer", || async move {
                 let taken = first.lock().unwrap_or_else(PoisonError::into_inner).take();
@@ -218,7 +212,11 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                         row: format!("invitation {}", inv.code),
                         detail: "its event is missing".into(),
                     })?;
-                match engine::apply_answer(&inv, &event, reply, settings.late_answers, web, now) {
+                let decided = given(&inv).and_then(|answer| {
+                    engine::apply_answer(&inv, &event, &answer, settings.late_answers, now)
+                        .map(|effect| (answer.status, effect))
+                });
+                match decided {
                     Err(r) => {
                         self.refuse(
                             owner.id,
@@ -230,7 +228,8 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                         )
                         .await
                     }
-                    Ok(effect) => {
+                    Ok((status, effect)) => {
+                        *answered_ref.lock().unwrap_or_else(PoisonError::into_inner) = Some(status);
                         let mut changes = vec![Change::AppendHistory(effect.entry)];
                         if effect.invitation != inv {
                             changes.push(Change::UpdateInvitation {
@@ -245,7 +244,11 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
             })
             .await?;
         if matches!(outcome, Outcome::AnswerRecorded(_)) {
-            self.metrics.answer(reply.partstat);
+            self.metrics.answer(
+                answered
+                    .into_inner()
+                    .unwrap_or_else(PoisonError::into_inner),
+            );
         }
         Ok(outcome)
     }

@@ -7,7 +7,10 @@ use super::*;
 /// A [`PipelineBuilder`] part not given yet. `build` needs the clock and the
 /// identifier source; until both are set the builder has no `build` method.
 #[derive(Clone, Copy, Debug, Default)]
-#[allow(clippy::exhaustive_structs, reason = "a type-state marker with no fields")]
+#[allow(
+    clippy::exhaustive_structs,
+    reason = "a type-state marker with no fields"
+)]
 pub struct Unset;
 
 /// Builds a [`Pipeline`]: [`Pipeline::builder`], then

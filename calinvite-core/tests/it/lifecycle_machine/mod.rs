@@ -604,7 +604,7 @@ impl<F: StoreFactory> Sut<F> {
     }
 
     fn history(&self, inv: &Invitation) -> Vec<HistoryEntry> {
-        F::block_on(self.s.pipeline.history(self.s.scope(), &inv.token)).unwrap()
+        F::block_on(self.s.pipeline.history(self.s.scope(), &inv.token())).unwrap()
     }
 
     fn set_approval(&mut self, on: bool) {
@@ -705,7 +705,7 @@ impl<F: StoreFactory> Sut<F> {
                         Dsn::Delivered => None,
                     };
                     let out = F::block_on(self.s.delivery_report(POOL[who], permanent)).unwrap();
-                    let token = self.invitation(POOL[who]).unwrap().token;
+                    let token = self.invitation(POOL[who]).unwrap().token().clone();
                     assert_eq!(out, Outcome::DeliveryRecorded(token), "report to {who}");
                 }
                 None
@@ -727,7 +727,7 @@ impl<F: StoreFactory> Sut<F> {
             self.check_outcome(&out, &model.expect);
         }
         let event = F::block_on(self.s.pipeline.event(scope, &self.code)).unwrap();
-        if event.cancelled && self.cancelled_at.is_none() {
+        if event.cancelled() && self.cancelled_at.is_none() {
             self.cancelled_at = Some(POOL.iter().map(|w| self.s.inbox(w).len()).collect());
         }
     }
@@ -765,7 +765,9 @@ impl<F: StoreFactory> Sut<F> {
             (Expect::Observed, Outcome::AnswerRecorded(t)) => {
                 assert_eq!(
                     Some(t),
-                    self.invitation(POOL[who]).map(|i| i.token).as_ref()
+                    self.invitation(POOL[who])
+                        .map(|i| i.token().clone())
+                        .as_ref()
                 );
             }
             (Expect::Refused(r), Outcome::Refused(got)) if got.reason == *r => {}
@@ -796,11 +798,11 @@ impl<F: StoreFactory> Sut<F> {
 
         // The store agrees with the reference model.
         assert_eq!(
-            event.sent_sequence,
+            event.sent_sequence(),
             Sequence::new(model.sent_seq),
             "SEQUENCE"
         );
-        assert_eq!(event.cancelled, model.cancelled, "cancelled");
+        assert_eq!(event.cancelled(), model.cancelled, "cancelled");
         let open: Vec<Pending> = F::block_on(p.open_pending(scope, &self.code))
             .unwrap()
             .into_iter()
@@ -819,7 +821,7 @@ impl<F: StoreFactory> Sut<F> {
             .iter()
             .map(|i| {
                 POOL.iter()
-                    .position(|w| address(w) == *i.recipient.address())
+                    .position(|w| address(w) == *i.recipient().address())
                     .unwrap()
             })
             .collect();
@@ -872,7 +874,7 @@ impl<F: StoreFactory> Sut<F> {
 
             let Some(inv) = invitations
                 .iter()
-                .find(|inv| address(who) == *inv.recipient.address())
+                .find(|inv| address(who) == *inv.recipient().address())
             else {
                 assert!(inbox.is_empty(), "{who} was never invited");
                 continue;
@@ -909,18 +911,18 @@ impl<F: StoreFactory> Sut<F> {
             // A cancellation after the event was over is recorded, not
             // mailed (manual: interop rule 22): then no revision carries
             // STATUS:CANCELLED.
-            let mailed = F::block_on(p.store().revision(&self.code, event.sent_sequence))
+            let mailed = F::block_on(p.store().revision(&self.code, event.sent_sequence()))
                 .unwrap()
                 .is_some_and(|r| r.status() == calinvite_core::EventStatus::Cancelled);
-            if event.cancelled
+            if event.cancelled()
                 && mailed
                 && fan_outs_done
                 && received_request
-                && inv.delivery != DeliveryState::HardBounced
+                && inv.delivery() != DeliveryState::HardBounced
             {
                 let key = DeliveryKey::Invitation(IdempotencyKey::new(
-                    inv.token.clone(),
-                    event.sent_sequence,
+                    inv.token().clone(),
+                    event.sent_sequence(),
                     Method::Cancel,
                     0,
                 ));
@@ -1007,19 +1009,19 @@ impl<F: StoreFactory> Sut<F> {
             }
             assert_eq!(
                 state,
-                inv.delivery,
+                inv.delivery(),
                 "f: delivery of {}",
-                inv.recipient.address()
+                inv.recipient().address()
             );
             assert_eq!(
                 status,
-                inv.status,
+                inv.status(),
                 "f: answer of {}",
-                inv.recipient.address()
+                inv.recipient().address()
             );
             let i = POOL
                 .iter()
-                .position(|w| address(w) == *inv.recipient.address())
+                .position(|w| address(w) == *inv.recipient().address())
                 .unwrap();
             assert_eq!(status, self.answers[i].status, "answer of {}", POOL[i]);
             match status {

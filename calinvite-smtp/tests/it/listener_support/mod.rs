@@ -143,7 +143,7 @@ pub(crate) async fn event_code<S: Store>(
         .event_by_uid(scope(), uid)
         .await
         .unwrap()
-        .map(|e| e.code)
+        .map(|e| e.code().clone())
 }
 
 /// Invites `guest` to `code`; the UID their reply must carry.

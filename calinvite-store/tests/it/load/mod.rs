@@ -11,11 +11,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use calinvite_core::lifecycle::{
-    AllowEntry, DeliveryKey, DeliveryState, DomainOwner, HistoryEntry, HistoryKind, Invitation,
+    AllowEntry, DeliveryKey, DeliveryState, DomainOwner, HistoryEntry, HistoryKind,
     InvitationSource, OrganizerAccount, OrganizerId, OwnerId, Scope, Settings, Store, Transport,
     TransportError,
 };
-use calinvite_core::spi::{Change, Delivery, Payload, QueueState};
+use calinvite_core::spi::{Change, Delivery, InvitationParts, Payload, QueueState};
 use calinvite_core::targeting::UpdateAudience;
 use calinvite_core::{
     EmailAddress, Envelope, Event, EventCode, IdempotencyKey, InvitationToken, MessageKind, Method,
@@ -139,7 +139,7 @@ pub fn invitation_changes(
     at: DateTime<Utc>,
     written: Written,
 ) -> Vec<Change> {
-    let mut invitation = Invitation {
+    let mut invitation = InvitationParts {
         scope: scope(),
         code: code.clone(),
         token: token.clone(),
@@ -167,7 +167,7 @@ pub fn invitation_changes(
     });
     match written {
         Written::Queued => vec![
-            Change::InsertInvitation(invitation),
+            Change::InsertInvitation(invitation.into()),
             Change::Enqueue(Delivery {
                 key: request_key(&token, sequence),
                 owner: OwnerId(1),
@@ -189,7 +189,7 @@ pub fn invitation_changes(
             invitation.sent_at = Some(at);
             invitation.delivery = DeliveryState::Sent;
             vec![
-                Change::InsertInvitation(invitation),
+                Change::InsertInvitation(invitation.into()),
                 queued,
                 Change::AppendHistory(HistoryEntry {
                     token,
