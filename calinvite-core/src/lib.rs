@@ -79,7 +79,9 @@ pub use clock::{Clock, FixedClock, IdSource, SequentialIds};
 pub use compose::{
     ComposeOptions, Composer, DEFAULT_PRODUCT_ID, Envelope, IdempotencyKey, OutgoingMessage,
 };
-pub use error::{AddressError, ComposeError, EventError, IdError, RecurrenceError, TimeError};
+pub use error::{
+    AddressError, ComposeError, DomainLabelProblem, EventError, IdError, RecurrenceError, TimeError,
+};
 pub use event::{
     Event, EventBuilder, EventStatus, InstanceOverride, LanguageTag, MAX_INSTANCES,
     ParticipationStatus, Recipient, Recurrence, SenderIdentity, WebUrl,
