@@ -2,6 +2,8 @@
 //! A-labels and shown in U-labels, non-ASCII local parts, and what an
 //! invitation to each carries on the wire.
 
+#![allow(clippy::unwrap_used)] // a test fails loudly on the first unexpected error
+
 use calinvite_core::*;
 use chrono::{NaiveDate, TimeZone as _, Utc};
 use mail_parser::MimeHeaders as _;
