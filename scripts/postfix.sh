@@ -6,7 +6,9 @@
 #
 # Two roles:
 #   1. A relay into one local mailbox (outbound tests): mail for any address at
-#      `mailbox.test`, from 127.0.0.0/8 only, is delivered into ONE Maildir.
+#      `mailbox.test` or at the internationalised `bücher-müller.test` (in its
+#      A-label form `xn--bcher-mller-thbg.test`; UTF-8 local parts too, with
+#      SMTPUTF8), from 127.0.0.0/8 only, is delivered into ONE Maildir.
 #      Postfix changes nothing in the message but prepends its trace headers
 #      (Return-Path, Delivered-To, Received).
 #   2. Delivery into calinvite's listener (inbound tests): mail for
@@ -97,7 +99,7 @@ postconf -e \
   "transport_maps = inline:{calinvite.test=smtp:[127.0.0.1]:$listener_port}" \
   "default_transport = error:5.7.1 this loopback Postfix delivers only to mailbox.test and calinvite.test" \
   "relayhost =" \
-  "virtual_mailbox_domains = mailbox.test" \
+  "virtual_mailbox_domains = mailbox.test, xn--bcher-mller-thbg.test" \
   "virtual_mailbox_base = $base" \
   "virtual_mailbox_maps = static:$(basename "$maildir")/" \
   "virtual_uid_maps = static:$uid" \

@@ -1,9 +1,12 @@
 //! Email addresses and mailboxes, normalised once
-//! ([interop rule 18](crate::manual::interop#rule-18)).
+//! ([interop rule 18](crate::manual::interop#rule-18)), in every script.
 
+use std::borrow::Cow;
 use std::fmt;
 
-use crate::error::AddressError;
+use idna::uts46::{AsciiDenyList, DnsLength, Hyphens, Uts46};
+
+use crate::error::{AddressError, DomainLabelProblem};
 use crate::text::Name;
 
 /// An email address in its normalised form.
@@ -15,14 +18,39 @@ use crate::text::Name;
 /// Two addresses are equal exactly when their normalised forms are; there is no
 /// substring matching anywhere.
 ///
-/// Internationalised addresses (RFC 6531, non-ASCII) are refused for now with
-/// [`AddressError::NonAscii`]: they would need SMTPUTF8 end to end.
+/// # Addresses in every script
+///
+/// - **Internationalised domain names** (`bücher-müller.de`) are accepted in
+///   their Unicode form (U-labels) or their ASCII form (A-labels,
+///   `xn--bcher-mller-thbg.de`), mapped and checked by UTS #46
+///   (non-transitional, with the STD3 rules and DNS lengths), and kept in
+///   A-label form. So the same mailbox written either way is one address
+///   (suppression, "already invited", answers all match it), and what goes on
+///   the wire — the SMTP envelope, the addr-spec of `From`/`To`, `ORGANIZER`
+///   and `ATTENDEE` — is plain ASCII wherever the local part is.
+/// - **Non-ASCII local parts** (`zoë@example.org`, RFC 6531/6532) are accepted,
+///   lower-cased and put in Unicode normalisation form C. They reach the wire
+///   as UTF-8 (in a `mailto:` URI, percent-encoded UTF-8), which only a
+///   transport that can carry them takes: [`needs_smtputf8`](Self::needs_smtputf8)
+///   says so, and a transport that cannot refuses that one recipient
+///   permanently.
+///
+/// [`as_str`](Self::as_str) and `Display` give the normalised (wire) form,
+/// the one stored and compared. People see [`to_unicode`](Self::to_unicode):
+/// the domain in U-labels. calinvite shows that form in what it writes for
+/// people — organizer notices, reports and their CSV.
 ///
 /// ```
 /// use calinvite_core::EmailAddress;
 /// let a = EmailAddress::parse("MAILTO:Ana.Nunez%40Example.ORG").unwrap();
 /// assert_eq!(a.as_str(), "ana.nunez@example.org");
 /// assert_eq!(a.domain(), "example.org");
+///
+/// let j = EmailAddress::parse("Jörg@Bücher-Müller.de").unwrap();
+/// assert_eq!(j.as_str(), "jörg@xn--bcher-mller-thbg.de");
+/// assert_eq!(j.to_unicode(), "jörg@bücher-müller.de");
+/// assert!(j.needs_smtputf8());
+/// assert_eq!(j, EmailAddress::parse("jörg@xn--bcher-mller-thbg.de").unwrap());
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct EmailAddress {
@@ -33,6 +61,10 @@ pub struct EmailAddress {
 /// Longest address RFC 5321 lets through a relay (its path limit less `<>`).
 const MAX_ADDRESS_LEN: usize = 254;
 const MAX_LOCAL_LEN: usize = 64;
+/// Input longer than this is refused before any Unicode processing (a
+/// normalised address is at most 254 octets; UTS #46 mapping can shrink a
+/// domain, never by more than this allows).
+const MAX_INPUT_LEN: usize = 4 * MAX_ADDRESS_LEN;
 
 impl EmailAddress {
     /// Parses and normalises an address or `mailto:` URI.
@@ -52,23 +84,26 @@ impl EmailAddress {
         if s.is_empty() {
             return Err(AddressError::Empty);
         }
-        if !s.is_ascii() {
-            return Err(AddressError::NonAscii);
-        }
-        if s.len() > MAX_ADDRESS_LEN {
+        if s.len() > MAX_INPUT_LEN || (s.is_ascii() && s.len() > MAX_ADDRESS_LEN) {
             return Err(AddressError::TooLong { len: s.len() });
         }
         let at = s.rfind('@').ok_or(AddressError::MissingAt)?;
         let (local, domain) = (&s[..at], &s[at + 1..]);
-        validate_local(local)?;
-        validate_domain(domain)?;
-        Ok(EmailAddress {
-            normalised: s.to_ascii_lowercase(),
-            at,
-        })
+        let local = normalise_local(local)?;
+        let domain = normalise_domain(domain)?;
+        let len = local.len() + 1 + domain.len();
+        if len > MAX_ADDRESS_LEN {
+            return Err(AddressError::TooLong { len });
+        }
+        let mut normalised = local;
+        let at = normalised.len();
+        normalised.push('@');
+        normalised.push_str(&domain);
+        Ok(EmailAddress { normalised, at })
     }
 
-    /// The normalised address, `local@domain`.
+    /// The normalised address, `local@domain`, its domain in A-labels: the
+    /// form for the wire, for storing and for comparing.
     pub fn as_str(&self) -> &str {
         &self.normalised
     }
@@ -78,14 +113,54 @@ impl EmailAddress {
         &self.normalised[..self.at]
     }
 
-    /// The domain, lower case.
+    /// The domain, lower case, in A-labels (`xn--…` for an internationalised
+    /// one).
     pub fn domain(&self) -> &str {
         &self.normalised[self.at + 1..]
+    }
+
+    /// The domain as people read it: U-labels where it is internationalised.
+    pub fn domain_unicode(&self) -> Cow<'_, str> {
+        let domain = self.domain();
+        if !has_a_label(domain) {
+            return Cow::Borrowed(domain);
+        }
+        let (unicode, checked) = Uts46::new().to_unicode(
+            domain.as_bytes(),
+            AsciiDenyList::STD3,
+            Hyphens::CheckFirstLast,
+        );
+        // The domain passed the same checks when the address was parsed.
+        match checked {
+            Ok(()) => Cow::Owned(unicode.into_owned()),
+            Err(_) => Cow::Borrowed(domain),
+        }
+    }
+
+    /// The address as people read it: the local part as is, the domain in
+    /// U-labels (`jörg@bücher-müller.de`). The same as
+    /// [`as_str`](Self::as_str) for an ASCII domain. For showing only: the
+    /// wire, the store and comparisons use the normalised form.
+    pub fn to_unicode(&self) -> Cow<'_, str> {
+        match self.domain_unicode() {
+            Cow::Borrowed(_) => Cow::Borrowed(&self.normalised),
+            Cow::Owned(domain) => Cow::Owned(format!("{}@{domain}", self.local_part())),
+        }
+    }
+
+    /// Whether the address can only travel with SMTPUTF8 (RFC 6531): its
+    /// local part is not ASCII. (The domain always can: it is kept in
+    /// A-labels.) A transport that cannot carry such an address refuses that
+    /// recipient permanently.
+    pub fn needs_smtputf8(&self) -> bool {
+        !self.local_part().is_ascii()
     }
 
     /// The address as a `mailto:` URI (RFC 6068). Characters an address may hold
     /// but a URI path may not (`%`, `?`, `#`, `^`, `` ` ``, `{`, `|`, `}`) are
     /// percent-encoded: written raw, `a?b@example.org` would read back as `a`.
+    /// So are the UTF-8 octets of a non-ASCII local part; the domain is
+    /// already ASCII (A-labels).
     pub(crate) fn mailto_uri(&self) -> String {
         let mut s = String::with_capacity(self.normalised.len() + 7);
         s.push_str("mailto:");
@@ -128,26 +203,151 @@ fn is_atext(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&b)
 }
 
-fn validate_local(local: &str) -> Result<(), AddressError> {
+/// Characters that render as nothing or reorder text: allowed nowhere in a
+/// local part, where they would make two addresses look alike.
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{180E}'
+        | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}'
+        | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}'
+        | '\u{FFF0}'..='\u{FFFF}' | '\u{E0000}'..='\u{E0FFF}')
+}
+
+/// Checks a local part (RFC 5321 dot-atom; RFC 6531 adds any non-ASCII
+/// character that is visible) and lower-cases it; a non-ASCII one is also put
+/// in normalisation form C.
+fn normalise_local(local: &str) -> Result<String, AddressError> {
     if local.is_empty() {
         return Err(AddressError::EmptyLocalPart);
     }
-    if local.len() > MAX_LOCAL_LEN {
+    if local.len() > MAX_LOCAL_LEN * 4 {
         return Err(AddressError::LocalPartTooLong { len: local.len() });
     }
     if local.starts_with('.') || local.ends_with('.') || local.contains("..") {
         return Err(AddressError::BadDots);
     }
-    match local.bytes().find(|&b| b != b'.' && !is_atext(b)) {
-        Some(b) => Err(AddressError::InvalidCharacter(b as char)),
-        None => Ok(()),
+    let bad = |c: char| {
+        if c.is_ascii() {
+            c != '.' && !is_atext(c as u8)
+        } else {
+            c.is_control()
+                || c.is_whitespace()
+                || is_invisible(c)
+                || matches!(c, '\u{FFFD}' | '\u{2028}' | '\u{2029}')
+        }
+    };
+    if let Some(c) = local.chars().find(|&c| bad(c)) {
+        return Err(AddressError::InvalidCharacter(c));
     }
+    let normalised = if local.is_ascii() {
+        local.to_ascii_lowercase()
+    } else {
+        let lower = local.to_lowercase();
+        icu_normalizer::ComposingNormalizerBorrowed::new_nfc()
+            .normalize(&lower)
+            .into_owned()
+    };
+    if normalised.len() > MAX_LOCAL_LEN {
+        return Err(AddressError::LocalPartTooLong {
+            len: normalised.len(),
+        });
+    }
+    Ok(normalised)
 }
 
-fn validate_domain(domain: &str) -> Result<(), AddressError> {
+/// Whether any label of an ASCII domain is an A-label (`xn--…`).
+fn has_a_label(domain: &str) -> bool {
+    domain
+        .split('.')
+        .any(|l| l.len() >= 4 && l.as_bytes()[..4].eq_ignore_ascii_case(b"xn--"))
+}
+
+/// The label separators UTS #46 maps to `.`.
+const DOTS: [char; 4] = ['.', '\u{3002}', '\u{FF0E}', '\u{FF61}'];
+
+/// Checks a domain and gives its normalised form: lower case, A-labels.
+fn normalise_domain(domain: &str) -> Result<Cow<'_, str>, AddressError> {
     if domain.is_empty() {
         return Err(AddressError::EmptyDomain);
     }
+    if domain.is_ascii() && !has_a_label(domain) {
+        validate_ascii_domain(domain)?;
+        return Ok(Cow::Owned(domain.to_ascii_lowercase()));
+    }
+    match to_ascii(domain, DnsLength::Verify) {
+        Ok(ascii) => Ok(Cow::Owned(ascii.into_owned())),
+        Err(()) => Err(diagnose_domain(domain)),
+    }
+}
+
+fn to_ascii(domain: &str, length: DnsLength) -> Result<Cow<'_, str>, ()> {
+    Uts46::new()
+        .to_ascii(
+            domain.as_bytes(),
+            AsciiDenyList::STD3,
+            Hyphens::CheckFirstLast,
+            length,
+        )
+        .map_err(|_| ())
+}
+
+/// Why UTS #46 refused `domain`: the first label that fails on its own, and
+/// how; else (each label is fine, the whole is not) the whole domain.
+fn diagnose_domain(domain: &str) -> AddressError {
+    let refuse = |label: &str, problem| AddressError::InvalidDomainLabel {
+        label: label.to_owned(),
+        problem,
+    };
+    for label in domain.split(DOTS) {
+        if label.is_empty() {
+            return refuse(label, DomainLabelProblem::Empty);
+        }
+        match to_ascii(label, DnsLength::Ignore) {
+            Ok(ascii) if ascii.len() > 63 => {
+                return refuse(
+                    label,
+                    DomainLabelProblem::TooLong {
+                        octets: ascii.len(),
+                    },
+                );
+            }
+            Ok(_) => {}
+            Err(()) => return refuse(label, diagnose_label(label)),
+        }
+    }
+    if to_ascii(domain, DnsLength::Ignore).is_ok() {
+        // Only the length of the whole is wrong.
+        return AddressError::InvalidDomain;
+    }
+    // Every label passes alone: the bidirectional rule across labels.
+    let label = domain.split(DOTS).find(|l| !l.is_ascii()).unwrap_or(domain);
+    refuse(label, DomainLabelProblem::Combination)
+}
+
+/// Why UTS #46 refused one label.
+fn diagnose_label(label: &str) -> DomainLabelProblem {
+    if label.len() >= 4 && label.as_bytes()[..4].eq_ignore_ascii_case(b"xn--") {
+        return DomainLabelProblem::BadPunycode;
+    }
+    for c in label.chars() {
+        // A combining mark is fine after a letter, not alone.
+        let allowed = if c.is_ascii() {
+            c.is_ascii_alphanumeric() || c == '-'
+        } else {
+            to_ascii(&format!("{c}"), DnsLength::Ignore).is_ok()
+                || to_ascii(&format!("a{c}"), DnsLength::Ignore).is_ok()
+        };
+        if !allowed {
+            return DomainLabelProblem::Character(c);
+        }
+    }
+    if label.starts_with('-') || label.ends_with('-') {
+        return DomainLabelProblem::HyphenAtEnd;
+    }
+    DomainLabelProblem::Combination
+}
+
+fn validate_ascii_domain(domain: &str) -> Result<(), AddressError> {
     if domain.len() > 253 {
         return Err(AddressError::InvalidDomain);
     }
@@ -283,11 +483,135 @@ mod tests {
             ("a..b@example.org", BadDots),
             ("ana\r\nBcc: x@example.org", InvalidCharacter('\r')),
             ("a\"b@example.org", InvalidCharacter('"')),
-            ("ana@exämple.org", NonAscii),
             ("mailto:ana%4@example.org", BadPercentEncoding),
         ];
         for (input, want) in cases {
             assert_eq!(EmailAddress::parse(input).unwrap_err(), *want, "{input:?}");
         }
+    }
+
+    #[test]
+    fn internationalised_domains_are_kept_in_a_labels_and_shown_in_u_labels() {
+        let forms = [
+            "jörg@bücher-müller.de",
+            "JÖRG@BÜCHER-MÜLLER.DE",
+            "jörg@xn--bcher-mller-thbg.de",
+            "Jörg@XN--BCHER-MLLER-THBG.DE",
+            "mailto:j%C3%B6rg@b%C3%BCcher-m%C3%BCller.de",
+            "<jörg@bücher-müller。de>",
+        ];
+        let first = EmailAddress::parse(forms[0]).unwrap();
+        assert_eq!(first.as_str(), "jörg@xn--bcher-mller-thbg.de");
+        assert_eq!(first.domain(), "xn--bcher-mller-thbg.de");
+        assert_eq!(first.domain_unicode(), "bücher-müller.de");
+        assert_eq!(first.to_unicode(), "jörg@bücher-müller.de");
+        assert_eq!(first.to_string(), first.as_str());
+        for form in forms {
+            assert_eq!(EmailAddress::parse(form).unwrap(), first, "{form}");
+        }
+        let ascii_local = EmailAddress::parse("ana@bücher.de").unwrap();
+        assert!(ascii_local.as_str().is_ascii());
+        assert!(!ascii_local.needs_smtputf8());
+        assert!(first.needs_smtputf8());
+        // An ASCII domain is shown as it is stored.
+        let plain = EmailAddress::parse("ana@example.org").unwrap();
+        assert!(matches!(
+            plain.to_unicode(),
+            Cow::Borrowed("ana@example.org")
+        ));
+    }
+
+    #[test]
+    fn non_ascii_local_parts_are_lower_cased_and_composed() {
+        let composed = EmailAddress::parse("zoë@example.org").unwrap();
+        for form in [
+            "ZOË@example.org",
+            "zoe\u{0308}@example.org",
+            "mailto:zo%C3%AB@example.org",
+        ] {
+            assert_eq!(EmailAddress::parse(form).unwrap(), composed, "{form}");
+        }
+        assert_eq!(composed.local_part(), "zoë");
+        assert!(composed.needs_smtputf8());
+        assert_eq!(composed.mailto_uri(), "mailto:zo%C3%AB@example.org");
+        assert_eq!(
+            EmailAddress::parse(&composed.mailto_uri()).unwrap(),
+            composed
+        );
+        for address in [
+            "用户@例子.广告",
+            "δοκιμή@παράδειγμα.δοκιμή",
+            "медведь@с-балалайкой.рф",
+        ] {
+            let a = EmailAddress::parse(address).unwrap();
+            assert!(a.domain().is_ascii(), "{a:?}");
+            assert_eq!(a.to_unicode(), address);
+        }
+    }
+
+    #[test]
+    fn invalid_labels_are_refused_with_a_reason() {
+        use DomainLabelProblem::*;
+        let label = |label: &str, problem| AddressError::InvalidDomainLabel {
+            label: label.to_owned(),
+            problem,
+        };
+        let cases: &[(&str, AddressError)] = &[
+            ("a@-bücher.de", label("-bücher", HyphenAtEnd)),
+            ("a@bücher-.de", label("bücher-", HyphenAtEnd)),
+            ("a@bü cher.de", label("bü cher", Character(' '))),
+            ("a@bü_cher.de", label("bü_cher", Character('_'))),
+            ("a@bücher..de", label("", Empty)),
+            ("a@bücher.de.", label("", Empty)),
+            ("a@xn--a.de", label("xn--a", BadPunycode)),
+            ("a@xn--bcher-kva-.de", label("xn--bcher-kva-", BadPunycode)),
+            ("a@\u{0301}bc.de", label("\u{0301}bc", Combination)),
+            ("a@ab\u{05D0}.de", label("ab\u{05D0}", Combination)),
+            (
+                "a@x\u{200D}ü.de",
+                label("x\u{200D}ü", Character('\u{200D}')),
+            ),
+            (
+                &format!("a@{}.de", "ü".repeat(60)),
+                label(&"ü".repeat(60), TooLong { octets: 66 }),
+            ),
+            ("zo ë@example.org", AddressError::InvalidCharacter(' ')),
+            (
+                "zo\u{200B}ë@example.org",
+                AddressError::InvalidCharacter('\u{200B}'),
+            ),
+            (
+                "zo\u{202E}ë@example.org",
+                AddressError::InvalidCharacter('\u{202E}'),
+            ),
+            (
+                "zo\u{0085}ë@example.org",
+                AddressError::InvalidCharacter('\u{0085}'),
+            ),
+            (
+                &format!("{}@example.org", "ü".repeat(33)),
+                AddressError::LocalPartTooLong { len: 66 },
+            ),
+        ];
+        for (input, want) in cases {
+            let got = EmailAddress::parse(input).unwrap_err();
+            assert_eq!(got, *want, "{input:?}");
+            assert!(got.to_string().len() > 20, "{got}");
+        }
+        // The whole domain too long in A-labels, each label fine.
+        let long = format!("a@{}", vec!["ü".repeat(20); 12].join("."));
+        assert_eq!(
+            EmailAddress::parse(&long).unwrap_err(),
+            AddressError::InvalidDomain
+        );
+    }
+
+    #[test]
+    fn the_reason_reads_as_plain_words() {
+        let e = EmailAddress::parse("a@bü_cher.de").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the domain is not a valid host name: its label \"bü_cher\" contains '_', which a domain name may not contain"
+        );
     }
 }

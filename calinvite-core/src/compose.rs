@@ -428,7 +428,9 @@ impl Composer {
         // ORGANIZER and From are calinvite's mailbox (replies must come here,
         // manual: design D1), shown with the real organizer's name.
         let organizer_name = event.organizer().name().or(self.sender.mailbox().name());
-        let shown_name = organizer_name.map_or(self.sender.address().as_str(), |n| n.as_str());
+        // Without a name, the address as people read it (U-labels).
+        let sender_shown = self.sender.address().to_unicode();
+        let shown_name = organizer_name.map_or(&*sender_shown, |n| n.as_str());
 
         let token = uid.token();
         let links = self.options.links_base.as_ref().map(|base| RsvpLinks {

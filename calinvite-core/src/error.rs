@@ -44,12 +44,51 @@ pub enum AddressError {
     /// The domain is not a host name.
     #[error("the domain is not a valid host name")]
     InvalidDomain,
-    /// Non-ASCII (internationalised) address.
-    #[error("internationalised (non-ASCII) addresses are not supported")]
-    NonAscii,
+    /// One label of an internationalised (or `xn--`) domain breaks the rules
+    /// of internationalised domain names (UTS #46, IDNA 2008).
+    #[error("the domain is not a valid host name: its label {label:?} {problem}")]
+    InvalidDomainLabel {
+        /// The label as given.
+        label: String,
+        /// What is wrong with it.
+        problem: DomainLabelProblem,
+    },
     /// `%` not followed by two hex digits, or decoding to invalid UTF-8.
     #[error("the mailto: URI has invalid percent-encoding")]
     BadPercentEncoding,
+}
+
+/// Why a label of an internationalised domain name is refused
+/// ([`AddressError::InvalidDomainLabel`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum DomainLabelProblem {
+    /// Two dots in a row, or a dot at an end.
+    #[error("is empty (two dots in a row, or a dot at an end)")]
+    Empty,
+    /// Longer than 63 octets in its ASCII (`xn--`) form.
+    #[error("is {octets} octets long in its ASCII form; at most 63 are allowed")]
+    TooLong {
+        /// Its length in its ASCII form.
+        octets: usize,
+    },
+    /// Starts or ends with a hyphen.
+    #[error("starts or ends with a hyphen")]
+    HyphenAtEnd,
+    /// A character no domain name may hold (a space, punctuation, a symbol,
+    /// an invisible or disallowed character).
+    #[error("contains {0:?}, which a domain name may not contain")]
+    Character(char),
+    /// An `xn--` label that is not valid Punycode of a valid label.
+    #[error("starts with \"xn--\" but is not the ASCII form of a valid label")]
+    BadPunycode,
+    /// Every character is allowed but their combination is not: a combining
+    /// mark first, a joiner out of place, or right-to-left and left-to-right
+    /// text mixed against the bidirectional rule.
+    #[error(
+        "combines its characters in a way domain names forbid (a mark at the start, a joiner out of place, or mixed writing directions)"
+    )]
+    Combination,
 }
 
 /// An identifier (event code, token, UID) could not be parsed.

@@ -165,7 +165,9 @@ pub use compose::{
     ComposeOptions, Composer, DEFAULT_PRODUCT_ID, Envelope, IdempotencyKey, OutgoingMessage,
 };
 pub use draft::EventDraft;
-pub use error::{AddressError, ComposeError, EventError, IdError, RecurrenceError, TimeError};
+pub use error::{
+    AddressError, ComposeError, DomainLabelProblem, EventError, IdError, RecurrenceError, TimeError,
+};
 pub use event::{
     Event, EventBuilder, EventStatus, InstanceOverride, LanguageTag, MAX_INSTANCES,
     ParticipationStatus, Recipient, Recurrence, SenderIdentity, WebUrl,

@@ -39,6 +39,10 @@ pub enum SesErrorKind {
     BadRequest,
     /// The request could not be built (a bug or an invalid setting). Permanent.
     Construction,
+    /// An address SES cannot carry: a non-ASCII local part (`zoë@…`), which
+    /// needs SMTPUTF8 (RFC 6531). Refused before anything is sent, for that
+    /// one recipient. Permanent.
+    AddressNotSupported,
 }
 
 impl SesErrorKind {
@@ -69,6 +73,7 @@ impl SesErrorKind {
             SesErrorKind::MessageRejected => "message-rejected",
             SesErrorKind::BadRequest => "bad-request",
             SesErrorKind::Construction => "construction",
+            SesErrorKind::AddressNotSupported => "address-not-supported",
         }
     }
 }

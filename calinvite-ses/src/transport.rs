@@ -367,7 +367,21 @@ impl SesTransport {
     /// Sends `message` to `envelope`'s recipient and says what SES answered.
     /// Throttling answers pause every worker and are retried; everything
     /// else comes back classified.
+    ///
+    /// An address with a non-ASCII local part is refused at once with
+    /// [`SesErrorKind::AddressNotSupported`] (permanent): SES takes
+    /// internationalised domains (sent in A-labels) but not UTF-8 local parts.
     pub async fn send(&self, envelope: &Envelope, message: &[u8]) -> Result<SentMessage, SesError> {
+        if let Some(refused) = unsupported_address(envelope) {
+            bump(&self.counters.permanent_failures);
+            tracing::info!(
+                outcome = "permanent",
+                kind = refused.kind().as_str(),
+                bytes = message.len(),
+                "SES cannot carry this address; the message is not sent"
+            );
+            return Err(refused);
+        }
         let tags = if self.message_tags {
             tags::message_tags(message)
                 .into_iter()
@@ -462,6 +476,27 @@ impl SesTransport {
             }
         }
     }
+}
+
+/// The refusal of an envelope SES cannot carry: a non-ASCII local part in the
+/// recipient's or the sender's address.
+fn unsupported_address(envelope: &Envelope) -> Option<SesError> {
+    let (whose, address) = if envelope.to().needs_smtputf8() {
+        ("recipient", envelope.to())
+    } else if envelope.from().needs_smtputf8() {
+        ("sender", envelope.from())
+    } else {
+        return None;
+    };
+    Some(SesError::new(
+        SesErrorKind::AddressNotSupported,
+        None,
+        None,
+        format!(
+            "the {whose} address {address} has a non-ASCII local part, which needs SMTPUTF8; \
+             SES does not send to or from such addresses"
+        ),
+    ))
 }
 
 impl Transport for SesTransport {

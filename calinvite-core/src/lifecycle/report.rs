@@ -324,7 +324,9 @@ pub const CSV_HEADER: [&str; 8] = [
 ];
 
 /// One row per invitation (RFC 4180, UTF-8, cells that a spreadsheet would
-/// run as a formula neutralised).
+/// run as a formula neutralised). The address is shown as people read it: an
+/// internationalised domain in U-labels
+/// ([`EmailAddress::to_unicode`](crate::EmailAddress::to_unicode)).
 pub async fn event_csv<R: ReadsStore + ?Sized>(
     p: &R,
     scope: Scope,
@@ -351,7 +353,8 @@ pub async fn event_csv<R: ReadsStore + ?Sized>(
                 .unwrap_or_default()
         };
         rows.push([
-            inv.recipient.address().to_string(),
+            // Shown to people: an internationalised domain in U-labels.
+            inv.recipient.address().to_unicode().into_owned(),
             inv.recipient
                 .name()
                 .map(|n| n.as_str().to_owned())

@@ -139,6 +139,22 @@
 //! never substrings; iCloud's relay address gives way to the real one in its
 //! `EMAIL=` parameter.
 //!
+//! Addresses in every script are accepted. An internationalised domain is
+//! mapped by UTS #46 and kept in A-labels (`xn--…`): that is the form on the
+//! wire (SMTP envelope, the addr-spec of `From` and `To`, `ORGANIZER` and
+//! `ATTENDEE`) and in the store, so `jörg@bücher-müller.de` and
+//! `jörg@xn--bcher-mller-thbg.de` are one address (suppression, "already
+//! invited" and answers all match). What people read — organizer notices, the
+//! event CSV, the sender's shown name — gives the domain in U-labels
+//! ([`EmailAddress::to_unicode`](crate::EmailAddress::to_unicode)). A
+//! non-ASCII local part (RFC 6531/6532) is lower-cased and composed (NFC); it
+//! is written as UTF-8 in header addr-specs and percent-encoded UTF-8 in a
+//! `mailto:` URI, and travels only where the transport can carry it: the SMTP
+//! relay sends it with `SMTPUTF8` when the relay offers it; a relay that does
+//! not, and SES, refuse that one recipient permanently (the invitation
+//! bounces with the reason), never the batch. The inbound listener offers
+//! SMTPUTF8 and takes UTF-8 senders, recipients and headers.
+//!
 //! ## <span id="rule-19"></span>Rule 19 — Forwarded invitations
 //!
 //! A forwarded copy brings answers from addresses never invited (RFC 5546

@@ -16,6 +16,7 @@
 mod lifecycle_machine;
 mod support;
 
+mod address_scripts;
 mod api;
 mod conformance;
 mod corpus;

@@ -9,6 +9,7 @@
 //! modules' logs only make its checks for what must never be logged stricter.
 
 mod moto;
+mod moto_idn;
 mod notification_properties;
 mod notifications;
 mod rate_limit;

@@ -12,7 +12,9 @@ mod listener_support;
 mod relay_support;
 
 mod listener;
+mod listener_smtputf8;
 mod postfix_inbound;
 mod postfix_outbound;
 mod relay_faults;
+mod relay_smtputf8;
 mod relay_tls;

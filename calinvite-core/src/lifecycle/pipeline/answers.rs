@@ -272,8 +272,8 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
         let end = reply.proposed_end.as_ref().map(engine::describe_time);
         let comment = reply.comment.as_ref().map(|c| c.as_str().to_owned());
         let who = reply.attendee.as_ref().map_or_else(
-            || inv.recipient.address().to_string(),
-            |a| a.address().to_string(),
+            || inv.recipient.address().to_unicode().into_owned(),
+            |a| a.address().to_unicode().into_owned(),
         );
         let text = self.options.notices.counter(&CounterNotice {
             event: &event.latest,

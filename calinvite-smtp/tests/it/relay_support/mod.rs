@@ -45,6 +45,8 @@ pub struct Options {
     /// Recipients whose local part starts with this get `550 5.1.1` at RCPT, always.
     pub reject_prefix: &'static str,
     pub auth: Option<(&'static str, &'static str)>,
+    /// Offers SMTPUTF8; without it, a non-ASCII address gets `553 5.6.7`.
+    pub smtputf8: bool,
 }
 
 impl Default for Options {
@@ -55,6 +57,7 @@ impl Default for Options {
             size: None,
             reject_prefix: "nobody",
             auth: None,
+            smtputf8: false,
         }
     }
 }
@@ -75,6 +78,8 @@ pub struct State {
     pub applied: Vec<Fault>,
     pub connections: usize,
     pub transactions: usize,
+    /// Every `MAIL FROM` command line, as received.
+    pub mail_lines: Vec<String>,
 }
 
 pub struct FakeRelay {
@@ -121,6 +126,7 @@ async fn session(stream: TcpStream, o: Options, state: Arc<Mutex<State>>) -> std
     let mut fault = Fault::Accept;
     let mut rcpt_ok = false;
     let mut mail_ok = false;
+    let mut utf8 = false;
     loop {
         line.clear();
         if io.read_until(b'\n', &mut line).await? == 0 {
@@ -148,6 +154,9 @@ async fn session(stream: TcpStream, o: Options, state: Arc<Mutex<State>>) -> std
             if o.auth.is_some() {
                 r.push_str("250-AUTH PLAIN\r\n");
             }
+            if o.smtputf8 {
+                r.push_str("250-SMTPUTF8\r\n");
+            }
             r.push_str("250 8BITMIME\r\n");
             io.get_mut().write_all(r.as_bytes()).await?;
         } else if upper.starts_with("AUTH PLAIN ") {
@@ -166,9 +175,13 @@ async fn session(stream: TcpStream, o: Options, state: Arc<Mutex<State>>) -> std
                 st.transactions += 1;
                 let f = st.script.pop_front().unwrap_or(Fault::Accept);
                 st.applied.push(f.clone());
+                st.mail_lines.push(text.clone());
                 f
             };
             from = between(&text);
+            // RFC 6531: a UTF-8 address needs the SMTPUTF8 parameter, and a
+            // relay that offers it.
+            utf8 = o.smtputf8 && upper.contains(" SMTPUTF8");
             to.clear();
             rcpt_ok = false;
             mail_ok = false;
@@ -178,6 +191,7 @@ async fn session(stream: TcpStream, o: Options, state: Arc<Mutex<State>>) -> std
             }
             let r = match fault_reply(&fault, Step::Mail) {
                 Some((c, t)) => reply(c, t),
+                None if !from.is_ascii() && !utf8 => reply(553, "5.6.7 SMTPUTF8 needed"),
                 None => {
                     mail_ok = true;
                     reply(250, "2.1.0 ok")
@@ -195,6 +209,8 @@ async fn session(stream: TcpStream, o: Options, state: Arc<Mutex<State>>) -> std
             }
             let r = if !mail_ok {
                 reply(503, "5.5.1 MAIL first")
+            } else if !addr.is_ascii() && !utf8 {
+                reply(553, "5.6.7 SMTPUTF8 needed")
             } else if addr.starts_with(o.reject_prefix) {
                 reply(550, "5.1.1 no such user here")
             } else if let Some((c, t)) = fault_reply(&fault, Step::Rcpt) {
