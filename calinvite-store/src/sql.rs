@@ -1318,9 +1318,18 @@ impl Store for SqlStore {
                 .await
                 .map_err(unavailable)?;
             let mut batch = Vec::with_capacity(rows.len());
-            for row in &rows {
+            let read: StoreResult<()> = rows.iter().try_for_each(|row| {
                 let order: i64 = get(row, "seq", "deliveries")?;
                 batch.push((order, self.delivery_from(row)?));
+                Ok(())
+            });
+            if let Err(e) = read {
+                // Roll back now, not when the transaction is dropped: until
+                // then PostgreSQL keeps the rows locked, and the next claim
+                // would skip the unreadable one (SKIP LOCKED) instead of
+                // stopping at it.
+                tx.rollback().await.map_err(unavailable)?;
+                return Err(e);
             }
             batch.sort_by_key(|(s, _)| *s);
             claimed.extend(batch.into_iter().map(|(_, d)| d));
