@@ -72,14 +72,14 @@ impl Fixture {
 }
 
 fn history(inv: &Invitation) -> Change {
-    Change::AppendHistory(HistoryEntry {
-        token: inv.token().clone(),
-        at: inv.created_at(),
-        kind: HistoryKind::Queued {
+    Change::AppendHistory(HistoryEntry::new(
+        inv.token().clone(),
+        inv.created_at(),
+        HistoryKind::Queued {
             kind: MessageKind::Invitation,
             sequence: Sequence::INITIAL,
         },
-    })
+    ))
 }
 
 fn delivery(inv: &Invitation, copy: u32) -> Delivery {

@@ -276,19 +276,18 @@ async fn run(args: Args) -> Result<(), String> {
         owner: OwnerId(1),
         organizer: OrganizerId(1),
     };
-    let owner = DomainOwner {
-        id: scope.owner,
-        name: COMPANY.into(),
-        mail_domain: MAIL_DOMAIN.into(),
-        ingest: address(&format!("create@{MAIL_DOMAIN}")),
-        reply: address(&format!("rsvp@{MAIL_DOMAIN}")),
-        bounce: address(&format!("bounces@{MAIL_DOMAIN}")),
-        links_base: None,
-        // Invoice reminders are transactional mail, not a list: no
-        // one-click unsubscribe. The default authentication policy stays:
-        // it governs organizer mail to the ingest address, not replies.
-        settings: Settings::default().with_list_unsubscribe(false),
-    };
+    let owner = DomainOwner::new(
+        scope.owner,
+        COMPANY,
+        MAIL_DOMAIN,
+        address(&format!("create@{MAIL_DOMAIN}")),
+        address(&format!("rsvp@{MAIL_DOMAIN}")),
+        address(&format!("bounces@{MAIL_DOMAIN}")),
+    )
+    // Invoice reminders are transactional mail, not a list: no one-click
+    // unsubscribe. The default authentication policy stays: it governs
+    // organizer mail to the ingest address, not replies.
+    .with_settings(Settings::default().with_list_unsubscribe(false));
     let reply_mailbox = owner.reply.clone();
     pipeline
         .store()
@@ -297,13 +296,10 @@ async fn run(args: Args) -> Result<(), String> {
         .map_err(|e| format!("store: {e}"))?;
     pipeline
         .store()
-        .put_organizer(OrganizerAccount {
-            scope,
-            name: BILLING_NAME.into(),
-            allow: vec![AllowEntry::Address(address(BILLING))],
-            settings: None,
-            notify: address(BILLING),
-        })
+        .put_organizer(
+            OrganizerAccount::new(scope, BILLING_NAME, address(BILLING))
+                .with_allow_list(vec![AllowEntry::Address(address(BILLING))]),
+        )
         .await
         .map_err(|e| format!("store: {e}"))?;
     let mut config = ListenerConfig::new(format!("mx.{MAIL_DOMAIN}"));

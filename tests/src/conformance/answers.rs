@@ -1261,13 +1261,13 @@ pub(super) async fn settle_without_lease_is_not_leased<S: Store>(store: S) {
     let store = s.pipeline.store();
     let history = store.history(&token).await.unwrap().len();
     let now = s.pipeline.now();
-    let entry = HistoryEntry {
-        token: token.clone(),
-        at: now,
-        kind: HistoryKind::Sent {
+    let entry = HistoryEntry::new(
+        token.clone(),
+        now,
+        HistoryKind::Sent {
             sequence: Sequence::INITIAL,
         },
-    };
+    );
     match store
         .settle(
             &key,
@@ -1493,13 +1493,14 @@ pub(super) async fn unsubscribe_suppresses_but_cancellation_still_goes<S: Store>
             .any(|e| e.kind == HistoryKind::Unsubscribed)
     );
     // Another owner's pipeline call with this token does nothing.
-    let other_owner = DomainOwner {
-        id: OwnerId(77),
-        mail_domain: "other.example.com".into(),
-        ingest: addr("create@other.example.com"),
-        reply: addr("rsvp@other.example.com"),
-        bounce: addr("bounces@other.example.com"),
-        ..s.owner.clone()
+    let other_owner = {
+        let mut owner = s.owner.clone();
+        owner.id = OwnerId(77);
+        owner.mail_domain = "other.example.com".into();
+        owner.ingest = addr("create@other.example.com");
+        owner.reply = addr("rsvp@other.example.com");
+        owner.bounce = addr("bounces@other.example.com");
+        owner
     };
     s.pipeline.store().put_owner(other_owner).await.unwrap();
     expect_refused(
@@ -1585,13 +1586,14 @@ pub(super) async fn web_answers_are_marked_web<S: Store>(store: S) {
         Some(ParticipationStatus::Accepted)
     );
     // Another owner cannot answer with this token.
-    let other_owner = DomainOwner {
-        id: OwnerId(78),
-        mail_domain: "other.example.com".into(),
-        ingest: addr("create@other.example.com"),
-        reply: addr("rsvp@other.example.com"),
-        bounce: addr("bounces@other.example.com"),
-        ..s.owner.clone()
+    let other_owner = {
+        let mut owner = s.owner.clone();
+        owner.id = OwnerId(78);
+        owner.mail_domain = "other.example.com".into();
+        owner.ingest = addr("create@other.example.com");
+        owner.reply = addr("rsvp@other.example.com");
+        owner.bounce = addr("bounces@other.example.com");
+        owner
     };
     s.pipeline.store().put_owner(other_owner).await.unwrap();
     let before = invitation(&s, &code, "webby@example.org").await;
