@@ -144,7 +144,7 @@ fn answers(history: &[HistoryEntry]) -> Vec<Answer> {
 
 async fn answers_of<S: Store>(s: &Scenario<S>, code: &EventCode, who: &str) -> Vec<Answer> {
     let inv = invitation(s, code, who).await;
-    answers(&history(s, &inv.token()).await)
+    answers(&history(s, inv.token()).await)
 }
 
 async fn refusals_of<S: Store>(
@@ -803,7 +803,7 @@ pub(super) async fn recurring_instances<S: Store>(store: S) {
         inv.answer_for(Some(OccurrenceId::At(utc(12, 31, 17)))),
         Some(ParticipationStatus::Accepted)
     );
-    let last = answers(&history(&s, &inv.token()).await).pop().unwrap();
+    let last = answers(&history(&s, inv.token()).await).pop().unwrap();
     assert_eq!(last.instance, Some(one));
     assert_eq!(last.status, ParticipationStatus::Declined);
 
@@ -1641,7 +1641,7 @@ impl Recount {
                 Some(ParticipationStatus::Tentative) => self.tentative += 1,
                 _ => self.no_answer += 1,
             }
-            let h = history(s, &inv.token()).await;
+            let h = history(s, inv.token()).await;
             for a in answers(&h) {
                 self.late += u64::from(a.late);
                 if a.forwarded_from.is_some() {
@@ -1992,7 +1992,7 @@ pub(super) async fn csv_export_and_mailed_report<S: Store>(store: S) {
                 .map(|s| s.to_string())
                 .unwrap_or_default()
         );
-        assert_eq!(row[7], history(&s, &inv.token()).await.len().to_string());
+        assert_eq!(row[7], history(&s, inv.token()).await.len().to_string());
     }
     // Names are normalised on input (a `"` becomes `'`); whatever is kept,
     // the cell is neutralised so a spreadsheet shows it as text.
