@@ -616,7 +616,7 @@ impl SqlStore {
                     expected,
                     invitation,
                 } => {
-                    if held.updated.contains(&invitation.token()) {
+                    if held.updated.contains(invitation.token()) {
                         self.flush(tx, &mut held).await?;
                     }
                     held.updated.insert(invitation.token().clone());

@@ -43,26 +43,22 @@ fn scope() -> Scope {
 /// One domain owner and one organizer whose updates go to everyone.
 async fn tenant<S: Store>(store: &S) {
     store
-        .put_owner(DomainOwner {
-            id: OwnerId(1),
-            name: "Example Events".into(),
-            mail_domain: DOMAIN.into(),
-            ingest: address(&format!("create@{DOMAIN}")),
-            reply: address(&format!("rsvp@{DOMAIN}")),
-            bounce: address(&format!("bounces@{DOMAIN}")),
-            links_base: None,
-            settings: Settings::default(),
-        })
+        .put_owner(DomainOwner::new(
+            OwnerId(1),
+            "Example Events",
+            DOMAIN,
+            address(&format!("create@{DOMAIN}")),
+            address(&format!("rsvp@{DOMAIN}")),
+            address(&format!("bounces@{DOMAIN}")),
+        ))
         .await
         .unwrap();
     store
-        .put_organizer(OrganizerAccount {
-            scope: scope(),
-            name: "Ana".into(),
-            allow: vec![AllowEntry::Domain("example.com".into())],
-            settings: Some(Settings::default().with_audience(UpdateAudience::Everyone)),
-            notify: address("ana@example.com"),
-        })
+        .put_organizer(
+            OrganizerAccount::new(scope(), "Ana", address("ana@example.com"))
+                .with_allow_list(vec![AllowEntry::Domain("example.com".into())])
+                .with_settings(Settings::default().with_audience(UpdateAudience::Everyone)),
+        )
         .await
         .unwrap();
 }
@@ -169,14 +165,14 @@ async fn invite_in_bulk<S: Store>(
                 state: QueueState::Queued,
                 last_error: None,
             }));
-            changes.push(Change::AppendHistory(HistoryEntry {
+            changes.push(Change::AppendHistory(HistoryEntry::new(
                 token,
                 at,
-                kind: HistoryKind::Queued {
+                HistoryKind::Queued {
                     kind: MessageKind::Invitation,
                     sequence: Sequence::INITIAL,
                 },
-            }));
+            )));
         }
         store.commit(changes).await.unwrap();
     }

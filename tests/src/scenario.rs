@@ -184,29 +184,31 @@ impl<S: Store> Scenario<S> {
         domain: &str,
     ) -> Result<Self, PipelineError> {
         let clock = Arc::new(FixedClock::new(scenario_start()));
-        let owner = DomainOwner {
-            id: OwnerId(owner_id),
-            name: "Example Events".into(),
-            mail_domain: domain.into(),
-            ingest: address(&format!("create@{domain}")),
-            reply: address(&format!("rsvp@{domain}")),
-            bounce: address(&format!("bounces@{domain}")),
-            links_base: WebUrl::parse(&format!("https://{domain}/")).ok(),
-            settings: Settings::default(),
+        let owner = {
+            let mut owner = DomainOwner::new(
+                OwnerId(owner_id),
+                "Example Events",
+                domain,
+                address(&format!("create@{domain}")),
+                address(&format!("rsvp@{domain}")),
+                address(&format!("bounces@{domain}")),
+            );
+            owner.links_base = WebUrl::parse(&format!("https://{domain}/")).ok();
+            owner
         };
-        let organizer = OrganizerAccount {
-            scope: Scope {
+        let organizer = OrganizerAccount::new(
+            Scope {
                 owner: owner.id,
                 organizer: OrganizerId(1),
             },
-            name: "Ana".into(),
-            allow: vec![
-                AllowEntry::Address(address(ORGANIZER)),
-                AllowEntry::Domain("example.com".into()),
-            ],
-            settings: Some(settings),
-            notify: address(ORGANIZER),
-        };
+            "Ana",
+            address(ORGANIZER),
+        )
+        .with_allow_list(vec![
+            AllowEntry::Address(address(ORGANIZER)),
+            AllowEntry::Domain("example.com".into()),
+        ])
+        .with_settings(settings);
         store.put_owner(owner.clone()).await?;
         store.put_organizer(organizer.clone()).await?;
         let pipeline = Pipeline::new(

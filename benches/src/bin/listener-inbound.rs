@@ -194,16 +194,14 @@ async fn run(args: Args) -> Result<(), String> {
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let url = format!("sqlite://{}?mode=rwc", dir.join("calinvite.db").display());
     let store = SqlStore::open(&url).await.map_err(|e| e.to_string())?;
-    let owner = DomainOwner {
-        id: OwnerId(1),
-        name: "bench".into(),
-        mail_domain: DOMAIN.into(),
-        ingest: address(&format!("create@{DOMAIN}"))?,
-        reply: address(&format!("rsvp@{DOMAIN}"))?,
-        bounce: address(&format!("bounces@{DOMAIN}"))?,
-        links_base: None,
-        settings: Settings::default(),
-    };
+    let owner = DomainOwner::new(
+        OwnerId(1),
+        "bench",
+        DOMAIN,
+        address(&format!("create@{DOMAIN}"))?,
+        address(&format!("rsvp@{DOMAIN}"))?,
+        address(&format!("bounces@{DOMAIN}"))?,
+    );
     let scope = Scope {
         owner: OwnerId(1),
         organizer: OrganizerId(1),
@@ -212,13 +210,11 @@ async fn run(args: Args) -> Result<(), String> {
     settings.auth = AuthPolicy::AllowListOnly;
     store.put_owner(owner).await.map_err(|e| e.to_string())?;
     store
-        .put_organizer(OrganizerAccount {
-            scope,
-            name: "Ana".into(),
-            allow: vec![AllowEntry::Address(address(ORGANIZER)?)],
-            settings: Some(settings),
-            notify: address(ORGANIZER)?,
-        })
+        .put_organizer(
+            OrganizerAccount::new(scope, "Ana", address(ORGANIZER)?)
+                .with_allow_list(vec![AllowEntry::Address(address(ORGANIZER)?)])
+                .with_settings(settings),
+        )
         .await
         .map_err(|e| e.to_string())?;
     let pipeline = Arc::new(Pipeline::new(

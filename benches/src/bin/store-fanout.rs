@@ -49,7 +49,7 @@ use calinvite_benches::measure::{rusage, vm_hwm_kb, wall_start};
 use calinvite_core::Envelope;
 use calinvite_core::lifecycle::{
     AllowEntry, DeliveryState, DomainOwner, Invitation, InvitationSource, OrganizerAccount,
-    OrganizerId, Outcome, OwnerId, Pipeline, PipelineOptions, Scope, Settings, Store, Transport,
+    OrganizerId, Outcome, OwnerId, Pipeline, PipelineOptions, Scope, Store, Transport,
     TransportError,
 };
 use calinvite_core::spi::{Change, InvitationParts};
@@ -291,29 +291,24 @@ async fn run_on(store: SqlStore, args: &Args, report: &mut Report) -> Result<(),
     let main = Arc::new(pipeline(store.clone(), transport.clone(), &options));
 
     // Tenancy: one domain owner, one organizer with the default settings.
-    let owner = DomainOwner {
-        id: OwnerId(1),
-        name: "Example Events".into(),
-        mail_domain: "events.example.com".into(),
-        ingest: address("create@events.example.com")?,
-        reply: address("rsvp@events.example.com")?,
-        bounce: address("bounces@events.example.com")?,
-        links_base: None,
-        settings: Settings::default(),
-    };
+    let owner = DomainOwner::new(
+        OwnerId(1),
+        "Example Events",
+        "events.example.com",
+        address("create@events.example.com")?,
+        address("rsvp@events.example.com")?,
+        address("bounces@events.example.com")?,
+    );
     let scope = Scope {
         owner: owner.id,
         organizer: OrganizerId(1),
     };
     store.put_owner(owner).await.map_err(err)?;
     store
-        .put_organizer(OrganizerAccount {
-            scope,
-            name: "Ana".into(),
-            allow: vec![AllowEntry::Domain("example.com".into())],
-            settings: None,
-            notify: address("ana@example.com")?,
-        })
+        .put_organizer(
+            OrganizerAccount::new(scope, "Ana", address("ana@example.com")?)
+                .with_allow_list(vec![AllowEntry::Domain("example.com".into())]),
+        )
         .await
         .map_err(err)?;
     let now = main.now();

@@ -511,7 +511,7 @@ mod tests {
     use chrono::{NaiveDate, TimeZone as _};
 
     fn event() -> StoredEvent {
-        let code = EventCode::generate(&mut crate::SequentialIds::new(9));
+        let code = EventCode::generate(&crate::SequentialIds::new(9));
         let day = NaiveDate::from_ymd_opt(2026, 12, 1).expect("day");
         let latest = Event::builder(code.clone())
             .summary("Launch")
@@ -541,7 +541,7 @@ mod tests {
         Invitation {
             scope: e.scope,
             code: e.code.clone(),
-            token: InvitationToken::generate(&mut crate::SequentialIds::new(1)),
+            token: InvitationToken::generate(&crate::SequentialIds::new(1)),
             recipient: Recipient::new(EmailAddress::parse("jorg@example.org").expect("a")),
             source: InvitationSource::Api,
             created_at: e.created_at,

@@ -25,6 +25,15 @@
 //!
 //! The rules are in [`crate::manual::lifecycle`].
 //!
+//! Records an application reads are `#[non_exhaustive]` and built through
+//! constructors (`DomainOwner::new`, `HistoryEntry::new` …), so a field added
+//! later breaks no one, and [`Invitation`] and [`StoredEvent`] show only
+//! getters, keeping their persistence internals (versions, answer marks) to
+//! the store. Plain ids and the store interface's own values in
+//! [`crate::spi`] (the queue, fan-outs, `InvitationParts`, `EventParts`) stay
+//! open structs, because every store must build and persist each of their
+//! fields anyway.
+//!
 //! ```
 //! use std::sync::Arc;
 //! use calinvite_core::lifecycle::*;

@@ -23,6 +23,10 @@ use crate::time::OccurrenceId;
     derive(serde::Serialize, serde::Deserialize),
     serde(transparent)
 )]
+#[allow(
+    clippy::exhaustive_structs,
+    reason = "an id is its number: there is nothing to add"
+)]
 pub struct OwnerId(pub u64);
 
 impl OwnerId {
@@ -44,6 +48,10 @@ impl OwnerId {
     derive(serde::Serialize, serde::Deserialize),
     serde(transparent)
 )]
+#[allow(
+    clippy::exhaustive_structs,
+    reason = "an id is its number: there is nothing to add"
+)]
 pub struct OrganizerId(pub u64);
 
 impl OrganizerId {
@@ -61,6 +69,10 @@ impl OrganizerId {
 /// Whose data a command touches: every command and every query is scoped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[allow(
+    clippy::exhaustive_structs,
+    reason = "a scope is exactly an owner and an organizer; a deeper tenancy level would change every command anyway"
+)]
 pub struct Scope {
     /// The domain owner.
     pub owner: OwnerId,
@@ -182,6 +194,7 @@ impl Settings {
 /// A domain owner and the mailboxes calinvite serves for it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct DomainOwner {
     /// Its id.
     pub id: OwnerId,
@@ -262,6 +275,10 @@ impl DomainOwner {
     derive(serde::Serialize, serde::Deserialize),
     serde(rename_all = "kebab-case")
 )]
+#[allow(
+    clippy::exhaustive_enums,
+    reason = "stores persist each kind of entry: a new kind changes every store anyway"
+)]
 pub enum AllowEntry {
     /// One address.
     Address(EmailAddress),
@@ -284,6 +301,7 @@ impl AllowEntry {
 /// A registered organizer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct OrganizerAccount {
     /// Its scope (owner and id).
     pub scope: Scope,
@@ -323,6 +341,13 @@ impl OrganizerAccount {
     /// Lets one address act as this organizer.
     pub fn allow_address(mut self, address: EmailAddress) -> Self {
         self.allow.push(AllowEntry::Address(address));
+        self
+    }
+
+    /// Replaces who may act as this organizer with `entries`, as given (a
+    /// store reading an account back uses this).
+    pub fn with_allow_list(mut self, entries: Vec<AllowEntry>) -> Self {
+        self.allow = entries;
         self
     }
 
@@ -552,6 +577,7 @@ impl DeliveryState {
 /// ([interop rule 20](crate::manual::interop#rule-20)).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct AnswerMark {
     /// Who answered: `None` for the invited person, else the address a
     /// forwarded copy answered from (each answerer is ordered on their own).
@@ -562,6 +588,24 @@ pub struct AnswerMark {
     pub sequence: Sequence,
     /// DTSTAMP of the answer.
     pub stamp: Option<DateTime<Utc>>,
+}
+
+impl AnswerMark {
+    /// The last SEQUENCE and DTSTAMP `answerer` (`None`: the invited person)
+    /// answered `instance` (`None`: the whole event) with.
+    pub fn new(
+        answerer: Option<EmailAddress>,
+        instance: Option<OccurrenceId>,
+        sequence: Sequence,
+        stamp: Option<DateTime<Utc>>,
+    ) -> Self {
+        AnswerMark {
+            answerer,
+            instance,
+            sequence,
+            stamp,
+        }
+    }
 }
 
 /// One recipient's invitation to one event.
@@ -852,6 +896,7 @@ pub enum HistoryKind {
 /// One entry of an invitation's history.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct HistoryEntry {
     /// The invitation.
     pub token: InvitationToken,
@@ -859,6 +904,13 @@ pub struct HistoryEntry {
     pub at: DateTime<Utc>,
     /// What.
     pub kind: HistoryKind,
+}
+
+impl HistoryEntry {
+    /// What happened to invitation `token` at `at`.
+    pub fn new(token: InvitationToken, at: DateTime<Utc>, kind: HistoryKind) -> Self {
+        HistoryEntry { token, at, kind }
+    }
 }
 
 /// Why something was refused. Every refusal has one; reports count them.
@@ -955,6 +1007,7 @@ impl fmt::Display for RefusalReason {
 /// A refusal with what it was about.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct Refusal {
     /// Why.
     pub reason: RefusalReason,
@@ -963,7 +1016,9 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    pub(crate) fn new(reason: RefusalReason, detail: impl Into<String>) -> Self {
+    /// A refusal for `reason`, with details for a person (never a secret
+    /// token).
+    pub fn new(reason: RefusalReason, detail: impl Into<String>) -> Self {
         Refusal {
             reason,
             detail: detail.into(),
@@ -982,6 +1037,7 @@ impl std::error::Error for Refusal {}
 /// A refusal as recorded, for reports.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct RefusalRecord {
     /// The owner it concerns.
     pub owner: OwnerId,
@@ -993,6 +1049,26 @@ pub struct RefusalRecord {
     pub at: DateTime<Utc>,
     /// Why and what.
     pub refusal: Refusal,
+}
+
+impl RefusalRecord {
+    /// A refusal concerning `owner` (and, when known, one of its organizers
+    /// and events), recorded at `at`.
+    pub fn new(
+        owner: OwnerId,
+        organizer: Option<OrganizerId>,
+        code: Option<EventCode>,
+        at: DateTime<Utc>,
+        refusal: Refusal,
+    ) -> Self {
+        RefusalRecord {
+            owner,
+            organizer,
+            code,
+            at,
+            refusal,
+        }
+    }
 }
 
 /// Why an address may not be sent to.
@@ -1029,6 +1105,7 @@ impl SuppressionReason {
 /// domain owner.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct Suppression {
     /// The owner.
     pub owner: OwnerId,
@@ -1038,6 +1115,23 @@ pub struct Suppression {
     pub reason: SuppressionReason,
     /// Since when.
     pub at: DateTime<Utc>,
+}
+
+impl Suppression {
+    /// `address` may not be sent to by `owner` since `at`, for `reason`.
+    pub fn new(
+        owner: OwnerId,
+        address: EmailAddress,
+        reason: SuppressionReason,
+        at: DateTime<Utc>,
+    ) -> Self {
+        Suppression {
+            owner,
+            address,
+            reason,
+            at,
+        }
+    }
 }
 
 /// The id of a pending change: unique per store, drawn by the pipeline when
@@ -1086,6 +1180,7 @@ impl From<&str> for PendingChangeId {
 /// A change held for approval ([D6](crate::manual::design#d6)).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct PendingChange {
     /// Its id (unique per store).
     pub id: PendingChangeId,
@@ -1103,6 +1198,43 @@ pub struct PendingChange {
     pub created_at: DateTime<Utc>,
     /// Where it stands.
     pub state: PendingState,
+}
+
+impl PendingChange {
+    /// An open change of `kind` to event `code`, planned at `created_at`
+    /// against the revision of `base_sequence`, that sends nothing until
+    /// [`with_recipients`](Self::with_recipients) lists who would get what.
+    pub fn new(
+        id: PendingChangeId,
+        scope: Scope,
+        code: EventCode,
+        kind: PendingKind,
+        base_sequence: Sequence,
+        created_at: DateTime<Utc>,
+    ) -> Self {
+        PendingChange {
+            id,
+            scope,
+            code,
+            kind,
+            base_sequence,
+            recipients: Vec::new(),
+            created_at,
+            state: PendingState::Open,
+        }
+    }
+
+    /// Who would get what, as planned.
+    pub fn with_recipients(mut self, recipients: Vec<PlannedMessage>) -> Self {
+        self.recipients = recipients;
+        self
+    }
+
+    /// Where it stands (a store reading it back).
+    pub fn with_state(mut self, state: PendingState) -> Self {
+        self.state = state;
+        self
+    }
 }
 
 /// What a pending change does.
@@ -1151,6 +1283,7 @@ keywords!(PendingState {
 /// One message a plan would send.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct PlannedMessage {
     /// The invitation.
     pub token: InvitationToken,
@@ -1160,9 +1293,24 @@ pub struct PlannedMessage {
     pub kind: MessageKind,
 }
 
+impl PlannedMessage {
+    /// Message `kind` to invitation `token` at `address`.
+    pub fn new(token: InvitationToken, address: EmailAddress, kind: MessageKind) -> Self {
+        PlannedMessage {
+            token,
+            address,
+            kind,
+        }
+    }
+}
+
 /// A message in the delivery queue ([D8](crate::manual::design#d8)).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[allow(
+    clippy::exhaustive_structs,
+    reason = "store interface: a store persists every field, so a new field changes every store anyway"
+)]
 pub struct Delivery {
     /// The idempotency key: at most one delivery per key, ever.
     pub key: DeliveryKey,
@@ -1186,6 +1334,10 @@ pub struct Delivery {
     feature = "serde",
     derive(serde::Serialize, serde::Deserialize),
     serde(rename_all = "kebab-case")
+)]
+#[allow(
+    clippy::exhaustive_enums,
+    reason = "store interface: the key of a queue row; a new kind changes every store anyway"
 )]
 pub enum DeliveryKey {
     /// A message to an invitation's recipient.
@@ -1260,6 +1412,10 @@ pub enum QueueState {
 /// out in batches, so memory does not grow with the audience.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[allow(
+    clippy::exhaustive_structs,
+    reason = "store interface: a store persists every field, so a new field changes every store anyway"
+)]
 pub struct FanOut {
     /// Its id.
     pub id: String,

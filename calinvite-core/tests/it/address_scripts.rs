@@ -124,10 +124,10 @@ fn the_examples_of_the_issue_are_accepted() {
 
 /// An invitation to `to`, composed.
 fn invite(to: &str) -> OutgoingMessage {
-    let mut ids = SequentialIds::new(1);
+    let ids = SequentialIds::new(1);
     let zone = TimeZone::parse("Europe/Madrid").unwrap();
     let day = NaiveDate::from_ymd_opt(2026, 12, 3).unwrap();
-    let event = Event::builder(EventCode::generate(&mut ids))
+    let event = Event::builder(EventCode::generate(&ids))
         .summary("Fiesta")
         .schedule(
             Schedule::timed(
@@ -151,7 +151,7 @@ fn invite(to: &str) -> OutgoingMessage {
     let recipient = Recipient::new(EmailAddress::parse(to).unwrap()).with_name("Jörg");
     let uid = InvitationUid::new(
         revision.event().code().clone(),
-        InvitationToken::generate(&mut ids),
+        InvitationToken::generate(&ids),
         "events.example.com",
     )
     .unwrap();

@@ -205,7 +205,7 @@ fn complaint_suppresses_the_address() {
         .iter()
         .find(|i| i.recipient().address().as_str() == "angry@example.org")
         .unwrap();
-    let history = block_on(s.pipeline.history(s.scope(), &angry.token())).unwrap();
+    let history = block_on(s.pipeline.history(s.scope(), angry.token())).unwrap();
     assert!(
         history.iter().any(|h| h.kind
             == HistoryKind::Complained {

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use calinvite_core::inbound::{AuthVerdict, InboundEnvelope};
 use calinvite_core::lifecycle::{
     AllowEntry, DomainOwner, InvitationSource, MemoryStore, OrganizerAccount, OrganizerId, Outcome,
-    OwnerId, Pipeline, PipelineError, RecordingTransport, Scope, Settings, SingleTenant, Store,
+    OwnerId, Pipeline, PipelineError, RecordingTransport, Scope, SingleTenant, Store,
 };
 use calinvite_core::{
     EmailAddress, EventDraft, FixedClock, IdSource, IdSourceError, InvitationUid,
@@ -164,16 +164,14 @@ fn registering_is_idempotent_and_writes_the_tenant() {
 }
 
 fn owner(id: u64, ingest: &str, reply: &str, bounce: &str) -> DomainOwner {
-    DomainOwner {
-        id: OwnerId(id),
-        name: "Example".into(),
-        mail_domain: "events.example.com".into(),
-        ingest: EmailAddress::parse(ingest).unwrap(),
-        reply: EmailAddress::parse(reply).unwrap(),
-        bounce: EmailAddress::parse(bounce).unwrap(),
-        links_base: None,
-        settings: Settings::default(),
-    }
+    DomainOwner::new(
+        OwnerId(id),
+        "Example",
+        "events.example.com",
+        EmailAddress::parse(ingest).unwrap(),
+        EmailAddress::parse(reply).unwrap(),
+        EmailAddress::parse(bounce).unwrap(),
+    )
 }
 
 #[test]
@@ -223,16 +221,11 @@ fn an_owner_with_mailboxes_not_its_own_is_misuse() {
 #[test]
 fn an_organizer_needs_its_owner_and_a_sender() {
     let pipeline = pipeline();
-    let account = OrganizerAccount {
-        scope: Scope {
-            owner: OwnerId(1),
-            organizer: OrganizerId(1),
-        },
-        name: "Billing".into(),
-        allow: vec![],
-        settings: None,
-        notify: EmailAddress::parse("billing@example.com").unwrap(),
-    };
+    let account = OrganizerAccount::new(
+        Scope::new(OwnerId(1), OrganizerId(1)),
+        "Billing",
+        EmailAddress::parse("billing@example.com").unwrap(),
+    );
     let missing = block_on(pipeline.register_organizer(account.clone())).unwrap_err();
     assert!(matches!(missing, PipelineError::NotFound(_)), "{missing:?}");
     block_on(pipeline.register_owner(tenant().owner().clone())).unwrap();

@@ -26,28 +26,25 @@ fn metrics_count_commands_refusals_answers_and_deliveries() {
         Box::new(SequentialIds::new(7)),
     );
     assert_eq!(pipeline.metrics(), MetricsSnapshot::default());
-    let owner = DomainOwner {
-        id: OwnerId(1),
-        name: "Example Events".into(),
-        mail_domain: "events.example.com".into(),
-        ingest: address("create@events.example.com"),
-        reply: address("rsvp@events.example.com"),
-        bounce: address("bounces@events.example.com"),
-        links_base: None,
-        settings: Settings::default(),
-    };
+    let owner = DomainOwner::new(
+        OwnerId(1),
+        "Example Events",
+        "events.example.com",
+        address("create@events.example.com"),
+        address("rsvp@events.example.com"),
+        address("bounces@events.example.com"),
+    );
     let scope = Scope {
         owner: owner.id,
         organizer: OrganizerId(1),
     };
     block_on(pipeline.store().put_owner(owner)).expect("owner");
-    block_on(pipeline.store().put_organizer(OrganizerAccount {
-        scope,
-        name: "Billing".into(),
-        allow: vec![AllowEntry::Domain("example.com".into())],
-        settings: None,
-        notify: address("billing@example.com"),
-    }))
+    block_on(
+        pipeline.store().put_organizer(
+            OrganizerAccount::new(scope, "Billing", address("billing@example.com"))
+                .with_allow_list(vec![AllowEntry::Domain("example.com".into())]),
+        ),
+    )
     .expect("organizer");
     let day = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
     let code = block_on(pipeline.create_event_with(scope, |code| {

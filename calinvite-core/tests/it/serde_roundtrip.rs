@@ -229,18 +229,18 @@ fn invitation() -> Invitation {
             ),
         ],
         marks: vec![
-            AnswerMark {
-                answerer: None,
-                instance: None,
-                sequence: Sequence::new(3),
-                stamp: Some(at("2026-11-02T10:00:00Z")),
-            },
-            AnswerMark {
-                answerer: Some(addr("assistant@example.org")),
-                instance: Some(OccurrenceId::At(at("2026-12-10T17:00:00Z"))),
-                sequence: Sequence::INITIAL,
-                stamp: None,
-            },
+            AnswerMark::new(
+                None,
+                None,
+                Sequence::new(3),
+                Some(at("2026-11-02T10:00:00Z")),
+            ),
+            AnswerMark::new(
+                Some(addr("assistant@example.org")),
+                Some(OccurrenceId::At(at("2026-12-10T17:00:00Z"))),
+                Sequence::INITIAL,
+                None,
+            ),
         ],
         delivery: DeliveryState::Delivered,
         copies: 2,
@@ -486,24 +486,28 @@ fn pending_changes_round_trip() {
     ];
     for kind in kinds {
         for state in states {
-            let change = PendingChange {
-                id: "pc-1".into(),
-                scope: scope(),
-                code: code(),
-                kind: kind.clone(),
-                base_sequence: Sequence::new(4),
-                recipients: every_message_kind()
+            let change = PendingChange::new(
+                "pc-1".into(),
+                scope(),
+                code(),
+                kind.clone(),
+                Sequence::new(4),
+                at("2026-11-03T08:00:00Z"),
+            )
+            .with_recipients(
+                every_message_kind()
                     .into_iter()
                     .enumerate()
-                    .map(|(i, kind)| PlannedMessage {
-                        token: token(i as u64),
-                        address: addr(&format!("r{i}@example.org")),
-                        kind,
+                    .map(|(i, kind)| {
+                        PlannedMessage::new(
+                            token(i as u64),
+                            addr(&format!("r{i}@example.org")),
+                            kind,
+                        )
                     })
                     .collect(),
-                created_at: at("2026-11-03T08:00:00Z"),
-                state,
-            };
+            )
+            .with_state(state);
             round_trip(&change);
         }
     }
@@ -621,27 +625,24 @@ fn history_entries_round_trip_for_every_kind() {
         });
     }
     for kind in kinds {
-        round_trip(&HistoryEntry {
-            token: token(4),
-            at: at("2026-11-04T12:00:00Z"),
+        round_trip(&HistoryEntry::new(
+            token(4),
+            at("2026-11-04T12:00:00Z"),
             kind,
-        });
+        ));
     }
 }
 
 #[test]
 fn refusal_records_round_trip() {
     for (i, reason) in every_refusal_reason().into_iter().enumerate() {
-        let record = RefusalRecord {
-            owner: OwnerId(1),
-            organizer: (i % 2 == 0).then_some(OrganizerId(u64::MAX)),
-            code: (i % 3 == 0).then(code),
-            at: at("2026-11-05T00:00:00Z"),
-            refusal: Refusal {
-                reason,
-                detail: format!("detail {i}: «quoted»\nsecond line"),
-            },
-        };
+        let record = RefusalRecord::new(
+            OwnerId(1),
+            (i % 2 == 0).then_some(OrganizerId(u64::MAX)),
+            (i % 3 == 0).then(code),
+            at("2026-11-05T00:00:00Z"),
+            Refusal::new(reason, format!("detail {i}: «quoted»\nsecond line")),
+        );
         round_trip(&record);
     }
 }
@@ -654,38 +655,36 @@ fn tenants_round_trip() {
         .with_auth(AuthPolicy::Dmarc)
         .with_late_answers(LateAnswers::Apply)
         .with_list_unsubscribe(false);
-    let owner = DomainOwner {
-        id: OwnerId(1),
-        name: "Example Events".into(),
-        mail_domain: "events.example.com".into(),
-        ingest: addr("create@events.example.com"),
-        reply: addr("rsvp@events.example.com"),
-        bounce: addr("bounce@events.example.com"),
-        links_base: Some(WebUrl::parse("https://events.example.com/r").unwrap()),
-        settings,
-    };
+    let owner = DomainOwner::new(
+        OwnerId(1),
+        "Example Events",
+        "events.example.com",
+        addr("create@events.example.com"),
+        addr("rsvp@events.example.com"),
+        addr("bounce@events.example.com"),
+    )
+    .with_links_base(WebUrl::parse("https://events.example.com/r").unwrap())
+    .with_settings(settings);
     round_trip(&owner);
-    round_trip(&DomainOwner {
-        links_base: None,
-        settings: Settings::default().with_auth(AuthPolicy::AllowListOnly),
-        ..owner
+    round_trip(&{
+        let mut owner = owner;
+        owner.links_base = None;
+        owner.settings = Settings::default().with_auth(AuthPolicy::AllowListOnly);
+        owner
     });
 
-    let account = OrganizerAccount {
-        scope: scope(),
-        name: "Marketing".into(),
-        allow: vec![
+    let account = OrganizerAccount::new(scope(), "Marketing", addr("ana@example.org"))
+        .with_allow_list(vec![
             AllowEntry::Address(addr("ana@example.org")),
             AllowEntry::Domain("example.net".into()),
-        ],
-        settings: Some(Settings::default().with_auth(AuthPolicy::AlignedSpfOrDkim)),
-        notify: addr("ana@example.org"),
-    };
+        ])
+        .with_settings(Settings::default().with_auth(AuthPolicy::AlignedSpfOrDkim));
     round_trip(&account);
-    round_trip(&OrganizerAccount {
-        allow: Vec::new(),
-        settings: None,
-        ..account
+    round_trip(&{
+        let mut account = account;
+        account.allow = Vec::new();
+        account.settings = None;
+        account
     });
 }
 
@@ -711,12 +710,12 @@ fn stored_events_and_suppressions_round_trip() {
         SuppressionReason::HardBounce,
         SuppressionReason::Complaint,
     ] {
-        round_trip(&Suppression {
-            owner: OwnerId(1),
-            address: addr("gone@example.org"),
+        round_trip(&Suppression::new(
+            OwnerId(1),
+            addr("gone@example.org"),
             reason,
-            at: at("2026-11-06T00:00:00Z"),
-        });
+            at("2026-11-06T00:00:00Z"),
+        ));
     }
 }
 

@@ -297,7 +297,7 @@ async fn bounces_complaints_and_deliveries_reach_the_engine() {
         .unwrap();
     let history = story
         .pipeline()
-        .history(story.s.scope(), &inv.token())
+        .history(story.s.scope(), inv.token())
         .await
         .unwrap();
     let text = format!("{:?}", history.last().unwrap().kind);

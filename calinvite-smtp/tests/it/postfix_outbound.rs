@@ -180,7 +180,7 @@ async fn invitations_through_postfix_arrive_unchanged() {
         let who = inv.recipient().address().as_str();
         if who == stranger {
             assert_eq!(inv.delivery(), DeliveryState::HardBounced);
-            let history = pipeline.history(scope, &inv.token()).await.unwrap();
+            let history = pipeline.history(scope, inv.token()).await.unwrap();
             let detail = history
                 .iter()
                 .find_map(|h| match &h.kind {

@@ -363,7 +363,7 @@ async fn faults_through_the_queue_lose_and_double_nothing() {
     for inv in &invitations {
         let who = inv.recipient().address().as_str().to_string();
         let copies: Vec<_> = taken.iter().filter(|t| t.to == vec![who.clone()]).collect();
-        let history = pipeline.history(scope, &inv.token()).await.unwrap();
+        let history = pipeline.history(scope, inv.token()).await.unwrap();
         let bounced = history.iter().find_map(|h| match &h.kind {
             HistoryKind::Bounced { permanent, detail } => Some((*permanent, detail.clone())),
             _ => None,

@@ -72,14 +72,14 @@ impl Fixture {
 }
 
 fn history(inv: &Invitation) -> Change {
-    Change::AppendHistory(HistoryEntry {
-        token: inv.token().clone(),
-        at: inv.created_at(),
-        kind: HistoryKind::Queued {
+    Change::AppendHistory(HistoryEntry::new(
+        inv.token().clone(),
+        inv.created_at(),
+        HistoryKind::Queued {
             kind: MessageKind::Invitation,
             sequence: Sequence::INITIAL,
         },
-    })
+    ))
 }
 
 fn delivery(inv: &Invitation, copy: u32) -> Delivery {
@@ -141,7 +141,7 @@ async fn scenario(store: SqlStore) {
         stored.extend(page);
     }
     assert_eq!(stored.len(), invs.len());
-    assert_eq!(store.history(&invs[700].token()).await.unwrap().len(), 1);
+    assert_eq!(store.history(invs[700].token()).await.unwrap().len(), 1);
 
     // A fan-out batch: every update, history row and message lands.
     let mut changes = Vec::new();
@@ -159,7 +159,7 @@ async fn scenario(store: SqlStore) {
             .unwrap()
             .into_parts();
         assert_eq!((got.version, got.copies), (1, 1));
-        assert_eq!(store.history(&invs[i].token()).await.unwrap().len(), 2);
+        assert_eq!(store.history(invs[i].token()).await.unwrap().len(), 2);
     }
 
     // One stale version in the middle of a batch: a conflict, and nothing of
@@ -186,7 +186,7 @@ async fn scenario(store: SqlStore) {
             .unwrap()
             .into_parts();
         assert_eq!((got.version, got.copies), (1, 1), "invitation {i}");
-        assert_eq!(store.history(&invs[i].token()).await.unwrap().len(), 2);
+        assert_eq!(store.history(invs[i].token()).await.unwrap().len(), 2);
     }
     assert!(
         store
@@ -302,9 +302,9 @@ async fn scenario(store: SqlStore) {
             .await
             .unwrap_err();
         assert!(matches!(err, StoreError::Conflict(_)), "{early}: {err:?}");
-        assert!(store.invitation(&e.token()).await.unwrap().is_none());
-        assert!(store.invitation(&g.token()).await.unwrap().is_none());
-        assert_eq!(store.history(&invs[5].token()).await.unwrap().len(), 2);
+        assert!(store.invitation(e.token()).await.unwrap().is_none());
+        assert!(store.invitation(g.token()).await.unwrap().is_none());
+        assert_eq!(store.history(invs[5].token()).await.unwrap().len(), 2);
     }
 
     // A duplicate address in a bulk insert: a conflict, nothing inserted.
@@ -319,7 +319,7 @@ async fn scenario(store: SqlStore) {
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
-    assert!(store.invitation(&h.token()).await.unwrap().is_none());
+    assert!(store.invitation(h.token()).await.unwrap().is_none());
 }
 
 #[test]

@@ -92,29 +92,25 @@ async fn fixture(store: SqlStore, raw: sqlx::AnyPool) -> Fixture {
         clock as Arc<dyn Clock>,
         Box::new(SequentialIds::new(7)),
     );
-    let owner = DomainOwner {
-        id: OwnerId(1),
-        name: "Example Events".into(),
-        mail_domain: "events.example.com".into(),
-        ingest: addr("create@events.example.com"),
-        reply: addr("rsvp@events.example.com"),
-        bounce: addr("bounces@events.example.com"),
-        links_base: None,
-        settings: Settings::default(),
-    };
+    let owner = DomainOwner::new(
+        OwnerId(1),
+        "Example Events",
+        "events.example.com",
+        addr("create@events.example.com"),
+        addr("rsvp@events.example.com"),
+        addr("bounces@events.example.com"),
+    );
     let scope = Scope {
         owner: owner.id,
         organizer: OrganizerId(1),
     };
     p.store().put_owner(owner.clone()).await.unwrap();
     p.store()
-        .put_organizer(OrganizerAccount {
-            scope,
-            name: "Ana".into(),
-            allow: vec![AllowEntry::Domain("example.com".into())],
-            settings: Some(Settings::default().with_approval(true)),
-            notify: addr("ana@example.com"),
-        })
+        .put_organizer(
+            OrganizerAccount::new(scope, "Ana", addr("ana@example.com"))
+                .with_allow_list(vec![AllowEntry::Domain("example.com".into())])
+                .with_settings(Settings::default().with_approval(true)),
+        )
         .await
         .unwrap();
 
@@ -180,16 +176,13 @@ async fn fixture(store: SqlStore, raw: sqlx::AnyPool) -> Fixture {
         .await
         .unwrap();
     p.store()
-        .commit(vec![Change::Refuse(RefusalRecord {
-            owner: owner.id,
-            organizer: Some(scope.organizer),
-            code: Some(code.clone()),
-            at: p.now(),
-            refusal: Refusal {
-                reason: RefusalReason::NotActionable,
-                detail: "a test refusal".into(),
-            },
-        })])
+        .commit(vec![Change::Refuse(RefusalRecord::new(
+            owner.id,
+            Some(scope.organizer),
+            Some(code.clone()),
+            p.now(),
+            Refusal::new(RefusalReason::NotActionable, "a test refusal"),
+        ))])
         .await
         .unwrap();
 

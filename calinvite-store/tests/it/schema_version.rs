@@ -11,7 +11,7 @@
 
 use crate::support;
 
-use calinvite_core::lifecycle::{DomainOwner, OwnerId, Settings, StoreError};
+use calinvite_core::lifecycle::{DomainOwner, OwnerId, StoreError};
 use calinvite_core::{EmailAddress, Store};
 use calinvite_store::{Dialect, SqlOptions, SqlStore};
 use sqlx::Row as _;
@@ -146,16 +146,14 @@ fn on_both(name: &str, test: impl AsyncFn(&Db)) {
 
 fn owner() -> DomainOwner {
     let a = |s: &str| EmailAddress::parse(s).unwrap();
-    DomainOwner {
-        id: OwnerId(1),
-        name: "Example Events".into(),
-        mail_domain: "events.example.com".into(),
-        ingest: a("create@events.example.com"),
-        reply: a("rsvp@events.example.com"),
-        bounce: a("bounces@events.example.com"),
-        links_base: None,
-        settings: Settings::default(),
-    }
+    DomainOwner::new(
+        OwnerId(1),
+        "Example Events",
+        "events.example.com",
+        a("create@events.example.com"),
+        a("rsvp@events.example.com"),
+        a("bounces@events.example.com"),
+    )
 }
 
 /// What a fresh database records: the version this build writes.

@@ -192,16 +192,14 @@ async fn populate<S: Store>(p: &Engine<S>, plan: &[OwnerPlan]) -> World {
     for (i, op) in plan.iter().enumerate() {
         let oid = OwnerId(i as u64 + 1);
         let domain = format!("t{}.example", i + 1);
-        let owner = DomainOwner {
-            id: oid,
-            name: format!("Owner {}", i + 1),
-            mail_domain: domain.clone(),
-            ingest: addr(&format!("create@{domain}")),
-            reply: addr(&format!("rsvp@{domain}")),
-            bounce: addr(&format!("bounces@{domain}")),
-            links_base: None,
-            settings: Settings::default(),
-        };
+        let owner = DomainOwner::new(
+            oid,
+            format!("Owner {}", i + 1),
+            domain.clone(),
+            addr(&format!("create@{domain}")),
+            addr(&format!("rsvp@{domain}")),
+            addr(&format!("bounces@{domain}")),
+        );
         p.store().put_owner(owner.clone()).await.unwrap();
         world.owners.push(owner);
         for k in &op.suppress {
@@ -216,13 +214,10 @@ async fn populate<S: Store>(p: &Engine<S>, plan: &[OwnerPlan]) -> World {
                 organizer: OrganizerId(j as u64 + 1),
             };
             let me = addr(&format!("org{}@{domain}", j + 1));
-            let account = OrganizerAccount {
-                scope,
-                name: format!("Organizer {}/{}", i + 1, j + 1),
-                allow: vec![AllowEntry::Address(me.clone())],
-                settings: Some(Settings::default().with_approval(gp.approval)),
-                notify: me.clone(),
-            };
+            let account =
+                OrganizerAccount::new(scope, format!("Organizer {}/{}", i + 1, j + 1), me.clone())
+                    .with_allow_list(vec![AllowEntry::Address(me.clone())])
+                    .with_settings(Settings::default().with_approval(gp.approval));
             p.store().put_organizer(account.clone()).await.unwrap();
             world.organizers.push(account);
             for (e, ep) in gp.events.iter().enumerate() {
@@ -314,16 +309,13 @@ async fn populate<S: Store>(p: &Engine<S>, plan: &[OwnerPlan]) -> World {
                 let organizer = with_organizer.then_some(scope.organizer);
                 let detail = format!("tag {}/{}/{n}", i + 1, j + 1);
                 p.store()
-                    .commit(vec![Change::Refuse(RefusalRecord {
-                        owner: oid,
+                    .commit(vec![Change::Refuse(RefusalRecord::new(
+                        oid,
                         organizer,
-                        code: None,
-                        at: p.now(),
-                        refusal: Refusal {
-                            reason: RefusalReason::NotActionable,
-                            detail: detail.clone(),
-                        },
-                    })])
+                        None,
+                        p.now(),
+                        Refusal::new(RefusalReason::NotActionable, detail.clone()),
+                    ))])
                     .await
                     .unwrap();
                 world.tagged.push((oid, organizer, detail));

@@ -144,7 +144,7 @@ fn answers(history: &[HistoryEntry]) -> Vec<Answer> {
 
 async fn answers_of<S: Store>(s: &Scenario<S>, code: &EventCode, who: &str) -> Vec<Answer> {
     let inv = invitation(s, code, who).await;
-    answers(&history(s, &inv.token()).await)
+    answers(&history(s, inv.token()).await)
 }
 
 async fn refusals_of<S: Store>(
@@ -803,7 +803,7 @@ pub(super) async fn recurring_instances<S: Store>(store: S) {
         inv.answer_for(Some(OccurrenceId::At(utc(12, 31, 17)))),
         Some(ParticipationStatus::Accepted)
     );
-    let last = answers(&history(&s, &inv.token()).await).pop().unwrap();
+    let last = answers(&history(&s, inv.token()).await).pop().unwrap();
     assert_eq!(last.instance, Some(one));
     assert_eq!(last.status, ParticipationStatus::Declined);
 
@@ -1261,13 +1261,13 @@ pub(super) async fn settle_without_lease_is_not_leased<S: Store>(store: S) {
     let store = s.pipeline.store();
     let history = store.history(&token).await.unwrap().len();
     let now = s.pipeline.now();
-    let entry = HistoryEntry {
-        token: token.clone(),
-        at: now,
-        kind: HistoryKind::Sent {
+    let entry = HistoryEntry::new(
+        token.clone(),
+        now,
+        HistoryKind::Sent {
             sequence: Sequence::INITIAL,
         },
-    };
+    );
     match store
         .settle(
             &key,
@@ -1493,13 +1493,14 @@ pub(super) async fn unsubscribe_suppresses_but_cancellation_still_goes<S: Store>
             .any(|e| e.kind == HistoryKind::Unsubscribed)
     );
     // Another owner's pipeline call with this token does nothing.
-    let other_owner = DomainOwner {
-        id: OwnerId(77),
-        mail_domain: "other.example.com".into(),
-        ingest: addr("create@other.example.com"),
-        reply: addr("rsvp@other.example.com"),
-        bounce: addr("bounces@other.example.com"),
-        ..s.owner.clone()
+    let other_owner = {
+        let mut owner = s.owner.clone();
+        owner.id = OwnerId(77);
+        owner.mail_domain = "other.example.com".into();
+        owner.ingest = addr("create@other.example.com");
+        owner.reply = addr("rsvp@other.example.com");
+        owner.bounce = addr("bounces@other.example.com");
+        owner
     };
     s.pipeline.store().put_owner(other_owner).await.unwrap();
     expect_refused(
@@ -1585,13 +1586,14 @@ pub(super) async fn web_answers_are_marked_web<S: Store>(store: S) {
         Some(ParticipationStatus::Accepted)
     );
     // Another owner cannot answer with this token.
-    let other_owner = DomainOwner {
-        id: OwnerId(78),
-        mail_domain: "other.example.com".into(),
-        ingest: addr("create@other.example.com"),
-        reply: addr("rsvp@other.example.com"),
-        bounce: addr("bounces@other.example.com"),
-        ..s.owner.clone()
+    let other_owner = {
+        let mut owner = s.owner.clone();
+        owner.id = OwnerId(78);
+        owner.mail_domain = "other.example.com".into();
+        owner.ingest = addr("create@other.example.com");
+        owner.reply = addr("rsvp@other.example.com");
+        owner.bounce = addr("bounces@other.example.com");
+        owner
     };
     s.pipeline.store().put_owner(other_owner).await.unwrap();
     let before = invitation(&s, &code, "webby@example.org").await;
@@ -1639,7 +1641,7 @@ impl Recount {
                 Some(ParticipationStatus::Tentative) => self.tentative += 1,
                 _ => self.no_answer += 1,
             }
-            let h = history(s, &inv.token()).await;
+            let h = history(s, inv.token()).await;
             for a in answers(&h) {
                 self.late += u64::from(a.late);
                 if a.forwarded_from.is_some() {
@@ -1990,7 +1992,7 @@ pub(super) async fn csv_export_and_mailed_report<S: Store>(store: S) {
                 .map(|s| s.to_string())
                 .unwrap_or_default()
         );
-        assert_eq!(row[7], history(&s, &inv.token()).await.len().to_string());
+        assert_eq!(row[7], history(&s, inv.token()).await.len().to_string());
     }
     // Names are normalised on input (a `"` becomes `'`); whatever is kept,
     // the cell is neutralised so a spreadsheet shows it as text.

@@ -607,14 +607,14 @@ pub(super) async fn stale_organizer_messages<S: Store>(store: S) {
     let after = s.pipeline.event(s.scope(), &code).await.expect("event");
     assert_eq!(
         (
-            &after.latest(),
+            after.latest(),
             after.sent_sequence(),
             after.clone().into_parts().organizer_sequence,
             after.clone().into_parts().organizer_stamp,
             after.cancelled()
         ),
         (
-            &before.latest(),
+            before.latest(),
             before.sent_sequence(),
             before.clone().into_parts().organizer_sequence,
             before.clone().into_parts().organizer_stamp,
@@ -1033,8 +1033,8 @@ pub(super) async fn floating_start_refused<S: Store>(store: S) {
     );
     let after = s.pipeline.event(s.scope(), &code).await.expect("event");
     assert_eq!(
-        (&after.latest(), after.sent_sequence()),
-        (&before.latest(), before.sent_sequence()),
+        (after.latest(), after.sent_sequence()),
+        (before.latest(), before.sent_sequence()),
         "the event is unchanged"
     );
     assert_eq!(

@@ -184,15 +184,17 @@ async fn whole_system<S: Store + 'static>(store: S, label: &str) {
 
     // The platform: one domain owner, one organizer, organizer mail trusted
     // by its allow-list (loopback has no DNS for SPF/DKIM).
-    let owner = DomainOwner {
-        id: OwnerId(1),
-        name: "Example Events".into(),
-        mail_domain: "calinvite.test".into(),
-        ingest: addr(INGEST),
-        reply: addr("rsvp@calinvite.test"),
-        bounce: addr("bounces@calinvite.test"),
-        links_base: WebUrl::parse("https://calinvite.test/").ok(),
-        settings: Settings::default(),
+    let owner = {
+        let mut owner = DomainOwner::new(
+            OwnerId(1),
+            "Example Events",
+            "calinvite.test",
+            addr(INGEST),
+            addr("rsvp@calinvite.test"),
+            addr("bounces@calinvite.test"),
+        );
+        owner.links_base = WebUrl::parse("https://calinvite.test/").ok();
+        owner
     };
     let scope = Scope {
         owner: owner.id,
@@ -200,17 +202,15 @@ async fn whole_system<S: Store + 'static>(store: S, label: &str) {
     };
     store.put_owner(owner).await.unwrap();
     store
-        .put_organizer(OrganizerAccount {
-            scope,
-            name: "Ana".into(),
-            allow: vec![AllowEntry::Address(addr(ORGANIZER))],
-            settings: Some({
-                let mut s = Settings::default();
-                s.auth = AuthPolicy::AllowListOnly;
-                s
-            }),
-            notify: addr(ORGANIZER),
-        })
+        .put_organizer(
+            OrganizerAccount::new(scope, "Ana", addr(ORGANIZER))
+                .with_allow_list(vec![AllowEntry::Address(addr(ORGANIZER))])
+                .with_settings({
+                    let mut s = Settings::default();
+                    s.auth = AuthPolicy::AllowListOnly;
+                    s
+                }),
+        )
         .await
         .unwrap();
     let relay = SmtpRelay::new(

@@ -49,7 +49,7 @@ pub(super) fn owner() -> DomainOwner {
 }
 
 fn code() -> EventCode {
-    EventCode::generate(&mut crate::SequentialIds::new(9))
+    EventCode::generate(&crate::SequentialIds::new(9))
 }
 
 /// The organizer of every test event.

@@ -604,7 +604,7 @@ impl<F: StoreFactory> Sut<F> {
     }
 
     fn history(&self, inv: &Invitation) -> Vec<HistoryEntry> {
-        F::block_on(self.s.pipeline.history(self.s.scope(), &inv.token())).unwrap()
+        F::block_on(self.s.pipeline.history(self.s.scope(), inv.token())).unwrap()
     }
 
     fn set_approval(&mut self, on: bool) {

@@ -27,16 +27,14 @@ pub(crate) fn address(s: &str) -> EmailAddress {
 }
 
 pub(crate) fn owner() -> DomainOwner {
-    DomainOwner {
-        id: OwnerId(1),
-        name: "calinvite test".into(),
-        mail_domain: DOMAIN.into(),
-        ingest: address(INGEST),
-        reply: address(REPLY),
-        bounce: address(BOUNCE),
-        links_base: None,
-        settings: Settings::default(),
-    }
+    DomainOwner::new(
+        OwnerId(1),
+        "calinvite test",
+        DOMAIN,
+        address(INGEST),
+        address(REPLY),
+        address(BOUNCE),
+    )
 }
 
 pub(crate) fn scope() -> Scope {
@@ -56,13 +54,11 @@ pub(crate) async fn pipeline<S: Store>(
     let mut settings = Settings::default();
     settings.auth = policy;
     store
-        .put_organizer(OrganizerAccount {
-            scope: scope(),
-            name: "Ana".into(),
-            allow: vec![AllowEntry::Address(address(ORGANIZER))],
-            settings: Some(settings),
-            notify: address(ORGANIZER),
-        })
+        .put_organizer(
+            OrganizerAccount::new(scope(), "Ana", address(ORGANIZER))
+                .with_allow_list(vec![AllowEntry::Address(address(ORGANIZER))])
+                .with_settings(settings),
+        )
         .await
         .unwrap();
     Arc::new(Pipeline::new(

@@ -344,7 +344,7 @@ fn between(line: &str) -> String {
 
 use calinvite_core::lifecycle::{
     AllowEntry, DomainOwner, OrganizerAccount, OrganizerId, OwnerId, Pipeline, PipelineOptions,
-    Scope, Settings, Store, Transport,
+    Scope, Store, Transport,
 };
 use calinvite_core::{
     Clock, EmailAddress, Event, EventCode, FixedClock, Schedule, SequentialIds, TimeZone, WebUrl,
@@ -387,15 +387,17 @@ pub async fn billing_pipeline<S: Store, T: Transport>(
     transport: T,
     clock: Arc<FixedClock>,
 ) -> (Pipeline<S, T>, Scope) {
-    let owner = DomainOwner {
-        id: OwnerId(1),
-        name: "Billing".into(),
-        mail_domain: "calinvite.test".into(),
-        ingest: addr("create@calinvite.test"),
-        reply: addr("rsvp@calinvite.test"),
-        bounce: addr("bounces@calinvite.test"),
-        links_base: WebUrl::parse("https://calinvite.test/").ok(),
-        settings: Settings::default(),
+    let owner = {
+        let mut owner = DomainOwner::new(
+            OwnerId(1),
+            "Billing",
+            "calinvite.test",
+            addr("create@calinvite.test"),
+            addr("rsvp@calinvite.test"),
+            addr("bounces@calinvite.test"),
+        );
+        owner.links_base = WebUrl::parse("https://calinvite.test/").ok();
+        owner
     };
     let scope = Scope {
         owner: owner.id,
@@ -403,13 +405,10 @@ pub async fn billing_pipeline<S: Store, T: Transport>(
     };
     store.put_owner(owner).await.unwrap();
     store
-        .put_organizer(OrganizerAccount {
-            scope,
-            name: "Billing".into(),
-            allow: vec![AllowEntry::Address(addr("billing@calinvite.test"))],
-            settings: None,
-            notify: addr("billing@calinvite.test"),
-        })
+        .put_organizer(
+            OrganizerAccount::new(scope, "Billing", addr("billing@calinvite.test"))
+                .with_allow_list(vec![AllowEntry::Address(addr("billing@calinvite.test"))]),
+        )
         .await
         .unwrap();
     let pipeline = Pipeline::with_options(

@@ -43,27 +43,25 @@ fn address(s: &str) -> EmailAddress {
 
 /// The domain owner every load test uses.
 pub fn owner() -> DomainOwner {
-    DomainOwner {
-        id: OwnerId(1),
-        name: "Example Events".into(),
-        mail_domain: DOMAIN.into(),
-        ingest: address(&format!("create@{DOMAIN}")),
-        reply: address(&format!("rsvp@{DOMAIN}")),
-        bounce: address(&format!("bounces@{DOMAIN}")),
-        links_base: WebUrl::parse(&format!("https://{DOMAIN}/")).ok(),
-        settings: Settings::default(),
+    {
+        let mut owner = DomainOwner::new(
+            OwnerId(1),
+            "Example Events",
+            DOMAIN,
+            address(&format!("create@{DOMAIN}")),
+            address(&format!("rsvp@{DOMAIN}")),
+            address(&format!("bounces@{DOMAIN}")),
+        );
+        owner.links_base = WebUrl::parse(&format!("https://{DOMAIN}/")).ok();
+        owner
     }
 }
 
 /// Its organizer: updates go to everyone who received the event.
 pub fn organizer() -> OrganizerAccount {
-    OrganizerAccount {
-        scope: scope(),
-        name: "Ana".into(),
-        allow: vec![AllowEntry::Address(address(ORGANIZER))],
-        settings: Some(Settings::default().with_audience(UpdateAudience::Everyone)),
-        notify: address(ORGANIZER),
-    }
+    OrganizerAccount::new(scope(), "Ana", address(ORGANIZER))
+        .with_allow_list(vec![AllowEntry::Address(address(ORGANIZER))])
+        .with_settings(Settings::default().with_audience(UpdateAudience::Everyone))
 }
 
 /// The organizer's scope.
@@ -157,14 +155,14 @@ pub fn invitation_changes(
         copies: 0,
         version: 0,
     };
-    let queued = Change::AppendHistory(HistoryEntry {
-        token: token.clone(),
+    let queued = Change::AppendHistory(HistoryEntry::new(
+        token.clone(),
         at,
-        kind: HistoryKind::Queued {
+        HistoryKind::Queued {
             kind: MessageKind::Invitation,
             sequence,
         },
-    });
+    ));
     match written {
         Written::Queued => vec![
             Change::InsertInvitation(invitation.into()),
@@ -191,11 +189,7 @@ pub fn invitation_changes(
             vec![
                 Change::InsertInvitation(invitation.into()),
                 queued,
-                Change::AppendHistory(HistoryEntry {
-                    token,
-                    at,
-                    kind: HistoryKind::Sent { sequence },
-                }),
+                Change::AppendHistory(HistoryEntry::new(token, at, HistoryKind::Sent { sequence })),
             ]
         }
     }

@@ -218,20 +218,18 @@ where
     T: calinvite_core::lifecycle::Transport,
 {
     use calinvite_core::lifecycle::{
-        AllowEntry, DomainOwner, OrganizerAccount, OrganizerId, OwnerId, Scope, Settings,
+        AllowEntry, DomainOwner, OrganizerAccount, OrganizerId, OwnerId, Scope,
     };
     use calinvite_core::{EmailAddress, Event, Schedule};
     let address = |s: &str| EmailAddress::parse(s).unwrap();
-    let owner = DomainOwner {
-        id: OwnerId(1),
-        name: "Example Events".into(),
-        mail_domain: "events.example.com".into(),
-        ingest: address("create@events.example.com"),
-        reply: address("rsvp@events.example.com"),
-        bounce: address("bounces@events.example.com"),
-        links_base: None,
-        settings: Settings::default(),
-    };
+    let owner = DomainOwner::new(
+        OwnerId(1),
+        "Example Events",
+        "events.example.com",
+        address("create@events.example.com"),
+        address("rsvp@events.example.com"),
+        address("bounces@events.example.com"),
+    );
     let scope = Scope {
         owner: owner.id,
         organizer: OrganizerId(1),
@@ -239,13 +237,10 @@ where
     let store = pipeline.store();
     store.put_owner(owner).await.unwrap();
     store
-        .put_organizer(OrganizerAccount {
-            scope,
-            name: "Ana".into(),
-            allow: vec![AllowEntry::Domain("example.com".into())],
-            settings: None,
-            notify: address("ana@example.com"),
-        })
+        .put_organizer(
+            OrganizerAccount::new(scope, "Ana", address("ana@example.com"))
+                .with_allow_list(vec![AllowEntry::Domain("example.com".into())]),
+        )
         .await
         .unwrap();
     let day = chrono::NaiveDate::from_ymd_opt(2026, 12, 3).unwrap();
