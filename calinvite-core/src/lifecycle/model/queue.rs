@@ -226,9 +226,9 @@ impl Suppression {
 
 /// The id of a pending change: unique per store, drawn by the pipeline when
 /// it holds a change for approval, and what an application passes back to
-/// [`Pipeline::approve`](super::Pipeline::approve),
-/// [`Pipeline::reject`](super::Pipeline::reject) and
-/// [`Pipeline::pending`](super::Pipeline::pending).
+/// [`Pipeline::approve`](crate::lifecycle::Pipeline::approve),
+/// [`Pipeline::reject`](crate::lifecycle::Pipeline::reject) and
+/// [`Pipeline::pending`](crate::lifecycle::Pipeline::pending).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(
     feature = "serde",
@@ -416,6 +416,36 @@ pub struct Delivery {
     pub state: QueueState,
     /// The transport's last words.
     pub last_error: Option<String>,
+}
+
+impl Delivery {
+    /// The lease this copy was claimed under: the key and the attempt the
+    /// claim counted. [`Store::settle`](crate::spi::Store::settle) takes it,
+    /// so only the claim that holds the message now can record its outcome.
+    pub fn lease(&self) -> Lease {
+        Lease {
+            key: self.key.clone(),
+            attempt: self.attempts,
+        }
+    }
+}
+
+/// One claim of a queued message: which message, and which attempt the
+/// claim counted (every claim counts one, so no two claims of a message
+/// share it). A worker whose lease ran out while it was sending holds a
+/// stale `Lease`: its settlement is refused
+/// ([`StoreError::NotLeased`](crate::spi::StoreError::NotLeased)) and the
+/// worker that claimed the message since records the outcome.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[allow(
+    clippy::exhaustive_structs,
+    reason = "store interface: the two values a store compares on settling"
+)]
+pub struct Lease {
+    /// The message.
+    pub key: DeliveryKey,
+    /// The attempt the claim counted ([`Delivery::attempts`] as claimed).
+    pub attempt: u32,
 }
 
 /// The idempotency key of a queued message.
