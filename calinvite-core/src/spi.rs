@@ -20,7 +20,7 @@
 //! suite of the `calinvite-tests` crate.
 
 pub use crate::lifecycle::model::{
-    AnswerMark, Delivery, DeliveryKey, EventParts, FanOut, FanOutAudience, InvitationParts,
+    AnswerMark, Delivery, DeliveryKey, EventParts, FanOut, FanOutAudience, InvitationParts, Lease,
     Payload, QueueState,
 };
 pub use crate::lifecycle::store::{Change, Settlement, Store, StoreError, StoreResult};

@@ -22,7 +22,7 @@ use calinvite_core::lifecycle::{
     PendingChangeId, PendingState, RefusalRecord, Scope, Store, StoreError, StoredEvent,
     Suppression,
 };
-use calinvite_core::spi::{Change, Delivery, FanOut, QueueState, Settlement, StoreResult};
+use calinvite_core::spi::{Change, Delivery, FanOut, Lease, QueueState, Settlement, StoreResult};
 use calinvite_core::{EmailAddress, Event, EventCode, InvitationToken, Keyword, Sequence};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -819,6 +819,31 @@ impl SqlStore {
         Err(StoreError::Conflict("invitation changed".to_owned()))
     }
 
+    /// Sets a queued message whose row cannot be read aside as failed, with
+    /// why, in the claiming transaction: the queue goes on without it, and
+    /// the row keeps its body for an operator (`state = 'failed'`, `failure`
+    /// naming the row and the problem). Logged with the row's sequence
+    /// number, never its key (which holds an invitation token).
+    async fn set_aside(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        seq: i64,
+        error: &StoreError,
+    ) -> StoreResult<()> {
+        let why = format!("set aside, unreadable: {error}");
+        tracing::error!(row = seq, error = %error, "queued message unreadable; set aside as failed");
+        let sql = self.sql(
+            "UPDATE deliveries SET state = 'failed', failure = $1, last_error = $1, lease_until = NULL WHERE seq = $2",
+        );
+        sqlx::query(sql)
+            .bind(why)
+            .bind(seq)
+            .execute(&mut **tx)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
     fn delivery_from(&self, row: &AnyRow) -> StoreResult<Delivery> {
         // Named by `seq`: a key holds an invitation token, a bearer secret.
         let what = format!("deliveries/{}", get::<i64>(row, "seq", "deliveries")?);
@@ -1294,45 +1319,65 @@ impl Store for SqlStore {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
         let mut claimed = Vec::new();
-        // Expired leases first (a worker died holding them), then due messages
-        // in queue order.
-        for pick in [
-            "SELECT seq FROM deliveries WHERE state = 'leased' AND lease_until <= $1 ORDER BY lease_until LIMIT $2",
-            "SELECT seq FROM deliveries WHERE state = 'queued' AND due <= $1 ORDER BY seq LIMIT $2",
-        ] {
-            let left = limit - i64::try_from(claimed.len()).unwrap_or(0);
-            if left <= 0 {
+        // Rounds until `limit` messages are claimed or nothing more is due:
+        // a row that cannot be read is set aside as failed (below), and the
+        // next round claims in its place, so one bad row never stops the
+        // queue nor makes it look empty.
+        loop {
+            let mut set_aside = 0usize;
+            let mut fetched = 0usize;
+            // Expired leases first (a worker died holding them), then due
+            // messages in queue order.
+            for pick in [
+                "SELECT seq FROM deliveries WHERE state = 'leased' AND lease_until <= $1 ORDER BY lease_until LIMIT $2",
+                "SELECT seq FROM deliveries WHERE state = 'queued' AND due <= $1 ORDER BY seq LIMIT $2",
+            ] {
+                let left = limit - i64::try_from(claimed.len()).unwrap_or(0);
+                if left <= 0 {
+                    break;
+                }
+                let text = format!(
+                    "UPDATE deliveries SET state = 'leased', lease_until = $3, attempts = attempts + 1 \
+                     WHERE seq IN ({pick}{lock}) \
+                     RETURNING seq, key, state, due, lease_until, attempts, sent_at, failure, last_error, body"
+                );
+                let sql = self.sql(&text);
+                let rows = sqlx::query(sql)
+                    .bind(micros(now))
+                    .bind(left)
+                    .bind(micros(lease_until))
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(unavailable)?;
+                fetched += rows.len();
+                let mut batch = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    // The sequence number is the row's identity; without it
+                    // nothing can be set aside, so the claim stops (and rolls
+                    // back: PostgreSQL would keep the rows locked until the
+                    // dropped transaction is cleaned up).
+                    let order: i64 = match get(row, "seq", "deliveries") {
+                        Ok(order) => order,
+                        Err(e) => {
+                            tx.rollback().await.map_err(unavailable)?;
+                            return Err(e);
+                        }
+                    };
+                    match self.delivery_from(row) {
+                        Ok(d) => batch.push((order, d)),
+                        Err(e) => {
+                            self.set_aside(&mut tx, order, &e).await?;
+                            set_aside += 1;
+                        }
+                    }
+                }
+                batch.sort_by_key(|(s, _)| *s);
+                claimed.extend(batch.into_iter().map(|(_, d)| d));
+            }
+            let full = i64::try_from(claimed.len()).unwrap_or(i64::MAX) >= limit;
+            if set_aside == 0 || full || fetched == 0 {
                 break;
             }
-            let text = format!(
-                "UPDATE deliveries SET state = 'leased', lease_until = $3, attempts = attempts + 1 \
-                 WHERE seq IN ({pick}{lock}) \
-                 RETURNING seq, key, state, due, lease_until, attempts, sent_at, failure, last_error, body"
-            );
-            let sql = self.sql(&text);
-            let rows = sqlx::query(sql)
-                .bind(micros(now))
-                .bind(left)
-                .bind(micros(lease_until))
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(unavailable)?;
-            let mut batch = Vec::with_capacity(rows.len());
-            let read: StoreResult<()> = rows.iter().try_for_each(|row| {
-                let order: i64 = get(row, "seq", "deliveries")?;
-                batch.push((order, self.delivery_from(row)?));
-                Ok(())
-            });
-            if let Err(e) = read {
-                // Roll back now, not when the transaction is dropped: until
-                // then PostgreSQL keeps the rows locked, and the next claim
-                // would skip the unreadable one (SKIP LOCKED) instead of
-                // stopping at it.
-                tx.rollback().await.map_err(unavailable)?;
-                return Err(e);
-            }
-            batch.sort_by_key(|(s, _)| *s);
-            claimed.extend(batch.into_iter().map(|(_, d)| d));
         }
         tx.commit().await.map_err(unavailable)?;
         Ok(claimed)
@@ -1340,16 +1385,17 @@ impl Store for SqlStore {
 
     async fn settle(
         &self,
-        key: &DeliveryKey,
+        lease: &Lease,
         settlement: Settlement,
         changes: Vec<Change>,
     ) -> StoreResult<()> {
+        let key = &lease.key;
         let lock = match self.dialect {
             Dialect::Postgres => " FOR UPDATE",
             Dialect::Sqlite => "",
         };
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        let text = format!("SELECT seq, state FROM deliveries WHERE key = $1{lock}");
+        let text = format!("SELECT seq, state, attempts FROM deliveries WHERE key = $1{lock}");
         let sql = self.sql(&text);
         let row = sqlx::query(sql)
             .bind(key.to_string())
@@ -1359,7 +1405,11 @@ impl Store for SqlStore {
             .ok_or_else(|| StoreError::Conflict(format!("no delivery {key}")))?;
         let what = format!("deliveries/{}", get::<i64>(&row, "seq", "deliveries")?);
         let state: String = get(&row, "state", &what)?;
-        if state != "leased" {
+        // Only the current claim settles: every claim counts an attempt, so
+        // a worker whose lease ran out (and the message was claimed again)
+        // holds an older attempt number.
+        let attempt: i64 = get(&row, "attempts", &what)?;
+        if state != "leased" || attempt != i64::from(lease.attempt) {
             // Release the row lock now, not when the pool gets round to
             // rolling back a dropped transaction: until then, claims (which
             // skip locked rows) would not see this delivery.

@@ -545,6 +545,9 @@ where
                         tally.retried += 1;
                         WorkerCounters::add(&c.retried, 1);
                     }
+                    // Another worker claimed it after this one's lease ran
+                    // out, and counts its outcome.
+                    DeliveryReport::LeaseLost(_) => {}
                     _ => {
                         tally.failed += 1;
                         WorkerCounters::add(&c.failed, 1);

@@ -425,6 +425,32 @@ impl<S: Store> Scenario<S> {
         instance: Option<&str>,
         method: &str,
     ) -> Result<Outcome, PipelineError> {
+        self.reply_mailed(holder, answerer, answerer, partstat, instance, method)
+            .await
+    }
+
+    /// `holder`'s invitation answered as `holder` (the ATTENDEE), in a
+    /// message whose From is `from`: an assistant's or a shared mailbox
+    /// answering for them, or a forged header.
+    pub async fn reply_mailed_by(
+        &self,
+        holder: &str,
+        from: &str,
+        partstat: &str,
+    ) -> Result<Outcome, PipelineError> {
+        self.reply_mailed(holder, holder, from, partstat, None, "REPLY")
+            .await
+    }
+
+    async fn reply_mailed(
+        &self,
+        holder: &str,
+        answerer: &str,
+        from: &str,
+        partstat: &str,
+        instance: Option<&str>,
+        method: &str,
+    ) -> Result<Outcome, PipelineError> {
         let Some(request) = self.last_request(holder) else {
             panic!("{holder} holds no invitation to answer");
         };
@@ -447,7 +473,7 @@ impl<S: Store> Scenario<S> {
         }
         ics.push_str("END:VEVENT\r\nEND:VCALENDAR\r\n");
         let bytes = Self::calendar_message(
-            answerer,
+            from,
             self.owner.reply.as_str(),
             &format!("{partstat}: reply"),
             method,
@@ -455,7 +481,7 @@ impl<S: Store> Scenario<S> {
         );
         self.deliver_to(
             &self.owner.reply.clone(),
-            answerer,
+            from,
             bytes,
             AuthVerdict::default(),
         )

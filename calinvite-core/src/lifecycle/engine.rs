@@ -318,6 +318,12 @@ pub enum AnswerChannel {
         /// forwarded copy answered from (recorded, never applied:
         /// [interop rule 19](crate::manual::interop#rule-19)).
         answerer: Option<EmailAddress>,
+        /// The message's From address when it is not the attendee who
+        /// answers (a delegate's or an assistant's mailbox, a shared
+        /// account, a forged header). The answer is still decided by the
+        /// invitation's token; this is only recorded, so the history shows
+        /// who mailed it.
+        sender: Option<EmailAddress>,
     },
     /// A POST to calinvite's web answer page: it answers the revision the
     /// recipient holds, at the time it is applied.
@@ -368,8 +374,25 @@ impl Answer {
                 sequence: reply.identity.sequence,
                 stamp: reply.identity.dtstamp,
                 answerer,
+                sender: None,
             },
         })
+    }
+
+    /// Records the address the answer was mailed from, `from` (the
+    /// message's From), when it is not the attendee who answers: the
+    /// `answerer`, else `invited`. The answer is decided by the invitation's
+    /// token as before; the difference is kept in the history
+    /// ([`HistoryKind::Answer`]'s `sent_by`). A web answer has no sender.
+    pub fn mailed_by(mut self, from: Option<&EmailAddress>, invited: &EmailAddress) -> Self {
+        if let AnswerChannel::Mail {
+            answerer, sender, ..
+        } = &mut self.channel
+        {
+            let attendee = answerer.as_ref().unwrap_or(invited);
+            *sender = from.filter(|f| *f != attendee).cloned();
+        }
+        self
     }
 
     /// Answers one instance rather than the whole event.
@@ -408,15 +431,17 @@ pub fn apply_answer(
         return Err(needs_action());
     }
     let instance = answer.instance;
-    let (sequence, stamp, forwarded_from, web) = match &answer.channel {
+    let (sequence, stamp, forwarded_from, sent_by, web) = match &answer.channel {
         AnswerChannel::Mail {
             sequence,
             stamp,
             answerer,
-        } => (*sequence, *stamp, answerer.clone(), false),
+            sender,
+        } => (*sequence, *stamp, answerer.clone(), sender.clone(), false),
         AnswerChannel::Web => (
             invitation.sequence_held.unwrap_or_default(),
             Some(now),
+            None,
             None,
             true,
         ),
@@ -474,6 +499,7 @@ pub fn apply_answer(
                 comment: answer.comment.clone(),
                 sequence,
                 forwarded_from,
+                sent_by,
                 late,
                 web,
             },
@@ -705,6 +731,7 @@ mod tests {
                 sequence: Sequence::INITIAL,
                 stamp: Some(before()),
                 answerer: Some(other.clone()),
+                sender: None,
             }
         );
         let recorded =
@@ -739,6 +766,52 @@ mod tests {
         )
         .expect_err("older than the web answer");
         assert_eq!(stale.reason, RefusalReason::StaleReply);
+    }
+
+    #[test]
+    fn a_reply_mailed_from_another_address_is_decided_by_its_token_and_says_so() {
+        let e = event();
+        let inv = invitation(&e, None);
+        let invited = inv.recipient.address().clone();
+        let assistant = EmailAddress::parse("assistant@example.org").expect("a");
+        // From differs from the ATTENDEE (the invited person): applied, and
+        // the history names the sender.
+        let answer = mail(&inv, &reply(Accepted, before())).mailed_by(Some(&assistant), &invited);
+        let applied =
+            apply_answer(&inv, &e, &answer, LateAnswers::Apply, before()).expect("applied");
+        assert_eq!(applied.invitation.status, Some(Accepted));
+        match &applied.entry.kind {
+            HistoryKind::Answer {
+                sent_by,
+                forwarded_from,
+                ..
+            } => {
+                assert_eq!(sent_by.as_ref(), Some(&assistant));
+                assert_eq!(forwarded_from, &None);
+            }
+            other => panic!("{other:?}"),
+        }
+        // From and ATTENDEE agree: nothing extra is recorded.
+        let same = mail(&inv, &reply(Accepted, before())).mailed_by(Some(&invited), &invited);
+        let entry = apply_answer(&inv, &e, &same, LateAnswers::Apply, before())
+            .expect("applied")
+            .entry;
+        assert!(matches!(
+            entry.kind,
+            HistoryKind::Answer { sent_by: None, .. }
+        ));
+        // A forwarded copy answered from its own attendee's mailbox: the
+        // sender is that attendee, so nothing extra either.
+        let mut forwarded = reply(Declined, before());
+        forwarded.attendee = Some(Mailbox::new(assistant.clone()));
+        let answer = mail(&inv, &forwarded).mailed_by(Some(&assistant), &invited);
+        assert!(matches!(
+            answer.channel,
+            AnswerChannel::Mail { sender: None, answerer: Some(ref a), .. } if *a == assistant
+        ));
+        // A web answer has no sender.
+        let web = Answer::web(Accepted).mailed_by(Some(&assistant), &invited);
+        assert_eq!(web.channel, AnswerChannel::Web);
     }
 
     #[test]

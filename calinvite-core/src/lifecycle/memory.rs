@@ -8,7 +8,7 @@ use std::sync::{Mutex, PoisonError};
 use chrono::{DateTime, Utc};
 
 use super::model::{
-    Delivery, DeliveryKey, DomainOwner, FanOut, HistoryEntry, Invitation, OrganizerAccount,
+    Delivery, DeliveryKey, DomainOwner, FanOut, HistoryEntry, Invitation, Lease, OrganizerAccount,
     OwnerId, PendingChange, PendingChangeId, PendingState, QueueState, RefusalRecord, Scope,
     StoredEvent, Suppression,
 };
@@ -513,16 +513,18 @@ impl Store for MemoryStore {
 
     async fn settle(
         &self,
-        key: &DeliveryKey,
+        lease: &Lease,
         settlement: Settlement,
         changes: Vec<Change>,
     ) -> StoreResult<()> {
+        let key = &lease.key;
         let mut inner = self.lock();
         let index = *inner
             .queue_index
             .get(key)
             .ok_or_else(|| conflict(format!("no delivery {key}")))?;
-        if !matches!(inner.queue[index].state, QueueState::Leased(_)) {
+        let held = &inner.queue[index];
+        if !matches!(held.state, QueueState::Leased(_)) || held.attempts != lease.attempt {
             return Err(StoreError::NotLeased { key: key.clone() });
         }
         // State changes first: if they conflict, the delivery stays leased.

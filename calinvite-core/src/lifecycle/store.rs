@@ -6,7 +6,7 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 
 use super::model::{
-    Delivery, DeliveryKey, DomainOwner, FanOut, HistoryEntry, Invitation, OrganizerAccount,
+    Delivery, DeliveryKey, DomainOwner, FanOut, HistoryEntry, Invitation, Lease, OrganizerAccount,
     OwnerId, PendingChange, PendingChangeId, PendingState, RefusalRecord, Scope, StoredEvent,
     Suppression,
 };
@@ -22,10 +22,11 @@ pub enum StoreError {
     /// pipeline reads again and decides again.
     #[error("conflict: {0}")]
     Conflict(String),
-    /// [`Store::settle`] of a delivery that is not leased: its lease ran out
-    /// and another worker claimed (and perhaps sent) it. Never retried: the
-    /// message is someone else's now.
-    #[error("delivery {key} is not leased")]
+    /// [`Store::settle`] under a lease that is not the message's current
+    /// one: the lease ran out and another worker claimed (and perhaps sent
+    /// and settled) it, or it was never claimed. Never retried: the message
+    /// is someone else's now.
+    #[error("delivery {key} is not leased by this claim")]
     NotLeased {
         /// The delivery.
         key: DeliveryKey,
@@ -273,11 +274,13 @@ pub trait Store: Send + Sync {
         limit: usize,
     ) -> impl Future<Output = StoreResult<Vec<Delivery>>> + Send;
     /// Records the outcome of an attempt on a claimed message, together with
-    /// the state changes it causes. [`StoreError::NotLeased`] (and nothing
-    /// written) when the message is no longer leased.
+    /// the state changes it causes. Only the current lease holder settles:
+    /// [`StoreError::NotLeased`] (and nothing written) when the message is
+    /// not leased, or is leased under another claim than `lease` (the
+    /// caller's lease ran out and another worker claimed it since).
     fn settle(
         &self,
-        key: &DeliveryKey,
+        lease: &Lease,
         settlement: Settlement,
         changes: Vec<Change>,
     ) -> impl Future<Output = StoreResult<()>> + Send;
@@ -427,11 +430,11 @@ impl<S: Store> Store for std::sync::Arc<S> {
     }
     fn settle(
         &self,
-        key: &DeliveryKey,
+        lease: &Lease,
         settlement: Settlement,
         changes: Vec<Change>,
     ) -> impl Future<Output = StoreResult<()>> + Send {
-        (**self).settle(key, settlement, changes)
+        (**self).settle(lease, settlement, changes)
     }
     fn delivery(
         &self,

@@ -52,6 +52,12 @@
 //!   ([interop rule 26](super::interop#rule-26)). An answer from an address
 //!   other than the invited one is recorded as forwarded and never replaces
 //!   the invited person's answer.
+//! - A reply whose `From` is not its ATTENDEE (an assistant or a shared
+//!   mailbox answering for the invited person, or a forged header) is still
+//!   decided by its token — the token is the proof, the `From` proves
+//!   nothing — but the answer is recorded with the `From` address beside it
+//!   (`sent_by` in [`HistoryKind::Answer`](crate::lifecycle::HistoryKind)),
+//!   so whoever reads the history sees who mailed it.
 //!
 //! Every message turned away is recorded with a typed
 //! [`RefusalReason`](crate::lifecycle::RefusalReason).

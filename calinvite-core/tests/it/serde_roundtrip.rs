@@ -561,6 +561,7 @@ fn history_entries_round_trip_for_every_kind() {
             comment: None,
             sequence: Sequence::new(1),
             forwarded_from: None,
+            sent_by: None,
             late: false,
             web: false,
         },
@@ -570,6 +571,7 @@ fn history_entries_round_trip_for_every_kind() {
             comment: Some("Leider nicht,\r\naber nächstes Mal 👍".into()),
             sequence: Sequence::new(u64::MAX),
             forwarded_from: Some(addr("friend@example.net")),
+            sent_by: Some(addr("assistant@bücher-müller.de")),
             late: true,
             web: true,
         },
@@ -614,6 +616,7 @@ fn history_entries_round_trip_for_every_kind() {
             comment: None,
             sequence: Sequence::new(2),
             forwarded_from: None,
+            sent_by: None,
             late: false,
             web: true,
         });
@@ -631,6 +634,41 @@ fn history_entries_round_trip_for_every_kind() {
             kind,
         ));
     }
+}
+
+#[test]
+fn an_answer_recorded_before_sent_by_existed_still_reads() {
+    // Rows written before answers recorded their sender have no `sent_by`;
+    // they read as "From agreed with the attendee", and such an answer is
+    // written without the field.
+    let entry = HistoryEntry::new(
+        token(4),
+        at("2026-11-04T12:00:00Z"),
+        HistoryKind::Answer {
+            status: ParticipationStatus::Accepted,
+            instance: None,
+            comment: None,
+            sequence: Sequence::new(1),
+            forwarded_from: None,
+            sent_by: None,
+            late: false,
+            web: false,
+        },
+    );
+    let written = round_trip(&entry);
+    assert!(
+        !written.to_string().contains("sent_by"),
+        "an answer whose From agreed is written as before: {written}"
+    );
+    let mut older = written.clone();
+    let answer = older
+        .get_mut("kind")
+        .and_then(|k| k.get_mut("answer"))
+        .and_then(Value::as_object_mut)
+        .unwrap_or_else(|| panic!("unexpected shape: {written}"));
+    answer.remove("sent_by");
+    let read: HistoryEntry = serde_json::from_value(older).expect("an older row reads");
+    assert_eq!(read, entry);
 }
 
 #[test]

@@ -18,11 +18,12 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use calinvite_core::lifecycle::{
-    AllowEntry, DeliveryKey, DomainOwner, InvitationSource, OrganizerAccount, OrganizerId, Outcome,
-    OwnerId, PendingChangeId, Pipeline, PipelineError, RecordingTransport, Refusal, RefusalReason,
-    RefusalRecord, Scope, Settings, StoreError, StoredEvent, SuppressionReason,
+    AllowEntry, DeliveryKey, DeliveryReport, DomainOwner, InvitationSource, OrganizerAccount,
+    OrganizerId, Outcome, OwnerId, PendingChangeId, Pipeline, PipelineError, RecordingTransport,
+    Refusal, RefusalReason, RefusalRecord, Scope, Settings, StoreError, StoredEvent,
+    SuppressionReason,
 };
-use calinvite_core::spi::{Change, EventParts, Settlement};
+use calinvite_core::spi::{Change, EventParts, Lease, Settlement};
 use calinvite_core::{
     Clock, EmailAddress, Event, EventCode, FixedClock, IdempotencyKey, InvitationToken, Method,
     ParticipationStatus, Recipient, Schedule, Sequence, SequentialIds, Store,
@@ -613,6 +614,9 @@ fn a_queued_message_cut_short() {
     on_both("message_cut_short", async |fx| {
         let seq = fx.seq_of(&fx.amy).await;
         fx.truncate("deliveries", "CAST(seq AS TEXT)", &seq).await;
+        let cut = fx
+            .scalar("body", "deliveries", "CAST(seq AS TEXT)", &seq)
+            .await;
         let row = format!("deliveries/{seq}");
         corrupt(
             fx,
@@ -620,18 +624,35 @@ fn a_queued_message_cut_short() {
             fx.store().delivery(&fx.key(&fx.amy)).await,
             &row,
         );
-        // The queue stops at it, naming it, rather than losing it: the claim
-        // is rolled back and the row stays as it was for an operator.
-        for _ in 0..2 {
-            corrupt_p(fx, "Pipeline::deliver_one", fx.p.deliver_one().await, &row);
+        // The queue keeps flowing: the unreadable message is set aside as
+        // failed, naming its row and why, and the next one goes out in the
+        // same claim (a claim of one is not left empty by it).
+        match fx.p.deliver_one().await {
+            Ok(Some(DeliveryReport::Sent(k))) => assert_eq!(k, fx.key(&fx.bo)),
+            other => panic!("deliver_one past an unreadable row: {other:?}"),
         }
         let state = fx
             .scalar("state", "deliveries", "CAST(seq AS TEXT)", &seq)
             .await;
-        let attempts = fx
-            .scalar("attempts", "deliveries", "CAST(seq AS TEXT)", &seq)
+        let failure = fx
+            .scalar("failure", "deliveries", "CAST(seq AS TEXT)", &seq)
             .await;
-        assert_eq!((state.as_str(), attempts.as_str()), ("queued", "0"));
+        assert_eq!(state, "failed", "set aside, not left to block the queue");
+        assert!(
+            failure.starts_with("set aside, unreadable: corrupt row ") && failure.contains(&row),
+            "the failure names the row and why: {failure}"
+        );
+        for t in [&fx.amy, &fx.bo] {
+            assert!(!failure.contains(t.as_str()), "no token in {failure}");
+        }
+        // Its body is kept for an operator, and nobody claims it again.
+        assert_eq!(
+            fx.scalar("body", "deliveries", "CAST(seq AS TEXT)", &seq)
+                .await,
+            cut,
+            "the body is kept as it was"
+        );
+        assert!(matches!(fx.p.deliver_one().await, Ok(None)));
     });
 }
 
@@ -737,8 +758,15 @@ fn values_of_the_wrong_type_on_sqlite() {
         corrupt(
             &fx,
             "settle",
-            s.settle(&fx.key(&fx.bo), Settlement::Sent(fx.p.now()), Vec::new())
-                .await,
+            s.settle(
+                &Lease {
+                    key: fx.key(&fx.bo),
+                    attempt: 1,
+                },
+                Settlement::Sent(fx.p.now()),
+                Vec::new(),
+            )
+            .await,
             &row,
         );
         let text = fx.sql("UPDATE events SET body = 42 WHERE code = $1");

@@ -31,7 +31,7 @@ use calinvite_core::lifecycle::{
     SuppressionReason, TransportError,
 };
 use calinvite_core::lifecycle::{Outcome, PipelineError};
-use calinvite_core::spi::{Change, Delivery, Payload, QueueState, Settlement};
+use calinvite_core::spi::{Change, Delivery, Lease, Payload, QueueState, Settlement};
 use calinvite_core::{EventCode, InvitationToken, InvitationUid, Sequence};
 use calinvite_core::{ParticipationStatus, Recipient};
 use mail_parser::MimeHeaders as _;
@@ -111,6 +111,7 @@ struct Answer {
     comment: Option<String>,
     sequence: Sequence,
     forwarded_from: Option<EmailAddress>,
+    sent_by: Option<EmailAddress>,
     late: bool,
     web: bool,
 }
@@ -125,6 +126,7 @@ fn answers(history: &[HistoryEntry]) -> Vec<Answer> {
                 comment,
                 sequence,
                 forwarded_from,
+                sent_by,
                 late,
                 web,
             } => Some(Answer {
@@ -134,6 +136,7 @@ fn answers(history: &[HistoryEntry]) -> Vec<Answer> {
                 comment: comment.clone(),
                 sequence: *sequence,
                 forwarded_from: forwarded_from.clone(),
+                sent_by: sent_by.clone(),
                 late: *late,
                 web: *web,
             }),
@@ -327,6 +330,7 @@ pub(super) async fn replies_record_status_and_history<S: Store>(store: S) {
             comment: None,
             sequence: Sequence::INITIAL,
             forwarded_from: None,
+            sent_by: None,
             late: false,
             web: false,
         }],
@@ -582,6 +586,47 @@ pub(super) async fn reply_before_delivery_is_kept<S: Store>(store: S) {
 }
 
 /// An answer from someone the holder forwarded the invitation to is recorded as forwarded and leaves the holder's answer alone.
+/// A reply whose From is not its ATTENDEE (an assistant answering for the
+/// invited person, a shared mailbox) is decided by its invitation's token as
+/// any other, and recorded with the sender visible in the history.
+pub(super) async fn reply_mailed_by_another_address_is_recorded_with_its_sender<S: Store>(
+    store: S,
+) {
+    let s = scenario(store, Settings::default()).await;
+    let code = create(&s, &CalendarEvent::launch("sender-1@example.com")).await;
+    let token = invite(&s, &code, "boss@example.org").await;
+    deliver(&s).await;
+    s.advance(60);
+    expect_answer(
+        s.reply_mailed_by("boss@example.org", "assistant@example.org", "ACCEPTED")
+            .await,
+        "an assistant mails the boss's answer",
+    );
+    let inv = invitation(&s, &code, "boss@example.org").await;
+    assert_eq!(
+        inv.status(),
+        Some(ParticipationStatus::Accepted),
+        "the answer counts for the invitation its token names"
+    );
+    s.advance(60);
+    expect_answer(
+        s.reply("boss@example.org", "TENTATIVE").await,
+        "the boss answers from their own mailbox",
+    );
+    let a = answers(&history(&s, &token).await);
+    assert_eq!(a.len(), 2, "{a:?}");
+    assert_eq!(
+        (a[0].sent_by.clone(), a[0].forwarded_from.clone()),
+        (Some(addr("assistant@example.org")), None),
+        "the history shows who mailed the first answer"
+    );
+    assert_eq!(a[1].sent_by, None, "From and ATTENDEE agree: nothing extra");
+    assert_eq!(
+        invitation(&s, &code, "boss@example.org").await.status(),
+        Some(ParticipationStatus::Tentative)
+    );
+}
+
 pub(super) async fn forwarded_reply_is_recorded_apart<S: Store>(store: S) {
     let s = scenario(store, Settings::default()).await;
     let code = create(&s, &CalendarEvent::launch("fwd-1@example.com")).await;
@@ -1268,9 +1313,14 @@ pub(super) async fn settle_without_lease_is_not_leased<S: Store>(store: S) {
             sequence: Sequence::INITIAL,
         },
     );
+    // A lease the message never had: it is queued, unclaimed.
+    let never = Lease {
+        key: key.clone(),
+        attempt: 1,
+    };
     match store
         .settle(
-            &key,
+            &never,
             Settlement::Sent(now),
             vec![Change::AppendHistory(entry.clone())],
         )
@@ -1292,7 +1342,7 @@ pub(super) async fn settle_without_lease_is_not_leased<S: Store>(store: S) {
     );
     assert_eq!(deliver(&s).await, 1);
     match store
-        .settle(&key, Settlement::Failed("late".into()), Vec::new())
+        .settle(&never, Settlement::Failed("late".into()), Vec::new())
         .await
     {
         Err(StoreError::NotLeased { key: k }) => assert_eq!(k, key),
@@ -1302,6 +1352,83 @@ pub(super) async fn settle_without_lease_is_not_leased<S: Store>(store: S) {
         store.delivery(&key).await.unwrap().unwrap().state,
         QueueState::Sent(_)
     ));
+}
+
+/// Two workers and a lease that runs out: the first claims a message and is
+/// slow to send; its lease expires and a second worker claims the message
+/// and sends it. Only the second settles: the first worker's outcome (here a
+/// permanent failure) is refused as [`StoreError::NotLeased`] and writes
+/// nothing, so it cannot overwrite the delivery nor bounce the invitation.
+pub(super) async fn expired_lease_cannot_overwrite_the_new_holder<S: Store>(store: S) {
+    let s = scenario(store, Settings::default()).await;
+    let code = create(&s, &CalendarEvent::launch("lease-2@example.com")).await;
+    deliver(&s).await; // the organizer's notice
+    let token = invite(&s, &code, "raced@example.org").await;
+    let store = s.pipeline.store();
+    let now = s.pipeline.now();
+    let first = store
+        .claim(now, now + chrono::TimeDelta::seconds(60), 1)
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 1, "the first worker claims the invitation");
+    let first = first.into_iter().next().unwrap();
+    // Its lease runs out while it is still sending.
+    s.advance(120);
+    let later = s.pipeline.now();
+    let second = store
+        .claim(later, later + chrono::TimeDelta::seconds(60), 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        second.len(),
+        1,
+        "the second worker claims the expired lease"
+    );
+    let second = second.into_iter().next().unwrap();
+    assert_eq!(second.key, first.key);
+    assert_ne!(second.lease(), first.lease(), "each claim is its own lease");
+    let key = first.key.clone();
+    // The second worker sends and records it.
+    match s.pipeline.deliver(second).await.unwrap() {
+        DeliveryReport::Sent(k) => assert_eq!(k, key),
+        other => panic!("the lease holder's send is recorded: {other:?}"),
+    }
+    let history = store.history(&token).await.unwrap();
+    // The first worker's relay then refuses its copy for good; its
+    // settlement would mark the message failed and the address bounced.
+    s.pipeline
+        .transport()
+        .script(Err(TransportError::permanent("550 5.1.1 no such user")));
+    match s.pipeline.deliver(first.clone()).await.unwrap() {
+        DeliveryReport::LeaseLost(k) => assert_eq!(k, key),
+        other => panic!("an expired lease's outcome is not recorded: {other:?}"),
+    }
+    assert!(
+        matches!(
+            store.delivery(&key).await.unwrap().unwrap().state,
+            QueueState::Sent(_)
+        ),
+        "the new holder's outcome stands"
+    );
+    assert_eq!(
+        store.history(&token).await.unwrap(),
+        history,
+        "the first worker wrote nothing"
+    );
+    let inv = invitation(&s, &code, "raced@example.org").await;
+    assert_ne!(inv.delivery(), DeliveryState::HardBounced);
+    // And directly: a settlement under the stale lease is refused.
+    match store
+        .settle(
+            &first.lease(),
+            Settlement::Failed("late".into()),
+            Vec::new(),
+        )
+        .await
+    {
+        Err(StoreError::NotLeased { key: k }) => assert_eq!(k, key),
+        other => panic!("a stale lease does not settle: {other:?}"),
+    }
 }
 
 pub(super) async fn transient_failures_retry_with_backoff<S: Store>(store: S) {

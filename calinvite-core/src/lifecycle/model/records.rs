@@ -457,6 +457,15 @@ pub enum HistoryKind {
         sequence: Sequence,
         /// Another person answered with this invitation (a forwarded copy).
         forwarded_from: Option<EmailAddress>,
+        /// The message's From, when it was not the attendee who answered
+        /// (an assistant's or a shared mailbox, or a forged header): the
+        /// answer counted on the strength of its token, and this shows who
+        /// mailed it. `None` when they agree, and for web answers.
+        #[cfg_attr(
+            feature = "serde",
+            serde(default, skip_serializing_if = "Option::is_none")
+        )]
+        sent_by: Option<EmailAddress>,
         /// After the event's end: recorded, status unchanged (unless configured).
         late: bool,
         /// Through a web link rather than a calendar client.

@@ -155,6 +155,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
         &self,
         owner: &DomainOwner,
         reply: Reply,
+        from: Option<&EmailAddress>,
         now: DateTime<Utc>,
     ) -> Result<Outcome, PipelineError> {
         match self.find_invitation(owner, &reply).await? {
@@ -168,8 +169,12 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                     .await
             }
             Ok(inv) => {
-                let from_reply =
-                    |inv: &Invitation| Answer::from_reply(&reply, inv.recipient.address());
+                // Decided by the token; a From that is not the answering
+                // attendee is recorded with the answer (manual: security).
+                let from_reply = |inv: &Invitation| {
+                    let invited = inv.recipient.address();
+                    Answer::from_reply(&reply, invited).map(|a| a.mailed_by(from, invited))
+                };
                 self.answer(owner, inv, &from_reply, now).await
             }
         }

@@ -189,6 +189,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                 DeliveryReport::Sent(_) => "sent",
                 DeliveryReport::Retrying(..) => "retrying",
                 DeliveryReport::Failed(..) => "failed",
+                DeliveryReport::LeaseLost(_) => "lease_lost",
             };
             tracing::Span::current().record("outcome", outcome);
             tracing::info!(outcome, "delivered");
@@ -197,6 +198,28 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
     }
 
     async fn deliver_now(&self, delivery: Delivery) -> Result<DeliveryReport, PipelineError> {
+        let key = delivery.key.clone();
+        let lease = delivery.lease();
+        match self.attempt(delivery, &lease).await {
+            // The lease ran out while this worker was sending, and another
+            // worker claimed the message since: that worker records the
+            // outcome; this one writes nothing.
+            Err(PipelineError::Store(StoreError::NotLeased { .. })) => {
+                tracing::warn!(
+                    attempt = lease.attempt,
+                    "lease lost while sending; the worker holding it now records the outcome"
+                );
+                Ok(DeliveryReport::LeaseLost(key))
+            }
+            other => other,
+        }
+    }
+
+    async fn attempt(
+        &self,
+        delivery: Delivery,
+        lease: &Lease,
+    ) -> Result<DeliveryReport, PipelineError> {
         let assembled_at = self.now();
         let key = delivery.key.clone();
         let (envelope, bytes, invitation) = match self.assemble(&delivery, assembled_at).await? {
@@ -205,7 +228,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                 let r = Refusal::new(RefusalReason::Unsendable, reason.clone());
                 let record = refusal_record(delivery.owner, None, None, &r, assembled_at);
                 self.store
-                    .settle(&key, Settlement::Failed(reason.clone()), vec![record])
+                    .settle(lease, Settlement::Failed(reason.clone()), vec![record])
                     .await?;
                 return Ok(DeliveryReport::Failed(key, reason));
             }
@@ -214,7 +237,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
             && let Some(reason) = self.superseded(&delivery, inv).await?
         {
             self.store
-                .settle(&key, Settlement::Failed(reason.clone()), Vec::new())
+                .settle(lease, Settlement::Failed(reason.clone()), Vec::new())
                 .await?;
             return Ok(DeliveryReport::Failed(key, reason));
         }
@@ -284,7 +307,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                     )
                 }
             };
-            self.store.settle(key, settlement, changes).await?;
+            self.store.settle(lease, settlement, changes).await?;
             Ok(report)
         })
         .await

@@ -43,6 +43,7 @@ pub struct PipelineMetrics {
     sent: AtomicU64,
     retried: AtomicU64,
     failed: AtomicU64,
+    leases_lost: AtomicU64,
     conflicts: AtomicU64,
 }
 
@@ -63,6 +64,9 @@ pub struct MetricsSnapshot {
     pub deliveries_retried: u64,
     /// Messages given up.
     pub deliveries_failed: u64,
+    /// Sends whose lease ran out before they were recorded (another worker
+    /// had claimed the message; it recorded the outcome).
+    pub leases_lost: u64,
     /// Writes decided again after losing a race with another writer.
     pub conflicts_retried: u64,
 }
@@ -126,6 +130,7 @@ impl PipelineMetrics {
             DeliveryReport::Sent(_) => bump(&self.sent),
             DeliveryReport::Retrying(..) => bump(&self.retried),
             DeliveryReport::Failed(..) => bump(&self.failed),
+            DeliveryReport::LeaseLost(_) => bump(&self.leases_lost),
         }
     }
 
@@ -158,6 +163,7 @@ impl PipelineMetrics {
             deliveries_sent: read(&self.sent),
             deliveries_retried: read(&self.retried),
             deliveries_failed: read(&self.failed),
+            leases_lost: read(&self.leases_lost),
             conflicts_retried: read(&self.conflicts),
         }
     }

@@ -34,9 +34,9 @@ use chrono::{DateTime, Utc};
 use super::engine;
 use super::model::{
     Delivery, DeliveryKey, DeliveryState, DomainOwner, FanOut, FanOutAudience, HistoryEntry,
-    HistoryKind, Invitation, InvitationSource, OrganizerAccount, OwnerId, Payload, PendingChange,
-    PendingChangeId, PendingKind, PendingState, PlannedMessage, QueueState, Refusal, RefusalReason,
-    RefusalRecord, Scope, Settings, StoredEvent, Suppression, SuppressionReason,
+    HistoryKind, Invitation, InvitationSource, Lease, OrganizerAccount, OwnerId, Payload,
+    PendingChange, PendingChangeId, PendingKind, PendingState, PlannedMessage, QueueState, Refusal,
+    RefusalReason, RefusalRecord, Scope, Settings, StoredEvent, Suppression, SuppressionReason,
 };
 use super::notice::{
     Attachment, CounterNotice, CreatedNotice, DefaultNoticeTemplate, NoticeTemplate, NoticeText,
@@ -171,6 +171,12 @@ pub enum DeliveryReport {
     Retrying(DeliveryKey, DateTime<Utc>),
     /// Given up, with the reason.
     Failed(DeliveryKey, String),
+    /// The lease ran out while the message was being sent and another worker
+    /// claimed it since: nothing was recorded here; the worker that holds
+    /// the message now records its outcome (it may send it again: the
+    /// message keeps its Message-ID, so a recipient's client files the two
+    /// copies as one).
+    LeaseLost(DeliveryKey),
 }
 
 /// The engine with a store, a transport, a clock and an identifier source.
@@ -531,7 +537,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
             InboundKind::OrganizerCancel(c) if mailbox == owner.ingest => {
                 self.organizer_cancel(&owner, &message, c, now).await
             }
-            InboundKind::Reply(r) => self.reply(&owner, r, now).await,
+            InboundKind::Reply(r) => self.reply(&owner, r, message.from.as_ref(), now).await,
             InboundKind::Counter(r) => self.counter(&owner, r, now).await,
             InboundKind::Refresh(r) => self.refresh(&owner, r, now).await,
             InboundKind::DeliveryStatus(d) => self.delivery_status(&owner, d, now).await,
