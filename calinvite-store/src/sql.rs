@@ -1212,17 +1212,17 @@ impl Store for SqlStore {
         .await
     }
 
-    async fn suppressed_among(
+    async fn suppressions_among(
         &self,
         owner: OwnerId,
         addresses: &[EmailAddress],
-    ) -> StoreResult<Vec<EmailAddress>> {
+    ) -> StoreResult<Vec<Suppression>> {
         let mut out = Vec::new();
         // One query per chunk (parameter limits are far above 500).
         for chunk in addresses.chunks(500) {
             let marks: Vec<String> = (2..chunk.len() + 2).map(|i| format!("${i}")).collect();
             let text = format!(
-                "SELECT address FROM suppressions WHERE owner = $1 AND address IN ({})",
+                "SELECT address, body FROM suppressions WHERE owner = $1 AND address IN ({})",
                 marks.join(", ")
             );
             let sql = self.sql(&text);
@@ -1232,10 +1232,9 @@ impl Store for SqlStore {
             }
             for row in q.fetch_all(&self.pool).await.map_err(unavailable)? {
                 let a: String = get(&row, "address", "suppressions")?;
-                out.push(EmailAddress::parse(&a).map_err(|e| StoreError::Corrupt {
-                    row: format!("suppressions/{}/{a}", owner.0),
-                    detail: e.to_string(),
-                })?);
+                let what = format!("suppressions/{}/{a}", owner.0);
+                let body: String = get(&row, "body", &what)?;
+                out.push(parse(&what, &body)?);
             }
         }
         Ok(out)

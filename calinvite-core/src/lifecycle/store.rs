@@ -225,17 +225,19 @@ pub trait Store: Send + Sync {
         address: &EmailAddress,
     ) -> impl Future<Output = StoreResult<Option<Suppression>>> + Send;
 
-    /// Which of `addresses` the owner suppresses (fan-outs ask once per page).
-    fn suppressed_among(
+    /// The owner's suppressions of any of `addresses`, in any order (fan-outs
+    /// ask once per page; the reason matters: an address that hard-bounced
+    /// gets no cancellation either).
+    fn suppressions_among(
         &self,
         owner: OwnerId,
         addresses: &[EmailAddress],
-    ) -> impl Future<Output = StoreResult<Vec<EmailAddress>>> + Send {
+    ) -> impl Future<Output = StoreResult<Vec<Suppression>>> + Send {
         async move {
             let mut out = Vec::new();
             for a in addresses {
-                if self.suppression(owner, a).await?.is_some() {
-                    out.push(a.clone());
+                if let Some(s) = self.suppression(owner, a).await? {
+                    out.push(s);
                 }
             }
             Ok(out)
@@ -390,12 +392,12 @@ impl<S: Store> Store for std::sync::Arc<S> {
     ) -> impl Future<Output = StoreResult<Option<Suppression>>> + Send {
         (**self).suppression(owner, address)
     }
-    fn suppressed_among(
+    fn suppressions_among(
         &self,
         owner: OwnerId,
         addresses: &[EmailAddress],
-    ) -> impl Future<Output = StoreResult<Vec<EmailAddress>>> + Send {
-        (**self).suppressed_among(owner, addresses)
+    ) -> impl Future<Output = StoreResult<Vec<Suppression>>> + Send {
+        (**self).suppressions_among(owner, addresses)
     }
     fn pending(
         &self,

@@ -58,7 +58,9 @@
 //! A cancellation goes to everyone who received any REQUEST for the event,
 //! decliners and suppressed addresses included, and only hard bounces are left
 //! out: whoever may have the event on their calendar must learn that it is
-//! off. A cancelled instance of a recurring event goes to the same people.
+//! off. A hard bounce is the address's, on any of the owner's mail, not only
+//! this event's copy (why: [targeting](super::targeting#hard-bounces-across-events)).
+//! A cancelled instance of a recurring event goes to the same people.
 //!
 //! ## <span id="d6"></span>D6 — Approval switch
 //!

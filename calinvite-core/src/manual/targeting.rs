@@ -39,6 +39,32 @@
 //! A cancelled instance of a recurring event reaches the same people, with
 //! its own SEQUENCE.
 //!
+//! ### Hard bounces across events
+//!
+//! "Except hard bounces" means the address, not only this event's copy: an
+//! address whose mail hard-bounced on *any* of the owner's events (the
+//! owner's suppression list holds it for
+//! [`SuppressionReason::HardBounce`](crate::lifecycle::SuppressionReason))
+//! gets no cancellation either, and a cancellation queued before such a
+//! bounce arrived is set aside when its turn comes ("not sent: the address
+//! hard-bounced since"). Why:
+//!
+//! - A hard bounce is the receiving server saying the mailbox does not take
+//!   mail (no such user, domain gone). The invitation this event sent there
+//!   earlier may have arrived, but the mailbox has stopped accepting mail
+//!   since; a cancellation would only bounce again, and repeated sends to
+//!   dead mailboxes are what mailbox providers count against a sender's
+//!   reputation — every other recipient's mail pays for it.
+//! - The owner's suppression is the one record of "this address cannot be
+//!   mailed", across events: updates, invitations and now cancellations
+//!   all read it, so no message kind disagrees with another about the same
+//!   mailbox.
+//! - Nothing is lost to the organizer: the invitation keeps its history and
+//!   the bounce is in the reports.
+//!
+//! An unsubscribed or complaining address is not a bounce: it still gets
+//! the cancellation (its calendar must not keep an event that is off).
+//!
 //! ## Late joiners
 //!
 //! Someone invited after the event was revised gets the revision recipients

@@ -434,10 +434,14 @@ async fn check<S: Store>(p: &Engine<S>, world: &World) -> Vec<String> {
             }
         }
         let among: BTreeSet<EmailAddress> = store
-            .suppressed_among(o, &pool)
+            .suppressions_among(o, &pool)
             .await
             .unwrap()
             .into_iter()
+            .map(|s| {
+                assert_eq!(s.owner, o, "{s:?}");
+                s.address
+            })
             .collect();
         let want: BTreeSet<EmailAddress> = world
             .suppressed

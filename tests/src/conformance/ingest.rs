@@ -1567,6 +1567,69 @@ pub(super) async fn update_audience_everyone<S: Store>(store: S) {
     audience_case(store, UpdateAudience::Everyone, &FOUR).await;
 }
 
+/// A hard bounce is the address's, across the owner's events: an address
+/// whose mail bounced permanently on another event gets no cancellation of
+/// this one (it would only bounce again), and a cancellation queued before
+/// such a bounce arrived is set aside when its turn comes. Everyone else,
+/// decliners included, is told the event is off.
+pub(super) async fn hard_bounce_on_another_event_gets_no_cancellation<S: Store>(store: S) {
+    let s = scenario(store, Settings::default()).await;
+    let (ev, code) = brief_setup(&s, "cancel-a@example.com").await;
+    let other = created(
+        send(&s, &CalendarEvent::launch("cancel-b@example.com")).await,
+        "another event",
+    );
+    for who in [NO, SILENT] {
+        invited(invite(&s, &other, who).await, who);
+    }
+    deliver(&s).await;
+    // NO's copy of the other event bounces for good before the cancellation.
+    let out = s.delivery_report(NO, Some(true)).await.expect("DSN");
+    assert!(matches!(out, Outcome::DeliveryRecorded(_)), "{out:?}");
+    let out = s
+        .organizer_cancels(&ev.clone().edited(|_| {}), None)
+        .await
+        .expect("cancel");
+    assert_eq!(out, Outcome::Cancelled(code.clone()));
+    // The cancellations are planned (queued), then SILENT's copy of the other
+    // event bounces before they go out.
+    while s.pipeline.step_fan_out().await.expect("plan") {}
+    let out = s.delivery_report(SILENT, Some(true)).await.expect("DSN");
+    assert!(matches!(out, Outcome::DeliveryRecorded(_)), "{out:?}");
+    deliver(&s).await;
+    let cancels = |who: &str| {
+        calendar(&s, who)
+            .into_iter()
+            .filter(|(m, _)| m == "CANCEL")
+            .count()
+    };
+    for who in [YES, MAYBE] {
+        assert_eq!(cancels(who), 1, "{who} is told the event is off");
+    }
+    assert_eq!(
+        cancels(NO),
+        0,
+        "a hard bounce elsewhere: no cancellation planned"
+    );
+    assert_eq!(
+        cancels(SILENT),
+        0,
+        "a hard bounce after it was queued: the cancellation is set aside"
+    );
+    // The invitations of the cancelled event keep their own delivery state;
+    // the bounces are the other event's.
+    for who in [NO, SILENT] {
+        let inv = s
+            .pipeline
+            .store()
+            .invitation_for(&code, &addr(who))
+            .await
+            .expect("read")
+            .expect("invited");
+        assert_ne!(inv.delivery(), DeliveryState::HardBounced, "{who}");
+    }
+}
+
 /// [D4](calinvite_core::manual::design#d4)/[D5](calinvite_core::manual::design#d5): hard-bounced addresses get neither updates nor cancellations; soft bounces still do.
 pub(super) async fn hard_bounced_never_updated<S: Store>(store: S) {
     let s = scenario(

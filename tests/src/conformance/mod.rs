@@ -82,6 +82,7 @@ macro_rules! __with_conformance_scenarios {
                 update_audience_not_declined,
                 update_audience_everyone,
                 hard_bounced_never_updated,
+                hard_bounce_on_another_event_gets_no_cancellation,
                 tenant_isolation,
                 past_events_are_not_mailed,
             ],

@@ -413,13 +413,19 @@ impl Invitation {
         self.cancelled
     }
 
-    /// What the targeting rules need to know.
-    pub fn state(&self, suppressed: bool) -> InvitationState {
+    /// What the targeting rules need to know, given the owner's suppression
+    /// of this recipient's address, if any. The address counts as
+    /// hard-bounced when this invitation's mail hard-bounced or when any of
+    /// the owner's mail to it did (a suppression for
+    /// [`SuppressionReason::HardBounce`]): see
+    /// [the targeting manual](crate::manual::targeting#hard-bounces-across-events).
+    pub fn state(&self, suppression: Option<SuppressionReason>) -> InvitationState {
         InvitationState {
             last_answer: self.status,
             received_request: self.sequence_held.is_some(),
-            hard_bounced: self.delivery == DeliveryState::HardBounced,
-            suppressed,
+            hard_bounced: self.delivery == DeliveryState::HardBounced
+                || suppression == Some(SuppressionReason::HardBounce),
+            suppressed: suppression.is_some(),
         }
     }
 

@@ -128,6 +128,21 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
         delivery: &Delivery,
         inv: &Invitation,
     ) -> Result<Option<String>, PipelineError> {
+        // A cancellation to an address whose mail hard-bounced since it was
+        // queued (on this owner's mail for any event) would only bounce
+        // again (manual: targeting, hard bounces across events).
+        if let Payload::Invitation {
+            kind: MessageKind::Cancellation,
+            ..
+        } = &delivery.payload
+        {
+            let bounced = self
+                .store
+                .suppression(inv.scope.owner, inv.recipient.address())
+                .await?
+                .is_some_and(|s| s.reason == SuppressionReason::HardBounce);
+            return Ok(bounced.then(|| "not sent: the address hard-bounced since".to_owned()));
+        }
         let Payload::Invitation {
             kind: MessageKind::Invitation | MessageKind::Update,
             sequence,

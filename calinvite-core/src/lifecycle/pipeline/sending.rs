@@ -9,7 +9,7 @@
 //! [`fan_out_batch`] and [`in_audience`] are the pure decisions, tested below
 //! without a store.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::*;
 
@@ -192,21 +192,20 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
         Ok(pages)
     }
 
-    /// The suppressed addresses among a page of invitations (one query).
-    async fn suppressed_in(
-        &self,
-        page: &[Invitation],
-    ) -> Result<HashSet<EmailAddress>, PipelineError> {
+    /// The suppressed addresses among a page of invitations, with why (one
+    /// query).
+    async fn suppressed_in(&self, page: &[Invitation]) -> Result<Suppressed, PipelineError> {
         let Some(first) = page.first() else {
-            return Ok(HashSet::new());
+            return Ok(Suppressed::new());
         };
         let addresses: Vec<EmailAddress> =
             page.iter().map(|i| i.recipient.address().clone()).collect();
         Ok(self
             .store
-            .suppressed_among(first.scope.owner, &addresses)
+            .suppressions_among(first.scope.owner, &addresses)
             .await?
             .into_iter()
+            .map(|s| (s.address, s.reason))
             .collect())
     }
 
@@ -239,14 +238,17 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
     }
 }
 
+/// The suppressed addresses among a page of invitations, each with why.
+pub(super) type Suppressed = HashMap<EmailAddress, SuppressionReason>;
+
 /// A page of an event's invitations (token order) and the suppressed
 /// addresses among them, as read for a plan.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(super) struct AudiencePage {
     /// The invitations.
     pub(super) invitations: Vec<Invitation>,
-    /// The suppressed addresses among them.
-    pub(super) suppressed: HashSet<EmailAddress>,
+    /// The suppressed addresses among them, with why.
+    pub(super) suppressed: Suppressed,
 }
 
 /// Who a fan-out to `audience` would reach now, listed (for a pending
@@ -280,7 +282,7 @@ pub(super) fn planned(
 fn fan_out_batch(
     fan: &FanOut,
     page: &[Invitation],
-    suppressed: &HashSet<EmailAddress>,
+    suppressed: &Suppressed,
     batch: usize,
     now: DateTime<Utc>,
 ) -> (Vec<Change>, usize) {
@@ -470,13 +472,13 @@ fn in_audience(
     inv: &Invitation,
     audience: &FanOutAudience,
     sequence: Option<Sequence>,
-    suppressed: &HashSet<EmailAddress>,
+    suppressed: &Suppressed,
     listed: &HashSet<&InvitationToken>,
 ) -> bool {
     if inv.cancelled {
         return false;
     }
-    let state = inv.state(suppressed.contains(inv.recipient.address()));
+    let state = inv.state(suppressed.get(inv.recipient.address()).copied());
     match audience {
         FanOutAudience::Update(rule) => {
             // Someone who already holds this revision (a later joiner) needs no update.

@@ -284,8 +284,11 @@ impl Crowd {
         .cloned()
         .collect()
     }
-    fn suppressed(&self) -> HashSet<EmailAddress> {
-        HashSet::from([self.suppressed.recipient.address().clone()])
+    fn suppressed(&self) -> Suppressed {
+        Suppressed::from([(
+            self.suppressed.recipient.address().clone(),
+            SuppressionReason::Unsubscribed,
+        )])
     }
     fn fan(&self, kind: MessageKind, audience: FanOutAudience) -> FanOut {
         FanOut {
@@ -354,11 +357,39 @@ fn each_update_audience_reaches_whom_it_says() {
         MessageKind::Update,
         FanOutAudience::Update(UpdateAudience::Everyone),
     );
-    let (changes, planned) = fan_out_batch(&fan, &[joiner], &HashSet::new(), 500, before());
+    let (changes, planned) = fan_out_batch(&fan, &[joiner], &Suppressed::new(), 500, before());
     assert_eq!(
         (planned, changes),
         (0, vec![Change::RemoveFanOut("fan-1".into())])
     );
+}
+
+#[test]
+fn a_cancellation_skips_an_address_that_hard_bounced_on_any_of_the_owners_mail() {
+    let c = crowd();
+    let fan = c.fan(MessageKind::Cancellation, FanOutAudience::Cancellation);
+    // The "no" recipient's mailbox bounced permanently on another event of
+    // the owner's since: the suppression says so. The unsubscribed one still
+    // learns the event is off; only the hard bounce is left out.
+    let mut suppressed = c.suppressed();
+    suppressed.insert(
+        c.no.recipient.address().clone(),
+        SuppressionReason::HardBounce,
+    );
+    let (changes, planned) = fan_out_batch(&fan, &c.page(), &suppressed, 500, before());
+    let want: Vec<_> = [&c.yes, &c.maybe, &c.silent, &c.suppressed]
+        .iter()
+        .map(|i| i.token.clone())
+        .collect();
+    assert_eq!(queued(&changes), want);
+    assert_eq!(planned, 4);
+    // A complaint is not a bounce: that address still gets the cancellation.
+    suppressed.insert(
+        c.no.recipient.address().clone(),
+        SuppressionReason::Complaint,
+    );
+    let (changes, _) = fan_out_batch(&fan, &c.page(), &suppressed, 500, before());
+    assert!(queued(&changes).contains(&c.no.token));
 }
 
 #[test]
@@ -389,13 +420,13 @@ fn a_full_page_moves_the_cursor_and_keeps_the_fan_out() {
     let c = crowd();
     let fan = c.fan(MessageKind::Cancellation, FanOutAudience::Cancellation);
     let page = [c.yes.clone(), c.no.clone()];
-    let (changes, planned) = fan_out_batch(&fan, &page, &HashSet::new(), 2, before());
+    let (changes, planned) = fan_out_batch(&fan, &page, &Suppressed::new(), 2, before());
     assert_eq!(planned, 2);
     let mut progressed = fan.clone();
     progressed.cursor = Some(c.no.token.clone());
     assert_eq!(changes.last(), Some(&Change::PutFanOut(progressed)));
     // An empty page ends it.
-    let (changes, planned) = fan_out_batch(&fan, &[], &HashSet::new(), 2, before());
+    let (changes, planned) = fan_out_batch(&fan, &[], &Suppressed::new(), 2, before());
     assert_eq!(
         (planned, changes),
         (0, vec![Change::RemoveFanOut("fan-1".into())])
@@ -432,7 +463,7 @@ fn an_approved_plan_reaches_those_listed_and_later_joiners_its_rule_includes() {
     assert_eq!(l.len(), 3);
     assert!(l.contains(&c.yes.token) && !l.contains(&c.maybe.token));
     assert!(listed_in(&FanOutAudience::Cancellation).is_empty());
-    let none = HashSet::new();
+    let none = Suppressed::new();
     let s1 = Some(Sequence::INITIAL.next());
     let update = approved(FanOutAudience::Update(UpdateAudience::default()));
     let check = |inv: &Invitation, audience: &FanOutAudience| {
@@ -464,7 +495,7 @@ fn a_plan_lists_the_audience_across_pages_in_order() {
     let pages = [
         AudiencePage {
             invitations: all[..4].to_vec(),
-            suppressed: HashSet::new(),
+            suppressed: Suppressed::new(),
         },
         AudiencePage {
             invitations: all[4..].to_vec(),
