@@ -40,7 +40,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
             return Ok(Err((
                 Refusal::new(
                     RefusalReason::NotAnOrganizer,
-                    format!("{from} is not a registered organizer"),
+                    format!("{} is not a registered organizer", from.to_unicode()),
                 ),
                 None,
             )));
@@ -51,7 +51,8 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                 Refusal::new(
                     RefusalReason::AuthenticationFailed,
                     format!(
-                        "the message from {from} did not pass the {:?} policy",
+                        "the message from {} did not pass the {:?} policy",
+                        from.to_unicode(),
                         settings.auth
                     ),
                 ),
@@ -65,8 +66,9 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                 Refusal::new(
                     RefusalReason::OrganizerMismatch,
                     format!(
-                        "the calendar's ORGANIZER {} is not allowed for {from}",
-                        org.address()
+                        "the calendar's ORGANIZER {} is not allowed for {}",
+                        org.address().to_unicode(),
+                        from.to_unicode()
                     ),
                 ),
                 Some(account.scope),

@@ -562,7 +562,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
             other => {
                 let r = Refusal::new(
                     RefusalReason::NotActionable,
-                    format!("a {} sent to {mailbox}", other.name()),
+                    format!("a {} sent to {}", other.name(), mailbox.to_unicode()),
                 );
                 self.refuse(owner.id, None, None, r, Vec::new(), now).await
             }

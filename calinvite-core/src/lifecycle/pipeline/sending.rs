@@ -418,13 +418,20 @@ fn invitation_refusal(
     } else if owner.serves(address) || event.latest.organizer().address() == address {
         Some(Refusal::new(
             RefusalReason::OwnAddress,
-            format!("{address} is the organizer or a calinvite mailbox"),
+            format!(
+                "{} is the organizer or a calinvite mailbox",
+                address.to_unicode()
+            ),
         ))
     } else {
         suppression.map(|s| {
             Refusal::new(
                 RefusalReason::Suppressed,
-                format!("{address} is suppressed ({})", s.reason.as_str()),
+                format!(
+                    "{} is suppressed ({})",
+                    address.to_unicode(),
+                    s.reason.as_str()
+                ),
             )
         })
     }

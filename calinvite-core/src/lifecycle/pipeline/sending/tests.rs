@@ -209,6 +209,29 @@ fn a_new_invitation_is_written_with_its_message_and_history() {
     )
     .expect("decided");
     assert!(matches!(refused, Invite::Refused(r) if r.reason == RefusalReason::Suppressed));
+    // The refusal names an internationalised address as people write it
+    // (U-labels), not in its wire form.
+    let idn = Recipient::new(EmailAddress::parse("jörg@bücher-müller.de").expect("an IDN address"));
+    let s = suppression("jörg@bücher-müller.de");
+    let read = InviteRead {
+        suppression: Some(&s),
+        ..read
+    };
+    let refused = invitation_decision(
+        &read,
+        &idn,
+        &source,
+        || -> Result<InvitationToken, PipelineError> { unreachable!() },
+        before(),
+    )
+    .expect("decided");
+    match refused {
+        Invite::Refused(r) => assert_eq!(
+            r.detail,
+            "jörg@bücher-müller.de is suppressed (unsubscribed)"
+        ),
+        other => panic!("{other:?}"),
+    }
 }
 
 /// The tokens a batch queues a message for, in order.
