@@ -147,6 +147,7 @@ mod ids;
 pub mod inbound;
 mod keyword;
 pub mod lifecycle;
+pub mod list;
 pub mod manual;
 mod mime;
 mod recurrence;
