@@ -82,7 +82,7 @@
 //! };
 //! block_on(pipeline.receive(reply.as_bytes(), envelope, AuthVerdict::default()))?;
 //! let invitation = &block_on(pipeline.invitations(scope, &code))?[0];
-//! assert_eq!(invitation.status, Some(ParticipationStatus::Accepted));
+//! assert_eq!(invitation.status(), Some(ParticipationStatus::Accepted));
 //! # Ok(()) }
 //! ```
 //!

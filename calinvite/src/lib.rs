@@ -80,7 +80,7 @@
 //!
 //! // The answer, as the organizer's screens read it.
 //! let invitation = &pipeline.invitations(scope, &code).await?[0];
-//! assert_eq!(invitation.status, Some(ParticipationStatus::Accepted));
+//! assert_eq!(invitation.status(), Some(ParticipationStatus::Accepted));
 //! # Ok(()) }
 //! ```
 //!

@@ -226,9 +226,9 @@ impl Suppression {
 
 /// The id of a pending change: unique per store, drawn by the pipeline when
 /// it holds a change for approval, and what an application passes back to
-/// [`Pipeline::approve`](super::Pipeline::approve),
-/// [`Pipeline::reject`](super::Pipeline::reject) and
-/// [`Pipeline::pending`](super::Pipeline::pending).
+/// [`Pipeline::approve`](crate::lifecycle::Pipeline::approve),
+/// [`Pipeline::reject`](crate::lifecycle::Pipeline::reject) and
+/// [`Pipeline::pending`](crate::lifecycle::Pipeline::pending).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(
     feature = "serde",
