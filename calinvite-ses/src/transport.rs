@@ -67,6 +67,7 @@ pub struct SesConfig {
     throttle_retries: u32,
     connect_timeout: Duration,
     operation_timeout: Duration,
+    delivery_notifications: bool,
 }
 
 impl SesConfig {
@@ -85,6 +86,7 @@ impl SesConfig {
             throttle_retries: 6,
             connect_timeout: Duration::from_secs(5),
             operation_timeout: Duration::from_secs(30),
+            delivery_notifications: true,
         }
     }
 
@@ -206,6 +208,19 @@ impl SesConfig {
         self
     }
 
+    /// Whether the application handles SES's Delivery notifications (on by
+    /// default): it subscribes to them (SNS, from the identity or a
+    /// configuration set's event destination) and hands each to the pipeline
+    /// ([`crate::handle_sns`]). Then every delivery is confirmed and reports
+    /// show the count ([`SesTransport`]'s
+    /// [`Transport::confirms_delivery`]). Turn it off when only bounces and
+    /// complaints are subscribed: a confirmed count would stay short of what
+    /// was delivered.
+    pub fn delivery_notifications(mut self, on: bool) -> Self {
+        self.delivery_notifications = on;
+        self
+    }
+
     fn sdk_config(&self) -> Result<aws_sdk_sesv2::Config, ConfigError> {
         let mut b = match &self.sdk {
             Some(sdk) => aws_sdk_sesv2::config::Builder::from(sdk),
@@ -314,6 +329,7 @@ pub struct SesTransport {
     configuration_set: Option<String>,
     message_tags: bool,
     throttle_retries: u32,
+    delivery_notifications: bool,
     counters: Arc<SesCounters>,
 }
 
@@ -339,6 +355,7 @@ impl SesTransport {
             configuration_set: config.configuration_set,
             message_tags: config.message_tags,
             throttle_retries: config.throttle_retries,
+            delivery_notifications: config.delivery_notifications,
             counters: Arc::default(),
         })
     }
@@ -506,6 +523,14 @@ impl Transport for SesTransport {
             .map(|_| ())
             .map_err(TransportError::from)
     }
+
+    /// `true` (unless [`SesConfig::delivery_notifications`] turned it off):
+    /// SES publishes a Delivery notification for each message the
+    /// recipient's mail server accepted, which the pipeline records, so
+    /// reports show the confirmed-delivery count.
+    fn confirms_delivery(&self) -> bool {
+        self.delivery_notifications
+    }
 }
 
 #[cfg(test)]
@@ -533,6 +558,17 @@ mod tests {
         assert_eq!(c.region.as_deref(), Some("eu-west-1"));
         assert_eq!(c.endpoint_url.as_deref(), Some("http://127.0.0.1:1"));
         assert!(SesTransport::new(c).is_ok());
+    }
+
+    #[test]
+    fn ses_confirms_delivery_unless_told_its_notifications_are_not_handled() {
+        let config = || SesConfig::new("eu-west-1").credentials("AKID", "secret", None);
+        let ses = SesTransport::new(config()).unwrap();
+        assert!(ses.confirms_delivery(), "SES reports deliveries");
+        let quiet = SesTransport::new(config().delivery_notifications(false)).unwrap();
+        assert!(!quiet.confirms_delivery());
+        // Clones share the setting.
+        assert!(ses.clone().confirms_delivery());
     }
 
     #[test]

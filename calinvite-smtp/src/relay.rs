@@ -614,6 +614,15 @@ impl Transport for SmtpRelay {
             }
         }
     }
+
+    /// `false`: the relay asks for no delivery-status notification on
+    /// success (no DSN `NOTIFY=SUCCESS`), so an accepted message is known to
+    /// have reached the relay, not the mailbox. Reports then show what the
+    /// relay accepted and the bounces mailed back, and no confirmed-delivery
+    /// count.
+    fn confirms_delivery(&self) -> bool {
+        false
+    }
 }
 
 /// A failure's own words, for `debug` logs (the relay's reply may name the

@@ -56,7 +56,7 @@
 //!
 //! // 4. The worker sends it (in a server: `Worker::spawn`, stopped at shutdown).
 //! let worker = Worker::new(pipeline.clone(), WorkerConfig::default());
-//! assert_eq!(worker.run_until_idle().await?.delivered, 1);
+//! assert_eq!(worker.run_until_idle().await?.submitted, 1);
 //!
 //! // The guest clicks Yes: their calendar mails a REPLY to rsvp@… naming the
 //! // invitation's UID, and the mail adapter hands it to the pipeline.
@@ -117,7 +117,7 @@
 //! let worker = Worker::new(pipeline.clone(), WorkerConfig::default()).spawn();
 //! // … until shutdown: it finishes what it holds, the rest stays queued.
 //! let report = worker.stop().await;
-//! assert_eq!(report.delivered, 0); // nothing was queued
+//! assert_eq!(report.submitted, 0); // nothing was queued
 //!
 //! // In a test or a batch job: drain what is due now, then return.
 //! let worker = Worker::new(pipeline, WorkerConfig::default().concurrency(8));

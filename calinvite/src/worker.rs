@@ -128,8 +128,10 @@ pub struct WorkerReport {
     pub batches: u64,
     /// Messages claimed.
     pub claimed: u64,
-    /// Messages the transport accepted.
-    pub delivered: u64,
+    /// Messages the transport accepted (the SMTP relay or SES took them).
+    /// Whether they then reached the mailbox is for delivery notifications
+    /// to say, not the worker.
+    pub submitted: u64,
     /// Messages that failed transiently and were queued again for later.
     pub retried: u64,
     /// Messages given up (refused by the relay, unsendable, superseded).
@@ -142,9 +144,9 @@ pub struct WorkerReport {
 }
 
 impl WorkerReport {
-    /// Messages whose attempt was recorded: delivered, retried or failed.
+    /// Messages whose attempt was recorded: submitted, retried or failed.
     pub fn attempts(&self) -> u64 {
-        self.delivered + self.retried + self.failed
+        self.submitted + self.retried + self.failed
     }
 
     /// What happened between `earlier` and `self`.
@@ -152,7 +154,7 @@ impl WorkerReport {
         WorkerReport {
             batches: self.batches - earlier.batches,
             claimed: self.claimed - earlier.claimed,
-            delivered: self.delivered - earlier.delivered,
+            submitted: self.submitted - earlier.submitted,
             retried: self.retried - earlier.retried,
             failed: self.failed - earlier.failed,
             fan_out_steps: self.fan_out_steps - earlier.fan_out_steps,
@@ -167,7 +169,7 @@ impl WorkerReport {
 pub struct WorkerCounters {
     batches: AtomicU64,
     claimed: AtomicU64,
-    delivered: AtomicU64,
+    submitted: AtomicU64,
     retried: AtomicU64,
     failed: AtomicU64,
     fan_out_steps: AtomicU64,
@@ -181,7 +183,7 @@ impl WorkerCounters {
         WorkerReport {
             batches: self.batches.load(Ordering::Relaxed),
             claimed: self.claimed.load(Ordering::Relaxed),
-            delivered: self.delivered.load(Ordering::Relaxed),
+            submitted: self.submitted.load(Ordering::Relaxed),
             retried: self.retried.load(Ordering::Relaxed),
             failed: self.failed.load(Ordering::Relaxed),
             fan_out_steps: self.fan_out_steps.load(Ordering::Relaxed),
@@ -189,7 +191,7 @@ impl WorkerCounters {
         }
     }
 
-    /// Messages being delivered right now (a gauge).
+    /// Messages being handed to the transport right now (a gauge).
     pub fn in_flight(&self) -> u64 {
         self.in_flight.load(Ordering::Relaxed)
     }
@@ -484,7 +486,7 @@ where
             elapsed_ms = tracing::field::Empty,
         );
         let tally = self.deliver_all(claimed).instrument(span.clone()).await;
-        span.record("sent", tally.delivered);
+        span.record("sent", tally.submitted);
         span.record("retried", tally.retried);
         span.record("failed", tally.failed);
         span.record("errors", tally.errors);
@@ -492,7 +494,7 @@ where
         span.in_scope(|| {
             tracing::debug!(
                 claimed = n,
-                sent = tally.delivered,
+                sent = tally.submitted,
                 retried = tally.retried,
                 failed = tally.failed,
                 errors = tally.errors,
@@ -538,8 +540,8 @@ where
             Ok(Ok(report)) => {
                 match &report {
                     DeliveryReport::Sent(_) => {
-                        tally.delivered += 1;
-                        WorkerCounters::add(&c.delivered, 1);
+                        tally.submitted += 1;
+                        WorkerCounters::add(&c.submitted, 1);
                     }
                     DeliveryReport::Retrying(..) => {
                         tally.retried += 1;

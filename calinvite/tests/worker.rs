@@ -287,19 +287,19 @@ fn memory_pipeline(clock: Arc<FixedClock>) -> Arc<Pipeline<MemoryStore, Recordin
 async fn drains_everything_and_counts_it() {
     let p = memory_pipeline(at_nine());
     let (_, tokens) = invite_through_pipeline(&p, 50).await;
-    let delivered = Arc::new(AtomicU64::new(0));
-    let seen = delivered.clone();
+    let observed = Arc::new(AtomicU64::new(0));
+    let seen = observed.clone();
     let worker = Worker::new(p.clone(), WorkerConfig::default().concurrency(4).batch(8))
         .on_delivery(move |_| {
             seen.fetch_add(1, Ordering::SeqCst);
         });
     let report = worker.run_until_idle().await.unwrap();
     assert_eq!(report.claimed, 50);
-    assert_eq!(report.delivered, 50);
+    assert_eq!(report.submitted, 50);
     assert_eq!((report.retried, report.failed, report.errors), (0, 0, 0));
     assert_eq!(report.batches, 7, "50 messages in batches of 8");
     assert_eq!(report.fan_out_steps, 0);
-    assert_eq!(delivered.load(Ordering::SeqCst), 50, "observer calls");
+    assert_eq!(observed.load(Ordering::SeqCst), 50, "observer calls");
     assert_eq!(worker.counters().snapshot(), report);
     assert_eq!(worker.counters().in_flight(), 0);
 
@@ -313,7 +313,7 @@ async fn drains_everything_and_counts_it() {
     // Nothing left: a second run does nothing, and the counters add up.
     let again = worker.run_until_idle().await.unwrap();
     assert_eq!(again.attempts() + again.batches + again.fan_out_steps, 0);
-    assert_eq!(worker.counters().snapshot().delivered, 50);
+    assert_eq!(worker.counters().snapshot().submitted, 50);
 }
 
 #[tokio::test]
@@ -322,7 +322,7 @@ async fn plans_fan_outs_and_counts_retries() {
     let p = memory_pipeline(clock.clone());
     let (code, _) = invite_through_pipeline(&p, 30).await;
     let worker = Worker::new(p.clone(), WorkerConfig::default().concurrency(1));
-    assert_eq!(worker.run_until_idle().await.unwrap().delivered, 30);
+    assert_eq!(worker.run_until_idle().await.unwrap().submitted, 30);
     p.transport().take();
 
     // An update to all 30, planned by the worker; the relay turns the first
@@ -345,7 +345,7 @@ async fn plans_fan_outs_and_counts_retries() {
     let report = worker.run_until_idle().await.unwrap();
     assert!(report.fan_out_steps >= 1, "{report:?}");
     assert_eq!(
-        (report.delivered, report.retried, report.failed),
+        (report.submitted, report.retried, report.failed),
         (27, 2, 1),
         "{report:?}"
     );
@@ -354,7 +354,7 @@ async fn plans_fan_outs_and_counts_retries() {
     // The retries are due later: once the clock gets there, they go out.
     clock.advance(24 * 3600);
     let report = worker.run_until_idle().await.unwrap();
-    assert_eq!((report.delivered, report.retried, report.failed), (2, 0, 0));
+    assert_eq!((report.submitted, report.retried, report.failed), (2, 0, 0));
     assert_eq!(p.transport().take().len(), 2);
 
     // plan_fan_outs plans without sending.
@@ -368,7 +368,7 @@ async fn plans_fan_outs_and_counts_retries() {
     .unwrap();
     assert!(worker.plan_fan_outs().await.unwrap() >= 1);
     assert!(p.transport().sent().is_empty());
-    assert_eq!(worker.run_until_idle().await.unwrap().delivered, 29);
+    assert_eq!(worker.run_until_idle().await.unwrap().submitted, 29);
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
@@ -393,10 +393,10 @@ async fn backs_off_when_idle_and_wakes_for_new_work() {
         .await
         .unwrap();
     tokio::time::sleep(ceiling + floor).await;
-    assert_eq!(handle.counters().snapshot().delivered, 1);
+    assert_eq!(handle.counters().snapshot().submitted, 1);
 
     let report = handle.stop().await;
-    assert_eq!((report.batches, report.delivered), (1, 1));
+    assert_eq!((report.batches, report.submitted), (1, 1));
     assert_eq!(p.transport().sent().len(), 1);
 }
 
@@ -445,12 +445,12 @@ async fn sqlite_stop_mid_drain_and_restart_delivers_each_once() {
     // The first worker is stopped part of the way through.
     let config = WorkerConfig::default().concurrency(4).batch(8);
     let handle = Worker::new(p.clone(), config.clone()).spawn();
-    while handle.counters().snapshot().delivered < 100 {
+    while handle.counters().snapshot().submitted < 100 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let first = handle.stop().await;
     assert!(
-        first.delivered >= 100 && first.delivered < N as u64,
+        first.submitted >= 100 && first.submitted < N as u64,
         "stopped mid-drain: {first:?}"
     );
     assert_eq!(
@@ -459,7 +459,7 @@ async fn sqlite_stop_mid_drain_and_restart_delivers_each_once() {
         "every claimed message finished"
     );
     assert_eq!((first.retried, first.failed, first.errors), (0, 0, 0));
-    assert_eq!(relay.accepted.load(Ordering::SeqCst), first.delivered);
+    assert_eq!(relay.accepted.load(Ordering::SeqCst), first.submitted);
 
     // A new worker (a restarted process: a new pipeline) delivers the rest at
     // once: nothing was left leased.
@@ -467,7 +467,7 @@ async fn sqlite_stop_mid_drain_and_restart_delivers_each_once() {
         .run_until_idle()
         .await
         .unwrap();
-    assert_eq!(first.delivered + second.delivered, N as u64, "{second:?}");
+    assert_eq!(first.submitted + second.submitted, N as u64, "{second:?}");
     relay.assert_exactly_once(&tokens);
     for t in tokens.iter().step_by(37) {
         let d = store
@@ -521,12 +521,12 @@ async fn drain_exactly_once(store: SqlStore, label: &str, workers: usize) {
     }
     let reports = tasks.join_all().await;
     let secs = t.elapsed().as_secs_f64();
-    let delivered: Vec<u64> = reports.iter().map(|r| r.delivered).collect();
+    let submitted: Vec<u64> = reports.iter().map(|r| r.submitted).collect();
     eprintln!(
-        "[{label}] {workers} workers drained {LOAD} in {secs:.1} s: {:.0} messages/s (per worker: {delivered:?})",
+        "[{label}] {workers} workers drained {LOAD} in {secs:.1} s: {:.0} messages/s (per worker: {submitted:?})",
         LOAD as f64 / secs
     );
-    assert_eq!(delivered.iter().sum::<u64>(), LOAD as u64);
+    assert_eq!(submitted.iter().sum::<u64>(), LOAD as u64);
     assert!(
         reports
             .iter()

@@ -483,7 +483,7 @@ async fn drain(
             let n = counters.snapshot().attempts();
             if n / 100_000 != shown {
                 shown = n / 100_000;
-                progress(&format!("{concurrency} in flight: delivered {n}"));
+                progress(&format!("{concurrency} in flight: settled {n}"));
             }
             if n >= limit {
                 return;

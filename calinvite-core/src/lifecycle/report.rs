@@ -19,7 +19,16 @@ use super::store::Store;
 use crate::event::ParticipationStatus;
 use crate::ids::{EventCode, InvitationToken};
 
-/// Counts over a set of invitations.
+/// Counts over a set of invitations, each named by what it measures.
+///
+/// Handing a message to the mail server and having it reach the mailbox are
+/// two different facts: [`submitted`](Report::submitted) counts the first,
+/// [`delivery_confirmed`](Report::delivery_confirmed) the second, which only
+/// a transport that reports deliveries can tell
+/// ([`Transport::confirms_delivery`](super::Transport::confirms_delivery)).
+/// [`Report::to_text`] shows that count only when
+/// [`confirms_delivery`](Report::confirms_delivery) is set. See the manual's
+/// [reports](crate::manual::lifecycle#reports).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Report {
@@ -27,23 +36,27 @@ pub struct Report {
     pub events: u64,
     /// Invitations.
     pub invitations: u64,
-    /// Accepted by a relay at least once.
-    pub sent: u64,
-    /// Reported delivered.
-    pub delivered: u64,
-    /// Hard-bounced (suppressed).
-    pub bounced: u64,
-    /// Soft-bounced last.
+    /// Invitations the mail server accepted at least once (the SMTP relay or
+    /// SES took the message). Says nothing of delivery to the mailbox.
+    pub submitted: u64,
+    /// Invitations whose delivery to the recipient's mail server was
+    /// confirmed: the last delivery report about them (a delivery-status
+    /// notification, or an SES delivery notification) said delivered.
+    pub delivery_confirmed: u64,
+    /// Invitations that failed permanently (a 5xx refusal or a permanent
+    /// bounce report): the address is suppressed.
+    pub hard_bounced: u64,
+    /// Invitations whose last delivery report was a temporary failure.
     pub soft_bounced: u64,
-    /// Last answer Yes.
+    /// Invited people whose last answer is Yes (`PARTSTAT=ACCEPTED`).
     pub accepted: u64,
-    /// Last answer No.
+    /// Invited people whose last answer is No (`PARTSTAT=DECLINED`).
     pub declined: u64,
-    /// Last answer Maybe.
+    /// Invited people whose last answer is Maybe (`PARTSTAT=TENTATIVE`).
     pub tentative: u64,
-    /// Last answer delegated to someone else.
+    /// Invited people who delegated to someone else (`PARTSTAT=DELEGATED`).
     pub delegated: u64,
-    /// No answer yet.
+    /// Invited people who have not answered yet.
     pub no_answer: u64,
     /// Answers that came after the event was over.
     pub late: u64,
@@ -59,26 +72,34 @@ pub struct Report {
     pub answers_over_time: BTreeMap<NaiveDate, u64>,
     /// Refusals by reason.
     pub refusals: BTreeMap<RefusalReason, u64>,
+    /// Whether the transport the invitations went through confirms delivery
+    /// ([`ReadsStore::confirms_delivery`]): only then does
+    /// [`delivery_confirmed`](Report::delivery_confirmed) stand for every
+    /// delivery, and only then does [`Report::to_text`] show it. The report
+    /// functions set it; `false` by default.
+    pub confirms_delivery: bool,
 }
 
 impl Report {
-    /// Answered (any answer) out of those sent, 0..=1; 0 when nothing was sent.
+    /// Answered (any answer) out of those submitted, 0..=1; 0 when nothing
+    /// was submitted.
     pub fn response_rate(&self) -> f64 {
-        if self.sent == 0 {
+        if self.submitted == 0 {
             return 0.0;
         }
-        (self.accepted + self.declined + self.tentative + self.delegated) as f64 / self.sent as f64
+        (self.accepted + self.declined + self.tentative + self.delegated) as f64
+            / self.submitted as f64
     }
 
     /// Adds one invitation and its history.
     pub fn count(&mut self, inv: &Invitation, history: &[super::model::HistoryEntry]) {
         self.invitations += 1;
         if inv.sent_at.is_some() {
-            self.sent += 1;
+            self.submitted += 1;
         }
         match inv.delivery {
-            DeliveryState::Delivered => self.delivered += 1,
-            DeliveryState::HardBounced => self.bounced += 1,
+            DeliveryState::Delivered => self.delivery_confirmed += 1,
+            DeliveryState::HardBounced => self.hard_bounced += 1,
             DeliveryState::SoftBounced => self.soft_bounced += 1,
             _ => {}
         }
@@ -120,13 +141,15 @@ impl Report {
         }
     }
 
-    /// Adds another report's counts.
+    /// Adds another report's counts. Whether delivery is confirmed
+    /// ([`confirms_delivery`](Report::confirms_delivery)) stays this
+    /// report's: whoever merges reports says it of the sum.
     pub fn merge(&mut self, other: &Report) {
         self.events += other.events;
         self.invitations += other.invitations;
-        self.sent += other.sent;
-        self.delivered += other.delivered;
-        self.bounced += other.bounced;
+        self.submitted += other.submitted;
+        self.delivery_confirmed += other.delivery_confirmed;
+        self.hard_bounced += other.hard_bounced;
         self.soft_bounced += other.soft_bounced;
         self.accepted += other.accepted;
         self.declined += other.declined;
@@ -146,36 +169,49 @@ impl Report {
         }
     }
 
-    /// The report as plain text (the body of a mailed report).
+    /// The report as plain text (the body of a mailed report): one counter
+    /// a line, labelled by what it measures ("Accepted by mail server" for
+    /// [`submitted`](Report::submitted), "Hard bounces", "Answered Yes" …).
+    /// The "Delivery confirmed" count is shown only when
+    /// [`confirms_delivery`](Report::confirms_delivery) is set; otherwise its
+    /// line says that the transport does not report delivery, so that no
+    /// count reads as messages lost.
     pub fn to_text(&self) -> String {
-        let mut s = String::new();
+        let count = |n: u64| n.to_string();
+        let delivery = if self.confirms_delivery {
+            ("Delivery confirmed", count(self.delivery_confirmed))
+        } else {
+            (
+                "Delivery confirmation",
+                "not reported by this transport".to_owned(),
+            )
+        };
         let rows = [
-            ("Events", self.events),
-            ("Invitations", self.invitations),
-            ("Sent", self.sent),
-            ("Delivered", self.delivered),
-            ("Bounced", self.bounced),
-            ("Soft bounces", self.soft_bounced),
-            ("Yes", self.accepted),
-            ("No", self.declined),
-            ("Maybe", self.tentative),
-            ("Delegated", self.delegated),
-            ("No answer", self.no_answer),
-            ("Late answers", self.late),
-            ("Forwarded answers", self.forwarded),
-            ("New times proposed", self.counters),
-            ("Unsubscribed", self.unsubscribed),
-            ("Spam complaints", self.complaints),
+            ("Events", count(self.events)),
+            ("Invitations", count(self.invitations)),
+            ("Accepted by mail server", count(self.submitted)),
+            delivery,
+            ("Hard bounces", count(self.hard_bounced)),
+            ("Soft bounces", count(self.soft_bounced)),
+            ("Answered Yes", count(self.accepted)),
+            ("Answered No", count(self.declined)),
+            ("Answered Maybe", count(self.tentative)),
+            ("Delegated", count(self.delegated)),
+            ("No answer yet", count(self.no_answer)),
+            ("Late answers", count(self.late)),
+            ("Forwarded answers", count(self.forwarded)),
+            ("New times proposed", count(self.counters)),
+            ("Unsubscribed", count(self.unsubscribed)),
+            ("Spam complaints", count(self.complaints)),
+            (
+                "Response rate",
+                format!("{:.1}%", self.response_rate() * 100.0),
+            ),
         ];
-        for (name, n) in rows {
-            let _ = writeln!(s, "{name:<20} {n}");
+        let mut s = String::new();
+        for (name, value) in rows {
+            let _ = writeln!(s, "{name:<LABEL$} {value}");
         }
-        let _ = writeln!(
-            s,
-            "{:<20} {:.1}%",
-            "Response rate",
-            self.response_rate() * 100.0
-        );
         if !self.answers_over_time.is_empty() {
             s.push_str("\nAnswers per day (UTC):\n");
             for (d, n) in &self.answers_over_time {
@@ -192,6 +228,10 @@ impl Report {
     }
 }
 
+/// The width of [`Report::to_text`]'s label column: the longest label, plus
+/// a space.
+const LABEL: usize = 24;
+
 const PAGE: usize = 1000;
 
 /// What reports read through: a store wrapped in [`Reports`], or a
@@ -201,17 +241,45 @@ pub trait ReadsStore {
     type Store: Store;
     /// The store.
     fn read_store(&self) -> &Self::Store;
+    /// Whether the transport the invitations went through confirms delivery
+    /// ([`Transport::confirms_delivery`](super::Transport::confirms_delivery)):
+    /// the report functions copy it into [`Report::confirms_delivery`]. A
+    /// pipeline answers for its transport; [`Reports`] answers what it was
+    /// told ([`Reports::confirming_delivery`]). `false` unless said otherwise.
+    fn confirms_delivery(&self) -> bool {
+        false
+    }
 }
 
 /// A store, read for reports by a process with no pipeline (no transport,
 /// clock or identifier source): `event_report(&Reports::new(&store), …)`.
+///
+/// Such a process does not hold the transport, so it says whether the
+/// transport confirms delivery:
+/// `Reports::new(&store).confirming_delivery(true)` for one that does (SES,
+/// with its delivery notifications handled). Otherwise the reports do not
+/// show a confirmed-delivery count.
 #[derive(Debug)]
-pub struct Reports<'a, S>(&'a S);
+pub struct Reports<'a, S> {
+    store: &'a S,
+    confirms_delivery: bool,
+}
 
 impl<'a, S: Store> Reports<'a, S> {
-    /// Reports over `store`.
+    /// Reports over `store`, for a transport that does not confirm delivery.
     pub fn new(store: &'a S) -> Self {
-        Reports(store)
+        Reports {
+            store,
+            confirms_delivery: false,
+        }
+    }
+
+    /// Whether the transport the invitations went through confirms delivery
+    /// (its [`Transport::confirms_delivery`](super::Transport::confirms_delivery)).
+    #[must_use]
+    pub fn confirming_delivery(mut self, confirms: bool) -> Self {
+        self.confirms_delivery = confirms;
+        self
     }
 }
 
@@ -220,12 +288,18 @@ impl<R: ReadsStore + ?Sized> ReadsStore for std::sync::Arc<R> {
     fn read_store(&self) -> &R::Store {
         (**self).read_store()
     }
+    fn confirms_delivery(&self) -> bool {
+        (**self).confirms_delivery()
+    }
 }
 
 impl<S: Store> ReadsStore for Reports<'_, S> {
     type Store = S;
     fn read_store(&self) -> &S {
-        self.0
+        self.store
+    }
+    fn confirms_delivery(&self) -> bool {
+        self.confirms_delivery
     }
 }
 
@@ -267,7 +341,10 @@ pub async fn event_report<R: ReadsStore + ?Sized>(
     code: &EventCode,
 ) -> Result<Report, PipelineError> {
     scoped(p.read_store(), scope, code).await?;
-    let mut report = Report::default();
+    let mut report = Report {
+        confirms_delivery: p.confirms_delivery(),
+        ..Report::default()
+    };
     count_event(p.read_store(), code, &mut report).await?;
     let refusals = p.read_store().refusals(scope.owner, Some(scope)).await?;
     report.count_refusals(refusals.iter().filter(|r| r.code.as_ref() == Some(code)));
@@ -279,7 +356,10 @@ pub async fn organizer_report<R: ReadsStore + ?Sized>(
     p: &R,
     scope: Scope,
 ) -> Result<Report, PipelineError> {
-    let mut report = Report::default();
+    let mut report = Report {
+        confirms_delivery: p.confirms_delivery(),
+        ..Report::default()
+    };
     let mut after: Option<EventCode> = None;
     loop {
         let events = p.read_store().events(scope, after.as_ref(), PAGE).await?;
@@ -301,7 +381,10 @@ pub async fn owner_report<R: ReadsStore + ?Sized>(
     p: &R,
     owner: OwnerId,
 ) -> Result<Report, PipelineError> {
-    let mut report = Report::default();
+    let mut report = Report {
+        confirms_delivery: p.confirms_delivery(),
+        ..Report::default()
+    };
     for org in p.read_store().organizers(owner).await? {
         let mut r = organizer_report(p, org.scope).await?;
         r.refusals.clear();
@@ -373,4 +456,138 @@ pub async fn event_csv<R: ReadsStore + ?Sized>(
         &CSV_HEADER,
         rows.iter().map(|r| r.iter().map(String::as_str)),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Twelve invitations the mail server accepted, none confirmed delivered,
+    /// half answered Yes.
+    fn twelve_accepted() -> Report {
+        Report {
+            events: 12,
+            invitations: 12,
+            submitted: 12,
+            accepted: 6,
+            declined: 2,
+            tentative: 2,
+            no_answer: 2,
+            ..Report::default()
+        }
+    }
+
+    fn line<'a>(text: &'a str, label: &str) -> Option<&'a str> {
+        text.lines().find(|l| l.starts_with(label))
+    }
+
+    #[test]
+    fn without_confirmation_the_text_shows_no_confirmed_delivery_count() {
+        let report = twelve_accepted();
+        assert!(!report.confirms_delivery, "not confirmed unless said");
+        let text = report.to_text();
+        assert_eq!(
+            line(&text, "Accepted by mail server"),
+            Some("Accepted by mail server  12")
+        );
+        assert_eq!(line(&text, "Delivery confirmed"), None, "{text}");
+        assert_eq!(line(&text, "Delivered"), None, "{text}");
+        assert_eq!(line(&text, "Sent"), None, "{text}");
+        assert_eq!(
+            line(&text, "Delivery confirmation"),
+            Some("Delivery confirmation    not reported by this transport")
+        );
+    }
+
+    #[test]
+    fn with_confirmation_the_text_shows_the_confirmed_delivery_count() {
+        let report = Report {
+            delivery_confirmed: 11,
+            hard_bounced: 1,
+            confirms_delivery: true,
+            ..twelve_accepted()
+        };
+        let text = report.to_text();
+        assert_eq!(
+            line(&text, "Delivery confirmed"),
+            Some("Delivery confirmed       11"),
+            "{text}"
+        );
+        assert_eq!(line(&text, "Delivery confirmation"), None, "{text}");
+        assert_eq!(
+            line(&text, "Hard bounces"),
+            Some("Hard bounces             1")
+        );
+    }
+
+    #[test]
+    fn every_counter_is_labelled_by_what_it_measures_in_one_column() {
+        let text = Report {
+            confirms_delivery: true,
+            ..twelve_accepted()
+        }
+        .to_text();
+        let labels: Vec<&str> = text.lines().map(|l| l[..LABEL].trim_end()).collect();
+        assert_eq!(
+            labels,
+            [
+                "Events",
+                "Invitations",
+                "Accepted by mail server",
+                "Delivery confirmed",
+                "Hard bounces",
+                "Soft bounces",
+                "Answered Yes",
+                "Answered No",
+                "Answered Maybe",
+                "Delegated",
+                "No answer yet",
+                "Late answers",
+                "Forwarded answers",
+                "New times proposed",
+                "Unsubscribed",
+                "Spam complaints",
+                "Response rate",
+            ]
+        );
+        for l in text.lines() {
+            // The value starts in the same column on every line.
+            assert_eq!(&l[LABEL..=LABEL], " ", "{l:?}");
+            assert_ne!(&l[LABEL + 1..LABEL + 2], " ", "{l:?}");
+        }
+        assert_eq!(
+            line(&text, "Response rate"),
+            Some("Response rate            83.3%")
+        );
+    }
+
+    #[test]
+    fn the_response_rate_is_answers_over_submitted() {
+        assert_eq!(Report::default().response_rate(), 0.0);
+        let r = twelve_accepted();
+        assert!((r.response_rate() - 10.0 / 12.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn merging_adds_counts_and_keeps_whether_delivery_is_confirmed() {
+        let mut sum = Report {
+            confirms_delivery: true,
+            ..twelve_accepted()
+        };
+        sum.merge(&Report {
+            delivery_confirmed: 3,
+            hard_bounced: 1,
+            ..twelve_accepted()
+        });
+        assert_eq!(
+            (
+                sum.submitted,
+                sum.delivery_confirmed,
+                sum.hard_bounced,
+                sum.accepted
+            ),
+            (24, 3, 1, 12)
+        );
+        assert!(sum.confirms_delivery);
+    }
 }

@@ -45,7 +45,7 @@ impl TransportError {
     }
 }
 
-/// Sends assembled messages. One method: the bytes go out unchanged.
+/// Sends assembled messages. One required method: the bytes go out unchanged.
 pub trait Transport: Send + Sync {
     /// Hands `message` to the relay for `envelope`. `Ok` only when the relay
     /// has accepted it.
@@ -54,6 +54,25 @@ pub trait Transport: Send + Sync {
         envelope: &Envelope,
         message: &[u8],
     ) -> impl Future<Output = Result<(), TransportError>> + Send;
+
+    /// Whether the messages this transport sends have their delivery
+    /// confirmed: each one that reaches the recipient's mail server is
+    /// reported back as delivered, by a provider's delivery notification
+    /// (handed to
+    /// [`Pipeline::delivery_notice`](crate::lifecycle::Pipeline::delivery_notice))
+    /// or a delivery-status notification mailed back
+    /// ([D12](crate::manual::design#d12)).
+    ///
+    /// `send_raw`'s `Ok` means only that the relay took the message. When
+    /// delivery is not confirmed as well, a count of confirmed deliveries
+    /// stays short of what was delivered, so reports do not show it
+    /// ([`Report::confirms_delivery`](crate::lifecycle::report::Report::confirms_delivery)).
+    /// `false` unless the transport says otherwise: an SMTP relay asked for
+    /// no success notifications (DSN `NOTIFY=SUCCESS`) does not confirm
+    /// delivery.
+    fn confirms_delivery(&self) -> bool {
+        false
+    }
 }
 
 /// One message a [`RecordingTransport`] accepted.

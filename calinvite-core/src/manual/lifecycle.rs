@@ -110,9 +110,24 @@
 //!
 //! ## Reports
 //!
-//! Counted from invitations and their histories: sent (accepted by a relay
-//! at least once), delivered, bounced, soft bounces, Yes / No / Maybe /
-//! delegated / no answer (the invited person's last whole-event answer),
-//! late and forwarded answers, proposals, response rate (answered ÷ sent),
-//! answers per day, and refusals by reason. The CSV export has one row per
-//! invitation and is safe to open in a spreadsheet ([`crate::csv`]).
+//! Counted from invitations and their histories
+//! ([`Report`](crate::lifecycle::report::Report)), each count named by what it
+//! measures: accepted by the mail server (the SMTP relay or SES took the
+//! message at least once), delivery confirmed (the last delivery report said
+//! delivered), hard bounces, soft bounces, answered Yes / No / Maybe,
+//! delegated, no answer yet (the invited person's last whole-event answer),
+//! late and forwarded answers, proposals, response rate (answered ÷ accepted
+//! by the mail server), answers per day, and refusals by reason. The CSV
+//! export has one row per invitation and is safe to open in a spreadsheet
+//! ([`crate::csv`]).
+//!
+//! A mail server's acceptance is not delivery. Delivery is confirmed only by
+//! a report that comes back afterwards, and only some transports have every
+//! delivery reported ([`Transport::confirms_delivery`](crate::lifecycle::Transport::confirms_delivery)):
+//! SES does, through its delivery notifications; the SMTP relay asks for no
+//! success notifications and does not. A report through a pipeline takes
+//! its transport's word; a reporting process that reads the store alone
+//! says it ([`Reports::confirming_delivery`](crate::lifecycle::report::Reports::confirming_delivery)).
+//! The text of a report shows the confirmed-delivery count only where the
+//! transport confirms delivery; elsewhere it says that delivery is not
+//! reported, so that a count of zero never reads as messages lost.

@@ -4,11 +4,20 @@
 //! owner they reach, and every notice that cannot be applied is refused with
 //! a recorded reason.
 
+use std::sync::Arc;
+
+use calinvite_core::lifecycle::report::{
+    Report, Reports, event_report, organizer_report, owner_report,
+};
 use calinvite_core::lifecycle::{
     DeliveryNotice, DeliveryState, HistoryKind, InvitationSource, MemoryStore, NoticeEffect,
-    Outcome, RefusalReason, Settings, Store, SuppressionReason,
+    Outcome, Pipeline, RecordingTransport, RefusalReason, Settings, SingleTenant, Store,
+    SuppressionReason, Transport, TransportError,
 };
-use calinvite_core::{EmailAddress, EventCode, InvitationToken, Recipient};
+use calinvite_core::{
+    EmailAddress, Envelope, EventCode, EventDraft, FixedClock, InvitationToken, Recipient,
+    Schedule, SequentialIds,
+};
 use calinvite_tests::block_on;
 use calinvite_tests::scenario::{CalendarEvent, Scenario};
 
@@ -220,7 +229,8 @@ fn complaint_suppresses_the_address() {
     ))
     .unwrap();
     assert_eq!((report.complaints, report.unsubscribed), (1, 0));
-    assert!(report.to_text().contains("Spam complaints      1"));
+    let text = report.to_text();
+    assert!(text.contains("\nSpam complaints          1\n"), "{text}");
 }
 
 #[test]
@@ -333,4 +343,145 @@ fn a_notice_reaches_only_its_own_owners_invitations() {
     );
     assert_eq!(refusals(&two).len(), 1);
     assert!(refusals(&one).is_empty());
+}
+
+/// A transport that confirms delivery, as SES does with its delivery
+/// notifications handled: a recording transport that says so.
+#[derive(Default)]
+struct Confirming(RecordingTransport);
+
+impl Transport for Confirming {
+    async fn send_raw(&self, envelope: &Envelope, message: &[u8]) -> Result<(), TransportError> {
+        self.0.send_raw(envelope, message).await
+    }
+    fn confirms_delivery(&self) -> bool {
+        true
+    }
+}
+
+/// The line of `text` that starts with `label`, if any.
+fn line<'a>(text: &'a str, label: &str) -> Option<&'a str> {
+    text.lines().find(|l| l.starts_with(label))
+}
+
+#[test]
+fn a_transport_that_does_not_confirm_delivery_shows_no_confirmed_count() {
+    let s = new_scenario();
+    let code = story(&s, &["ok@example.org", "quiet@example.org"]);
+    let delivered = notice(&s, "ok@example.org", NoticeEffect::Delivered);
+    block_on(s.pipeline.delivery_notice(delivered)).unwrap();
+    let reports: [Report; 3] = [
+        block_on(event_report(&s.pipeline, s.scope(), &code)).unwrap(),
+        block_on(organizer_report(&s.pipeline, s.scope())).unwrap(),
+        block_on(owner_report(&s.pipeline, s.owner.id)).unwrap(),
+    ];
+    for report in reports {
+        // The count is kept; the recording transport, like the SMTP relay,
+        // does not confirm every delivery, so the text does not show it.
+        assert_eq!((report.submitted, report.delivery_confirmed), (2, 1));
+        assert!(!report.confirms_delivery);
+        let text = report.to_text();
+        assert_eq!(
+            line(&text, "Accepted by mail server"),
+            Some("Accepted by mail server  2"),
+            "{text}"
+        );
+        assert_eq!(line(&text, "Delivery confirmed"), None, "{text}");
+        assert_eq!(
+            line(&text, "Delivery confirmation"),
+            Some("Delivery confirmation    not reported by this transport"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn a_reporting_process_says_whether_its_transport_confirms_delivery() {
+    let s = new_scenario();
+    let code = story(&s, &["ok@example.org", "quiet@example.org"]);
+    let delivered = notice(&s, "ok@example.org", NoticeEffect::Delivered);
+    block_on(s.pipeline.delivery_notice(delivered)).unwrap();
+    let store = s.pipeline.store();
+
+    let unsaid = block_on(event_report(&Reports::new(store), s.scope(), &code)).unwrap();
+    assert!(!unsaid.confirms_delivery);
+    assert_eq!(line(&unsaid.to_text(), "Delivery confirmed"), None);
+
+    let confirming = Reports::new(store).confirming_delivery(true);
+    let reports: [Report; 3] = [
+        block_on(event_report(&confirming, s.scope(), &code)).unwrap(),
+        block_on(organizer_report(&confirming, s.scope())).unwrap(),
+        block_on(owner_report(&Arc::new(confirming), s.owner.id)).unwrap(),
+    ];
+    for report in reports {
+        assert!(report.confirms_delivery);
+        let text = report.to_text();
+        assert_eq!(
+            line(&text, "Delivery confirmed"),
+            Some("Delivery confirmed       1"),
+            "{text}"
+        );
+        assert_eq!(line(&text, "Delivery confirmation"), None, "{text}");
+    }
+}
+
+#[test]
+fn a_pipeline_over_a_confirming_transport_mails_the_confirmed_count() {
+    let pipeline = Pipeline::builder(MemoryStore::new(), Confirming::default())
+        .clock(Arc::new(FixedClock::new(
+            chrono::DateTime::parse_from_rfc3339("2026-11-22T09:00:00Z")
+                .unwrap()
+                .with_timezone(&chrono::Utc),
+        )))
+        .ids(SequentialIds::new(7))
+        .build();
+    let tenant = SingleTenant::new("events.example.com", "Billing", "billing@example.com").unwrap();
+    let scope = block_on(pipeline.register(&tenant)).unwrap();
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+    let draft = EventDraft::new("Invoice 2026-117 due", Schedule::all_day(day, day).unwrap());
+    let code = block_on(pipeline.create_event(scope, draft)).unwrap();
+    block_on(pipeline.invite(
+        scope,
+        &code,
+        Recipient::new(addr("jorg@example.org")),
+        InvitationSource::Api,
+    ))
+    .unwrap();
+    assert_eq!(block_on(pipeline.run_until_idle()).unwrap(), 1);
+    let sent = pipeline.transport().0.sent();
+    let invitation = mail_parser::MessageParser::default()
+        .parse(&sent[0].bytes[..])
+        .unwrap();
+    let delivered = DeliveryNotice::new(tenant.owner().bounce.clone(), NoticeEffect::Delivered)
+        .with_message_id(format!("<{}>", invitation.message_id().unwrap()))
+        .with_recipient(addr("jorg@example.org"));
+    assert!(matches!(
+        block_on(pipeline.delivery_notice(delivered)).unwrap(),
+        Outcome::DeliveryRecorded(_)
+    ));
+
+    let report = block_on(event_report(&pipeline, scope, &code)).unwrap();
+    assert!(
+        report.confirms_delivery,
+        "the pipeline's transport confirms"
+    );
+    assert_eq!((report.submitted, report.delivery_confirmed), (1, 1));
+
+    block_on(pipeline.mail_report(scope, &code, None)).unwrap();
+    assert_eq!(block_on(pipeline.run_until_idle()).unwrap(), 1);
+    let sent = pipeline.transport().0.sent();
+    let mailed = mail_parser::MessageParser::default()
+        .parse(&sent[1].bytes[..])
+        .unwrap();
+    let body = mailed.body_text(0).unwrap().replace("\r\n", "\n");
+    assert_eq!(
+        line(&body, "Delivery confirmed"),
+        Some("Delivery confirmed       1"),
+        "{body}"
+    );
+    assert_eq!(
+        line(&body, "Accepted by mail server"),
+        Some("Accepted by mail server  1"),
+        "{body}"
+    );
 }

@@ -7,15 +7,16 @@
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::{KeyPair, KeySize};
 use base64::Engine as _;
+use calinvite_core::lifecycle::report::{Reports, event_report};
 use calinvite_core::lifecycle::{
     DeliveryState, InvitationSource, MemoryStore, Outcome, RecordingTransport, Settings, Store,
-    SuppressionReason,
+    SuppressionReason, Transport as _,
 };
 use calinvite_core::{EmailAddress, EventCode, Recipient};
 use calinvite_ses::notification::{BounceType, ReceivedContent};
 use calinvite_ses::{
-    SesNotification, SnsError, SnsHandleError, SnsHandled, SnsMessage, SnsVerifier,
-    StaticCertificates, handle_sns,
+    SesConfig, SesNotification, SesTransport, SnsError, SnsHandleError, SnsHandled, SnsMessage,
+    SnsVerifier, StaticCertificates, handle_sns,
 };
 use calinvite_tests::scenario::{CalendarEvent, Scenario};
 
@@ -305,6 +306,34 @@ async fn bounces_complaints_and_deliveries_reach_the_engine() {
         text.contains("550 5.1.1 user unknown") && text.contains("Permanent/General"),
         "{text}"
     );
+
+    // The report of a platform that sends through SES, read by a process
+    // that holds the store alone: SES confirms delivery, so the confirmed
+    // count is shown beside what the mail server accepted.
+    let ses =
+        SesTransport::new(SesConfig::new("us-east-1").credentials("AKID", "secret", None)).unwrap();
+    let reports =
+        Reports::new(story.pipeline().store()).confirming_delivery(ses.confirms_delivery());
+    let report = event_report(&reports, story.s.scope(), &story.code)
+        .await
+        .unwrap();
+    assert!(report.confirms_delivery);
+    assert_eq!(
+        (
+            report.submitted,
+            report.delivery_confirmed,
+            report.hard_bounced,
+            report.soft_bounced,
+            report.complaints
+        ),
+        (5, 1, 2, 1, 1),
+        "{report:?}"
+    );
+    let text = report.to_text();
+    assert!(text.contains("\nAccepted by mail server  5\n"), "{text}");
+    assert!(text.contains("\nDelivery confirmed       1\n"), "{text}");
+    assert!(text.contains("\nHard bounces             2\n"), "{text}");
+    assert!(!text.contains("not reported"), "{text}");
 }
 
 #[tokio::test]

@@ -421,7 +421,7 @@ async fn run(args: Args) -> Result<(), String> {
     say("organizer mail to the ingest address would need.");
     say("");
     say(format_args!(
-        "{} delivered messages (.eml files, one folder per mailbox) — open them in any mail client:",
+        "{} messages filed by the capturing SMTP server (.eml files, one folder per mailbox) — open them in any mail client:",
         filed.len() + others
     ));
     for f in filed.iter().take(LISTED) {
@@ -756,7 +756,7 @@ fn csv(reminders: &[Reminder], rows: &[Invitation]) -> String {
         "due",
         "payment link",
         "event code",
-        "status",
+        "answer",
         "answered at",
         "sent at",
         "sequence held",

@@ -169,7 +169,7 @@ fn csv_rows(out: &Path) -> Vec<Vec<String>> {
     assert_eq!(
         lines.next(),
         Some(
-            "invoice,customer,address,amount,currency,due,payment link,event code,status,\
+            "invoice,customer,address,amount,currency,due,payment link,event code,answer,\
              answered at,sent at,sequence held"
         )
     );
@@ -179,7 +179,7 @@ fn csv_rows(out: &Path) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// `Yes  6` in the printed organizer report.
+/// `Answered Yes  6` in the printed organizer report.
 fn reported(stdout: &str, label: &str) -> usize {
     stdout
         .lines()
@@ -222,11 +222,38 @@ fn the_sample_run_sends_answers_and_reports() {
     );
     assert!(yes > 0 && no > 0 && maybe > 0 && answers.len() < all.len());
     assert_eq!(reported(&stdout, "Invitations"), all.len());
-    assert_eq!(reported(&stdout, "Sent"), all.len());
-    assert_eq!(reported(&stdout, "Yes"), yes);
-    assert_eq!(reported(&stdout, "No"), no);
-    assert_eq!(reported(&stdout, "Maybe"), maybe);
-    assert_eq!(reported(&stdout, "No answer"), all.len() - answers.len());
+    assert_eq!(reported(&stdout, "Answered Yes"), yes);
+    assert_eq!(reported(&stdout, "Answered No"), no);
+    assert_eq!(reported(&stdout, "Answered Maybe"), maybe);
+    assert_eq!(
+        reported(&stdout, "No answer yet"),
+        all.len() - answers.len()
+    );
+
+    // The relay took all twelve; it asks for no delivery confirmations, so
+    // the report shows no confirmed-delivery count (which would read as
+    // twelve failures) and says so instead.
+    assert!(
+        stdout.contains("\n  Accepted by mail server  12\n"),
+        "{stdout}"
+    );
+    assert_eq!(reported(&stdout, "Accepted by mail server"), all.len());
+    assert!(
+        stdout.contains("\n  Delivery confirmation    not reported by this transport\n"),
+        "{stdout}"
+    );
+    for misleading in ["Delivery confirmed", "Delivered", "Sent "] {
+        assert!(
+            !stdout
+                .lines()
+                .any(|l| l.trim_start().starts_with(misleading)),
+            "{misleading:?} in:\n{stdout}"
+        );
+    }
+    assert!(
+        stdout.contains("12 messages filed by the capturing SMTP server"),
+        "{stdout}"
+    );
 
     // One CSV row per invitation, with the invoice and the recorded answer.
     let rows = csv_rows(&out);
@@ -328,7 +355,7 @@ fn generated_customers_and_clear_failures() {
     assert_eq!(csv_rows(&out).len(), 40);
     // Amounts, links and numbers do not depend on the day (this run is on the system clock).
     let all = invoices::generate(40, today()).unwrap();
-    assert_eq!(replies(&out).len() + reported(&stdout, "No answer"), 40);
+    assert_eq!(replies(&out).len() + reported(&stdout, "No answer yet"), 40);
     check_invitations(&out, &all);
 
     // An output folder that is not empty is refused, and nothing runs.

@@ -1282,9 +1282,9 @@ pub(super) async fn delivery_reports_mark_invitations<S: Store>(store: S) {
         DeliveryState::HardBounced
     );
     let report = event_report(&s.pipeline, s.scope(), &code).await.unwrap();
-    assert_eq!(report.bounced, 1);
+    assert_eq!(report.hard_bounced, 1);
     assert_eq!(report.soft_bounced, 0);
-    assert_eq!(report.delivered, 1);
+    assert_eq!(report.delivery_confirmed, 1);
 }
 
 /// Transient transport errors are retried with backoff until accepted once; attempts are recorded and no key is ever sent twice.
@@ -1740,9 +1740,9 @@ pub(super) async fn web_answers_are_marked_web<S: Store>(store: S) {
 #[derive(Debug, Default, PartialEq)]
 struct Recount {
     invitations: u64,
-    sent: u64,
-    delivered: u64,
-    bounced: u64,
+    submitted: u64,
+    delivery_confirmed: u64,
+    hard_bounced: u64,
     soft_bounced: u64,
     accepted: u64,
     declined: u64,
@@ -1758,9 +1758,9 @@ impl Recount {
     async fn event<S: Store>(&mut self, s: &Scenario<S>, code: &EventCode) {
         for inv in s.pipeline.invitations(s.scope(), code).await.unwrap() {
             self.invitations += 1;
-            self.sent += u64::from(inv.sent_at().is_some());
-            self.delivered += u64::from(inv.delivery() == DeliveryState::Delivered);
-            self.bounced += u64::from(inv.delivery() == DeliveryState::HardBounced);
+            self.submitted += u64::from(inv.sent_at().is_some());
+            self.delivery_confirmed += u64::from(inv.delivery() == DeliveryState::Delivered);
+            self.hard_bounced += u64::from(inv.delivery() == DeliveryState::HardBounced);
             self.soft_bounced += u64::from(inv.delivery() == DeliveryState::SoftBounced);
             match inv.status() {
                 Some(ParticipationStatus::Accepted) => self.accepted += 1,
@@ -1787,9 +1787,9 @@ impl Recount {
     fn check(&self, r: &calinvite_core::lifecycle::report::Report, what: &str) {
         let got = Recount {
             invitations: r.invitations,
-            sent: r.sent,
-            delivered: r.delivered,
-            bounced: r.bounced,
+            submitted: r.submitted,
+            delivery_confirmed: r.delivery_confirmed,
+            hard_bounced: r.hard_bounced,
             soft_bounced: r.soft_bounced,
             accepted: r.accepted,
             declined: r.declined,
@@ -1803,10 +1803,10 @@ impl Recount {
         assert_eq!(&got, self, "{what}: the report disagrees with a recount");
         assert_eq!(r.delegated, 0);
         let answered = (self.accepted + self.declined + self.tentative) as f64;
-        let expected_rate = if self.sent == 0 {
+        let expected_rate = if self.submitted == 0 {
             0.0
         } else {
-            answered / self.sent as f64
+            answered / self.submitted as f64
         };
         assert!(
             (r.response_rate() - expected_rate).abs() < 1e-9,
@@ -1934,12 +1934,12 @@ pub(super) async fn reports_equal_a_recount<S: Store>(store: S) {
             r1.accepted,
             r1.declined,
             r1.tentative,
-            r1.bounced
+            r1.hard_bounced
         ),
         (6, 1, 1, 1, 1)
     );
     assert_eq!(
-        (r1.forwarded, r1.late, r1.counters, r1.delivered),
+        (r1.forwarded, r1.late, r1.counters, r1.delivery_confirmed),
         (1, 1, 1, 1)
     );
     assert_eq!(
@@ -1970,9 +1970,9 @@ pub(super) async fn reports_equal_a_recount<S: Store>(store: S) {
         *both.per_day.entry(d).or_default() += n;
     }
     both.invitations += r2.invitations;
-    both.sent += r2.sent;
-    both.delivered += r2.delivered;
-    both.bounced += r2.bounced;
+    both.submitted += r2.submitted;
+    both.delivery_confirmed += r2.delivery_confirmed;
+    both.hard_bounced += r2.hard_bounced;
     both.soft_bounced += r2.soft_bounced;
     both.accepted += r2.accepted;
     both.declined += r2.declined;

@@ -427,12 +427,12 @@ pub(super) async fn brief_story<S: Store>(store: S) {
             report.declined,
             report.tentative,
             report.no_answer,
-            report.sent,
+            report.submitted,
             report.invitations,
             report.events
         ),
         (1, 1, 1, 1, 4, 4, 1),
-        "report counts (accepted, declined, tentative, no answer, sent, invitations, events): {report:?}"
+        "report counts (accepted, declined, tentative, no answer, submitted, invitations, events): {report:?}"
     );
 }
 
@@ -1663,7 +1663,7 @@ pub(super) async fn hard_bounced_never_updated<S: Store>(store: S) {
         .await
         .expect("report");
     assert_eq!(
-        (report.bounced, report.soft_bounced),
+        (report.hard_bounced, report.soft_bounced),
         (2, 1),
         "two hard bounces, one soft: {report:?}"
     );
@@ -1701,7 +1701,7 @@ pub(super) async fn hard_bounced_never_updated<S: Store>(store: S) {
         .await
         .expect("report");
     assert_eq!(
-        (report.bounced, report.soft_bounced),
+        (report.hard_bounced, report.soft_bounced),
         (2, 0),
         "hard bounces stay; the soft bounce was followed by successful sends: {report:?}"
     );

@@ -131,9 +131,13 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
     }
 }
 
-impl<S: Store, T> crate::lifecycle::report::ReadsStore for Pipeline<S, T> {
+impl<S: Store, T: Transport> crate::lifecycle::report::ReadsStore for Pipeline<S, T> {
     type Store = S;
     fn read_store(&self) -> &S {
         &self.store
+    }
+    /// The pipeline's transport says ([`Transport::confirms_delivery`]).
+    fn confirms_delivery(&self) -> bool {
+        self.transport.confirms_delivery()
     }
 }

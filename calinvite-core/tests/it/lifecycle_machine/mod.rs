@@ -1040,8 +1040,12 @@ impl<F: StoreFactory> Sut<F> {
             *by_reason.entry(r.refusal.reason).or_insert(0) += 1;
         }
         let got = (
-            (report.events, report.invitations, report.sent),
-            (report.delivered, report.bounced, report.soft_bounced),
+            (report.events, report.invitations, report.submitted),
+            (
+                report.delivery_confirmed,
+                report.hard_bounced,
+                report.soft_bounced,
+            ),
             (report.accepted, report.declined, report.tentative),
             (report.delegated, report.no_answer),
             (report.late, report.forwarded, report.counters),
