@@ -103,8 +103,30 @@
 //! "superseded") when its event or invitation was cancelled, a newer
 //! REQUEST for the invitation is queued, or the address was suppressed
 //! since: a retry never shows a recipient an older SEQUENCE than one they
-//! hold, nor invites them to a cancelled event.
+//! hold, nor invites them to a cancelled event. A queued cancellation is
+//! dropped the same way when the address hard-bounced on any of the owner's
+//! mail since it was queued
+//! ([targeting](super::targeting#hard-bounces-across-events)).
 //! Delivery reports do the same (a `delivered` report marks delivery).
+//!
+//! Leases: every claim counts an attempt, and the claim's
+//! [`Lease`](crate::spi::Lease) (the message and that attempt number) is
+//! what settles it. A worker that stalls past its lease (a slow relay, a
+//! paused process) may find the message claimed by another worker; its
+//! settlement is then refused
+//! ([`StoreError::NotLeased`](crate::spi::StoreError::NotLeased)), writes
+//! nothing, and the delivery reports
+//! [`LeaseLost`](crate::lifecycle::DeliveryReport::LeaseLost): the outcome
+//! is the current holder's to record, so a stale failure can never
+//! overwrite a later success (nor bounce an address that took the mail).
+//! The message may have gone out twice then, under one Message-ID, which
+//! calendar clients file as one.
+//!
+//! A queued message whose stored row cannot be read back (a damaged or
+//! hand-edited row) is set aside as failed by the claim that meets it —
+//! its row number and why in `failure`, its body kept for an operator — and
+//! the claim takes the next message instead: one bad row never stops the
+//! queue, nor makes it look empty.
 //! One-click unsubscribe suppresses the address for every future send of the
 //! owner.
 //!
