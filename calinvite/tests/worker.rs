@@ -164,6 +164,7 @@ async fn invite_in_bulk<S: Store>(
                 due: at,
                 state: QueueState::Queued,
                 last_error: None,
+                group: None,
             }));
             changes.push(Change::AppendHistory(HistoryEntry::new(
                 token,

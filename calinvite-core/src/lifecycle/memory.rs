@@ -8,9 +8,9 @@ use std::sync::{Mutex, PoisonError};
 use chrono::{DateTime, Utc};
 
 use super::model::{
-    Delivery, DeliveryKey, DomainOwner, FanOut, HistoryEntry, Invitation, Lease, OrganizerAccount,
-    OwnerId, PendingChange, PendingChangeId, PendingState, QueueState, RefusalRecord, Scope,
-    StoredEvent, Suppression,
+    Delivery, DeliveryKey, DomainOwner, FanOut, HistoryEntry, Invitation, Lease, ListJob,
+    ListJobId, ListRow, OrganizerAccount, OwnerId, PendingChange, PendingChangeId, PendingState,
+    QueueState, RefusalRecord, Scope, StoredEvent, Suppression,
 };
 use super::store::{Change, Settlement, Store, StoreError, StoreResult};
 use crate::address::EmailAddress;
@@ -36,6 +36,9 @@ struct Inner {
     queue: Vec<Delivery>,
     queue_index: HashMap<DeliveryKey, usize>,
     refusals: Vec<RefusalRecord>,
+    list_jobs: BTreeMap<ListJobId, ListJob>,
+    list_rows: BTreeMap<(ListJobId, u64), ListRow>,
+    held_groups: std::collections::BTreeSet<String>,
 }
 
 /// A [`Store`] in memory.
@@ -60,6 +63,10 @@ impl MemoryStore {
     }
 }
 
+fn inner_held(held: &std::collections::BTreeSet<String>, group: &str) -> bool {
+    held.contains(group)
+}
+
 fn conflict(what: impl Into<String>) -> StoreError {
     StoreError::Conflict(what.into())
 }
@@ -79,6 +86,10 @@ enum Undo {
     RestorePending(PendingChangeId, PendingState),
     RestoreFanOut(String, Option<FanOut>),
     PopRefusal,
+    RestoreListJob(ListJobId, Option<Box<ListJob>>),
+    RemoveListRows(Vec<(ListJobId, u64)>),
+    SetHeld(String, bool),
+    RestoreQueueStates(Vec<(usize, QueueState, Option<String>)>),
 }
 
 impl Inner {
@@ -225,6 +236,71 @@ impl Inner {
                 self.refusals.push(r);
                 Undo::PopRefusal
             }
+            Change::PutListJob { expected, mut job } => {
+                let current = self.list_jobs.get(&job.id).cloned();
+                match (expected, &current) {
+                    (None, None) => {
+                        if self
+                            .list_jobs
+                            .values()
+                            .any(|j| j.code == job.code && j.name == job.name)
+                        {
+                            return Err(conflict(format!(
+                                "event {} has a list job named {:?}",
+                                job.code, job.name
+                            )));
+                        }
+                        job.version = 0;
+                    }
+                    (Some(v), Some(c)) if c.version == v && c.scope == job.scope => {
+                        job.version = v + 1;
+                        job.name.clone_from(&c.name);
+                        job.code = c.code.clone();
+                    }
+                    _ => return Err(conflict(format!("list job {} changed", job.id))),
+                }
+                let id = job.id.clone();
+                self.list_jobs.insert(id.clone(), job);
+                Undo::RestoreListJob(id, current.map(Box::new))
+            }
+            Change::InsertListRows(rows) => {
+                let mut keys = Vec::with_capacity(rows.len());
+                for row in rows {
+                    let k = (row.job.clone(), row.row);
+                    if self.list_rows.contains_key(&k) {
+                        for k in keys {
+                            self.list_rows.remove(&k);
+                        }
+                        return Err(conflict(format!(
+                            "row {} of list job {} is recorded",
+                            row.row, row.job
+                        )));
+                    }
+                    self.list_rows.insert(k.clone(), row);
+                    keys.push(k);
+                }
+                Undo::RemoveListRows(keys)
+            }
+            Change::HoldGroup { group, held } => {
+                let was = self.held_groups.contains(&group);
+                if held {
+                    self.held_groups.insert(group.clone());
+                } else {
+                    self.held_groups.remove(&group);
+                }
+                Undo::SetHeld(group, was)
+            }
+            Change::FailQueuedGroup { group, reason } => {
+                let mut before = Vec::new();
+                for (i, d) in self.queue.iter_mut().enumerate() {
+                    if d.group.as_deref() == Some(group.as_str()) && d.state == QueueState::Queued {
+                        before.push((i, d.state.clone(), d.last_error.clone()));
+                        d.state = QueueState::Failed(reason.clone());
+                        d.last_error = Some(reason.clone());
+                    }
+                }
+                Undo::RestoreQueueStates(before)
+            }
         })
     }
 
@@ -283,6 +359,32 @@ impl Inner {
             },
             Undo::PopRefusal => {
                 self.refusals.pop();
+            }
+            Undo::RestoreListJob(id, old) => match old {
+                Some(j) => {
+                    self.list_jobs.insert(id, *j);
+                }
+                None => {
+                    self.list_jobs.remove(&id);
+                }
+            },
+            Undo::RemoveListRows(keys) => {
+                for k in keys {
+                    self.list_rows.remove(&k);
+                }
+            }
+            Undo::SetHeld(group, was) => {
+                if was {
+                    self.held_groups.insert(group);
+                } else {
+                    self.held_groups.remove(&group);
+                }
+            }
+            Undo::RestoreQueueStates(before) => {
+                for (i, state, error) in before {
+                    self.queue[i].state = state;
+                    self.queue[i].last_error = error;
+                }
             }
         }
     }
@@ -485,6 +587,40 @@ impl Store for MemoryStore {
             .collect())
     }
 
+    async fn list_job(&self, scope: Scope, id: &ListJobId) -> StoreResult<Option<ListJob>> {
+        Ok(self
+            .lock()
+            .list_jobs
+            .get(id)
+            .filter(|j| j.scope == scope)
+            .cloned())
+    }
+
+    async fn list_job_named(&self, code: &EventCode, name: &str) -> StoreResult<Option<ListJob>> {
+        Ok(self
+            .lock()
+            .list_jobs
+            .values()
+            .find(|j| &j.code == code && j.name == name)
+            .cloned())
+    }
+
+    async fn list_rows(
+        &self,
+        job: &ListJobId,
+        after: u64,
+        limit: usize,
+    ) -> StoreResult<Vec<ListRow>> {
+        let inner = self.lock();
+        Ok(inner
+            .list_rows
+            .range((job.clone(), after.saturating_add(1))..)
+            .take_while(|((j, _), _)| j == job)
+            .take(limit)
+            .map(|(_, r)| r.clone())
+            .collect())
+    }
+
     async fn claim(
         &self,
         now: DateTime<Utc>,
@@ -492,13 +628,18 @@ impl Store for MemoryStore {
         limit: usize,
     ) -> StoreResult<Vec<Delivery>> {
         let mut inner = self.lock();
+        let held_groups = inner.held_groups.clone();
         let mut out = Vec::new();
         for d in &mut inner.queue {
             if out.len() >= limit {
                 break;
             }
+            let held = d
+                .group
+                .as_ref()
+                .is_some_and(|g| inner_held(&held_groups, g));
             let claimable = match d.state {
-                QueueState::Queued => d.due <= now,
+                QueueState::Queued => d.due <= now && !held,
                 QueueState::Leased(until) => until <= now,
                 QueueState::Sent(_) | QueueState::Failed(_) => false,
             };
@@ -590,6 +731,7 @@ mod tests {
             due: DateTime::from_timestamp(0, 0).unwrap_or_default(),
             state: QueueState::Queued,
             last_error: None,
+            group: None,
         };
         let result = block_on(store.commit(vec![
             refusal(1),

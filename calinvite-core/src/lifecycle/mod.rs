@@ -92,9 +92,10 @@ pub use memory::MemoryStore;
 // needs (the queue, fan-outs, writes) is in `crate::spi`.
 pub use model::{
     AllowEntry, AuthPolicy, DeliveryKey, DeliveryState, DomainOwner, HistoryEntry, HistoryKind,
-    Invitation, InvitationSource, LateAnswers, OrganizerAccount, OrganizerId, OwnerId,
-    PendingChange, PendingChangeId, PendingKind, PendingState, PlannedMessage, Refusal,
-    RefusalReason, RefusalRecord, Scope, Settings, StoredEvent, Suppression, SuppressionReason,
+    Invitation, InvitationSource, LateAnswers, ListJob, ListJobId, ListJobState, ListRow,
+    OrganizerAccount, OrganizerId, OwnerId, PendingChange, PendingChangeId, PendingKind,
+    PendingState, PlannedMessage, Refusal, RefusalReason, RefusalRecord, RowVerdict, Scope,
+    Settings, StoredEvent, Suppression, SuppressionReason,
 };
 pub use notice::{
     CounterNotice, CreatedNotice, DefaultNoticeTemplate, NoticeTemplate, NoticeText, RefusedNotice,
@@ -102,8 +103,8 @@ pub use notice::{
 };
 pub use pipeline::notices_in::{DeliveryNotice, NoticeEffect};
 pub use pipeline::{
-    DeliveryReport, MetricsSnapshot, Outcome, Pipeline, PipelineBuilder, PipelineError,
-    PipelineMetrics, PipelineOptions, SingleTenant, Unset,
+    DeliveryReport, ListFeed, ListProgress, MetricsSnapshot, Outcome, Pipeline, PipelineBuilder,
+    PipelineError, PipelineMetrics, PipelineOptions, SingleTenant, Unset,
 };
 pub use store::{Store, StoreError};
 pub use transport::{Recorded, RecordingTransport, Transport, TransportError};

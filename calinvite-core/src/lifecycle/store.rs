@@ -6,9 +6,9 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 
 use super::model::{
-    Delivery, DeliveryKey, DomainOwner, FanOut, HistoryEntry, Invitation, Lease, OrganizerAccount,
-    OwnerId, PendingChange, PendingChangeId, PendingState, RefusalRecord, Scope, StoredEvent,
-    Suppression,
+    Delivery, DeliveryKey, DomainOwner, FanOut, HistoryEntry, Invitation, Lease, ListJob,
+    ListJobId, ListRow, OrganizerAccount, OwnerId, PendingChange, PendingChangeId, PendingState,
+    RefusalRecord, Scope, StoredEvent, Suppression,
 };
 use crate::address::EmailAddress;
 use crate::event::Event;
@@ -111,6 +111,34 @@ pub enum Change {
     RemoveFanOut(String),
     /// A refusal, for reports.
     Refuse(RefusalRecord),
+    /// A new list job (`expected: None`; conflict when the event has a job
+    /// of that name, or the id exists), or a changed one (conflict unless
+    /// the stored version is `expected`; it becomes `expected + 1`).
+    PutListJob {
+        /// The version read, or `None` for a new job.
+        expected: Option<u64>,
+        /// The job (its `version` is ignored).
+        job: ListJob,
+    },
+    /// Rows of a list job with their verdicts. Conflict when a row number
+    /// of the job is already recorded (a row gets one verdict, ever).
+    InsertListRows(Vec<ListRow>),
+    /// Holds (`held`) or releases the queued messages of a group: a held
+    /// message is not claimed until its group is released.
+    HoldGroup {
+        /// The group ([`Delivery::group`]).
+        group: String,
+        /// Held or released.
+        held: bool,
+    },
+    /// Sets every message of a group that is still queued aside as failed,
+    /// with `reason` (a cancelled list job's).
+    FailQueuedGroup {
+        /// The group.
+        group: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// The outcome of one delivery attempt, as the queue records it.
@@ -250,6 +278,29 @@ pub trait Store: Send + Sync {
         scope: Scope,
         id: &PendingChangeId,
     ) -> impl Future<Output = StoreResult<Option<PendingChange>>> + Send;
+
+    /// A list job of the organizer's.
+    fn list_job(
+        &self,
+        scope: Scope,
+        id: &ListJobId,
+    ) -> impl Future<Output = StoreResult<Option<ListJob>>> + Send;
+
+    /// The event's list job of that name, if one.
+    fn list_job_named(
+        &self,
+        code: &EventCode,
+        name: &str,
+    ) -> impl Future<Output = StoreResult<Option<ListJob>>> + Send;
+
+    /// A page of a list job's recorded rows, in row order, after row
+    /// `after` (0: from the start).
+    fn list_rows(
+        &self,
+        job: &ListJobId,
+        after: u64,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<Vec<ListRow>>> + Send;
     /// An event's open pending changes, oldest first.
     fn open_pending(
         &self,
@@ -405,6 +456,28 @@ impl<S: Store> Store for std::sync::Arc<S> {
         id: &PendingChangeId,
     ) -> impl Future<Output = StoreResult<Option<PendingChange>>> + Send {
         (**self).pending(scope, id)
+    }
+    fn list_job(
+        &self,
+        scope: Scope,
+        id: &ListJobId,
+    ) -> impl Future<Output = StoreResult<Option<ListJob>>> + Send {
+        (**self).list_job(scope, id)
+    }
+    fn list_job_named(
+        &self,
+        code: &EventCode,
+        name: &str,
+    ) -> impl Future<Output = StoreResult<Option<ListJob>>> + Send {
+        (**self).list_job_named(code, name)
+    }
+    fn list_rows(
+        &self,
+        job: &ListJobId,
+        after: u64,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<Vec<ListRow>>> + Send {
+        (**self).list_rows(job, after, limit)
     }
     fn open_pending(
         &self,

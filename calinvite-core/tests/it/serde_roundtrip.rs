@@ -445,6 +445,7 @@ fn deliveries_round_trip_with_both_payloads_and_every_message_kind() {
             due: at("2026-11-01T09:00:00Z"),
             state: states[i % states.len()].clone(),
             last_error: (i % 2 == 1).then(|| "421 try later".into()),
+            group: (i % 3 == 0).then(|| "list:job-1".into()),
         };
         round_trip(&delivery);
     }
@@ -462,6 +463,7 @@ fn deliveries_round_trip_with_both_payloads_and_every_message_kind() {
             due: at("2026-11-01T09:00:00Z"),
             state,
             last_error: None,
+            group: None,
         };
         round_trip(&notice);
     }

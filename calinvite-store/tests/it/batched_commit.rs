@@ -102,6 +102,7 @@ fn delivery(inv: &Invitation, copy: u32) -> Delivery {
         due: inv.created_at(),
         state: QueueState::Queued,
         last_error: None,
+        group: None,
     }
 }
 

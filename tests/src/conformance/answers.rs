@@ -1505,6 +1505,7 @@ pub(super) async fn transient_failures_retry_with_backoff<S: Store>(store: S) {
             due: s.pipeline.now(),
             state: QueueState::Queued,
             last_error: None,
+            group: None,
         })])
         .await
         .unwrap();

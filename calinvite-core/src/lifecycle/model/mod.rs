@@ -15,9 +15,11 @@ use crate::targeting::{InvitationState, UpdateAudience};
 use crate::template::MessageKind;
 use crate::time::OccurrenceId;
 
+mod lists;
 mod queue;
 mod records;
 
+pub use lists::*;
 pub use queue::*;
 pub use records::*;
 

@@ -416,6 +416,13 @@ pub struct Delivery {
     pub state: QueueState,
     /// The transport's last words.
     pub last_error: Option<String>,
+    /// The group it is held and released by (a list job's messages:
+    /// [`ListJobId::group`]); `None` for a message no job holds.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub group: Option<String>,
 }
 
 impl Delivery {

@@ -400,6 +400,7 @@ mod tests {
             due: before(),
             state: QueueState::Queued,
             last_error: None,
+            group: None,
         }
     }
 

@@ -34,9 +34,10 @@ use chrono::{DateTime, Utc};
 use super::engine;
 use super::model::{
     Delivery, DeliveryKey, DeliveryState, DomainOwner, FanOut, FanOutAudience, HistoryEntry,
-    HistoryKind, Invitation, InvitationSource, Lease, OrganizerAccount, OwnerId, Payload,
-    PendingChange, PendingChangeId, PendingKind, PendingState, PlannedMessage, QueueState, Refusal,
-    RefusalReason, RefusalRecord, Scope, Settings, StoredEvent, Suppression, SuppressionReason,
+    HistoryKind, Invitation, InvitationSource, Lease, ListJob, ListJobId, ListJobState, ListRow,
+    OrganizerAccount, OwnerId, Payload, PendingChange, PendingChangeId, PendingKind, PendingState,
+    PlannedMessage, QueueState, Refusal, RefusalReason, RefusalRecord, RowVerdict, Scope, Settings,
+    StoredEvent, Suppression, SuppressionReason,
 };
 use super::notice::{
     Attachment, CounterNotice, CreatedNotice, DefaultNoticeTemplate, NoticeTemplate, NoticeText,
@@ -63,6 +64,7 @@ mod builder;
 mod changes;
 mod delivery;
 mod ingest;
+mod lists;
 pub(super) mod metrics;
 // Delivery notices from a sending service's own channel (SES notifications).
 pub(super) mod notices_in;
@@ -76,6 +78,7 @@ mod fixtures;
 
 pub use super::error::PipelineError;
 pub use builder::{PipelineBuilder, Unset};
+pub use lists::{ListFeed, ListProgress};
 pub use metrics::{MetricsSnapshot, PipelineMetrics};
 pub use tenancy::SingleTenant;
 
@@ -413,6 +416,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
             due: now,
             state: QueueState::Queued,
             last_error: None,
+            group: None,
         })
     }
 
@@ -616,6 +620,7 @@ fn queue_invitation(
             due: now,
             state: QueueState::Queued,
             last_error: None,
+            group: None,
         }),
         Change::AppendHistory(HistoryEntry {
             token: invitation.token.clone(),

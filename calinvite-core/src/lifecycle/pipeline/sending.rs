@@ -388,7 +388,7 @@ fn invitation_decision<E>(
 /// the event is cancelled, a cancellation waits for approval (`pending`: the
 /// event's open pending changes), the event is over, the address is the
 /// organizer's or one of the owner's mailboxes, or it is suppressed.
-fn invitation_refusal(
+pub(super) fn invitation_refusal(
     owner: &DomainOwner,
     event: &StoredEvent,
     pending: &[PendingChange],
@@ -438,7 +438,7 @@ fn invitation_refusal(
 }
 
 /// A new invitation to `event`'s current revision, its message not sent yet.
-fn new_invitation(
+pub(super) fn new_invitation(
     event: &StoredEvent,
     token: InvitationToken,
     recipient: &Recipient,

@@ -180,6 +180,7 @@ pub fn invitation_changes(
                 due: at,
                 state: QueueState::Queued,
                 last_error: None,
+                group: None,
             }),
             queued,
         ],

@@ -183,6 +183,7 @@ fn a_new_invitation_is_written_with_its_message_and_history() {
             due: before(),
             state: QueueState::Queued,
             last_error: None,
+            group: None,
         }),
         Change::AppendHistory(HistoryEntry {
             token: token.clone(),
