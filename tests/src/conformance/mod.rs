@@ -3,12 +3,13 @@
 //! and yours. Each scenario builds its own [`Scenario`](crate::scenario::Scenario)
 //! on a fresh, empty store and panics with a message naming what went wrong.
 //!
-//! The scenarios come in two groups: `ingest` (what organizers send and what
+//! The scenarios come in three groups: `ingest` (what organizers send and what
 //! goes out: event creation, change detection, stale organizer messages,
 //! organizer authentication, sending rules, approvals, update audiences,
 //! tenancy) and `answers` (replies and their ordering, recurring instances,
 //! late answers, counters and refreshes, delivery reports and transport
-//! failures, unsubscribes, web answers, reports and CSV export).
+//! failures, unsubscribes, web answers, reports and CSV export) and `lists`
+//! (a recipient list sent as one job: verdicts, resuming, pause and cancel).
 //!
 //! Every scenario is in one registry, and that registry is the only way to
 //! reach one: the scenario functions are private, and a scenario left out of
@@ -22,6 +23,8 @@
 mod answers;
 #[deny(dead_code)]
 mod ingest;
+#[deny(dead_code)]
+mod lists;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -107,6 +110,11 @@ macro_rules! __with_conformance_scenarios {
                 reports_equal_a_recount,
                 csv_export_and_mailed_report,
             ],
+            lists: [
+                list_invites_each_valid_distinct_recipient_once,
+                list_resumes_where_it_stopped,
+                list_pause_resume_and_cancel,
+            ],
         }
     };
 }
@@ -154,7 +162,7 @@ pub fn scenario<S: Store + 'static>(name: &str) -> Option<Conformance<S>> {
 /// `name` is the scenario's `group::scenario` (to name a database after, say);
 /// the function awaits `scenario(store)` on an executor your store works on,
 /// then cleans up. The tests are generated in one module per group (`ingest`,
-/// `answers`) inside the module where the macro is called; those modules
+/// `answers`, `lists`) inside the module where the macro is called; those modules
 /// import everything of it, so `$run` is a name (or path) in scope there.
 ///
 /// See [the crate docs](crate#testing-your-own-store) for a whole example.
