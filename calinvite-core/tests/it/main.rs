@@ -30,6 +30,7 @@ mod inbound_refusals;
 mod lifecycle;
 mod lifecycle_metrics;
 mod lifecycle_model;
+mod lists_model;
 mod properties;
 mod serde_roundtrip;
 mod template;
