@@ -46,6 +46,39 @@
 //! suppressed addresses, the organizer's own address and calinvite's
 //! mailboxes. A late joiner gets the revision recipients currently hold.
 //!
+//! ## Lists
+//!
+//! Sending an event to a list is one durable job
+//! ([`Pipeline::start_list`](crate::lifecycle::Pipeline::start_list), found
+//! again by its name for the event). The list is read as a stream
+//! ([`crate::list`]: a CSV file with a header, or any iterator of
+//! [`ListEntry`](crate::list::ListEntry)s) and taken a page at a time
+//! ([`feed_list`](crate::lifecycle::Pipeline::feed_list),
+//! [`feed_csv`](crate::lifecycle::Pipeline::feed_csv)). Each page is one
+//! commit: every row's [`RowVerdict`](crate::lifecycle::RowVerdict) —
+//! invited, already invited (idempotent per event and address: a list sent
+//! twice sends nothing twice), duplicate of an earlier row, invalid (what is
+//! wrong), or refused as a single invitation would be (suppressed, the
+//! owner's own address, the event over or cancelled) — with the invitations
+//! and queued messages of the rows that invite someone.
+//!
+//! Resuming works from per-row state, not from a cursor: a row number is
+//! decided once, ever, in the same commit as what it causes. A process that
+//! dies mid-list and is started again feeds the list again (from its start,
+//! or from anywhere before where it stopped); the rows already recorded are
+//! skipped and the others taken, so nobody is left out and nobody is
+//! invited twice.
+//!
+//! Pausing holds the job's queued messages (the queue does not hand them to
+//! workers; one a worker already holds finishes) and stops rows being
+//! taken; resuming releases them. Cancelling sets the messages still queued
+//! aside as failed, for good. Progress
+//! ([`list_progress`](crate::lifecycle::Pipeline::list_progress)) counts
+//! rows by verdict and the job's invitations by what became of them
+//! (accepted by the mail server, hard-bounced, answered); the per-row report
+//! exports as CSV ([`list_csv`](crate::lifecycle::Pipeline::list_csv)), a
+//! page at a time.
+//!
 //! ## Updates and cancellations ([D4](super::design#d4), [D5](super::design#d5), [D6](super::design#d6))
 //!
 //! Updates go to the organizer's
