@@ -6,7 +6,7 @@
 //! when it is read back.
 
 /// The newest schema this build knows.
-pub(crate) const SCHEMA_VERSION: i64 = 2;
+pub(crate) const SCHEMA_VERSION: i64 = 3;
 
 /// Migration `n` (1-based) for SQLite: statements run in one transaction.
 pub(crate) const SQLITE: &[&[&str]] = &[
@@ -68,6 +68,21 @@ pub(crate) const SQLITE: &[&[&str]] = &[
         "DROP TABLE history_kept",
         "CREATE INDEX history_token ON history (token, id)",
     ],
+    &[
+        // 3: list jobs (one per event and list name), their rows in row order
+        // (WITHOUT ROWID: the table is its primary key, and a page of rows is
+        // a few neighbouring pages of it), the queue groups held back from
+        // claims, and each queued message's group. Ungrouped messages stay out
+        // of the group index, so the common queue pays nothing for it.
+        "CREATE TABLE list_jobs (id TEXT PRIMARY KEY, code TEXT NOT NULL, owner INTEGER NOT NULL, \
+     organizer INTEGER NOT NULL, name TEXT NOT NULL, version INTEGER NOT NULL, body TEXT NOT NULL, \
+     UNIQUE (code, name))",
+        "CREATE TABLE list_rows (job TEXT NOT NULL, row INTEGER NOT NULL, body TEXT NOT NULL, \
+     PRIMARY KEY (job, row)) WITHOUT ROWID",
+        "CREATE TABLE held_groups (grp TEXT PRIMARY KEY) WITHOUT ROWID",
+        "ALTER TABLE deliveries ADD COLUMN grp TEXT",
+        "CREATE INDEX deliveries_group ON deliveries (grp) WHERE state = 'queued' AND grp IS NOT NULL",
+    ],
 ];
 
 /// Migration `n` (1-based) for PostgreSQL.
@@ -111,5 +126,18 @@ pub(crate) const POSTGRES: &[&[&str]] = &[
         // that rewriting one (a fan-out, a settlement: no indexed column changes)
         // stays on its page and adds no index entries (a HOT update).
         "ALTER TABLE invitations SET (fillfactor = 80)",
+    ],
+    &[
+        // 3: list jobs, their rows, the held queue groups and each queued
+        // message's group (a column without a default: added without
+        // rewriting the table). Ungrouped messages stay out of the group index.
+        "CREATE TABLE list_jobs (id TEXT PRIMARY KEY, code TEXT NOT NULL, owner BIGINT NOT NULL, \
+     organizer BIGINT NOT NULL, name TEXT NOT NULL, version BIGINT NOT NULL, body TEXT NOT NULL, \
+     UNIQUE (code, name))",
+        "CREATE TABLE list_rows (job TEXT NOT NULL, row BIGINT NOT NULL, body TEXT NOT NULL, \
+     PRIMARY KEY (job, row))",
+        "CREATE TABLE held_groups (grp TEXT PRIMARY KEY)",
+        "ALTER TABLE deliveries ADD COLUMN grp TEXT",
+        "CREATE INDEX deliveries_group ON deliveries (grp) WHERE state = 'queued' AND grp IS NOT NULL",
     ],
 ];

@@ -10,6 +10,9 @@
 //! - The delivery queue: PostgreSQL workers claim with `FOR UPDATE SKIP
 //!   LOCKED`; SQLite has one writer connection, so claims never overlap.
 //!   Expired leases (a worker that died) are claimed again.
+//! - List jobs: one row per job (unique per event and name), its rows in
+//!   (job, row) order; a queued message's group is a column, and claims pass
+//!   over the messages of groups in `held_groups`.
 //! - Rows read back are parsed and validated again: a corrupted row is an
 //!   error naming it, never a panic.
 
@@ -18,9 +21,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use calinvite_core::lifecycle::{
-    DeliveryKey, DomainOwner, HistoryEntry, Invitation, OrganizerAccount, OwnerId, PendingChange,
-    PendingChangeId, PendingState, RefusalRecord, Scope, Store, StoreError, StoredEvent,
-    Suppression,
+    DeliveryKey, DomainOwner, HistoryEntry, Invitation, ListJob, ListJobId, ListRow,
+    OrganizerAccount, OwnerId, PendingChange, PendingChangeId, PendingState, RefusalRecord, Scope,
+    Store, StoreError, StoredEvent, Suppression,
 };
 use calinvite_core::spi::{Change, Delivery, FanOut, Lease, QueueState, Settlement, StoreResult};
 use calinvite_core::{EmailAddress, Event, EventCode, InvitationToken, Keyword, Sequence};
@@ -413,6 +416,14 @@ impl SqlStore {
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
         change: Change,
     ) -> StoreResult<()> {
+        let change = match change {
+            Change::PutListJob {
+                expected: Some(expected),
+                job,
+            } => return self.update_list_job(tx, expected, job).await,
+            Change::InsertListRows(rows) => return self.insert_list_rows(tx, rows).await,
+            other => other,
+        };
         let (text, binds, must_touch): (&str, Vec<Bind>, Option<String>) = match change {
             Change::InsertEvent(e) => (
                 "INSERT INTO events (code, owner, organizer, organizer_uid, created_at, version, body) \
@@ -492,12 +503,13 @@ impl SqlStore {
                 None,
             ),
             Change::Enqueue(d) => (
-                "INSERT INTO deliveries (key, owner, state, due, attempts, body) \
-                 VALUES ($1, $2, 'queued', $3, 0, $4) ON CONFLICT (key) DO NOTHING",
+                "INSERT INTO deliveries (key, owner, state, due, attempts, grp, body) \
+                 VALUES ($1, $2, 'queued', $3, 0, $4, $5) ON CONFLICT (key) DO NOTHING",
                 vec![
                     Bind::Text(d.key.to_string()),
                     Bind::Int(id(d.owner.0)?),
                     Bind::Int(micros(d.due)),
+                    Bind::OptText(d.group.clone()),
                     Bind::Text(json(&d)?),
                 ],
                 None,
@@ -561,6 +573,41 @@ impl SqlStore {
                 ],
                 None,
             ),
+            // A new job (an update is `update_list_job`): its id, or its name
+            // for the event, taken is a conflict (unique violations).
+            Change::PutListJob {
+                expected: None,
+                job,
+            } => (
+                "INSERT INTO list_jobs (id, code, owner, organizer, name, version, body) \
+                 VALUES ($1, $2, $3, $4, $5, 0, $6)",
+                vec![
+                    Bind::Text(job.id.as_str().to_owned()),
+                    Bind::Text(job.code.to_string()),
+                    Bind::Int(id(job.scope.owner.0)?),
+                    Bind::Int(id(job.scope.organizer.0)?),
+                    Bind::Text(job.name.clone()),
+                    Bind::Text(json(&ListJob { version: 0, ..job })?),
+                ],
+                None,
+            ),
+            Change::HoldGroup { group, held: true } => (
+                "INSERT INTO held_groups (grp) VALUES ($1) ON CONFLICT (grp) DO NOTHING",
+                vec![Bind::Text(group)],
+                None,
+            ),
+            Change::HoldGroup { group, held: false } => (
+                "DELETE FROM held_groups WHERE grp = $1",
+                vec![Bind::Text(group)],
+                None,
+            ),
+            // Messages leased (a worker sending) or settled are left as they are.
+            Change::FailQueuedGroup { group, reason } => (
+                "UPDATE deliveries SET state = 'failed', failure = $1, last_error = $1 \
+                 WHERE grp = $2 AND state = 'queued'",
+                vec![Bind::Text(reason), Bind::Text(group)],
+                None,
+            ),
             other => {
                 return Err(StoreError::Unavailable(format!(
                     "this store does not know the change {other:?}"
@@ -588,9 +635,11 @@ impl SqlStore {
     /// Only changes that commute are reordered, so the outcome (and the first
     /// error) is the one of applying them one by one:
     ///
-    /// - queued messages touch `deliveries` alone (no foreign keys, no other
-    ///   writer in a commit): they go last, in their own order, and a key
-    ///   queued twice keeps the first (`ON CONFLICT DO NOTHING` row by row);
+    /// - queued messages touch `deliveries` alone (no foreign keys; the one
+    ///   other change writing it, failing a group's queued messages, flushes
+    ///   them first like any other): they go last, in their own order, and a
+    ///   key queued twice keeps the first (`ON CONFLICT DO NOTHING` row by
+    ///   row);
     /// - history rows and updates need their invitation: inserted invitations
     ///   go first, and one inserted after buffered history or updates flushes
     ///   them before it (so a history row or update that came before its
@@ -701,18 +750,19 @@ impl SqlStore {
         if enqueue.len() == 1 {
             self.apply_each(tx, enqueue, Change::Enqueue).await?;
         } else {
-            for chunk in chunks(enqueue, 4) {
-                let mut binds = Vec::with_capacity(chunk.len() * 4);
+            for chunk in chunks(enqueue, 5) {
+                let mut binds = Vec::with_capacity(chunk.len() * 5);
                 for d in &chunk {
                     binds.push(Bind::Text(d.key.to_string()));
                     binds.push(Bind::Int(id(d.owner.0)?));
                     binds.push(Bind::Int(micros(d.due)));
+                    binds.push(Bind::OptText(d.group.clone()));
                     binds.push(Bind::Text(json(d)?));
                 }
                 let text = format!(
-                    "INSERT INTO deliveries (key, owner, state, due, attempts, body) VALUES {} \
+                    "INSERT INTO deliveries (key, owner, state, due, attempts, grp, body) VALUES {} \
                      ON CONFLICT (key) DO NOTHING",
-                    values(self.dialect, "(?, ?, 'queued', ?, 0, ?)", chunk.len())
+                    values(self.dialect, "(?, ?, 'queued', ?, 0, ?, ?)", chunk.len())
                 );
                 self.execute(tx, &text, chunk.len(), binds).await?;
             }
@@ -819,6 +869,87 @@ impl SqlStore {
         Err(StoreError::Conflict("invitation changed".to_owned()))
     }
 
+    /// A changed list job: written only when the stored version is
+    /// `expected` and the job is the same organizer's; it becomes `expected +
+    /// 1`. The job's event and name never change: the stored ones are kept
+    /// (the body is written again with them when the given job differs).
+    async fn update_list_job(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        expected: u64,
+        job: ListJob,
+    ) -> StoreResult<()> {
+        let what = format!("list_jobs/{}", job.id);
+        let mut job = ListJob {
+            version: expected + 1,
+            ..job
+        };
+        let sql = self.sql(
+            "UPDATE list_jobs SET version = $1, body = $2 \
+             WHERE id = $3 AND version = $4 AND owner = $5 AND organizer = $6 \
+             RETURNING code, name",
+        );
+        let row = sqlx::query(sql)
+            .bind(id(job.version)?)
+            .bind(json(&job)?)
+            .bind(job.id.as_str().to_owned())
+            .bind(id(expected)?)
+            .bind(id(job.scope.owner.0)?)
+            .bind(id(job.scope.organizer.0)?)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(db)?
+            .ok_or_else(|| StoreError::Conflict(format!("list job {} changed", job.id)))?;
+        let code: String = get(&row, "code", &what)?;
+        let name: String = get(&row, "name", &what)?;
+        if code == job.code.as_str() && name == job.name {
+            return Ok(());
+        }
+        job.code = EventCode::parse(&code).map_err(|e| StoreError::Corrupt {
+            row: what.clone(),
+            detail: format!("column code: {e}"),
+        })?;
+        job.name = name;
+        sqlx::query(self.sql("UPDATE list_jobs SET body = $1 WHERE id = $2"))
+            .bind(json(&job)?)
+            .bind(job.id.as_str().to_owned())
+            .execute(&mut **tx)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    /// A list job's rows, in statements of many rows. A row number already
+    /// recorded for its job (or given twice) is a unique violation: a
+    /// conflict, and the commit writes nothing.
+    async fn insert_list_rows(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        rows: Vec<ListRow>,
+    ) -> StoreResult<()> {
+        for chunk in chunks(rows, 3) {
+            let mut binds = Vec::with_capacity(chunk.len() * 3);
+            for r in &chunk {
+                binds.push(Bind::Text(r.job.as_str().to_owned()));
+                binds.push(Bind::Int(id(r.row)?));
+                binds.push(Bind::Text(json(r)?));
+            }
+            let text = format!(
+                "INSERT INTO list_rows (job, row, body) VALUES {}",
+                values(self.dialect, "(?, ?, ?)", chunk.len())
+            );
+            self.execute(tx, &text, chunk.len(), binds)
+                .await
+                .map_err(|e| match e {
+                    StoreError::Conflict(m) => {
+                        StoreError::Conflict(format!("a list row is already recorded: {m}"))
+                    }
+                    other => other,
+                })?;
+        }
+        Ok(())
+    }
+
     /// Sets a queued message whose row cannot be read aside as failed, with
     /// why, in the claiming transaction: the queue goes on without it, and
     /// the row keeps its body for an operator (`state = 'failed'`, `failure`
@@ -852,6 +983,8 @@ impl SqlStore {
         d.attempts = u32::try_from(get::<i64>(row, "attempts", &what)?).unwrap_or(u32::MAX);
         d.due = from_micros(&what, get(row, "due", &what)?)?;
         d.last_error = get(row, "last_error", &what)?;
+        // The column claims skip held groups by; the body has the same.
+        d.group = get(row, "grp", &what)?;
         let state: String = get(row, "state", &what)?;
         d.state = match state.as_str() {
             "queued" => QueueState::Queued,
@@ -1258,6 +1391,49 @@ impl Store for SqlStore {
         row.map(|r| pending_from(&r)).transpose()
     }
 
+    async fn list_job(&self, scope: Scope, job: &ListJobId) -> StoreResult<Option<ListJob>> {
+        self.one(
+            &format!("list_jobs/{job}"),
+            "SELECT body FROM list_jobs WHERE id = $1 AND owner = $2 AND organizer = $3",
+            vec![
+                Bind::Text(job.as_str().to_owned()),
+                Bind::Int(id(scope.owner.0)?),
+                Bind::Int(id(scope.organizer.0)?),
+            ],
+        )
+        .await
+    }
+
+    async fn list_job_named(&self, code: &EventCode, name: &str) -> StoreResult<Option<ListJob>> {
+        self.one(
+            "list_jobs",
+            "SELECT body, id AS row_key FROM list_jobs WHERE code = $1 AND name = $2",
+            vec![Bind::Text(code.to_string()), Bind::Text(name.to_owned())],
+        )
+        .await
+    }
+
+    async fn list_rows(
+        &self,
+        job: &ListJobId,
+        after: u64,
+        limit: usize,
+    ) -> StoreResult<Vec<ListRow>> {
+        // No row number above i64::MAX is stored: none follows it.
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        self.many(
+            "list_rows",
+            "SELECT body, job || '/' || CAST(row AS TEXT) AS row_key FROM list_rows \
+             WHERE job = $1 AND row > $2 ORDER BY row LIMIT $3",
+            vec![
+                Bind::Text(job.as_str().to_owned()),
+                Bind::Int(after),
+                Bind::Int(i64::try_from(limit).unwrap_or(i64::MAX)),
+            ],
+        )
+        .await
+    }
+
     async fn open_pending(&self, code: &EventCode) -> StoreResult<Vec<PendingChange>> {
         let sql = self.sql(
             "SELECT id, state, body FROM pending WHERE code = $1 AND state = 'open' ORDER BY created_at, id",
@@ -1325,11 +1501,17 @@ impl Store for SqlStore {
         loop {
             let mut set_aside = 0usize;
             let mut fetched = 0usize;
-            // Expired leases first (a worker died holding them), then due
-            // messages in queue order.
+            // Expired leases first (a worker died holding them; a held
+            // group's too: a lease is not a queued message), then due
+            // messages in queue order, but for those of held groups. The
+            // queued index walks `seq`; an ungrouped message passes the
+            // group test on its NULL, a grouped one with one look-up in the
+            // set of held groups. Held messages ahead of the first claimable
+            // ones are read past on every claim, as messages not yet due are.
             for pick in [
                 "SELECT seq FROM deliveries WHERE state = 'leased' AND lease_until <= $1 ORDER BY lease_until LIMIT $2",
-                "SELECT seq FROM deliveries WHERE state = 'queued' AND due <= $1 ORDER BY seq LIMIT $2",
+                "SELECT seq FROM deliveries WHERE state = 'queued' AND due <= $1 \
+                 AND (grp IS NULL OR grp NOT IN (SELECT h.grp FROM held_groups h)) ORDER BY seq LIMIT $2",
             ] {
                 let left = limit - i64::try_from(claimed.len()).unwrap_or(0);
                 if left <= 0 {
@@ -1338,7 +1520,7 @@ impl Store for SqlStore {
                 let text = format!(
                     "UPDATE deliveries SET state = 'leased', lease_until = $3, attempts = attempts + 1 \
                      WHERE seq IN ({pick}{lock}) \
-                     RETURNING seq, key, state, due, lease_until, attempts, sent_at, failure, last_error, body"
+                     RETURNING seq, key, state, due, lease_until, attempts, sent_at, failure, last_error, grp, body"
                 );
                 let sql = self.sql(&text);
                 let rows = sqlx::query(sql)
@@ -1449,8 +1631,8 @@ impl Store for SqlStore {
 
     async fn delivery(&self, key: &DeliveryKey) -> StoreResult<Option<Delivery>> {
         let sql = self.sql(
-            "SELECT seq, key, state, due, lease_until, attempts, sent_at, failure, last_error, body \
-             FROM deliveries WHERE key = $1",
+            "SELECT seq, key, state, due, lease_until, attempts, sent_at, failure, last_error, grp, \
+             body FROM deliveries WHERE key = $1",
         );
         let row = sqlx::query(sql)
             .bind(key.to_string())

@@ -2,12 +2,13 @@
 //! SQLite migration 2 rebuilds `invitations` in (event, token) order (a
 //! `WITHOUT ROWID` table) and `history` around it. A database written by
 //! schema 1, with invitations, their history and queued messages in it, opens
-//! at schema 2 with every row as it was, foreign keys intact, and goes on:
-//! history ids continue, invitations are found by token and paged by event.
+//! at the current schema (2, then 3) with every row as it was, foreign keys
+//! intact, and goes on: history ids continue, invitations are found by token
+//! and paged by event.
 //!
-//! The schema-1 database is made by writing through this build, then putting
-//! back the two tables as schema 1 defined them (a frozen copy of those
-//! statements) and the version rows schema 1 left.
+//! The schema-1 database is made by writing through this build, then taking
+//! schema 3 back out, putting back the two tables as schema 1 defined them (a
+//! frozen copy of those statements) and the version rows schema 1 left.
 
 use crate::support;
 
@@ -82,17 +83,17 @@ fn schema_1_invitations_migrate_with_every_row() {
         }
         store.close().await;
 
-        // Back to schema 1: the two tables as it made them, its version row.
+        // Back to schema 1: schema 3 taken out, the two tables as schema 1
+        // made them, its version row.
         sqlx::any::install_default_drivers();
         let raw = sqlx::AnyPool::connect(&url).await.unwrap();
         let mut tx = raw.begin().await.unwrap();
-        for s in [
+        for s in support::UNDO_SCHEMA_3.iter().chain(&[
             "CREATE TABLE invitations_2 AS SELECT * FROM invitations",
             "CREATE TABLE history_2 AS SELECT * FROM history",
             "DROP TABLE history",
             "DROP TABLE invitations",
-        ]
-        .iter()
+        ])
         .chain(SCHEMA_1)
         .chain(&[
             "INSERT INTO invitations (token, code, address, owner, organizer, version, body) \
@@ -109,7 +110,7 @@ fn schema_1_invitations_migrate_with_every_row() {
 
         // Opened by this build: migrated, every row as it was.
         let store = SqlStore::open(&url).await.unwrap();
-        assert_eq!(store.schema_version().await.unwrap(), 2);
+        assert_eq!(store.schema_version().await.unwrap(), 3);
         let pipeline = Pipeline::new(
             store.clone(),
             RecordingTransport::new(),

@@ -257,3 +257,14 @@ where
         .unwrap();
     (scope, code)
 }
+
+/// Takes schema 3 back out of a database (either dialect): its tables, the
+/// queue's group column and its index. Run with the version rows above 2
+/// deleted, it leaves the database as schema 2 made it.
+pub(crate) const UNDO_SCHEMA_3: &[&str] = &[
+    "DROP INDEX deliveries_group",
+    "ALTER TABLE deliveries DROP COLUMN grp",
+    "DROP TABLE held_groups",
+    "DROP TABLE list_rows",
+    "DROP TABLE list_jobs",
+];
