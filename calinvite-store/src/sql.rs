@@ -1597,7 +1597,13 @@ impl Store for SqlStore {
             tx.rollback().await.map_err(unavailable)?;
             return Err(StoreError::NotLeased { key: key.clone() });
         }
-        self.apply_all(&mut tx, changes).await?;
+        if let Err(e) = self.apply_all(&mut tx, changes).await {
+            // Roll back now, not when the pool gets round to a dropped
+            // transaction: until then PostgreSQL keeps the rows this commit
+            // touched locked, and claims (SKIP LOCKED) would pass them by.
+            tx.rollback().await.map_err(unavailable)?;
+            return Err(e);
+        }
         let (text, binds) = match settlement {
             Settlement::Sent(at) => (
                 "UPDATE deliveries SET state = 'sent', sent_at = $1, lease_until = NULL, last_error = NULL WHERE key = $2",
@@ -1647,7 +1653,13 @@ impl Store for SqlStore {
             return Ok(());
         }
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        self.apply_all(&mut tx, changes).await?;
+        if let Err(e) = self.apply_all(&mut tx, changes).await {
+            // Roll back now, not when the pool gets round to a dropped
+            // transaction: until then PostgreSQL keeps the rows this commit
+            // touched locked, and claims (SKIP LOCKED) would pass them by.
+            tx.rollback().await.map_err(unavailable)?;
+            return Err(e);
+        }
         tx.commit().await.map_err(db)
     }
 }
