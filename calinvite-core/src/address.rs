@@ -223,7 +223,18 @@ fn normalise_local(local: &str) -> Result<String, AddressError> {
     if local.len() > MAX_LOCAL_LEN * 4 {
         return Err(AddressError::LocalPartTooLong { len: local.len() });
     }
-    if local.starts_with('.') || local.ends_with('.') || local.contains("..") {
+    // Normalised first, checked after: normalisation can turn an allowed
+    // character into a forbidden one (U+037E GREEK QUESTION MARK is `;` in
+    // form C), and what is checked must be what is kept.
+    let normalised = if local.is_ascii() {
+        local.to_ascii_lowercase()
+    } else {
+        let lower = local.to_lowercase();
+        icu_normalizer::ComposingNormalizerBorrowed::new_nfc()
+            .normalize(&lower)
+            .into_owned()
+    };
+    if normalised.starts_with('.') || normalised.ends_with('.') || normalised.contains("..") {
         return Err(AddressError::BadDots);
     }
     let bad = |c: char| {
@@ -236,17 +247,9 @@ fn normalise_local(local: &str) -> Result<String, AddressError> {
                 || matches!(c, '\u{FFFD}' | '\u{2028}' | '\u{2029}')
         }
     };
-    if let Some(c) = local.chars().find(|&c| bad(c)) {
+    if let Some(c) = normalised.chars().find(|&c| bad(c)) {
         return Err(AddressError::InvalidCharacter(c));
     }
-    let normalised = if local.is_ascii() {
-        local.to_ascii_lowercase()
-    } else {
-        let lower = local.to_lowercase();
-        icu_normalizer::ComposingNormalizerBorrowed::new_nfc()
-            .normalize(&lower)
-            .into_owned()
-    };
     if normalised.len() > MAX_LOCAL_LEN {
         return Err(AddressError::LocalPartTooLong {
             len: normalised.len(),
@@ -423,6 +426,20 @@ impl Mailbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_local_part_is_checked_as_normalised() {
+        // U+037E GREEK QUESTION MARK is `;` in normalisation form C: the
+        // address would read back as one with a forbidden character.
+        assert_eq!(
+            EmailAddress::parse("y7\u{33B}\u{37E}@example.org"),
+            Err(AddressError::InvalidCharacter(';'))
+        );
+        // A decomposed letter is composed, and parses to itself.
+        let a = EmailAddress::parse("zoe\u{308}@example.org").expect("a UTF-8 local part");
+        assert_eq!(a.local_part(), "zo\u{eb}");
+        assert_eq!(EmailAddress::parse(a.as_str()), Ok(a));
+    }
 
     #[test]
     fn normalises_case_scheme_and_percent_encoding() {
