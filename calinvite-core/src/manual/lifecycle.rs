@@ -76,8 +76,9 @@
 //! ([`list_progress`](crate::lifecycle::Pipeline::list_progress)) counts
 //! rows by verdict and the job's invitations by what became of them
 //! (accepted by the mail server, hard-bounced, answered); the per-row report
-//! exports as CSV ([`list_csv`](crate::lifecycle::Pipeline::list_csv)), a
-//! page at a time.
+//! — each row's verdict, and where its invitation's message stands and the
+//! recipient's answer, the batch's RSVP status — exports as CSV
+//! ([`list_csv`](crate::lifecycle::Pipeline::list_csv)), a page at a time.
 //!
 //! ## Updates and cancellations ([D4](super::design#d4), [D5](super::design#d5), [D6](super::design#d6))
 //!

@@ -45,6 +45,9 @@ fn rows(csv: &str) -> Vec<ListEntry> {
         .collect()
 }
 
+/// One exported row: address, verdict, detail, delivery, answer.
+type Exported = (String, String, String, String, String);
+
 async fn feed<S: Store>(s: &Scenario<S>, job: &ListJob, entries: Vec<ListEntry>) -> ListFeed {
     s.pipeline
         .feed_list(s.scope(), &job.id, entries)
@@ -66,25 +69,33 @@ fn requests<S: Store>(s: &Scenario<S>, who: &str) -> usize {
         .count()
 }
 
-/// The job's rows as its CSV export reads: row → (address, verdict, detail).
-async fn exported<S: Store>(
-    s: &Scenario<S>,
-    job: &ListJob,
-) -> BTreeMap<u64, (String, String, String)> {
+/// The job's rows as its CSV export reads: row → (address, verdict, detail,
+/// delivery, answer).
+async fn exported<S: Store>(s: &Scenario<S>, job: &ListJob) -> BTreeMap<u64, Exported> {
     let mut csv = String::new();
     s.pipeline
         .list_csv(s.scope(), &job.id, |chunk| csv.push_str(chunk))
         .await
         .unwrap_or_else(|e| panic!("exporting list {}: {e}", job.name));
     let mut lines = csv.split("\r\n").filter(|l| !l.is_empty());
-    assert_eq!(lines.next(), Some("row,address,verdict,detail"));
+    assert_eq!(
+        lines.next(),
+        Some("row,address,verdict,detail,delivery,answer")
+    );
     lines
         .map(|l| {
             // The scenarios' rows hold no comma or quote in these fields.
-            let f: Vec<&str> = l.splitn(4, ',').collect();
+            let f: Vec<&str> = l.split(',').collect();
+            assert_eq!(f.len(), 6, "{l}");
             (
                 f[0].parse().unwrap(),
-                (f[1].to_owned(), f[2].to_owned(), f[3].to_owned()),
+                (
+                    f[1].to_owned(),
+                    f[2].to_owned(),
+                    f[3].to_owned(),
+                    f[4].to_owned(),
+                    f[5].to_owned(),
+                ),
             )
         })
         .collect()
@@ -153,6 +164,20 @@ pub(super) async fn list_invites_each_valid_distinct_recipient_once<S: Store>(st
     assert_eq!(rows[&4].0, "not an address", "the address as written");
     assert!(rows[&4].2.contains("not valid"), "{:?}", rows[&4]);
     assert_eq!(rows[&9].2, "the address is missing");
+    // The RSVP status of the batch, row by row: ada answers Yes.
+    assert_eq!((rows[&2].3.as_str(), rows[&2].4.as_str()), ("sent", ""));
+    assert_eq!(rows[&4].3, "", "an invalid row has no invitation");
+    s.reply("ada@example.org", "ACCEPTED").await.unwrap();
+    let rows = exported(&s, &job).await;
+    assert_eq!(
+        (rows[&2].3.as_str(), rows[&2].4.as_str()),
+        ("sent", "accepted")
+    );
+    assert_eq!(
+        rows[&5].4, "accepted",
+        "the duplicate row shows the same invitation"
+    );
+    assert_eq!(rows[&6].3, "", "a refused row has no invitation");
     let progress = s.pipeline.list_progress(s.scope(), &job.id).await.unwrap();
     assert_eq!(
         (

@@ -359,9 +359,14 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
         Ok(p)
     }
 
-    /// The job's rows as CSV (RFC 4180; header `row,address,verdict,detail`),
-    /// handed to `sink` a page at a time so a list of any length is
-    /// exported in bounded memory.
+    /// The job's rows as CSV (RFC 4180; header
+    /// `row,address,verdict,detail,delivery,answer`), handed to `sink` a page
+    /// at a time so a list of any length is exported in bounded memory. For
+    /// a row answered by an invitation (invited, already invited, duplicate)
+    /// `delivery` is where that invitation's message stands (`queued`,
+    /// `sent`, `delivered`, `soft-bounced`, `hard-bounced`) and `answer` the
+    /// recipient's last answer (`accepted`, `declined`, `tentative`, … or
+    /// empty): the RSVP status of the batch, row by row.
     pub async fn list_csv(
         &self,
         scope: Scope,
@@ -374,7 +379,10 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
             .await?
             .ok_or_else(|| PipelineError::NotFound(format!("list job {id}")))?;
         let mut out = String::new();
-        crate::csv::write_record(&mut out, ["row", "address", "verdict", "detail"]);
+        crate::csv::write_record(
+            &mut out,
+            ["row", "address", "verdict", "detail", "delivery", "answer"],
+        );
         sink(&out);
         let mut after = 0;
         loop {
@@ -387,6 +395,18 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                     RowVerdict::Invalid(d) | RowVerdict::Refused { detail: d, .. } => d.as_str(),
                     _ => "",
                 };
+                let (delivery, answer) = match row.verdict.token() {
+                    Some(token) => match self.store.invitation(token).await? {
+                        Some(inv) => (
+                            inv.delivery.keyword(),
+                            inv.status
+                                .map(|s| s.as_str().to_ascii_lowercase())
+                                .unwrap_or_default(),
+                        ),
+                        None => ("", String::new()),
+                    },
+                    None => ("", String::new()),
+                };
                 let number = row.row.to_string();
                 crate::csv::write_record(
                     &mut out,
@@ -395,6 +415,8 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                         row.address.as_str(),
                         row.verdict.name(),
                         detail,
+                        delivery,
+                        answer.as_str(),
                     ],
                 );
             }
