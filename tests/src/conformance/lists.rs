@@ -291,6 +291,24 @@ pub(super) async fn list_pause_resume_and_cancel<S: Store>(store: S) {
     }
     let fed = feed(&s, &job, rows("email\nd@example.org\n")).await;
     assert_eq!(fed.stopped, Some(ListJobState::Cancelled));
+    // Rows an application numbers wrongly are its mistake, said as such.
+    let job2 = start(&s, &code, "numbered-by-hand").await;
+    let twice = vec![
+        ListEntry::recipient(2, calinvite_core::Recipient::new(addr("e@example.org"))),
+        ListEntry::recipient(2, calinvite_core::Recipient::new(addr("f@example.org"))),
+    ];
+    assert!(matches!(
+        s.pipeline.feed_list(s.scope(), &job2.id, twice).await,
+        Err(PipelineError::Misuse(_))
+    ));
+    let zero = vec![ListEntry::recipient(
+        0,
+        calinvite_core::Recipient::new(addr("e@example.org")),
+    )];
+    assert!(matches!(
+        s.pipeline.feed_list(s.scope(), &job2.id, zero).await,
+        Err(PipelineError::Misuse(_))
+    ));
     // Another organizer's scope sees no such job.
     let other = calinvite_core::Scope {
         owner: s.owner.id,

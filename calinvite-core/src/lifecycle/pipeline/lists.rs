@@ -135,6 +135,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
             if page.is_empty() {
                 break;
             }
+            check_rows(&page)?;
             let now = self.now();
             match self.feed_page(scope, id, &page, now).await? {
                 Ok((recorded, skipped)) => {
@@ -424,6 +425,26 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
         }
         Ok(())
     }
+}
+
+/// A page's row numbers must each name one row: 1 or more (the header is
+/// row 1 of a file, so files give 2 on), none twice.
+fn check_rows(page: &[ListEntry]) -> Result<(), PipelineError> {
+    let mut seen = HashSet::with_capacity(page.len());
+    for e in page {
+        if e.row == 0 {
+            return Err(PipelineError::Misuse(
+                "list rows are numbered from 1".into(),
+            ));
+        }
+        if !seen.insert(e.row) {
+            return Err(PipelineError::Misuse(format!(
+                "row {} is given twice in one feed",
+                e.row
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// What a list page is decided over.
