@@ -566,6 +566,30 @@ mod tests {
         }
     }
 
+    /// Found by the address fuzz target (seed
+    /// `fuzz/seeds/address/utf8-local-part`): an address with a non-ASCII
+    /// local part is a fixed point like any other, its domain ASCII, its
+    /// local part UTF-8, and it alone needs SMTPUTF8.
+    #[test]
+    fn a_non_ascii_local_part_is_a_fixed_point_with_an_ascii_domain() {
+        let a = EmailAddress::parse("ņF*@A5").unwrap();
+        assert_eq!(a.as_str(), "ņf*@a5");
+        assert_eq!((a.local_part(), a.domain()), ("ņf*", "a5"));
+        assert!(a.needs_smtputf8());
+        for form in [
+            a.as_str().to_owned(),
+            a.to_unicode().into_owned(),
+            a.mailto_uri(),
+        ] {
+            assert_eq!(EmailAddress::parse(&form).unwrap(), a, "{form}");
+        }
+        assert!(
+            !a.as_str()
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+        );
+    }
+
     #[test]
     fn invalid_labels_are_refused_with_a_reason() {
         use DomainLabelProblem::*;

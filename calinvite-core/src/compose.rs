@@ -295,7 +295,10 @@ impl OutgoingMessage {
     pub fn message_id(&self) -> &str {
         &self.message_id
     }
-    /// The RFC 5322 message: 7-bit, CRLF line endings.
+    /// The RFC 5322 message, CRLF line endings: 7-bit, but for the
+    /// addr-spec (in `From` or `To`) of an address whose local part is not
+    /// ASCII, which is written as UTF-8 (RFC 6532) and travels only with
+    /// SMTPUTF8 ([`EmailAddress::needs_smtputf8`]).
     pub fn bytes(&self) -> &[u8] {
         &self.bytes
     }
@@ -621,6 +624,70 @@ impl Composer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{Event, EventCode, Schedule, TimeZone, ZonedDateTime};
+
+    /// An invitation to `to`, with non-ASCII text in every field people read.
+    fn invitation_to(to: &str) -> OutgoingMessage {
+        let zone = TimeZone::parse("Europe/Madrid").unwrap();
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 12, 3).unwrap();
+        let event = Event::builder(EventCode::parse("k3m9qxv2c4d8fjr7").unwrap())
+            .summary("Fiesta de lanzamiento ۵")
+            .schedule(
+                Schedule::timed(
+                    ZonedDateTime::new(day.and_hms_opt(18, 0, 0).unwrap(), zone).unwrap(),
+                    ZonedDateTime::new(day.and_hms_opt(20, 0, 0).unwrap(), zone).unwrap(),
+                )
+                .unwrap(),
+            )
+            .organizer(
+                EmailAddress::parse("ana@example.com").unwrap(),
+                Some("Ana Núñez"),
+            )
+            .build()
+            .unwrap();
+        let revision = EventRevision::new(event, Sequence::INITIAL);
+        let sender = SenderIdentity::new(
+            EmailAddress::parse("rsvp@events.example.com").unwrap(),
+            None,
+        );
+        let composer = Composer::new(sender, ComposeOptions::new());
+        let uid = InvitationUid::new(
+            revision.event().code().clone(),
+            InvitationToken::parse("0123456789abcdefghjkmnpqrs").unwrap(),
+            "events.example.com",
+        )
+        .unwrap();
+        let recipient = Recipient::new(EmailAddress::parse(to).unwrap()).with_name("Zoë");
+        let now = DateTime::from_timestamp(1_795_000_000, 0).unwrap();
+        composer
+            .compose(MessageKind::Invitation, &revision, &recipient, &uid, now)
+            .unwrap()
+    }
+
+    /// Found by the compose fuzz target (seed
+    /// `fuzz/seeds/compose/utf8-local-part-recipient`): a recipient whose
+    /// local part is not ASCII gets the one 8-bit run RFC 6532 needs, its
+    /// addr-spec in `To`; every other octet of the message stays 7-bit.
+    #[test]
+    fn only_a_non_ascii_local_part_puts_8_bit_octets_in_a_message() {
+        for to in ["۵@example.org", "Zoë@Example.org"] {
+            let m = invitation_to(to);
+            let addr_spec = format!("<{}>", m.envelope().to().as_str());
+            assert!(m.envelope().to().needs_smtputf8(), "{to}");
+            let text = std::str::from_utf8(m.bytes()).unwrap();
+            assert!(
+                text.contains(&format!("\r\nTo: =?UTF-8?B?Wm/Dqw==?= {addr_spec}\r\n")),
+                "{text}"
+            );
+            assert_eq!(text.matches(&addr_spec).count(), 1, "{text}");
+            let rest = text.replacen(&addr_spec, "", 1);
+            assert!(
+                rest.is_ascii(),
+                "8-bit octet outside the To addr-spec: {rest}"
+            );
+        }
+        assert!(invitation_to("zoe@example.org").bytes().is_ascii());
+    }
 
     #[test]
     fn a_message_id_names_its_invitation_and_nothing_else_does() {

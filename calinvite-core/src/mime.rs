@@ -2,7 +2,10 @@
 //!
 //! Output is 7-bit clean with CRLF line endings and no line over 78 octets:
 //! non-ASCII header text becomes RFC 2047 encoded-words (never split inside a
-//! character), text bodies are quoted-printable, calendar data base64. Boundaries
+//! character), text bodies are quoted-printable, calendar data base64. The one
+//! exception is the addr-spec of an address whose local part is not ASCII:
+//! RFC 6532 writes it as UTF-8 (an encoded-word may not stand for an
+//! addr-spec), one unbroken token. Boundaries
 //! begin with `=_`, which neither encoding can produce, so no body can end a part.
 
 use crate::EmailAddress;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use calinvite_core::lifecycle::{
-    DomainOwner, MemoryStore, OwnerId, Pipeline, RecordingTransport, Settings, Store,
+    DomainOwner, MemoryStore, OwnerId, Pipeline, RecordingTransport, Store,
 };
 use calinvite_core::{EmailAddress, FixedClock, SequentialIds};
 use calinvite_smtp::listener::{InboundServer, ListenerConfig, NoVerification};
@@ -27,19 +27,17 @@ fuzz_target!(|raw: &[u8]| {
     rt.block_on(async {
         let store = MemoryStore::new();
         store
-            .put_owner(DomainOwner {
-                id: OwnerId(1),
-                name: "fuzz".into(),
-                mail_domain: "calinvite.test".into(),
-                ingest: address("create@calinvite.test"),
-                reply: address("rsvp@calinvite.test"),
-                bounce: address("bounces@calinvite.test"),
-                links_base: None,
-                settings: Settings::default(),
-            })
+            .put_owner(DomainOwner::new(
+                OwnerId(1),
+                "fuzz",
+                "calinvite.test",
+                address("create@calinvite.test"),
+                address("rsvp@calinvite.test"),
+                address("bounces@calinvite.test"),
+            ))
             .await
             .expect("owner");
-        let clock = Arc::new(FixedClock::new(calinvite_core::lifecycle::scenario::scenario_start()));
+        let clock = Arc::new(FixedClock::new(calinvite_tests::scenario::scenario_start()));
         let pipeline = Arc::new(Pipeline::new(
             store,
             RecordingTransport::new(),

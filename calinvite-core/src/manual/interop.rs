@@ -33,7 +33,9 @@
 //! Bodies are encoded for 7-bit paths and non-ASCII headers written as
 //! RFC 2047 encoded-words. calinvite's output is 7-bit clean: text bodies are
 //! quoted-printable, calendar data base64, and header words never split a
-//! character.
+//! character. The one exception is an address whose local part is not ASCII
+//! ([rule 18](#rule-18)): its addr-spec in `From` or `To` is UTF-8
+//! (RFC 6532), and that message travels only with `SMTPUTF8`.
 //!
 //! ## <span id="rule-4"></span>Rule 4 — Folding and escaping
 //!
