@@ -277,10 +277,30 @@ fn normalise_domain(domain: &str) -> Result<Cow<'_, str>, AddressError> {
         validate_ascii_domain(domain)?;
         return Ok(Cow::Owned(domain.to_ascii_lowercase()));
     }
-    match to_ascii(domain, DnsLength::Verify) {
-        Ok(ascii) => Ok(Cow::Owned(ascii.into_owned())),
-        Err(()) => Err(diagnose_domain(domain)),
+    let ascii = match to_ascii(domain, DnsLength::Verify) {
+        Ok(ascii) => ascii.into_owned(),
+        Err(()) => return Err(diagnose_domain(domain)),
+    };
+    // The form people are shown must name the same domain: an A-label whose
+    // U-label is itself `xn--…` (`xn--xn--…`) would be read back as another
+    // A-label and fail, so it is refused here.
+    let (unicode, checked) = Uts46::new().to_unicode(
+        ascii.as_bytes(),
+        AsciiDenyList::STD3,
+        Hyphens::CheckFirstLast,
+    );
+    if checked.is_err() || unicode.split('.').any(has_a_label) && ascii != unicode {
+        let label = ascii
+            .split('.')
+            .zip(unicode.split('.'))
+            .find(|(a, u)| a != u && has_a_label(u))
+            .map_or(ascii.as_str(), |(a, _)| a);
+        return Err(AddressError::InvalidDomainLabel {
+            label: label.to_owned(),
+            problem: DomainLabelProblem::BadPunycode,
+        });
     }
+    Ok(Cow::Owned(ascii))
 }
 
 fn to_ascii(domain: &str, length: DnsLength) -> Result<Cow<'_, str>, ()> {
@@ -426,6 +446,26 @@ impl Mailbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_a_label_whose_u_label_is_an_a_label_again_is_refused() {
+        // Found by the address fuzz target: shown in U-labels, this domain
+        // would read as another A-label and fail to parse.
+        let e = EmailAddress::parse("f@XN--XN--yyyxyxyyy-yyyyyyyyyyyyyy").expect_err("refused");
+        assert!(
+            matches!(
+                e,
+                AddressError::InvalidDomainLabel {
+                    problem: DomainLabelProblem::BadPunycode,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        // An ordinary A-label still parses, and its shown form parses to it.
+        let a = EmailAddress::parse("j@xn--bcher-mller-thbg.de").expect("an A-label");
+        assert_eq!(EmailAddress::parse(&a.to_unicode()), Ok(a));
+    }
 
     #[test]
     fn a_local_part_is_checked_as_normalised() {
