@@ -63,10 +63,6 @@ impl MemoryStore {
     }
 }
 
-fn inner_held(held: &std::collections::BTreeSet<String>, group: &str) -> bool {
-    held.contains(group)
-}
-
 fn conflict(what: impl Into<String>) -> StoreError {
     StoreError::Conflict(what.into())
 }
@@ -634,10 +630,7 @@ impl Store for MemoryStore {
             if out.len() >= limit {
                 break;
             }
-            let held = d
-                .group
-                .as_ref()
-                .is_some_and(|g| inner_held(&held_groups, g));
+            let held = d.group.as_ref().is_some_and(|g| held_groups.contains(g));
             let claimable = match d.state {
                 QueueState::Queued => d.due <= now && !held,
                 QueueState::Leased(until) => until <= now,

@@ -194,11 +194,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
         let owner = self.owner(scope.owner).await?;
         let owner = &owner;
         self.retrying("list page", || async move {
-            let job = self
-                .store
-                .list_job(scope, id)
-                .await?
-                .ok_or_else(|| PipelineError::NotFound(format!("list job {id}")))?;
+            let job = self.scoped_job(scope, id).await?;
             if job.state != ListJobState::Running {
                 return Ok(Err(job.state));
             }
@@ -290,11 +286,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
     ) -> Result<ListJob, PipelineError> {
         let now = self.now();
         self.retrying("list state", || async move {
-            let job = self
-                .store
-                .list_job(scope, id)
-                .await?
-                .ok_or_else(|| PipelineError::NotFound(format!("list job {id}")))?;
+            let job = self.scoped_job(scope, id).await?;
             let changes = list_state_changes(&job, to, now)?;
             if changes.is_empty() {
                 return Ok(job);
@@ -315,6 +307,14 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
         .await
     }
 
+    /// The organizer's job `id`; another organizer's is not found.
+    async fn scoped_job(&self, scope: Scope, id: &ListJobId) -> Result<ListJob, PipelineError> {
+        self.store
+            .list_job(scope, id)
+            .await?
+            .ok_or_else(|| PipelineError::NotFound(format!("list job {id}")))
+    }
+
     /// Where job `id` stands: its rows by verdict and what became of the
     /// invitations it created. Reads every row and invitation of the job, a
     /// page at a time.
@@ -323,11 +323,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
         scope: Scope,
         id: &ListJobId,
     ) -> Result<ListProgress, PipelineError> {
-        let job = self
-            .store
-            .list_job(scope, id)
-            .await?
-            .ok_or_else(|| PipelineError::NotFound(format!("list job {id}")))?;
+        let job = self.scoped_job(scope, id).await?;
         let mut p = ListProgress {
             state: Some(job.state),
             ..ListProgress::default()
@@ -374,11 +370,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
         id: &ListJobId,
         mut sink: impl FnMut(&str),
     ) -> Result<(), PipelineError> {
-        let job = self
-            .store
-            .list_job(scope, id)
-            .await?
-            .ok_or_else(|| PipelineError::NotFound(format!("list job {id}")))?;
+        let job = self.scoped_job(scope, id).await?;
         let mut out = String::new();
         crate::csv::write_record(
             &mut out,
