@@ -241,9 +241,13 @@ type Observer = Arc<dyn Fn(&DeliveryReport) + Send + Sync>;
 ///    so updates and cancellations sent to many recipients get their messages
 ///    queued;
 /// 2. **deliver**: claims up to [`WorkerConfig::batch`] due messages with a
-///    lease ([`Store::claim`]) and delivers them ([`Pipeline::deliver`]: the
-///    message is assembled, handed to the transport and its outcome recorded),
-///    at most [`WorkerConfig::concurrency`] at a time.
+///    lease ([`Store::claim`]), until [`WorkerConfig::batches_in_flight`]
+///    batches are in hand, and delivers each: the batch is assembled with its
+///    reads together ([`Pipeline::prepare`]), its messages are handed to the
+///    transport at most [`WorkerConfig::concurrency`] at a time across the
+///    worker, and its outcomes are recorded together
+///    ([`Pipeline::settle_sends`]: one transaction on a database). While one
+///    batch is on the wire the next is claimed and assembled.
 ///
 /// When a round finds nothing to do the worker sleeps, twice as long each
 /// time from [`WorkerConfig::idle_floor`] up to [`WorkerConfig::idle_ceiling`],

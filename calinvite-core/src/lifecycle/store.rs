@@ -195,7 +195,7 @@ pub struct QueueCounts {
     /// its worker stopped (or stalled) holding it, perhaps after the relay
     /// took the message and before the outcome was recorded. Each such
     /// claim may send a message a second time; nothing else does
-    /// (manual: delivery, at least once).
+    /// ([manual: batches, and at least once](crate::manual::lifecycle#batches)).
     pub reclaimed: u64,
 }
 
