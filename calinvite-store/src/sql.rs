@@ -411,8 +411,24 @@ impl SqlStore {
         text: &str,
         binds: Vec<Bind>,
     ) -> StoreResult<Vec<T>> {
+        self.many_with(what, text, binds, true).await
+    }
+
+    /// [`many`](Self::many), prepared and kept (`persistent`) or not. A look-up
+    /// by a list of keys is not kept: each length is its own statement text,
+    /// and PostgreSQL plans an unnamed statement for the values it is given.
+    /// A kept one may switch to a generic plan, which cannot tell that all of
+    /// an event's invitations share its code and may read every one of them
+    /// (seen: 1 s per page of a 100,000-row list, growing with the list).
+    async fn many_with<T: DeserializeOwned>(
+        &self,
+        what: &str,
+        text: &str,
+        binds: Vec<Bind>,
+        persistent: bool,
+    ) -> StoreResult<Vec<T>> {
         let sql = self.sql(text);
-        let mut q = sqlx::query(sql);
+        let mut q = sqlx::query(sql).persistent(persistent);
         for b in binds {
             q = b.bind(q);
         }
@@ -1490,7 +1506,7 @@ impl Store for SqlStore {
                 marks.join(", ")
             );
             let sql = self.sql(&text);
-            let mut q = sqlx::query(sql).bind(id(owner.0)?);
+            let mut q = sqlx::query(sql).persistent(false).bind(id(owner.0)?);
             for a in chunk {
                 q = q.bind(a.to_string());
             }
@@ -1818,7 +1834,10 @@ impl Store for SqlStore {
                 values(self.dialect, "?", chunk.len())
             );
             let binds = chunk.iter().map(|t| Bind::Text(t.to_string())).collect();
-            out.extend(self.many::<Invitation>("invitations", &text, binds).await?);
+            out.extend(
+                self.many_with::<Invitation>("invitations", &text, binds, false)
+                    .await?,
+            );
         }
         Ok(out)
     }
@@ -1838,7 +1857,10 @@ impl Store for SqlStore {
             );
             let mut binds = vec![Bind::Text(code.to_string())];
             binds.extend(chunk.iter().map(|a| Bind::Text(a.to_string())));
-            out.extend(self.many::<Invitation>("invitations", &text, binds).await?);
+            out.extend(
+                self.many_with::<Invitation>("invitations", &text, binds, false)
+                    .await?,
+            );
         }
         Ok(out)
     }
