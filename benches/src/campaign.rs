@@ -141,7 +141,8 @@ pub fn write_list(path: &Path, rows: usize) -> Result<ListCounts, String> {
         ..ListCounts::default()
     };
     let failed = |e: std::io::Error| format!("writing {}: {e}", path.display());
-    out.write_all(b"address,name,language\r\n").map_err(failed)?;
+    out.write_all(b"address,name,language\r\n")
+        .map_err(failed)?;
     for i in 0..rows {
         let address = match generated_row(i) {
             GeneratedRow::New(a) => {
@@ -223,7 +224,10 @@ fn err(e: impl std::fmt::Display) -> String {
 }
 
 /// The campaign's event: two hours, 30 days after `now`, in Madrid.
-pub fn campaign_event(code: EventCode, now: chrono::DateTime<chrono::Utc>) -> Result<Event, String> {
+pub fn campaign_event(
+    code: EventCode,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Event, String> {
     let zone = TimeZone::parse("Europe/Madrid").map_err(err)?;
     let start = now + chrono::TimeDelta::days(30);
     let start = ZonedDateTime::from_instant(
@@ -757,10 +761,7 @@ mod tests {
             redact("postgres://u:secret@h:5432/db"),
             "postgres://u:***@h:5432/db"
         );
-        assert_eq!(
-            redact("postgres://u@h:5432/db"),
-            "postgres://u@h:5432/db"
-        );
+        assert_eq!(redact("postgres://u@h:5432/db"), "postgres://u@h:5432/db");
         assert_eq!(redact("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
     }
 

@@ -308,7 +308,11 @@ struct Database {
     store: SqlStore,
 }
 
-async fn open_database(args: &RunArgs, dir: &std::path::Path, stage: usize) -> Result<Database, String> {
+async fn open_database(
+    args: &RunArgs,
+    dir: &std::path::Path,
+    stage: usize,
+) -> Result<Database, String> {
     match args.db {
         Db::Sqlite => {
             let url = format!("sqlite://{}", dir.join("calinvite.db").display());
@@ -325,7 +329,9 @@ async fn open_database(args: &RunArgs, dir: &std::path::Path, stage: usize) -> R
             let schema = format!("campaign_{}_{stage}", std::process::id());
             let store = SqlStore::open_with(
                 &args.postgres_url,
-                SqlOptions::default().schema(schema.clone()).max_connections(4),
+                SqlOptions::default()
+                    .schema(schema.clone())
+                    .max_connections(4),
             )
             .await
             .map_err(|e| {
@@ -349,10 +355,7 @@ async fn run(args: &RunArgs) -> Result<(), String> {
     campaign::smtp_sink_path()?;
     for (stage, &processes) in args.processes.iter().enumerate() {
         let base = args.dir.clone().unwrap_or_else(std::env::temp_dir);
-        let dir = base.join(format!(
-            "calinvite-campaign-{}-{stage}",
-            std::process::id()
-        ));
+        let dir = base.join(format!("calinvite-campaign-{}-{stage}", std::process::id()));
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let db = open_database(args, &dir, stage).await?;
         let result = one_campaign(args, &exe, &dir, &db, processes).await;
@@ -553,7 +556,14 @@ async fn one_campaign(
     ));
 
     // Raw: the same number of messages through one SmtpRelay, prebuilt.
-    raw(&campaign, p.invited, args.conns * processes, sink.port(), &mut report).await?;
+    raw(
+        &campaign,
+        p.invited,
+        args.conns * processes,
+        sink.port(),
+        &mut report,
+    )
+    .await?;
     if !sink.running() {
         return Err(format!(
             "smtp-sink died during the raw phase: {}",
@@ -588,8 +598,10 @@ async fn raw(
     );
     let revision = EventRevision::new(campaign.event.clone(), Sequence::INITIAL);
     let ids = SequentialIds::new(20_261_211);
-    let now = chrono::Utc::now();
-    let distinct = usize::try_from(count).unwrap_or(usize::MAX).min(RAW_DISTINCT);
+    let now = SystemClock.now();
+    let distinct = usize::try_from(count)
+        .unwrap_or(usize::MAX)
+        .min(RAW_DISTINCT);
     let t0 = wall_start();
     let mut messages: Vec<(Envelope, Vec<u8>)> = Vec::with_capacity(distinct);
     for i in 0..distinct {
@@ -739,12 +751,10 @@ async fn worker(args: &WorkerArgs) -> Result<WorkerLine, String> {
     let worker = Worker::new(pipeline.clone(), config);
     let counters = worker.counters();
     let report = match args.linger {
-        None => {
-            worker
-                .run_until_idle_or(ticker(counters.clone()))
-                .await
-                .map_err(|e| format!("worker: {e}"))?
-        }
+        None => worker
+            .run_until_idle_or(ticker(counters.clone()))
+            .await
+            .map_err(|e| format!("worker: {e}"))?,
         Some(seconds) => {
             let quiet = Duration::from_secs_f64(seconds.max(0.1));
             let c = counters.clone();
