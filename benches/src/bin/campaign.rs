@@ -711,6 +711,12 @@ async fn quiet_for(counters: Arc<WorkerCounters>, quiet: Duration) {
 }
 
 async fn worker(args: &WorkerArgs) -> Result<WorkerLine, String> {
+    // The worker's and the relay's warnings (a store error, a lost lease)
+    // on stderr; they name no invitation token.
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(tracing_subscriber::filter::LevelFilter::WARN)
+        .with_writer(std::io::stderr)
+        .try_init();
     let (cpu0, _) = rusage();
     let t0 = wall_start();
     let url = match &args.db_url {
