@@ -23,4 +23,6 @@ pub use crate::lifecycle::model::{
     AnswerMark, Delivery, DeliveryKey, EventParts, FanOut, FanOutAudience, InvitationParts, Lease,
     Payload, QueueState,
 };
-pub use crate::lifecycle::store::{Change, Settlement, Store, StoreError, StoreResult};
+pub use crate::lifecycle::store::{
+    Change, QueueCounts, Settle, Settlement, Store, StoreError, StoreResult,
+};

@@ -6,7 +6,7 @@
 //! when it is read back.
 
 /// The newest schema this build knows.
-pub(crate) const SCHEMA_VERSION: i64 = 3;
+pub(crate) const SCHEMA_VERSION: i64 = 4;
 
 /// Migration `n` (1-based) for SQLite: statements run in one transaction.
 pub(crate) const SQLITE: &[&[&str]] = &[
@@ -83,6 +83,12 @@ pub(crate) const SQLITE: &[&[&str]] = &[
         "ALTER TABLE deliveries ADD COLUMN grp TEXT",
         "CREATE INDEX deliveries_group ON deliveries (grp) WHERE state = 'queued' AND grp IS NOT NULL",
     ],
+    &[
+        // 4: how many times each message was claimed again after its lease
+        // ran out (a worker stopped holding it): each such claim may send
+        // it a second time, and the queue's counts report them.
+        "ALTER TABLE deliveries ADD COLUMN reclaims INTEGER NOT NULL DEFAULT 0",
+    ],
 ];
 
 /// Migration `n` (1-based) for PostgreSQL.
@@ -139,5 +145,10 @@ pub(crate) const POSTGRES: &[&[&str]] = &[
         "CREATE TABLE held_groups (grp TEXT PRIMARY KEY)",
         "ALTER TABLE deliveries ADD COLUMN grp TEXT",
         "CREATE INDEX deliveries_group ON deliveries (grp) WHERE state = 'queued' AND grp IS NOT NULL",
+    ],
+    &[
+        // 4: claims of a message after its lease ran out (a constant default:
+        // PostgreSQL adds the column without rewriting the table).
+        "ALTER TABLE deliveries ADD COLUMN reclaims BIGINT NOT NULL DEFAULT 0",
     ],
 ];

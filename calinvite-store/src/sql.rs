@@ -25,7 +25,9 @@ use calinvite_core::lifecycle::{
     OrganizerAccount, OwnerId, PendingChange, PendingChangeId, PendingState, RefusalRecord, Scope,
     Store, StoreError, StoredEvent, Suppression,
 };
-use calinvite_core::spi::{Change, Delivery, FanOut, Lease, QueueState, Settlement, StoreResult};
+use calinvite_core::spi::{
+    Change, Delivery, FanOut, Lease, QueueCounts, QueueState, Settle, Settlement, StoreResult,
+};
 use calinvite_core::{EmailAddress, Event, EventCode, InvitationToken, Keyword, Sequence};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -975,6 +977,89 @@ impl SqlStore {
         Ok(())
     }
 
+    /// [`Store::settle_all`] in one transaction: every item whose lease is
+    /// current is settled, its changes applied with the others' (gathered
+    /// into multi-row statements); an item whose lease is not current gets
+    /// [`StoreError::NotLeased`] and writes nothing. A conflict in any
+    /// item's changes is returned as it is (the caller rolls back).
+    async fn settle_together(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        items: &[Settle],
+    ) -> StoreResult<Vec<StoreResult<()>>> {
+        let lock = match self.dialect {
+            Dialect::Postgres => " FOR UPDATE",
+            Dialect::Sqlite => "",
+        };
+        // Which claims are current, as this transaction sees (and locks) them:
+        // each key with the attempt its lease counted.
+        let mut current = std::collections::HashMap::with_capacity(items.len());
+        for chunk in items.chunks(500) {
+            let text = format!(
+                "SELECT key, attempts FROM deliveries WHERE state = 'leased' AND key IN ({}){lock}",
+                values(self.dialect, "?", chunk.len())
+            );
+            let mut q = sqlx::query(self.sql(&text)).persistent(false);
+            for item in chunk {
+                q = q.bind(item.lease.key.to_string());
+            }
+            for row in q.fetch_all(&mut **tx).await.map_err(unavailable)? {
+                let key: String = get(&row, "key", "deliveries")?;
+                let attempts: i64 = get(&row, "attempts", "deliveries")?;
+                current.insert(key, attempts);
+            }
+        }
+        let mut results = Vec::with_capacity(items.len());
+        let mut changes = Vec::new();
+        // Sent messages, by the time sent (one statement per time: a batch
+        // settled together was sent at one `now`); the other outcomes one by one.
+        let mut sent: std::collections::BTreeMap<i64, Vec<String>> = Default::default();
+        let mut others = Vec::new();
+        for item in items {
+            let key = item.lease.key.to_string();
+            if current.get(&key) != Some(&i64::from(item.lease.attempt)) {
+                results.push(Err(StoreError::NotLeased {
+                    key: item.lease.key.clone(),
+                }));
+                continue;
+            }
+            changes.extend(item.changes.iter().cloned());
+            match &item.settlement {
+                Settlement::Sent(at) => sent.entry(micros(*at)).or_default().push(key),
+                other => others.push((key, other.clone())),
+            }
+            results.push(Ok(()));
+        }
+        self.apply_all(tx, changes).await?;
+        for (at, keys) in sent {
+            for chunk in keys.chunks(500) {
+                // The time first, then the keys: in this order on both dialects.
+                let text = format!(
+                    "UPDATE deliveries SET state = 'sent', sent_at = {}, lease_until = NULL, \
+                     last_error = NULL WHERE key IN ({})",
+                    marks(self.dialect, 1, 1),
+                    marks(self.dialect, 2, chunk.len())
+                );
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(text))
+                    .persistent(false)
+                    .bind(at);
+                for k in chunk {
+                    q = q.bind(k.clone());
+                }
+                q.execute(&mut **tx).await.map_err(db)?;
+            }
+        }
+        for (key, settlement) in others {
+            let (text, binds) = settlement_statement(settlement)?;
+            let mut q = sqlx::query(self.sql(text));
+            for b in binds {
+                q = b.bind(q);
+            }
+            q.bind(key).execute(&mut **tx).await.map_err(db)?;
+        }
+        Ok(results)
+    }
+
     fn delivery_from(&self, row: &AnyRow) -> StoreResult<Delivery> {
         // Named by `seq`: a key holds an invitation token, a bearer secret.
         let what = format!("deliveries/{}", get::<i64>(row, "seq", "deliveries")?);
@@ -1057,6 +1142,25 @@ fn chunks<T>(items: Vec<T>, per_row: usize) -> Vec<Vec<T>> {
 /// statements) hold a few texts rather than one per batch size seen.
 fn cached(rows: usize) -> bool {
     rows == ROWS_PER_STATEMENT
+}
+
+/// `n` parameter marks for parameters `first`, `first + 1`… : numbered on
+/// PostgreSQL, anonymous `?` on SQLite (bound in the order they appear).
+fn marks(dialect: Dialect, first: usize, n: usize) -> String {
+    let mut out = String::with_capacity(n * 6);
+    for i in 0..n {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        match dialect {
+            Dialect::Sqlite => out.push('?'),
+            Dialect::Postgres => {
+                out.push('$');
+                out.push_str(&(first + i).to_string());
+            }
+        }
+    }
+    out
 }
 
 /// `n` copies of `row` (a constant with `?` for each parameter), separated by
@@ -1508,17 +1612,25 @@ impl Store for SqlStore {
             // group test on its NULL, a grouped one with one look-up in the
             // set of held groups. Held messages ahead of the first claimable
             // ones are read past on every claim, as messages not yet due are.
-            for pick in [
-                "SELECT seq FROM deliveries WHERE state = 'leased' AND lease_until <= $1 ORDER BY lease_until LIMIT $2",
-                "SELECT seq FROM deliveries WHERE state = 'queued' AND due <= $1 \
-                 AND (grp IS NULL OR grp NOT IN (SELECT h.grp FROM held_groups h)) ORDER BY seq LIMIT $2",
+            // A claim of an expired lease is counted (`reclaims`): the worker
+            // that held it may have sent it before it stopped.
+            for (pick, counted) in [
+                (
+                    "SELECT seq FROM deliveries WHERE state = 'leased' AND lease_until <= $1 ORDER BY lease_until LIMIT $2",
+                    ", reclaims = reclaims + 1",
+                ),
+                (
+                    "SELECT seq FROM deliveries WHERE state = 'queued' AND due <= $1 \
+                     AND (grp IS NULL OR grp NOT IN (SELECT h.grp FROM held_groups h)) ORDER BY seq LIMIT $2",
+                    "",
+                ),
             ] {
                 let left = limit - i64::try_from(claimed.len()).unwrap_or(0);
                 if left <= 0 {
                     break;
                 }
                 let text = format!(
-                    "UPDATE deliveries SET state = 'leased', lease_until = $3, attempts = attempts + 1 \
+                    "UPDATE deliveries SET state = 'leased', lease_until = $3, attempts = attempts + 1{counted} \
                      WHERE seq IN ({pick}{lock}) \
                      RETURNING seq, key, state, due, lease_until, attempts, sent_at, failure, last_error, grp, body"
                 );
@@ -1604,25 +1716,7 @@ impl Store for SqlStore {
             tx.rollback().await.map_err(unavailable)?;
             return Err(e);
         }
-        let (text, binds) = match settlement {
-            Settlement::Sent(at) => (
-                "UPDATE deliveries SET state = 'sent', sent_at = $1, lease_until = NULL, last_error = NULL WHERE key = $2",
-                vec![Bind::Int(micros(at))],
-            ),
-            Settlement::Retry { due, error } => (
-                "UPDATE deliveries SET state = 'queued', due = $1, lease_until = NULL, last_error = $2 WHERE key = $3",
-                vec![Bind::Int(micros(due)), Bind::Text(error)],
-            ),
-            Settlement::Failed(reason) => (
-                "UPDATE deliveries SET state = 'failed', failure = $1, last_error = $1, lease_until = NULL WHERE key = $2",
-                vec![Bind::Text(reason)],
-            ),
-            other => {
-                return Err(StoreError::Unavailable(format!(
-                    "this store does not know the settlement {other:?}"
-                )));
-            }
-        };
+        let (text, binds) = settlement_statement(settlement)?;
         let sql = self.sql(text);
         let mut q = sqlx::query(sql);
         for b in binds {
@@ -1648,6 +1742,119 @@ impl Store for SqlStore {
         row.map(|r| self.delivery_from(&r)).transpose()
     }
 
+    async fn settle_all(&self, items: Vec<Settle>) -> StoreResult<Vec<StoreResult<()>>> {
+        if items.len() < 2 {
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                out.push(
+                    self.settle(&item.lease, item.settlement, item.changes)
+                        .await,
+                );
+            }
+            return Ok(out);
+        }
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        match self.settle_together(&mut tx, &items).await {
+            Ok(results) => {
+                tx.commit().await.map_err(db)?;
+                Ok(results)
+            }
+            // One item's changes conflict (its invitation moved since it was
+            // read): nothing of the batch is written; each item is settled on
+            // its own, so the others are recorded and that one gets its
+            // conflict (the pipeline reads again and decides again).
+            Err(StoreError::Conflict(_)) => {
+                tx.rollback().await.map_err(unavailable)?;
+                let mut out = Vec::with_capacity(items.len());
+                for item in items {
+                    out.push(
+                        self.settle(&item.lease, item.settlement, item.changes)
+                            .await,
+                    );
+                }
+                Ok(out)
+            }
+            Err(e) => {
+                // Roll back now: PostgreSQL would keep the rows locked until
+                // the pool cleans up a dropped transaction.
+                tx.rollback().await.map_err(unavailable)?;
+                Err(e)
+            }
+        }
+    }
+
+    async fn invitations_among(&self, tokens: &[InvitationToken]) -> StoreResult<Vec<Invitation>> {
+        let mut out = Vec::with_capacity(tokens.len());
+        for chunk in tokens.chunks(500) {
+            let text = format!(
+                "SELECT body, code || '/' || address AS row_key FROM invitations WHERE token IN ({})",
+                values(self.dialect, "?", chunk.len())
+            );
+            let binds = chunk.iter().map(|t| Bind::Text(t.to_string())).collect();
+            out.extend(self.many::<Invitation>("invitations", &text, binds).await?);
+        }
+        Ok(out)
+    }
+
+    async fn invitations_to(
+        &self,
+        code: &EventCode,
+        addresses: &[EmailAddress],
+    ) -> StoreResult<Vec<Invitation>> {
+        let mut out = Vec::new();
+        for chunk in addresses.chunks(500) {
+            let marks: Vec<String> = (2..chunk.len() + 2).map(|i| format!("${i}")).collect();
+            let text = format!(
+                "SELECT body, code || '/' || address AS row_key FROM invitations \
+                 WHERE code = $1 AND address IN ({})",
+                marks.join(", ")
+            );
+            let mut binds = vec![Bind::Text(code.to_string())];
+            binds.extend(chunk.iter().map(|a| Bind::Text(a.to_string())));
+            out.extend(self.many::<Invitation>("invitations", &text, binds).await?);
+        }
+        Ok(out)
+    }
+
+    async fn queue_counts(&self) -> StoreResult<QueueCounts> {
+        let sql = self.sql(
+            "SELECT state, COUNT(*) AS n, CAST(COALESCE(SUM(reclaims), 0) AS BIGINT) AS r \
+             FROM deliveries GROUP BY state",
+        );
+        let rows = sqlx::query(sql)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        let mut counts = QueueCounts::default();
+        for row in &rows {
+            let state: String = get(row, "state", "deliveries")?;
+            let n = u64::try_from(get::<i64>(row, "n", "deliveries")?).unwrap_or(0);
+            counts.reclaimed += u64::try_from(get::<i64>(row, "r", "deliveries")?).unwrap_or(0);
+            match state.as_str() {
+                "queued" => counts.queued += n,
+                "leased" => counts.leased += n,
+                "sent" => counts.sent += n,
+                "failed" => counts.failed += n,
+                other => {
+                    return Err(StoreError::Corrupt {
+                        row: "deliveries".into(),
+                        detail: format!("unknown queue state {other:?}"),
+                    });
+                }
+            }
+        }
+        let sql = self.sql(
+            "SELECT COUNT(*) AS n FROM deliveries WHERE state = 'queued' \
+             AND grp IS NOT NULL AND grp IN (SELECT h.grp FROM held_groups h)",
+        );
+        let row = sqlx::query(sql)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        counts.held = u64::try_from(get::<i64>(&row, "n", "deliveries")?).unwrap_or(0);
+        Ok(counts)
+    }
+
     async fn commit(&self, changes: Vec<Change>) -> StoreResult<()> {
         if changes.is_empty() {
             return Ok(());
@@ -1662,6 +1869,30 @@ impl Store for SqlStore {
         }
         tx.commit().await.map_err(db)
     }
+}
+
+/// The statement recording a settlement on a delivery row (the key is
+/// bound last).
+fn settlement_statement(settlement: Settlement) -> StoreResult<(&'static str, Vec<Bind>)> {
+    Ok(match settlement {
+        Settlement::Sent(at) => (
+            "UPDATE deliveries SET state = 'sent', sent_at = $1, lease_until = NULL, last_error = NULL WHERE key = $2",
+            vec![Bind::Int(micros(at))],
+        ),
+        Settlement::Retry { due, error } => (
+            "UPDATE deliveries SET state = 'queued', due = $1, lease_until = NULL, last_error = $2 WHERE key = $3",
+            vec![Bind::Int(micros(due)), Bind::Text(error)],
+        ),
+        Settlement::Failed(reason) => (
+            "UPDATE deliveries SET state = 'failed', failure = $1, last_error = $1, lease_until = NULL WHERE key = $2",
+            vec![Bind::Text(reason)],
+        ),
+        other => {
+            return Err(StoreError::Unavailable(format!(
+                "this store does not know the settlement {other:?}"
+            )));
+        }
+    })
 }
 
 fn pending_from(row: &AnyRow) -> StoreResult<PendingChange> {

@@ -9,10 +9,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use calinvite_core::lifecycle::{
-    DeliveryReport, Pipeline, PipelineError, Store, StoreError, Transport,
+    DeliveryReport, Pipeline, PipelineError, Prepared, Store, StoreError, Transport,
 };
 use calinvite_core::spi::Delivery;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::{JoinError, JoinSet};
 use tracing::Instrument as _;
 
@@ -35,10 +35,19 @@ pub struct WorkerConfig {
     /// Messages in flight at once (being assembled, sent and recorded).
     /// Default 4. At least 1.
     pub concurrency: usize,
-    /// Messages claimed per batch. Default 16. At least 1. A stop waits for
-    /// the batch in hand, so smaller batches stop sooner; larger batches cost
-    /// fewer queue round trips.
+    /// Messages claimed per batch. Default 64. At least 1. A batch is
+    /// claimed in one statement, its invitations read in a few and its
+    /// outcomes recorded in one transaction, so larger batches cost fewer
+    /// queue round trips; a stop waits for the batches in hand, and a
+    /// worker killed outright leaves them to be claimed again when their
+    /// lease runs out (each may then go out twice), so smaller batches stop
+    /// sooner and repeat less.
     pub batch: usize,
+    /// Batches in hand at once. Default 2: while one batch's messages are
+    /// on the wire, the next is claimed and assembled and the last one's
+    /// outcomes recorded, so neither the store nor the relay waits on the
+    /// other. At least 1.
+    pub batches_in_flight: usize,
     /// How long a claimed message is leased to this worker. Default 300 s.
     /// It must exceed the time a batch takes to deliver: a lease that runs
     /// out lets another worker claim the message while it is being sent.
@@ -59,7 +68,8 @@ impl Default for WorkerConfig {
     fn default() -> Self {
         WorkerConfig {
             concurrency: 4,
-            batch: 16,
+            batch: 64,
+            batches_in_flight: 2,
             lease: Duration::from_secs(300),
             idle_floor: Duration::from_millis(50),
             idle_ceiling: Duration::from_secs(5),
@@ -81,6 +91,13 @@ impl WorkerConfig {
     #[must_use]
     pub fn batch(mut self, n: usize) -> Self {
         self.batch = n.max(1);
+        self
+    }
+
+    /// Batches in hand at once (at least 1).
+    #[must_use]
+    pub fn batches_in_flight(mut self, n: usize) -> Self {
+        self.batches_in_flight = n.max(1);
         self
     }
 
@@ -224,9 +241,13 @@ type Observer = Arc<dyn Fn(&DeliveryReport) + Send + Sync>;
 ///    so updates and cancellations sent to many recipients get their messages
 ///    queued;
 /// 2. **deliver**: claims up to [`WorkerConfig::batch`] due messages with a
-///    lease ([`Store::claim`]) and delivers them ([`Pipeline::deliver`]: the
-///    message is assembled, handed to the transport and its outcome recorded),
-///    at most [`WorkerConfig::concurrency`] at a time.
+///    lease ([`Store::claim`]), until [`WorkerConfig::batches_in_flight`]
+///    batches are in hand, and delivers each: the batch is assembled with its
+///    reads together ([`Pipeline::prepare`]), its messages are handed to the
+///    transport at most [`WorkerConfig::concurrency`] at a time across the
+///    worker, and its outcomes are recorded together
+///    ([`Pipeline::settle_sends`]: one transaction on a database). While one
+///    batch is on the wire the next is claimed and assembled.
 ///
 /// When a round finds nothing to do the worker sleeps, twice as long each
 /// time from [`WorkerConfig::idle_floor`] up to [`WorkerConfig::idle_ceiling`],
@@ -253,6 +274,8 @@ pub struct Worker<S, T> {
     config: WorkerConfig,
     counters: Arc<WorkerCounters>,
     observer: Option<Observer>,
+    /// Messages on the wire at once ([`WorkerConfig::concurrency`]).
+    sends: Arc<Semaphore>,
 }
 
 impl<S, T> std::fmt::Debug for Worker<S, T> {
@@ -275,6 +298,7 @@ where
     /// A worker on `pipeline`.
     pub fn new(pipeline: Arc<Pipeline<S, T>>, config: WorkerConfig) -> Self {
         Worker {
+            sends: Arc::new(Semaphore::new(config.concurrency.max(1))),
             pipeline,
             config,
             counters: Arc::new(WorkerCounters::default()),
@@ -379,7 +403,8 @@ where
     }
 
     /// The loop. Returns when idle (if `until_idle`), when `shutdown`
-    /// completes, or — only if `until_idle` — after too many store errors.
+    /// completes, or — only if `until_idle` — after too many store errors;
+    /// in every case after the batches in hand are delivered and recorded.
     async fn drive(
         &self,
         until_idle: bool,
@@ -389,13 +414,29 @@ where
             signal: std::pin::pin!(shutdown),
             fired: false,
         };
+        let mut in_hand = JoinSet::new();
+        let ended = self.rounds(until_idle, &mut shutdown, &mut in_hand).await;
+        // A claimed message is never abandoned: every batch in hand is
+        // finished before the worker returns.
+        while let Some(done) = in_hand.join_next().await {
+            self.finished(done);
+        }
+        ended
+    }
+
+    async fn rounds<F: Future<Output = ()>>(
+        &self,
+        until_idle: bool,
+        shutdown: &mut Shutdown<'_, F>,
+        in_hand: &mut JoinSet<WorkerReport>,
+    ) -> Result<(), (u32, PipelineError)> {
         let mut idle = self.config.idle_floor;
         let mut errors_in_a_row = 0u32;
         loop {
             if shutdown.fired_now().await {
                 return Ok(());
             }
-            match self.round(&mut shutdown).await {
+            match self.round(shutdown, in_hand).await {
                 Ok(true) => {
                     errors_in_a_row = 0;
                     idle = self.config.idle_floor;
@@ -432,10 +473,15 @@ where
         }
     }
 
-    /// One round: one fan-out step, then one batch. Whether it found work.
+    /// One round: one fan-out step; then batches claimed until
+    /// [`WorkerConfig::batches_in_flight`] are in hand (or nothing more is
+    /// due), and a wait for the oldest to finish. Whether it found work:
+    /// `false` only when there was nothing to plan, nothing to claim and
+    /// nothing in hand.
     async fn round<F: Future<Output = ()>>(
         &self,
         shutdown: &mut Shutdown<'_, F>,
+        in_hand: &mut JoinSet<WorkerReport>,
     ) -> Result<bool, RoundError> {
         let mut worked = false;
         if self.config.fan_out {
@@ -448,96 +494,197 @@ where
                 );
                 worked = true;
             }
-            if shutdown.fired_now().await {
-                return Ok(worked);
-            }
         }
-        Ok(self.batch().await? > 0 || worked)
+        while in_hand.len() < self.config.batches_in_flight.max(1) {
+            if shutdown.fired_now().await {
+                return Ok(true);
+            }
+            let started = stopwatch();
+            let claimed = self.claim().await?;
+            if claimed.is_empty() {
+                break;
+            }
+            worked = true;
+            WorkerCounters::add(&self.counters.batches, 1);
+            WorkerCounters::add(&self.counters.claimed, claimed.len() as u64);
+            let span = tracing::info_span!(
+                "worker_batch",
+                claimed = claimed.len(),
+                claim_ms = millis(started.elapsed()),
+                sent = tracing::field::Empty,
+                retried = tracing::field::Empty,
+                failed = tracing::field::Empty,
+                errors = tracing::field::Empty,
+                elapsed_ms = tracing::field::Empty,
+            );
+            let batch = Batch {
+                pipeline: self.pipeline.clone(),
+                counters: self.counters.clone(),
+                observer: self.observer.clone(),
+                sends: self.sends.clone(),
+            };
+            in_hand.spawn(
+                async move {
+                    let tally = batch.deliver(claimed).await;
+                    let span = tracing::Span::current();
+                    span.record("sent", tally.submitted);
+                    span.record("retried", tally.retried);
+                    span.record("failed", tally.failed);
+                    span.record("errors", tally.errors);
+                    span.record("elapsed_ms", millis(started.elapsed()));
+                    tracing::debug!(
+                        sent = tally.submitted,
+                        retried = tally.retried,
+                        failed = tally.failed,
+                        errors = tally.errors,
+                        "worker: batch delivered"
+                    );
+                    tally
+                }
+                .instrument(span),
+            );
+        }
+        if let Some(done) = in_hand.join_next().await {
+            self.finished(done);
+            worked = true;
+        }
+        Ok(worked)
     }
 
-    /// Claims one batch and delivers it. How many messages it claimed.
-    async fn batch(&self) -> Result<usize, RoundError> {
-        let started = stopwatch();
+    /// Claims one batch of due messages.
+    async fn claim(&self) -> Result<Vec<Delivery>, RoundError> {
         let now = self.pipeline.now();
         let lease_until = now
             .checked_add_signed(self.config.lease_delta())
             .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
-        let claimed = self
-            .pipeline
+        self.pipeline
             .store()
             .claim(now, lease_until, self.config.batch)
             .await
-            .map_err(|e| RoundError(e.into()))?;
-        if claimed.is_empty() {
-            return Ok(0);
-        }
-        let n = claimed.len();
-        let claim_ms = millis(started.elapsed());
-        WorkerCounters::add(&self.counters.batches, 1);
-        WorkerCounters::add(&self.counters.claimed, n as u64);
-        let span = tracing::info_span!(
-            "worker_batch",
-            claimed = n,
-            claim_ms,
-            sent = tracing::field::Empty,
-            retried = tracing::field::Empty,
-            failed = tracing::field::Empty,
-            errors = tracing::field::Empty,
-            elapsed_ms = tracing::field::Empty,
-        );
-        let tally = self.deliver_all(claimed).instrument(span.clone()).await;
-        span.record("sent", tally.submitted);
-        span.record("retried", tally.retried);
-        span.record("failed", tally.failed);
-        span.record("errors", tally.errors);
-        span.record("elapsed_ms", millis(started.elapsed()));
-        span.in_scope(|| {
-            tracing::debug!(
-                claimed = n,
-                sent = tally.submitted,
-                retried = tally.retried,
-                failed = tally.failed,
-                errors = tally.errors,
-                claim_ms,
-                elapsed_ms = millis(started.elapsed()),
-                "worker: batch delivered"
+            .map_err(|e| RoundError(e.into()))
+    }
+
+    /// A batch task ended: its panic is counted (its messages are claimed
+    /// again when their lease runs out).
+    fn finished(&self, done: Result<WorkerReport, JoinError>) {
+        if let Err(join) = done {
+            WorkerCounters::add(&self.counters.errors, 1);
+            tracing::error!(
+                panicked = join.is_panic(),
+                "worker: a batch did not finish; its messages will be claimed again when their lease ends"
             );
-        });
-        Ok(n)
-    }
-
-    /// Delivers every claimed message, at most `concurrency` at a time, and
-    /// waits for all of them: a claimed message is never abandoned.
-    async fn deliver_all(&self, claimed: Vec<Delivery>) -> WorkerReport {
-        let mut tally = WorkerReport::default();
-        let mut queue = claimed.into_iter();
-        let mut in_flight = JoinSet::new();
-        loop {
-            while in_flight.len() < self.config.concurrency.max(1) {
-                let Some(delivery) = queue.next() else { break };
-                WorkerCounters::add(&self.counters.in_flight, 1);
-                let pipeline = self.pipeline.clone();
-                in_flight.spawn(
-                    async move { pipeline.deliver(delivery).await }
-                        .instrument(tracing::Span::current()),
-                );
-            }
-            let Some(done) = in_flight.join_next().await else {
-                return tally;
-            };
-            self.counters.in_flight.fetch_sub(1, Ordering::Relaxed);
-            self.record(done, &mut tally);
         }
     }
+}
 
-    fn record(
-        &self,
-        done: Result<Result<DeliveryReport, PipelineError>, JoinError>,
-        tally: &mut WorkerReport,
-    ) {
+/// What a batch task needs of its worker.
+struct Batch<S, T> {
+    pipeline: Arc<Pipeline<S, T>>,
+    counters: Arc<WorkerCounters>,
+    observer: Option<Observer>,
+    /// Messages on the wire at once, across the worker's batches.
+    sends: Arc<Semaphore>,
+}
+
+impl<S, T> Batch<S, T>
+where
+    S: Store + 'static,
+    T: Transport + 'static,
+{
+    /// Prepares the batch (its reads together), hands its messages to the
+    /// transport at most [`WorkerConfig::concurrency`] at a time across the
+    /// worker, and records every outcome together. Waits for all of them: a
+    /// claimed message is never abandoned.
+    async fn deliver(self, claimed: Vec<Delivery>) -> WorkerReport {
+        let mut tally = WorkerReport::default();
+        let n = claimed.len() as u64;
+        let prepared = match self.pipeline.prepare(claimed).await {
+            Ok(p) => p,
+            Err(error) => {
+                self.errors(&mut tally, n, &error);
+                return tally;
+            }
+        };
+        let mut slots: Vec<Option<Prepared>> = Vec::with_capacity(prepared.len());
+        let mut sending = JoinSet::new();
+        for (i, p) in prepared.into_iter().enumerate() {
+            if p.message().is_none() {
+                slots.push(Some(p));
+                continue;
+            }
+            slots.push(None);
+            // The semaphore is never closed.
+            let Ok(permit) = self.sends.clone().acquire_owned().await else {
+                break;
+            };
+            WorkerCounters::add(&self.counters.in_flight, 1);
+            let pipeline = self.pipeline.clone();
+            sending.spawn(
+                async move {
+                    let _permit = permit;
+                    let mut p = p;
+                    let answer = match p.message() {
+                        Some((envelope, bytes)) => {
+                            Some(pipeline.transport().send_raw(envelope, bytes).await)
+                        }
+                        None => None,
+                    };
+                    if let Some(answer) = answer {
+                        p.answered(answer);
+                    }
+                    (i, p)
+                }
+                .instrument(tracing::Span::current()),
+            );
+        }
+        while let Some(done) = sending.join_next().await {
+            self.counters.in_flight.fetch_sub(1, Ordering::Relaxed);
+            match done {
+                Ok((i, p)) => {
+                    if let Some(slot) = slots.get_mut(i) {
+                        *slot = Some(p);
+                    }
+                }
+                // Not recorded: claimed again when its lease ends.
+                Err(join) => {
+                    tally.errors += 1;
+                    WorkerCounters::add(&self.counters.errors, 1);
+                    tracing::error!(
+                        panicked = join.is_panic(),
+                        "worker: a send did not finish; the message will be claimed again when its lease ends"
+                    );
+                }
+            }
+        }
+        let prepared: Vec<Prepared> = slots.into_iter().flatten().collect();
+        let n = prepared.len() as u64;
+        match self.pipeline.settle_sends(prepared).await {
+            Ok(reports) => {
+                for report in reports {
+                    self.record(report, &mut tally);
+                }
+            }
+            Err(error) => self.errors(&mut tally, n, &error),
+        }
+        tally
+    }
+
+    /// `n` messages whose outcome could not be recorded: their leases run
+    /// out and they are claimed again.
+    fn errors(&self, tally: &mut WorkerReport, n: u64, error: &PipelineError) {
+        tally.errors += n;
+        WorkerCounters::add(&self.counters.errors, n);
+        tracing::warn!(
+            error = describe(error),
+            messages = n,
+            "worker: a batch's outcomes could not be recorded; its messages will be claimed again when their lease ends"
+        );
+    }
+
+    fn record(&self, done: Result<DeliveryReport, PipelineError>, tally: &mut WorkerReport) {
         let c = &self.counters;
         match done {
-            Ok(Ok(report)) => {
+            Ok(report) => {
                 match &report {
                     DeliveryReport::Sent(_) => {
                         tally.submitted += 1;
@@ -559,24 +706,7 @@ where
                     observer(&report);
                 }
             }
-            Ok(Err(error)) => {
-                // The outcome could not be recorded: the lease runs out and
-                // the message is claimed again.
-                tally.errors += 1;
-                WorkerCounters::add(&c.errors, 1);
-                tracing::warn!(
-                    error = describe(&error),
-                    "worker: a delivery's outcome could not be recorded; it will be claimed again when its lease ends"
-                );
-            }
-            Err(join) => {
-                tally.errors += 1;
-                WorkerCounters::add(&c.errors, 1);
-                tracing::error!(
-                    panicked = join.is_panic(),
-                    "worker: a delivery task did not finish; the message will be claimed again when its lease ends"
-                );
-            }
+            Err(error) => self.errors(tally, 1, &error),
         }
     }
 }

@@ -165,8 +165,25 @@ pub mod postfix {
         }
     }
 
+    /// When Postfix wrote a Maildir file, from its name
+    /// (`SECONDS.VdevIinodeMmicros.host`): seconds, then microseconds (the
+    /// name's own order within a second is the inode's, not the time's).
+    fn delivered_at(name: &str) -> (u64, u64, String) {
+        let mut parts = name.splitn(3, '.');
+        let secs = parts
+            .next()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(u64::MAX);
+        let micros = parts
+            .next()
+            .and_then(|v| v.rsplit_once('M'))
+            .and_then(|(_, m)| m.parse().ok())
+            .unwrap_or(u64::MAX);
+        (secs, micros, name.to_owned())
+    }
+
     /// Every message in the Maildir that Postfix delivered to `to`, oldest
-    /// first (by file name, which starts with the delivery time).
+    /// first (by the delivery time its file name starts with).
     pub fn delivered_to(to: &str) -> Vec<Vec<u8>> {
         let marker = format!("Delivered-To: {to}\n");
         let mut found = Vec::new();
@@ -179,7 +196,7 @@ pub mod postfix {
                     continue;
                 };
                 if bytes.windows(marker.len()).any(|w| w == marker.as_bytes()) {
-                    found.push((e.file_name(), bytes));
+                    found.push((delivered_at(&e.file_name().to_string_lossy()), bytes));
                 }
             }
         }

@@ -12,7 +12,7 @@ use super::model::{
     ListJobId, ListRow, OrganizerAccount, OwnerId, PendingChange, PendingChangeId, PendingState,
     QueueState, RefusalRecord, Scope, StoredEvent, Suppression,
 };
-use super::store::{Change, Settlement, Store, StoreError, StoreResult};
+use super::store::{Change, QueueCounts, Settlement, Store, StoreError, StoreResult};
 use crate::address::EmailAddress;
 use crate::event::Event;
 use crate::ids::{EventCode, InvitationToken, Sequence};
@@ -39,6 +39,8 @@ struct Inner {
     list_jobs: BTreeMap<ListJobId, ListJob>,
     list_rows: BTreeMap<(ListJobId, u64), ListRow>,
     held_groups: std::collections::BTreeSet<String>,
+    /// Claims of a message whose lease had run out.
+    reclaimed: u64,
 }
 
 /// A [`Store`] in memory.
@@ -626,6 +628,7 @@ impl Store for MemoryStore {
         let mut inner = self.lock();
         let held_groups = inner.held_groups.clone();
         let mut out = Vec::new();
+        let mut reclaimed = 0;
         for d in &mut inner.queue {
             if out.len() >= limit {
                 break;
@@ -637,12 +640,38 @@ impl Store for MemoryStore {
                 QueueState::Sent(_) | QueueState::Failed(_) => false,
             };
             if claimable {
+                reclaimed += u64::from(matches!(d.state, QueueState::Leased(_)));
                 d.state = QueueState::Leased(lease_until);
                 d.attempts += 1;
                 out.push(d.clone());
             }
         }
+        inner.reclaimed += reclaimed;
         Ok(out)
+    }
+
+    async fn queue_counts(&self) -> StoreResult<QueueCounts> {
+        let inner = self.lock();
+        let mut counts = QueueCounts {
+            reclaimed: inner.reclaimed,
+            ..QueueCounts::default()
+        };
+        for d in &inner.queue {
+            match d.state {
+                QueueState::Queued => {
+                    counts.queued += 1;
+                    counts.held += u64::from(
+                        d.group
+                            .as_ref()
+                            .is_some_and(|g| inner.held_groups.contains(g)),
+                    );
+                }
+                QueueState::Leased(_) => counts.leased += 1,
+                QueueState::Sent(_) => counts.sent += 1,
+                QueueState::Failed(_) => counts.failed += 1,
+            }
+        }
+        Ok(counts)
     }
 
     async fn settle(

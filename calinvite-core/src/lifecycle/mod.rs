@@ -104,9 +104,9 @@ pub use notice::{
 pub use pipeline::notices_in::{DeliveryNotice, NoticeEffect};
 pub use pipeline::{
     DeliveryReport, ListFeed, ListProgress, MetricsSnapshot, Outcome, Pipeline, PipelineBuilder,
-    PipelineError, PipelineMetrics, PipelineOptions, SingleTenant, Unset,
+    PipelineError, PipelineMetrics, PipelineOptions, Prepared, SingleTenant, Unset,
 };
-pub use store::{Store, StoreError};
+pub use store::{QueueCounts, Store, StoreError};
 pub use transport::{Recorded, RecordingTransport, Transport, TransportError};
 
 /// Runs a future whose every step is ready at once — the in-memory store's —

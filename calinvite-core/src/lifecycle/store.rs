@@ -158,6 +158,47 @@ pub enum Settlement {
     Failed(String),
 }
 
+/// One claimed message's settlement, for [`Store::settle_all`]: what
+/// [`Store::settle`] takes, as one value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(
+    clippy::exhaustive_structs,
+    reason = "store interface: the three things a settlement records"
+)]
+pub struct Settle {
+    /// The claim it settles.
+    pub lease: Lease,
+    /// The outcome.
+    pub settlement: Settlement,
+    /// The state changes it causes (committed with it, or not at all).
+    pub changes: Vec<Change>,
+}
+
+/// How many messages the delivery queue holds, by state
+/// ([`Store::queue_counts`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct QueueCounts {
+    /// Waiting to be claimed (now or, after a transient failure, later),
+    /// held ones included.
+    pub queued: u64,
+    /// Of the queued, those held back with their group (a paused list job).
+    pub held: u64,
+    /// Claimed by a worker, being sent (or its worker stopped, until the
+    /// lease runs out).
+    pub leased: u64,
+    /// Accepted by the relay.
+    pub sent: u64,
+    /// Given up.
+    pub failed: u64,
+    /// Claims of a message whose lease had run out, since the queue began:
+    /// its worker stopped (or stalled) holding it, perhaps after the relay
+    /// took the message and before the outcome was recorded. Each such
+    /// claim may send a message a second time; nothing else does
+    /// ([manual: batches, and at least once](crate::manual::lifecycle#batches)).
+    pub reclaimed: u64,
+}
+
 /// Boxed-free async results: a store's futures are `Send` so a pipeline can
 /// run on any executor.
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -233,6 +274,41 @@ pub trait Store: Send + Sync {
         code: &EventCode,
         address: &EmailAddress,
     ) -> impl Future<Output = StoreResult<Option<Invitation>>> + Send;
+    /// The invitations `tokens` name, in any order, those missing left out
+    /// (a worker reads a claimed batch's at once). By default one
+    /// [`invitation`](Store::invitation) each; a database answers in one query.
+    fn invitations_among(
+        &self,
+        tokens: &[InvitationToken],
+    ) -> impl Future<Output = StoreResult<Vec<Invitation>>> + Send {
+        async move {
+            let mut out = Vec::with_capacity(tokens.len());
+            for t in tokens {
+                if let Some(inv) = self.invitation(t).await? {
+                    out.push(inv);
+                }
+            }
+            Ok(out)
+        }
+    }
+    /// The event's invitations to any of `addresses`, in any order (a list
+    /// page asks once). By default one [`invitation_for`](Store::invitation_for)
+    /// each; a database answers in one query.
+    fn invitations_to(
+        &self,
+        code: &EventCode,
+        addresses: &[EmailAddress],
+    ) -> impl Future<Output = StoreResult<Vec<Invitation>>> + Send {
+        async move {
+            let mut out = Vec::new();
+            for a in addresses {
+                if let Some(inv) = self.invitation_for(code, a).await? {
+                    out.push(inv);
+                }
+            }
+            Ok(out)
+        }
+    }
     /// A page of an event's invitations in token order, after `after`.
     fn invitations(
         &self,
@@ -337,11 +413,35 @@ pub trait Store: Send + Sync {
         settlement: Settlement,
         changes: Vec<Change>,
     ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Settles several claimed messages, each exactly as
+    /// [`settle`](Store::settle) would: one result per item, in order. A
+    /// database groups them into one transaction (a batch costs one commit,
+    /// not one per message); an item it cannot settle with the others (not
+    /// leased, a conflict) gets its own result and the rest still settle.
+    /// By default one `settle` each.
+    fn settle_all(
+        &self,
+        items: Vec<Settle>,
+    ) -> impl Future<Output = StoreResult<Vec<StoreResult<()>>>> + Send {
+        async move {
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                out.push(
+                    self.settle(&item.lease, item.settlement, item.changes)
+                        .await,
+                );
+            }
+            Ok(out)
+        }
+    }
     /// A queued message, in whatever state.
     fn delivery(
         &self,
         key: &DeliveryKey,
     ) -> impl Future<Output = StoreResult<Option<Delivery>>> + Send;
+    /// The delivery queue's messages by state, and how many claims took
+    /// over a lease that had run out.
+    fn queue_counts(&self) -> impl Future<Output = StoreResult<QueueCounts>> + Send;
 
     /// Applies the changes atomically.
     fn commit(&self, changes: Vec<Change>) -> impl Future<Output = StoreResult<()>> + Send;
@@ -511,11 +611,33 @@ impl<S: Store> Store for std::sync::Arc<S> {
     ) -> impl Future<Output = StoreResult<()>> + Send {
         (**self).settle(lease, settlement, changes)
     }
+    fn settle_all(
+        &self,
+        items: Vec<Settle>,
+    ) -> impl Future<Output = StoreResult<Vec<StoreResult<()>>>> + Send {
+        (**self).settle_all(items)
+    }
     fn delivery(
         &self,
         key: &DeliveryKey,
     ) -> impl Future<Output = StoreResult<Option<Delivery>>> + Send {
         (**self).delivery(key)
+    }
+    fn queue_counts(&self) -> impl Future<Output = StoreResult<QueueCounts>> + Send {
+        (**self).queue_counts()
+    }
+    fn invitations_among(
+        &self,
+        tokens: &[InvitationToken],
+    ) -> impl Future<Output = StoreResult<Vec<Invitation>>> + Send {
+        (**self).invitations_among(tokens)
+    }
+    fn invitations_to(
+        &self,
+        code: &EventCode,
+        addresses: &[EmailAddress],
+    ) -> impl Future<Output = StoreResult<Vec<Invitation>>> + Send {
+        (**self).invitations_to(code, addresses)
     }
     fn commit(&self, changes: Vec<Change>) -> impl Future<Output = StoreResult<()>> + Send {
         (**self).commit(changes)

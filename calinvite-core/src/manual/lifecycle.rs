@@ -156,6 +156,32 @@
 //! The message may have gone out twice then, under one Message-ID, which
 //! calendar clients file as one.
 //!
+//! ### <span id="batches"></span>Batches, and at least once
+//!
+//! Workers claim in batches: one statement leases up to a batch of due
+//! messages; the batch's invitations, owners, settings, events and
+//! suppressions are read in a few queries
+//! ([`Pipeline::prepare`](crate::lifecycle::Pipeline::prepare)); its
+//! messages go out concurrently over the relay's pooled, pipelined
+//! connections; and its outcomes are recorded together
+//! ([`Pipeline::settle_sends`](crate::lifecycle::Pipeline::settle_sends),
+//! [`Store::settle_all`](crate::spi::Store::settle_all): one transaction on
+//! a database). Each message keeps its own outcome: one whose lease was
+//! lost, or whose invitation changed meanwhile (an answer came in), is
+//! settled apart, and the rest of the batch is not held back by it. A
+//! worker keeps a second batch in hand, claimed and assembled while the
+//! first is on the wire.
+//!
+//! Delivery is at least once. A worker killed between the relay taking a
+//! message and the outcome being recorded leaves it leased; when the lease
+//! runs out another worker claims it and sends it again. Only messages in
+//! hand at the moment of the kill can repeat — at most the worker's
+//! batches in hand — and every such claim is counted:
+//! [`QueueCounts::reclaimed`](crate::lifecycle::QueueCounts::reclaimed)
+//! (from [`Pipeline::queue_counts`](crate::lifecycle::Pipeline::queue_counts))
+//! is an upper bound on the messages sent twice. Nothing is lost: a message
+//! leaves the queue only when an outcome is recorded for it.
+//!
 //! A queued message whose stored row cannot be read back (a damaged or
 //! hand-edited row) is set aside as failed by the claim that meets it —
 //! its row number and why in `failure`, its body kept for an operator — and

@@ -450,14 +450,16 @@ fn an_event_that_ends_before_it_starts() {
             s.revision(&fx.code, Sequence::INITIAL).await,
             &revision,
         );
-        // Sending Amy's invitation assembles it from the revision.
+        // Sending Amy's invitation reads the event (cancelled since it
+        // was queued?) with the rest of its batch, then assembles the
+        // message from the revision: the event is the first corrupt row.
+        let event = format!("events/{}", fx.code);
         corrupt_p(
             fx,
             "Pipeline::deliver_one",
             fx.p.deliver_one().await,
-            &revision,
+            &event,
         );
-        let event = format!("events/{}", fx.code);
         corrupt(fx, "event", s.event(fx.owner.id, &fx.code).await, &event);
         corrupt_p(
             fx,

@@ -3,13 +3,15 @@
 //! and yours. Each scenario builds its own [`Scenario`](crate::scenario::Scenario)
 //! on a fresh, empty store and panics with a message naming what went wrong.
 //!
-//! The scenarios come in three groups: `ingest` (what organizers send and what
+//! The scenarios come in four groups: `ingest` (what organizers send and what
 //! goes out: event creation, change detection, stale organizer messages,
 //! organizer authentication, sending rules, approvals, update audiences,
 //! tenancy) and `answers` (replies and their ordering, recurring instances,
 //! late answers, counters and refreshes, delivery reports and transport
-//! failures, unsubscribes, web answers, reports and CSV export) and `lists`
-//! (a recipient list sent as one job: verdicts, resuming, pause and cancel).
+//! failures, unsubscribes, web answers, reports and CSV export), `lists`
+//! (a recipient list sent as one job: verdicts, resuming, pause and cancel)
+//! and `queue` (batches claimed, read and settled together; the queue's
+//! counts).
 //!
 //! Every scenario is in one registry, and that registry is the only way to
 //! reach one: the scenario functions are private, and a scenario left out of
@@ -25,6 +27,8 @@ mod answers;
 mod ingest;
 #[deny(dead_code)]
 mod lists;
+#[deny(dead_code)]
+mod queue;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -115,6 +119,11 @@ macro_rules! __with_conformance_scenarios {
                 list_resumes_where_it_stopped,
                 list_pause_resume_and_cancel,
             ],
+            queue: [
+                a_batch_settles_each_outcome,
+                a_lost_lease_or_a_conflict_costs_only_its_own_message,
+                batch_reads_and_counts,
+            ],
         }
     };
 }
@@ -162,7 +171,7 @@ pub fn scenario<S: Store + 'static>(name: &str) -> Option<Conformance<S>> {
 /// `name` is the scenario's `group::scenario` (to name a database after, say);
 /// the function awaits `scenario(store)` on an executor your store works on,
 /// then cleans up. The tests are generated in one module per group (`ingest`,
-/// `answers`, `lists`) inside the module where the macro is called; those modules
+/// `answers`, `lists`, `queue`) inside the module where the macro is called; those modules
 /// import everything of it, so `$run` is a name (or path) in scope there.
 ///
 /// See [the crate docs](crate#testing-your-own-store) for a whole example.

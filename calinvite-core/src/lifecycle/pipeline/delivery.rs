@@ -9,8 +9,12 @@
 //! Depends on the shared pipeline helpers, the composer, the engine's
 //! backoff and the store. [`sent_changes`] is the pure decision of a send.
 
+use std::collections::HashMap;
+
 use super::answers::bounce_changes;
 use super::*;
+use crate::lifecycle::store::Settle;
+use crate::lifecycle::transport::TransportError;
 
 impl<S: Store, T: Transport> Pipeline<S, T> {
     // ------------------------------------------------------------ delivery
@@ -62,60 +66,142 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
         Composer::new(SenderIdentity::new(owner.reply.clone(), None), options)
     }
 
-    /// Assembles a queued message's bytes.
-    async fn assemble(
+    /// Makes claimed messages ready to send: each one's bytes (an
+    /// invitation composed from its revision, a notice as prepared when it
+    /// was queued), or why it must no longer go out (unsendable; superseded
+    /// while it waited: the event cancelled, the address suppressed, a newer
+    /// revision queued). The batch's invitations, owners, settings, events
+    /// and suppressions are read together: a few queries for the batch, not
+    /// several per message.
+    ///
+    /// Hand each [`Prepared::message`] to the transport, record its answer
+    /// with [`Prepared::answered`], then record them all with
+    /// [`settle_sends`](Self::settle_sends) (or use
+    /// [`deliver_batch`](Self::deliver_batch), which does all three, one
+    /// message at a time).
+    pub async fn prepare(&self, claimed: Vec<Delivery>) -> Result<Vec<Prepared>, PipelineError> {
+        let now = self.now();
+        let tokens: Vec<InvitationToken> = claimed
+            .iter()
+            .filter_map(|d| match &d.payload {
+                Payload::Invitation { token, .. } => Some(token.clone()),
+                Payload::Prepared { .. } => None,
+            })
+            .collect();
+        let mut invitations: HashMap<InvitationToken, Invitation> = HashMap::new();
+        if !tokens.is_empty() {
+            for inv in self.store.invitations_among(&tokens).await? {
+                invitations.insert(inv.token.clone(), inv);
+            }
+        }
+        let mut read = BatchReads::default();
+        for inv in invitations.values() {
+            let owner = inv.scope.owner;
+            if let std::collections::hash_map::Entry::Vacant(e) = read.owners.entry(owner) {
+                e.insert(self.owner(owner).await?);
+            }
+            if !read.settings.contains_key(&inv.scope) {
+                let settings = self.settings_of(&read.owners[&owner], inv.scope).await?;
+                read.settings.insert(inv.scope, settings);
+            }
+            if let std::collections::hash_map::Entry::Vacant(e) =
+                read.cancelled.entry((owner, inv.code.clone()))
+            {
+                let event = self.store.event(owner, &inv.code).await?;
+                e.insert(event.is_some_and(|e| e.cancelled));
+            }
+            read.addresses
+                .entry(owner)
+                .or_default()
+                .push(inv.recipient.address().clone());
+        }
+        for (owner, addresses) in std::mem::take(&mut read.addresses) {
+            for s in self.store.suppressions_among(owner, &addresses).await? {
+                read.suppressed.insert((owner, s.address.clone()), s);
+            }
+        }
+        let mut out = Vec::with_capacity(claimed.len());
+        for delivery in claimed {
+            let ready = self.ready(&delivery, &mut invitations, &read, now).await?;
+            out.push(Prepared {
+                delivery,
+                ready,
+                answer: None,
+            });
+        }
+        Ok(out)
+    }
+
+    /// One claimed message's bytes, or why it must not go out.
+    async fn ready(
         &self,
         delivery: &Delivery,
+        invitations: &mut HashMap<InvitationToken, Invitation>,
+        read: &BatchReads,
         now: DateTime<Utc>,
-    ) -> Result<
-        Result<(crate::compose::Envelope, Vec<u8>, Option<Invitation>), String>,
-        PipelineError,
-    > {
-        match &delivery.payload {
-            Payload::Prepared { from, to, bytes } => Ok(Ok((
-                crate::compose::Envelope::new(from.clone(), to.clone()),
-                bytes.clone(),
-                None,
-            ))),
+    ) -> Result<Ready, PipelineError> {
+        let (code, token, kind, sequence, copy) = match &delivery.payload {
+            Payload::Prepared { from, to, bytes } => {
+                return Ok(Ready::Send {
+                    envelope: crate::compose::Envelope::new(from.clone(), to.clone()),
+                    bytes: bytes.clone(),
+                    invitation: None,
+                });
+            }
             Payload::Invitation {
                 code,
                 token,
                 kind,
                 sequence,
                 copy,
-            } => {
-                let owner = self.owner(delivery.owner).await?;
-                let inv =
-                    self.store
-                        .invitation(token)
-                        .await?
-                        .ok_or_else(|| StoreError::Corrupt {
-                            row: format!("delivery {}", delivery.key),
-                            detail: "its invitation is missing".into(),
-                        })?;
-                let settings = self.settings_of(&owner, inv.scope).await?;
-                let revision = self.revision(code, *sequence).await?;
-                let uid = match InvitationUid::new(code.clone(), token.clone(), &owner.mail_domain)
-                {
-                    Ok(u) => u,
-                    Err(e) => return Ok(Err(e.to_string())),
-                };
-                match self.composer(&owner, &settings).compose_copy(
-                    *kind,
-                    &revision,
-                    &inv.recipient,
-                    &uid,
-                    now,
-                    *copy,
-                ) {
-                    Ok(m) => {
-                        let envelope = m.envelope().clone();
-                        Ok(Ok((envelope, m.into_bytes(), Some(inv))))
-                    }
-                    Err(e) => Ok(Err(e.to_string())),
-                }
+            } => (code, token, *kind, *sequence, *copy),
+        };
+        // Written in one transaction with its message: a message without
+        // its invitation is a damaged store. The message is set aside
+        // (claimed again, it would fail again, forever).
+        let Some(inv) = invitations.remove(token) else {
+            return Ok(Ready::Refused {
+                reason: "not sent: its invitation is missing from the store".into(),
+                record: None,
+            });
+        };
+        let owner = &read.owners[&inv.scope.owner];
+        let settings = &read.settings[&inv.scope];
+        let unsendable = |reason: String| {
+            let r = Refusal::new(RefusalReason::Unsendable, reason.clone());
+            Ready::Refused {
+                record: Some(refusal_record(delivery.owner, None, None, &r, now)),
+                reason,
             }
+        };
+        let revision = self.revision(code, sequence).await?;
+        let uid = match InvitationUid::new(code.clone(), token.clone(), &owner.mail_domain) {
+            Ok(u) => u,
+            Err(e) => return Ok(unsendable(e.to_string())),
+        };
+        let message = match self.composer(owner, settings).compose_copy(
+            kind,
+            &revision,
+            &inv.recipient,
+            &uid,
+            now,
+            copy,
+        ) {
+            Ok(m) => m,
+            Err(e) => return Ok(unsendable(e.to_string())),
+        };
+        if let Some(reason) = self.superseded(delivery, &inv, read).await? {
+            return Ok(Ready::Refused {
+                reason,
+                record: None,
+            });
         }
+        let envelope = message.envelope().clone();
+        Ok(Ready::Send {
+            envelope,
+            bytes: message.into_bytes(),
+            invitation: Some(inv),
+        })
     }
 
     /// Why a queued REQUEST must no longer go out: while it waited (queued
@@ -127,7 +213,11 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
         &self,
         delivery: &Delivery,
         inv: &Invitation,
+        read: &BatchReads,
     ) -> Result<Option<String>, PipelineError> {
+        let suppression = read
+            .suppressed
+            .get(&(inv.scope.owner, inv.recipient.address().clone()));
         // A cancellation to an address whose mail hard-bounced since it was
         // queued (on this owner's mail for any event) would only bounce
         // again (manual: targeting, hard bounces across events).
@@ -136,11 +226,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
             ..
         } = &delivery.payload
         {
-            let bounced = self
-                .store
-                .suppression(inv.scope.owner, inv.recipient.address())
-                .await?
-                .is_some_and(|s| s.reason == SuppressionReason::HardBounce);
+            let bounced = suppression.is_some_and(|s| s.reason == SuppressionReason::HardBounce);
             return Ok(bounced.then(|| "not sent: the address hard-bounced since".to_owned()));
         }
         let Payload::Invitation {
@@ -153,17 +239,17 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
         };
         // Its cancellation may not be queued (a hard bounce gets none; manual: design D5).
         if inv.cancelled
-            || (self.store.event(inv.scope.owner, &inv.code).await?).is_some_and(|e| e.cancelled)
+            || read
+                .cancelled
+                .get(&(inv.scope.owner, inv.code.clone()))
+                .copied()
+                .unwrap_or(false)
         {
             return Ok(Some("superseded: the event was cancelled".into()));
         }
         // An address suppressed after the request was queued (unsubscribed,
         // bounced elsewhere) gets no more requests (manual: design D12).
-        if let Some(s) = self
-            .store
-            .suppression(inv.scope.owner, inv.recipient.address())
-            .await?
-        {
+        if let Some(s) = suppression {
             return Ok(Some(format!(
                 "suppressed since it was queued ({})",
                 s.reason.as_str()
@@ -195,137 +281,129 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
     /// Reads the clock twice: when it assembles the message, and when the
     /// transport has answered (the send is I/O; what is recorded of it, the
     /// time sent or the next attempt, is the time it ended).
-    #[tracing::instrument(name = "deliver", skip_all, fields(owner = delivery.owner.0, attempt = delivery.attempts, outcome))]
     pub async fn deliver(&self, delivery: Delivery) -> Result<DeliveryReport, PipelineError> {
-        let report = self.deliver_now(delivery).await;
-        if let Ok(report) = &report {
-            self.metrics.delivery(report);
-            let outcome = match report {
-                DeliveryReport::Sent(_) => "sent",
-                DeliveryReport::Retrying(..) => "retrying",
-                DeliveryReport::Failed(..) => "failed",
-                DeliveryReport::LeaseLost(_) => "lease_lost",
-            };
-            tracing::Span::current().record("outcome", outcome);
-            tracing::info!(outcome, "delivered");
-        }
-        report
+        let key = delivery.key.clone();
+        self.deliver_batch(vec![delivery])
+            .await?
+            .pop()
+            .unwrap_or_else(|| Err(PipelineError::NotFound(format!("delivery {key}"))))
     }
 
-    async fn deliver_now(&self, delivery: Delivery) -> Result<DeliveryReport, PipelineError> {
-        let key = delivery.key.clone();
-        let lease = delivery.lease();
-        match self.attempt(delivery, &lease).await {
-            // The lease ran out while this worker was sending, and another
-            // worker claimed the message since: that worker records the
-            // outcome; this one writes nothing.
-            Err(PipelineError::Store(StoreError::NotLeased { .. })) => {
-                tracing::warn!(
-                    attempt = lease.attempt,
-                    "lease lost while sending; the worker holding it now records the outcome"
-                );
-                Ok(DeliveryReport::LeaseLost(key))
+    /// Prepares claimed messages, hands them to the transport one after the
+    /// other, and records every outcome together: one result per message,
+    /// in order. (The `Worker` of the `calinvite` crate sends a batch's
+    /// messages concurrently over the relay's connections.)
+    pub async fn deliver_batch(
+        &self,
+        claimed: Vec<Delivery>,
+    ) -> Result<Vec<Result<DeliveryReport, PipelineError>>, PipelineError> {
+        let mut prepared = self.prepare(claimed).await?;
+        for p in &mut prepared {
+            if let Some((envelope, bytes)) = p.message() {
+                let answer = self.transport.send_raw(envelope, bytes).await;
+                p.answered(answer);
             }
+        }
+        self.settle_sends(prepared).await
+    }
+
+    /// Records what became of prepared messages: sent, retried later with
+    /// backoff, or failed (a bounce recorded on the invitation). The batch
+    /// is settled together ([`Store::settle_all`]: one transaction on a
+    /// database); a message whose invitation moved meanwhile (an answer came
+    /// in) is decided again on a fresh read, and one whose lease ran out —
+    /// another worker holds it now — is reported
+    /// [`LeaseLost`](DeliveryReport::LeaseLost), nothing recorded. A
+    /// sendable message with no answer recorded (never handed to the
+    /// transport) is queued again at once.
+    ///
+    /// One result per message, in order; the outer error is the store
+    /// failing for the whole batch (its leases run out and the messages are
+    /// claimed again).
+    pub async fn settle_sends(
+        &self,
+        prepared: Vec<Prepared>,
+    ) -> Result<Vec<Result<DeliveryReport, PipelineError>>, PipelineError> {
+        // The send happened: what is recorded of it is the time it ended.
+        let now = self.now();
+        let mut items = Vec::with_capacity(prepared.len());
+        let mut decided = Vec::with_capacity(prepared.len());
+        for p in &prepared {
+            let jitter = self.jitter_for(p)?;
+            let (settlement, changes, report) =
+                p.outcome(p.invitation(), now, jitter, self.options.max_attempts);
+            items.push(Settle {
+                lease: p.delivery.lease(),
+                settlement,
+                changes,
+            });
+            decided.push(report);
+        }
+        let results = self.store.settle_all(items).await?;
+        let mut out = Vec::with_capacity(prepared.len());
+        for ((p, result), report) in prepared.iter().zip(results).zip(decided) {
+            let report = match result {
+                Ok(()) => Ok(report),
+                Err(StoreError::NotLeased { .. }) => Ok(lease_lost(p)),
+                // The invitation moved since it was read: decide again.
+                Err(StoreError::Conflict(_)) => self.settle_again(p, now).await,
+                Err(e) => Err(e.into()),
+            };
+            if let Ok(report) = &report {
+                self.delivered(report);
+            }
+            out.push(report);
+        }
+        Ok(out)
+    }
+
+    /// Settles one message again on a fresh read of its invitation.
+    async fn settle_again(
+        &self,
+        p: &Prepared,
+        now: DateTime<Utc>,
+    ) -> Result<DeliveryReport, PipelineError> {
+        let token = p.invitation().map(|i| i.token.clone());
+        let lease = p.delivery.lease();
+        let settled = self
+            .retrying("delivery record", || async {
+                let inv = match &token {
+                    Some(t) => self.store.invitation(t).await?,
+                    None => None,
+                };
+                let jitter = self.jitter_for(p)?;
+                let (settlement, changes, report) =
+                    p.outcome(inv.as_ref(), now, jitter, self.options.max_attempts);
+                self.store.settle(&lease, settlement, changes).await?;
+                Ok(report)
+            })
+            .await;
+        match settled {
+            Err(PipelineError::Store(StoreError::NotLeased { .. })) => Ok(lease_lost(p)),
             other => other,
         }
     }
 
-    async fn attempt(
-        &self,
-        delivery: Delivery,
-        lease: &Lease,
-    ) -> Result<DeliveryReport, PipelineError> {
-        let assembled_at = self.now();
-        let key = delivery.key.clone();
-        let (envelope, bytes, invitation) = match self.assemble(&delivery, assembled_at).await? {
-            Ok(x) => x,
-            Err(reason) => {
-                let r = Refusal::new(RefusalReason::Unsendable, reason.clone());
-                let record = refusal_record(delivery.owner, None, None, &r, assembled_at);
-                self.store
-                    .settle(lease, Settlement::Failed(reason.clone()), vec![record])
-                    .await?;
-                return Ok(DeliveryReport::Failed(key, reason));
-            }
-        };
-        if let Some(inv) = &invitation
-            && let Some(reason) = self.superseded(&delivery, inv).await?
-        {
-            self.store
-                .settle(lease, Settlement::Failed(reason.clone()), Vec::new())
-                .await?;
-            return Ok(DeliveryReport::Failed(key, reason));
+    /// The retry jitter (0–1) for a transient failure; 0 for any other.
+    fn jitter_for(&self, p: &Prepared) -> Result<f64, PipelineError> {
+        if !matches!(&p.answer, Some(Err(e)) if e.is_transient()) {
+            return Ok(0.0);
         }
-        let result = self.transport.send_raw(&envelope, &bytes).await;
-        let now = self.now();
-        let token = invitation.as_ref().map(|i| i.token.clone());
-        // The send happened: record it even if the invitation moved meanwhile.
-        // The first attempt writes on the invitation as read to assemble the
-        // message; if it moved since, that write conflicts and is decided
-        // again on a fresh read.
-        let read = Mutex::new(invitation);
-        let (read, token, result, delivery, key) = (&read, &token, &result, &delivery, &key);
-        self.retrying("delivery record", || async move {
-            let taken = read.lock().unwrap_or_else(PoisonError::into_inner).take();
-            let inv = match (taken, token) {
-                (Some(i), _) => Some(i),
-                (None, Some(t)) => self.store.invitation(t).await?,
-                (None, None) => None,
-            };
-            let (settlement, changes, report) = match result {
-                Ok(()) => {
-                    let changes = inv
-                        .map(|i| sent_changes(&i, delivery, now))
-                        .unwrap_or_default();
-                    (
-                        Settlement::Sent(now),
-                        changes,
-                        DeliveryReport::Sent(key.clone()),
-                    )
-                }
-                Err(e) if e.is_transient() && delivery.attempts < self.options.max_attempts => {
-                    let mut b = [0u8; 2];
-                    self.fill_ids(&mut b)?;
-                    let jitter = f64::from(u16::from_be_bytes(b)) / f64::from(u16::MAX);
-                    let due = now
-                        + chrono::TimeDelta::seconds(engine::backoff_seconds(
-                            delivery.attempts,
-                            jitter,
-                        ));
-                    (
-                        Settlement::Retry {
-                            due,
-                            error: e.message().to_owned(),
-                        },
-                        Vec::new(),
-                        DeliveryReport::Retrying(key.clone(), due),
-                    )
-                }
-                Err(e) => {
-                    let permanent = e.is_permanent();
-                    let reason = if permanent {
-                        e.message().to_owned()
-                    } else {
-                        format!(
-                            "gave up after {} attempts: {}",
-                            delivery.attempts,
-                            e.message()
-                        )
-                    };
-                    let changes = inv
-                        .map(|i| bounce_changes(&i, permanent, e.message(), now))
-                        .unwrap_or_default();
-                    (
-                        Settlement::Failed(reason.clone()),
-                        changes,
-                        DeliveryReport::Failed(key.clone(), reason),
-                    )
-                }
-            };
-            self.store.settle(lease, settlement, changes).await?;
-            Ok(report)
-        })
-        .await
+        let mut b = [0u8; 2];
+        self.fill_ids(&mut b)?;
+        Ok(f64::from(u16::from_be_bytes(b)) / f64::from(u16::MAX))
+    }
+
+    /// Counts and logs one recorded outcome.
+    fn delivered(&self, report: &DeliveryReport) {
+        self.metrics.delivery(report);
+        let outcome = match report {
+            DeliveryReport::Sent(_) => "sent",
+            DeliveryReport::Retrying(..) => "retrying",
+            DeliveryReport::Failed(..) => "failed",
+            DeliveryReport::LeaseLost(_) => "lease_lost",
+        };
+        tracing::debug!(outcome, "delivered");
     }
 
     /// Plans every fan-out and sends every due message; returns how many
@@ -337,8 +415,20 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
             while self.step_fan_out().await? {
                 progressed = true;
             }
-            while self.deliver_one().await?.is_some() {
-                attempts += 1;
+            loop {
+                let now = self.now();
+                let lease = now + chrono::TimeDelta::seconds(self.options.lease_seconds);
+                let claimed = self
+                    .store
+                    .claim(now, lease, self.options.batch.max(1))
+                    .await?;
+                if claimed.is_empty() {
+                    break;
+                }
+                for report in self.deliver_batch(claimed).await? {
+                    report?;
+                    attempts += 1;
+                }
                 progressed = true;
             }
             if !progressed {
@@ -346,6 +436,159 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
             }
         }
     }
+}
+
+/// What [`Pipeline::prepare`] reads once for a batch.
+#[derive(Default)]
+struct BatchReads {
+    owners: HashMap<OwnerId, DomainOwner>,
+    settings: HashMap<Scope, Settings>,
+    /// Whether each (owner, event) is cancelled.
+    cancelled: HashMap<(OwnerId, EventCode), bool>,
+    /// The batch's recipients, per owner (to ask for suppressions).
+    addresses: HashMap<OwnerId, Vec<EmailAddress>>,
+    suppressed: HashMap<(OwnerId, EmailAddress), Suppression>,
+}
+
+/// A claimed message made ready to send by [`Pipeline::prepare`]: its
+/// envelope and bytes ([`message`](Self::message)), or the reason it must
+/// not go out; then the transport's answer ([`answered`](Self::answered)),
+/// recorded by [`Pipeline::settle_sends`].
+#[derive(Debug)]
+pub struct Prepared {
+    delivery: Delivery,
+    ready: Ready,
+    answer: Option<Result<(), TransportError>>,
+}
+
+#[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per message of a batch, made once and moved a few times; nearly all are Send"
+)]
+enum Ready {
+    Send {
+        envelope: crate::compose::Envelope,
+        bytes: Vec<u8>,
+        /// The invitation as read to compose it.
+        invitation: Option<Invitation>,
+    },
+    /// Set aside as failed, with why (and a refusal for reports).
+    Refused {
+        reason: String,
+        record: Option<Change>,
+    },
+}
+
+impl Prepared {
+    /// The queued message.
+    pub fn delivery(&self) -> &Delivery {
+        &self.delivery
+    }
+
+    /// What to hand to the transport; `None` when the message must not go
+    /// out (it is recorded as failed, with why).
+    pub fn message(&self) -> Option<(&crate::compose::Envelope, &[u8])> {
+        match &self.ready {
+            Ready::Send {
+                envelope, bytes, ..
+            } => Some((envelope, bytes)),
+            Ready::Refused { .. } => None,
+        }
+    }
+
+    /// Records the transport's answer.
+    pub fn answered(&mut self, answer: Result<(), TransportError>) {
+        self.answer = Some(answer);
+    }
+
+    fn invitation(&self) -> Option<&Invitation> {
+        match &self.ready {
+            Ready::Send { invitation, .. } => invitation.as_ref(),
+            Ready::Refused { .. } => None,
+        }
+    }
+
+    /// The pure decision: what to record of this message, given its
+    /// invitation as it stands (`inv`), the time and the retry jitter.
+    fn outcome(
+        &self,
+        inv: Option<&Invitation>,
+        now: DateTime<Utc>,
+        jitter: f64,
+        max_attempts: u32,
+    ) -> (Settlement, Vec<Change>, DeliveryReport) {
+        let key = self.delivery.key.clone();
+        let answer = match (&self.ready, &self.answer) {
+            (Ready::Refused { reason, record }, _) => {
+                return (
+                    Settlement::Failed(reason.clone()),
+                    record.iter().cloned().collect(),
+                    DeliveryReport::Failed(key, reason.clone()),
+                );
+            }
+            (Ready::Send { .. }, None) => {
+                let error = "not sent: the worker stopped before handing it to the transport";
+                return (
+                    Settlement::Retry {
+                        due: now,
+                        error: error.to_owned(),
+                    },
+                    Vec::new(),
+                    DeliveryReport::Retrying(key, now),
+                );
+            }
+            (Ready::Send { .. }, Some(answer)) => answer,
+        };
+        let attempts = self.delivery.attempts;
+        match answer {
+            Ok(()) => (
+                Settlement::Sent(now),
+                inv.map(|i| sent_changes(i, &self.delivery, now))
+                    .unwrap_or_default(),
+                DeliveryReport::Sent(key),
+            ),
+            Err(e) if e.is_transient() && attempts < max_attempts => {
+                let due =
+                    now + chrono::TimeDelta::seconds(engine::backoff_seconds(attempts, jitter));
+                (
+                    Settlement::Retry {
+                        due,
+                        error: e.message().to_owned(),
+                    },
+                    Vec::new(),
+                    DeliveryReport::Retrying(key, due),
+                )
+            }
+            Err(e) => {
+                let permanent = e.is_permanent();
+                let reason = if permanent {
+                    e.message().to_owned()
+                } else {
+                    format!("gave up after {attempts} attempts: {}", e.message())
+                };
+                let changes = inv
+                    .map(|i| bounce_changes(i, permanent, e.message(), now))
+                    .unwrap_or_default();
+                (
+                    Settlement::Failed(reason.clone()),
+                    changes,
+                    DeliveryReport::Failed(key, reason),
+                )
+            }
+        }
+    }
+}
+
+/// The lease ran out while this worker was sending, and another worker
+/// claimed the message since: that worker records the outcome; this one
+/// writes nothing.
+fn lease_lost(p: &Prepared) -> DeliveryReport {
+    tracing::warn!(
+        attempt = p.delivery.attempts,
+        "lease lost while sending; the worker holding it now records the outcome"
+    );
+    DeliveryReport::LeaseLost(p.delivery.key.clone())
 }
 
 /// The state changes of a relay accepting a message.

@@ -229,14 +229,13 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                 .into_iter()
                 .map(|s| (s.address.clone(), s))
                 .collect();
-            let mut existing = HashMap::new();
-            for a in &addresses {
-                if !existing.contains_key(a)
-                    && let Some(inv) = self.store.invitation_for(&job.code, a).await?
-                {
-                    existing.insert(a.clone(), inv);
-                }
-            }
+            let existing: HashMap<EmailAddress, Invitation> = self
+                .store
+                .invitations_to(&job.code, &addresses)
+                .await?
+                .into_iter()
+                .map(|i| (i.recipient.address().clone(), i))
+                .collect();
             let read = ListPageRead {
                 owner,
                 job: &job,
@@ -333,17 +332,23 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
             let rows = self.store.list_rows(&job.id, after, 1000).await?;
             let Some(last) = rows.last() else { break };
             after = last.row;
+            // The page's new invitations, read together.
+            let tokens: Vec<InvitationToken> = rows
+                .iter()
+                .filter_map(|r| match &r.verdict {
+                    RowVerdict::Invited(t) => Some(t.clone()),
+                    _ => None,
+                })
+                .collect();
+            for inv in self.store.invitations_among(&tokens).await? {
+                p.submitted += u64::from(inv.sent_at.is_some());
+                p.hard_bounced += u64::from(inv.delivery == DeliveryState::HardBounced);
+                p.answered += u64::from(inv.status.is_some());
+            }
             for row in &rows {
                 p.rows += 1;
                 match &row.verdict {
-                    RowVerdict::Invited(token) => {
-                        p.invited += 1;
-                        if let Some(inv) = self.store.invitation(token).await? {
-                            p.submitted += u64::from(inv.sent_at.is_some());
-                            p.hard_bounced += u64::from(inv.delivery == DeliveryState::HardBounced);
-                            p.answered += u64::from(inv.status.is_some());
-                        }
-                    }
+                    RowVerdict::Invited(_) => p.invited += 1,
                     RowVerdict::AlreadyInvited(_) => p.already_invited += 1,
                     RowVerdict::Duplicate(_) => p.duplicates += 1,
                     RowVerdict::Invalid(_) => p.invalid += 1,
@@ -383,21 +388,31 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
             let Some(last) = rows.last() else { break };
             after = last.row;
             out.clear();
+            // The page's invitations, read together.
+            let tokens: Vec<InvitationToken> = rows
+                .iter()
+                .filter_map(|r| r.verdict.token().cloned())
+                .collect();
+            let invitations: HashMap<InvitationToken, Invitation> = self
+                .store
+                .invitations_among(&tokens)
+                .await?
+                .into_iter()
+                .map(|i| (i.token.clone(), i))
+                .collect();
             for row in &rows {
                 let detail = match &row.verdict {
                     RowVerdict::Invalid(d) | RowVerdict::Refused { detail: d, .. } => d.as_str(),
                     _ => "",
                 };
-                let (delivery, answer) = match row.verdict.token() {
-                    Some(token) => match self.store.invitation(token).await? {
-                        Some(inv) => (
-                            inv.delivery.keyword(),
-                            inv.status
-                                .map(|s| s.as_str().to_ascii_lowercase())
-                                .unwrap_or_default(),
-                        ),
-                        None => ("", String::new()),
-                    },
+                let (delivery, answer) = match row.verdict.token().and_then(|t| invitations.get(t))
+                {
+                    Some(inv) => (
+                        inv.delivery.keyword(),
+                        inv.status
+                            .map(|s| s.as_str().to_ascii_lowercase())
+                            .unwrap_or_default(),
+                    ),
                     None => ("", String::new()),
                 };
                 let number = row.row.to_string();

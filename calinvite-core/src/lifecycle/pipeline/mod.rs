@@ -34,7 +34,7 @@ use chrono::{DateTime, Utc};
 use super::engine;
 use super::model::{
     Delivery, DeliveryKey, DeliveryState, DomainOwner, FanOut, FanOutAudience, HistoryEntry,
-    HistoryKind, Invitation, InvitationSource, Lease, ListJob, ListJobId, ListJobState, ListRow,
+    HistoryKind, Invitation, InvitationSource, ListJob, ListJobId, ListJobState, ListRow,
     OrganizerAccount, OwnerId, Payload, PendingChange, PendingChangeId, PendingKind, PendingState,
     PlannedMessage, QueueState, Refusal, RefusalReason, RefusalRecord, RowVerdict, Scope, Settings,
     StoredEvent, Suppression, SuppressionReason,
@@ -78,6 +78,7 @@ mod fixtures;
 
 pub use super::error::PipelineError;
 pub use builder::{PipelineBuilder, Unset};
+pub use delivery::Prepared;
 pub use lists::{ListFeed, ListProgress};
 pub use metrics::{MetricsSnapshot, PipelineMetrics};
 pub use tenancy::SingleTenant;

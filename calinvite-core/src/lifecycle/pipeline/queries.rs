@@ -20,6 +20,15 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
             .ok_or_else(|| PipelineError::NotFound(format!("event {code}")))
     }
 
+    /// The delivery queue at a glance, for operators (all tenants: the queue
+    /// is the installation's): messages queued, held, leased, sent and
+    /// failed, and how many claims took over a lease that had run out —
+    /// each one a message that may have gone out twice, because its worker
+    /// stopped between the relay taking it and the outcome being recorded.
+    pub async fn queue_counts(&self) -> Result<crate::lifecycle::QueueCounts, PipelineError> {
+        Ok(self.store.queue_counts().await?)
+    }
+
     /// Every refusal recorded for the organizer (or the whole owner).
     pub async fn refusals(
         &self,

@@ -262,6 +262,8 @@ where
 /// queue's group column and its index. Run with the version rows above 2
 /// deleted, it leaves the database as schema 2 made it.
 pub(crate) const UNDO_SCHEMA_3: &[&str] = &[
+    // Schema 4 first: the reclaim counts.
+    "ALTER TABLE deliveries DROP COLUMN reclaims",
     "DROP INDEX deliveries_group",
     "ALTER TABLE deliveries DROP COLUMN grp",
     "DROP TABLE held_groups",
