@@ -644,8 +644,10 @@ pub struct WorkerSpec {
     pub port: u16,
     /// Messages claimed per batch.
     pub batch: usize,
-    /// Messages in flight.
+    /// Messages on the wire at once.
     pub concurrency: usize,
+    /// Batches in hand at once (the Worker's default is 2).
+    pub batches_in_flight: usize,
     /// Lease of a claimed message, seconds.
     pub lease_seconds: u64,
     /// Keep running until nothing was claimed for this long (seconds), so
@@ -667,6 +669,7 @@ impl WorkerSpec {
             .args(["--port", &self.port.to_string()])
             .args(["--batch", &self.batch.to_string()])
             .args(["--concurrency", &self.concurrency.to_string()])
+            .args(["--batches-in-flight", &self.batches_in_flight.to_string()])
             .args(["--lease-seconds", &self.lease_seconds.to_string()])
             .env(DB_URL_ENV, &self.db_url)
             .stdin(Stdio::null())

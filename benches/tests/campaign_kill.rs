@@ -14,11 +14,13 @@
 //! - after de-duplication, one message per key: as many distinct
 //!   Message-IDs as recipients, each Message-ID to one recipient;
 //! - the copies beyond the first (messages received twice) are at most the
-//!   killed worker's in-flight window at each kill (kills × its
-//!   concurrency), and at most the claims of expired leases the queue
-//!   counted; they are printed;
+//!   killed worker's window at each kill — the messages it held, sent but
+//!   not yet recorded: its batches in hand, so kills × batches in flight ×
+//!   batch — and at most the claims of expired leases the queue counted
+//!   (`queue_counts().reclaimed`); they are printed;
 //! - `list_progress` shows every invited row submitted, and the queue holds
-//!   nothing queued, leased or failed for the job.
+//!   nothing queued, leased or failed (`queue_counts`, and the job's
+//!   messages read one by one).
 //!
 //! Heavy (a minute or two in release): `#[ignore]`d, run with
 //! `cargo test --release -p calinvite-benches --test campaign_kill -- --include-ignored --nocapture kill`.
@@ -40,6 +42,7 @@ const KILLS: usize = 20;
 const LEASE_SECONDS: u64 = 3;
 const LINGER_SECONDS: f64 = 5.0;
 const BATCH: usize = 16;
+const BATCHES_IN_FLIGHT: usize = 2;
 const CONCURRENCY: usize = 4;
 const CONNS: usize = 2;
 /// A restarted worker runs at least this long before it is killed again.
@@ -209,6 +212,7 @@ fn run(
         port: sink.port(),
         batch: BATCH,
         concurrency: CONCURRENCY,
+        batches_in_flight: BATCHES_IN_FLIGHT,
         lease_seconds: LEASE_SECONDS,
         linger_seconds: Some(LINGER_SECONDS),
         fan_out: false,
@@ -278,11 +282,15 @@ fn run(
         .block_on(feeder.list_progress(c.scope, &job.id))
         .map_err(|e| format!("list_progress: {e}"))?;
     let queue: JobQueue = runtime.block_on(campaign::job_queue(store, &job))?;
+    let counts_now = runtime
+        .block_on(feeder.queue_counts())
+        .map_err(|e| format!("queue_counts: {e}"))?;
     let copies = dumped.copies_beyond_first();
+    let window = (seen.kills * BATCHES_IN_FLIGHT * BATCH) as u64;
     eprintln!(
         "campaign_kill: {} kills in {:.1} s (sink held {:?} at the kills); {} messages in the sink, \
          {} distinct recipients, {} copies beyond the first ({} recipients), \
-         claims of expired leases {}, bound kills x concurrency = {}",
+         reclaimed leases {} (claims beyond the first {}), bound kills x batches in hand = {window}",
         seen.kills,
         seen.seconds,
         seen.delivered_at_kills,
@@ -290,11 +298,12 @@ fn run(
         dumped.by_recipient.len(),
         copies,
         dumped.recipients_with_copies(),
+        counts_now.reclaimed,
         queue.extra_claims,
-        seen.kills * CONCURRENCY
     );
     eprintln!(
-        "campaign_kill: survivor {:?}; last restart {:?}; queue {queue:?}; progress: {} invited, {} submitted",
+        "campaign_kill: survivor {:?}; last restart {:?}; job queue {queue:?}; queue_counts {counts_now:?}; \
+         progress: {} invited, {} submitted",
         seen.survivor, seen.last_restart, progress.invited, progress.submitted
     );
 
@@ -357,18 +366,17 @@ fn run(
             dumped.message_id_conflicts
         ));
     }
-    // Copies: only from the killed worker's in-flight messages, and each one
-    // a claim of an expired lease.
-    if copies > (seen.kills * CONCURRENCY) as u64 {
+    // Copies: only from the messages the killed worker held, and each one a
+    // claim of an expired lease.
+    if copies > window {
         wrong.push(format!(
-            "{copies} messages received twice or more, more than kills x concurrency = {}",
-            seen.kills * CONCURRENCY
+            "{copies} copies beyond the first, more than kills x batches in hand = {window}"
         ));
     }
-    if copies > queue.extra_claims {
+    if copies > counts_now.reclaimed {
         wrong.push(format!(
-            "{copies} copies beyond the first, but only {} claims of expired leases",
-            queue.extra_claims
+            "{copies} copies beyond the first, but only {} claims of expired leases (reclaimed)",
+            counts_now.reclaimed
         ));
     }
     // The store agrees.
@@ -385,7 +393,12 @@ fn run(
         ));
     }
     if queue.sent != queue.messages || queue.queued + queue.leased + queue.failed > 0 {
-        wrong.push(format!("the queue is not drained: {queue:?}"));
+        wrong.push(format!("the job's messages are not all sent: {queue:?}"));
+    }
+    if counts_now.queued + counts_now.leased + counts_now.failed > 0
+        || counts_now.sent != progress.invited
+    {
+        wrong.push(format!("the queue is not drained: {counts_now:?}"));
     }
     if seen.kills != KILLS {
         wrong.push(format!("{} kills, {KILLS} planned", seen.kills));

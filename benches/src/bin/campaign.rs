@@ -3,11 +3,11 @@
 //!
 //! ```text
 //! campaign run --db sqlite|postgres --rows N [--processes P[,P…]] [--conns C]
-//!              [--batch B] [--concurrency K] [--page R] [--fan-out]
-//!              [--postgres-url URL] [--dir DIR] [--keep]
+//!              [--batch B] [--concurrency K] [--batches-in-flight H] [--page R]
+//!              [--fan-out] [--postgres-url URL] [--dir DIR] [--keep]
 //! campaign worker [--db-url URL] [--schema S] --conns C --port PORT
-//!                 [--batch B] [--concurrency K] [--lease-seconds L]
-//!                 [--linger SECONDS] [--fan-out]
+//!                 [--batch B] [--concurrency K] [--batches-in-flight H]
+//!                 [--lease-seconds L] [--linger SECONDS] [--fan-out]
 //! ```
 //!
 //! Not a timed test: a measurement. `run`, for each `P` of `--processes`
@@ -28,14 +28,16 @@
 //!    invitation and queued message, every row's verdict.
 //! 4. `deliver`: starts `smtp-sink` (Postfix's test server: it accepts
 //!    everything and throws it away) on a free loopback port, then `P`
-//!    `campaign worker` processes, each a [`Worker`] (`K` messages in flight,
-//!    default 8; claiming `B` at a time, default 64; fan-out planning off
-//!    unless `--fan-out`: a list campaign queues its messages as it is fed)
+//!    `campaign worker` processes, each a [`Worker`] (`K` messages on the
+//!    wire at once, default 8; claiming `B` at a time, default 64, with `H`
+//!    batches in hand, default 2; fan-out planning off unless `--fan-out`: a
+//!    list campaign queues its messages as it is fed)
 //!    over an `SmtpRelay` of `C` connections (default 4) to the sink. Each
 //!    runs until nothing is due and prints a JSON line with its counts, CPU
 //!    time and peak RSS. Wall time from the first spawn to the last exit.
 //! 5. `verify`: [`Pipeline::list_progress`] must show every row recorded
-//!    with the expected verdicts and every new invitation submitted.
+//!    with the expected verdicts and every new invitation submitted, and
+//!    [`Pipeline::queue_counts`] nothing queued, leased or failed.
 //! 6. `raw`: the same number of messages, composed beforehand with the same
 //!    composer settings the pipeline uses (the same event, owner and
 //!    template; up to 20,000 distinct messages, cycled), sent by this one
@@ -85,6 +87,7 @@ struct Report {
     conns_per_process: usize,
     concurrency: usize,
     batch: usize,
+    batches_in_flight: usize,
     page: usize,
     fan_out: bool,
     loadavg_start: String,
@@ -121,6 +124,9 @@ struct Report {
     /// Reading `list_progress` afterwards.
     verify_seconds: f64,
     submitted: u64,
+    /// `queue_counts` after the deliver phase.
+    queue_sent: u64,
+    queue_reclaimed: u64,
     /// The raw phase.
     raw_messages: u64,
     raw_distinct: usize,
@@ -149,6 +155,7 @@ struct RunArgs {
     conns: usize,
     batch: usize,
     concurrency: usize,
+    batches_in_flight: usize,
     page: usize,
     fan_out: bool,
     postgres_url: String,
@@ -163,6 +170,7 @@ struct WorkerArgs {
     port: Option<u16>,
     batch: usize,
     concurrency: usize,
+    batches_in_flight: usize,
     lease_seconds: u64,
     linger: Option<f64>,
     fan_out: bool,
@@ -175,9 +183,10 @@ enum Cmd {
 
 fn usage() -> String {
     "usage: campaign run --db sqlite|postgres --rows N [--processes P[,P...]] [--conns C]\n       \
-     [--batch B] [--concurrency K] [--page R] [--fan-out] [--postgres-url URL] [--dir DIR] [--keep]\n   \
+     [--batch B] [--concurrency K] [--batches-in-flight H] [--page R] [--fan-out]\n       \
+     [--postgres-url URL] [--dir DIR] [--keep]\n   \
      or: campaign worker [--db-url URL] [--schema S] --conns C --port PORT [--batch B]\n       \
-     [--concurrency K] [--lease-seconds L] [--linger SECONDS] [--fan-out]"
+     [--concurrency K] [--batches-in-flight H] [--lease-seconds L] [--linger SECONDS] [--fan-out]"
         .to_owned()
 }
 
@@ -202,6 +211,7 @@ fn parse_args() -> Result<Cmd, String> {
                 conns: 4,
                 batch: 64,
                 concurrency: 8,
+                batches_in_flight: 2,
                 page: 500,
                 fan_out: false,
                 postgres_url: campaign::postgres_url(),
@@ -228,6 +238,9 @@ fn parse_args() -> Result<Cmd, String> {
                     "--conns" => a.conns = number::<usize>(&flag, it.next())?.max(1),
                     "--batch" => a.batch = number::<usize>(&flag, it.next())?.max(1),
                     "--concurrency" => a.concurrency = number::<usize>(&flag, it.next())?.max(1),
+                    "--batches-in-flight" => {
+                        a.batches_in_flight = number::<usize>(&flag, it.next())?.max(1);
+                    }
                     "--page" => a.page = number::<usize>(&flag, it.next())?.max(1),
                     "--fan-out" => a.fan_out = true,
                     "--postgres-url" => a.postgres_url = it.next().ok_or_else(usage)?,
@@ -247,6 +260,7 @@ fn parse_args() -> Result<Cmd, String> {
                 port: None,
                 batch: 64,
                 concurrency: 8,
+                batches_in_flight: 2,
                 lease_seconds: 300,
                 linger: None,
                 fan_out: false,
@@ -259,6 +273,9 @@ fn parse_args() -> Result<Cmd, String> {
                     "--port" => a.port = Some(number(&flag, it.next())?),
                     "--batch" => a.batch = number::<usize>(&flag, it.next())?.max(1),
                     "--concurrency" => a.concurrency = number::<usize>(&flag, it.next())?.max(1),
+                    "--batches-in-flight" => {
+                        a.batches_in_flight = number::<usize>(&flag, it.next())?.max(1);
+                    }
                     "--lease-seconds" => a.lease_seconds = number::<u64>(&flag, it.next())?.max(1),
                     "--linger" => a.linger = Some(number(&flag, it.next())?),
                     "--fan-out" => a.fan_out = true,
@@ -398,6 +415,7 @@ async fn one_campaign(
         conns_per_process: args.conns,
         concurrency: args.concurrency,
         batch: args.batch,
+        batches_in_flight: args.batches_in_flight,
         page: args.page,
         fan_out: args.fan_out,
         loadavg_start: loadavg(),
@@ -452,6 +470,7 @@ async fn one_campaign(
         port: sink.port(),
         batch: args.batch,
         concurrency: args.concurrency,
+        batches_in_flight: args.batches_in_flight,
         lease_seconds: 300,
         linger_seconds: None,
         fan_out: args.fan_out,
@@ -507,7 +526,6 @@ async fn one_campaign(
         .list_progress(campaign.scope, &job.id)
         .await
         .map_err(|e| format!("list_progress: {e}"))?;
-    report.verify_seconds = t0.elapsed().as_secs_f64();
     report.invited = p.invited;
     report.duplicates = p.duplicates;
     report.invalid = p.invalid;
@@ -547,6 +565,19 @@ async fn one_campaign(
             report.delivered, p.invited
         ));
     }
+    let q = feeder
+        .queue_counts()
+        .await
+        .map_err(|e| format!("queue_counts: {e}"))?;
+    report.queue_sent = q.sent;
+    report.queue_reclaimed = q.reclaimed;
+    if q.queued + q.leased + q.failed > 0 || q.sent != p.invited {
+        wrong.push(format!(
+            "the queue is not drained: {} queued, {} leased, {} failed, {} sent of {} invited",
+            q.queued, q.leased, q.failed, q.sent, p.invited
+        ));
+    }
+    report.verify_seconds = t0.elapsed().as_secs_f64();
     if !wrong.is_empty() {
         return Err(format!("the campaign is wrong: {}", wrong.join("; ")));
     }
@@ -751,6 +782,7 @@ async fn worker(args: &WorkerArgs) -> Result<WorkerLine, String> {
     let config = WorkerConfig::default()
         .concurrency(args.concurrency)
         .batch(args.batch)
+        .batches_in_flight(args.batches_in_flight)
         .lease(Duration::from_secs(args.lease_seconds))
         .fan_out(args.fan_out)
         .idle_backoff(Duration::from_millis(20), Duration::from_millis(500));
