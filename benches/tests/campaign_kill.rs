@@ -46,7 +46,7 @@ const BATCHES_IN_FLIGHT: usize = 2;
 const CONCURRENCY: usize = 4;
 const CONNS: usize = 2;
 /// A restarted worker runs at least this long before it is killed again.
-const MIN_ALIVE: Duration = Duration::from_millis(400);
+const MIN_ALIVE: Duration = Duration::from_millis(250);
 /// The whole run must end within this.
 const DEADLINE: Duration = Duration::from_secs(900);
 
