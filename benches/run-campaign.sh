@@ -12,7 +12,8 @@
 #                                      # a minute and a half on a 2-core machine)
 #
 # Environment: ROWS (overrides the row count), ONLY=sqlite|postgres (one of the
-# two), CONNS, CONCURRENCY, BATCH (passed on; the binary's defaults otherwise),
+# two), CONNS, CONCURRENCY, BATCH, BATCHES_IN_FLIGHT (passed on; the binary's
+# defaults otherwise),
 # CALINVITE_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test).
 #
 # Needs PostgreSQL (scripts/postgres.sh) and Postfix's smtp-sink
@@ -44,6 +45,7 @@ extra=()
 [ -n "${CONNS:-}" ] && extra+=(--conns "$CONNS")
 [ -n "${CONCURRENCY:-}" ] && extra+=(--concurrency "$CONCURRENCY")
 [ -n "${BATCH:-}" ] && extra+=(--batch "$BATCH")
+[ -n "${BATCHES_IN_FLIGHT:-}" ] && extra+=(--batches-in-flight "$BATCHES_IN_FLIGHT")
 
 run() {
   echo "== campaign run $* (machine: $(nproc) cores, loadavg $(cut -d' ' -f1-3 /proc/loadavg))"
