@@ -323,6 +323,19 @@ impl SqlStore {
         })
     }
 
+    /// A write transaction. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`): a transaction that reads first and writes later
+    /// would otherwise fail outright, without waiting, when another process
+    /// wrote in between (several worker processes on one file); waiting for
+    /// the lock is what the busy timeout is for.
+    async fn write(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Any>> {
+        match self.dialect {
+            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Dialect::Postgres => self.pool.begin().await,
+        }
+        .map_err(unavailable)
+    }
+
     /// The schema version recorded in the database (0 when new).
     pub async fn schema_version(&self) -> StoreResult<i64> {
         sqlx::query("CREATE TABLE IF NOT EXISTS calinvite_schema (version BIGINT NOT NULL)")
@@ -356,7 +369,7 @@ impl SqlStore {
             if version <= found {
                 continue;
             }
-            let mut tx = self.pool.begin().await.map_err(unavailable)?;
+            let mut tx = self.write().await?;
             for s in *statements {
                 sqlx::query(*s)
                     .execute(&mut *tx)
@@ -1217,7 +1230,7 @@ impl Bind {
 
 impl Store for SqlStore {
     async fn put_owner(&self, owner: DomainOwner) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        let mut tx = self.write().await?;
         let oid = id(owner.id.0)?;
         let upsert = self.sql(
             "INSERT INTO owners (id, body) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET body = excluded.body",
@@ -1596,7 +1609,7 @@ impl Store for SqlStore {
             Dialect::Sqlite => "",
         };
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        let mut tx = self.write().await?;
         let mut claimed = Vec::new();
         // Rounds until `limit` messages are claimed or nothing more is due:
         // a row that cannot be read is set aside as failed (below), and the
@@ -1687,7 +1700,7 @@ impl Store for SqlStore {
             Dialect::Postgres => " FOR UPDATE",
             Dialect::Sqlite => "",
         };
-        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        let mut tx = self.write().await?;
         let text = format!("SELECT seq, state, attempts FROM deliveries WHERE key = $1{lock}");
         let sql = self.sql(&text);
         let row = sqlx::query(sql)
@@ -1753,7 +1766,7 @@ impl Store for SqlStore {
             }
             return Ok(out);
         }
-        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        let mut tx = self.write().await?;
         match self.settle_together(&mut tx, &items).await {
             Ok(results) => {
                 tx.commit().await.map_err(db)?;
@@ -1859,7 +1872,7 @@ impl Store for SqlStore {
         if changes.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        let mut tx = self.write().await?;
         if let Err(e) = self.apply_all(&mut tx, changes).await {
             // Roll back now, not when the pool gets round to a dropped
             // transaction: until then PostgreSQL keeps the rows this commit
