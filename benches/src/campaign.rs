@@ -286,23 +286,59 @@ pub async fn set_up(pipeline: &Feeder) -> Result<Campaign, String> {
     })
 }
 
+/// A reader that tells `report` each time another tenth of `total` bytes
+/// has been read (the list phase's progress: the feed reads a page ahead).
+struct Tenths<R, F> {
+    inner: R,
+    read: u64,
+    total: u64,
+    shown: u64,
+    report: F,
+}
+
+impl<R: std::io::Read, F: FnMut(u64)> std::io::Read for Tenths<R, F> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        let tenths = (self.read * 10).checked_div(self.total).unwrap_or(10);
+        if tenths > self.shown {
+            self.shown = tenths;
+            (self.report)(tenths * 10);
+        }
+        Ok(n)
+    }
+}
+
 /// Starts the list job ([`LIST_NAME`]) and feeds it the CSV file at `path`
-/// (read through a `BufReader`). Every row must be taken.
+/// (read through a `BufReader`). Every row must be taken. `progress` hears
+/// the percentage of the file read, every 10%.
 pub async fn feed_file(
     pipeline: &Feeder,
     campaign: &mut Campaign,
     path: &Path,
+    progress: impl FnMut(u64),
 ) -> Result<ListFeed, String> {
     let job = pipeline
         .start_list(campaign.scope, campaign.event.code(), LIST_NAME)
         .await
         .map_err(|e| format!("start_list: {e}"))?;
     let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let total = file
+        .metadata()
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .len();
+    let reader = Tenths {
+        inner: file,
+        read: 0,
+        total,
+        shown: 0,
+        report: progress,
+    };
     let feed = pipeline
         .feed_csv(
             campaign.scope,
             &job.id,
-            std::io::BufReader::with_capacity(1 << 16, file),
+            std::io::BufReader::with_capacity(1 << 16, reader),
         )
         .await
         .map_err(|e| format!("feed_csv: {e}"))?;

@@ -188,7 +188,7 @@ fn run(
     let counts: ListCounts = campaign::write_list(&csv, ROWS)?;
     let feeder = campaign::feeder(store.clone(), 500);
     let mut c = runtime.block_on(campaign::set_up(&feeder))?;
-    let feed = runtime.block_on(campaign::feed_file(&feeder, &mut c, &csv))?;
+    let feed = runtime.block_on(campaign::feed_file(&feeder, &mut c, &csv, |_| {}))?;
     if feed.recorded != counts.rows {
         return Err(format!(
             "the list job recorded {} rows of {}",

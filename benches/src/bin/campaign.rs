@@ -444,7 +444,13 @@ async fn one_campaign(
     let mut campaign = campaign::set_up(&feeder).await?;
     let (cpu0, _) = rusage();
     let t0 = wall_start();
-    let feed = campaign::feed_file(&feeder, &mut campaign, &csv).await?;
+    let feed = campaign::feed_file(&feeder, &mut campaign, &csv, |percent| {
+        progress(&format!(
+            "list: {percent}% of the file read in {:.1} s",
+            t0.elapsed().as_secs_f64()
+        ));
+    })
+    .await?;
     report.list_seconds = t0.elapsed().as_secs_f64();
     report.list_cpu_seconds = (rusage().0 - cpu0).as_secs_f64();
     report.list_rows_per_s = counts.rows as f64 / report.list_seconds;
