@@ -78,4 +78,20 @@ cargo test --release --locked -p calinvite-store --test it \
 say "cargo test --release -p calinvite (the Worker: 100,000 messages, 4 workers on SQLite, 8 on PostgreSQL)"
 cargo test --release --locked -p calinvite --test worker -- --include-ignored --nocapture 100k
 
+# Campaigns: a list of 100,000 recipients (a generated CSV) through a list job
+# and worker processes into Postfix's smtp-sink, on SQLite and on PostgreSQL,
+# checked end to end (every invited row sent once, nothing left queued); and a
+# campaign drained by two worker processes, one of them killed with SIGKILL 20
+# times, with every message received and the copies within the killed
+# worker's window (benches/tests/campaign_kill.rs).
+say "cargo build --release -p calinvite-benches --bin campaign"
+cargo build --release --locked -p calinvite-benches --bin campaign
+campaign_bin="${CARGO_TARGET_DIR:-$root/target}/release/campaign"
+say "campaign: 100,000 recipients on SQLite (1 worker process)"
+"$campaign_bin" run --db sqlite --rows 100000 --processes 1
+say "campaign: 100,000 recipients on PostgreSQL (2 worker processes)"
+"$campaign_bin" run --db postgres --rows 100000 --processes 2
+say "cargo test --release -p calinvite-benches --test campaign_kill (two worker processes, one killed 20 times)"
+cargo test --release --locked -p calinvite-benches --test campaign_kill -- --include-ignored --nocapture kill
+
 say "$corpus_note"
