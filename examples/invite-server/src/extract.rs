@@ -72,13 +72,13 @@ impl Caller {
     }
 
     /// The organizer a request acts as: the one named (`organizer` in the
-    /// body or query), else the key's own. An owner's key must name one.
+    /// body), else the key's own. An owner's key must name one.
     pub fn acting_as(&self, named: Option<u64>) -> ApiResult<Scope> {
         match (self.tenant, named) {
             (_, Some(id)) => self.scope_of(id),
             (Tenant::Organizer(s), None) => Ok(s),
             (Tenant::Owner(_), None) => Err(ApiError::field(
-                "organizer",
+                "/organizer",
                 "a domain owner's key must say which organizer (its id)",
             )),
         }

@@ -381,7 +381,9 @@ pub(crate) async fn scopes(
     only: Option<u64>,
 ) -> ApiResult<Vec<Scope>> {
     if let Some(id) = only {
-        return Ok(vec![caller.scope_of(id)?]);
+        let scope = caller.scope_of(id)?;
+        organizers_exist(state, scope).await?;
+        return Ok(vec![scope]);
     }
     match caller.tenant {
         Tenant::Organizer(s) => Ok(vec![s]),

@@ -11,6 +11,9 @@
     dead_code
 )]
 
+mod api;
 mod common;
 mod mail;
+mod security;
 mod story;
+mod workflows;
