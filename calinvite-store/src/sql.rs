@@ -647,8 +647,9 @@ impl SqlStore {
     /// batch, a bulk insert, a settlement) gathered into multi-row statements:
     /// a fan-out batch of 500 is three statements, not 1,500.
     ///
-    /// Only changes that commute are reordered, so the outcome (and the first
-    /// error) is the one of applying them one by one:
+    /// Only changes that commute are reordered, so the outcome (committed or
+    /// not, and the kind of the error) is the one of applying them one by
+    /// one:
     ///
     /// - queued messages touch `deliveries` alone (no foreign keys; the one
     ///   other change writing it, failing a group's queued messages, flushes
@@ -656,9 +657,11 @@ impl SqlStore {
     ///   key queued twice keeps the first (`ON CONFLICT DO NOTHING` row by
     ///   row);
     /// - history rows and updates need their invitation: inserted invitations
-    ///   go first, and one inserted after buffered history or updates flushes
-    ///   them before it (so a history row or update that came before its
-    ///   invitation still fails);
+    ///   go first, and one inserted after buffered history or an update *of
+    ///   that invitation* flushes them before it (so a history row or update
+    ///   that came before its invitation still fails); a list page's rows —
+    ///   insert, queue, history, one recipient after another — stay one
+    ///   statement per table;
     /// - two updates of one invitation never share a statement (the second
     ///   names the version the first wrote): the second flushes the first;
     /// - any other change flushes everything before it runs.
@@ -671,7 +674,12 @@ impl SqlStore {
         for c in changes {
             match c {
                 Change::InsertInvitation(inv) => {
-                    if !held.updates.is_empty() || !held.history.is_empty() {
+                    // Only a buffered update or history row of this very
+                    // invitation must not move after its insert (applied
+                    // one by one, it fails for want of the row). Others
+                    // wait: a list page or a bulk import — insert, queue,
+                    // history, row after row — stays a few statements.
+                    if held.updated.contains(inv.token()) || held.historied.contains(inv.token()) {
                         self.flush(tx, &mut held).await?;
                     }
                     held.inserts.push(inv);
@@ -686,7 +694,10 @@ impl SqlStore {
                     held.updated.insert(invitation.token().clone());
                     held.updates.push((expected, invitation));
                 }
-                Change::AppendHistory(h) => held.history.push(h),
+                Change::AppendHistory(h) => {
+                    held.historied.insert(h.token.clone());
+                    held.history.push(h);
+                }
                 Change::Enqueue(d) => held.enqueue.push(d),
                 other => {
                     self.flush(tx, &mut held).await?;
@@ -706,6 +717,7 @@ impl SqlStore {
         held: &mut Held,
     ) -> StoreResult<()> {
         held.updated.clear();
+        held.historied.clear();
         let inserts = std::mem::take(&mut held.inserts);
         if inserts.len() == 1 {
             self.apply_each(tx, inserts, Change::InsertInvitation)
@@ -1128,6 +1140,8 @@ struct Held {
     /// The tokens in `updates`.
     updated: std::collections::HashSet<InvitationToken>,
     history: Vec<HistoryEntry>,
+    /// The tokens in `history`.
+    historied: std::collections::HashSet<InvitationToken>,
     enqueue: Vec<Delivery>,
 }
 
