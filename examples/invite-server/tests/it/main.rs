@@ -14,6 +14,8 @@
 mod api;
 mod common;
 mod mail;
+mod openapi;
 mod security;
+mod shutdown;
 mod story;
 mod workflows;
