@@ -506,7 +506,7 @@ async fn junk_never_makes_a_server_error() {
             _ => {}
         }
         let kind = junk.pick(&types);
-        let path = if junk.next() % 5 == 0 {
+        let path = if junk.next().is_multiple_of(5) {
             format!(
                 "{path}{}{}",
                 if path.contains('?') { "&" } else { "?" },
