@@ -12,6 +12,7 @@
 )]
 
 mod api;
+mod binary;
 mod common;
 mod mail;
 mod openapi;

@@ -157,8 +157,17 @@ fn requests(t: &Tenant) -> Vec<(Method, String, Option<Value>)> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn another_tenants_resources_do_not_exist() {
-    let s = TestServer::start(Db::Sqlite, |_| {}).await;
+async fn another_tenants_resources_do_not_exist_on_sqlite() {
+    another_tenants_resources_do_not_exist(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_tenants_resources_do_not_exist_on_postgres() {
+    another_tenants_resources_do_not_exist(Db::Postgres).await;
+}
+
+async fn another_tenants_resources_do_not_exist(db: Db) {
+    let s = TestServer::start(db, |_| {}).await;
     let owner1 = s.key.clone();
     // A second domain owner, made as an operator would.
     let opened = Opened {
