@@ -49,9 +49,11 @@ fn start(dir: &Path) -> (Child, Vec<String>, mpsc::Receiver<String>) {
     });
     let mut banner = Vec::new();
     loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("no banner; so far: {banner:#?}"));
+        let Ok(line) = rx.recv_timeout(Duration::from_secs(60)) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("no banner; so far: {banner:#?}");
+        };
         let last = line.starts_with("Ctrl-C");
         banner.push(line);
         if last {
