@@ -227,6 +227,15 @@ impl RunningServer {
             None
         };
 
+        // Both ports are bound before anything is started, so that a port
+        // in use stops the start with nothing left running.
+        let tcp = TcpListener::bind(config.http.listen.as_str())
+            .await
+            .map_err(|e| StartError::new(&format!("the HTTP port {}", config.http.listen), e))?;
+        let http_addr = tcp
+            .local_addr()
+            .map_err(|e| StartError::new("the HTTP port", e))?;
+
         // Inbound SMTP.
         let (listener, smtp_addr) = if config.smtp.enabled {
             let mut lc = ListenerConfig::new(config.smtp.hostname.clone());
@@ -269,12 +278,6 @@ impl RunningServer {
         };
 
         // The HTTP API.
-        let tcp = TcpListener::bind(config.http.listen.as_str())
-            .await
-            .map_err(|e| StartError::new(&format!("the HTTP port {}", config.http.listen), e))?;
-        let http_addr = tcp
-            .local_addr()
-            .map_err(|e| StartError::new("the HTTP port", e))?;
         let app = crate::router(state.clone());
         let (http_stop, mut stopped) = watch::channel(false);
         let http_task = tokio::spawn(async move {
