@@ -208,27 +208,46 @@ fn pointer(path: &serde_path_to_error::Path) -> String {
     out
 }
 
+/// How much of a body that is too large is still read (and thrown away)
+/// before the 413 is sent: a client still sending when the server answers
+/// and closes would see the connection reset instead of the answer.
+const DRAIN: u64 = 1024 * 1024;
+
 /// Reads a body of at most `limit` bytes (413 beyond).
 pub(crate) async fn body(req: Request, limit: usize) -> ApiResult<Bytes> {
+    use http_body_util::BodyExt as _;
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
+    let limit64 = limit as u64;
+    if declared.is_some_and(|n| n > limit64.saturating_add(DRAIN)) {
+        // Far too large: not worth reading.
         return Err(ApiError::too_large(limit));
     }
-    let body: Body = req.into_body();
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
-        let too_large = std::error::Error::source(&e)
-            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
-            || e.to_string().contains("length limit");
-        if too_large {
-            ApiError::too_large(limit)
-        } else {
-            ApiError::bad_request("the body could not be read")
+    let mut body: Body = req.into_body();
+    let mut kept = Vec::new();
+    let mut seen: u64 = 0;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            return Err(ApiError::bad_request("the body could not be read"));
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen = seen.saturating_add(data.len() as u64);
+        if seen > limit64.saturating_add(DRAIN) {
+            break;
         }
-    })
+        if seen <= limit64 {
+            kept.extend_from_slice(&data);
+        }
+    }
+    if seen > limit64 {
+        return Err(ApiError::too_large(limit));
+    }
+    Ok(Bytes::from(kept))
 }
 
 /// Query parameters, parsed with the name of any bad one.
