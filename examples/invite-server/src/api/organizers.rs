@@ -418,7 +418,8 @@ pub(crate) async fn get_organizer(
 }
 
 /// Changes an organizer: its name, who may act as it, where its notices
-/// go, its settings.
+/// go, its settings. Who may act as it and `inbound_auth` are the domain
+/// owner's to change (an organizer's key gets 403).
 #[utoipa::path(
     patch,
     path = "/v1/organizers/{id}",
@@ -427,6 +428,7 @@ pub(crate) async fn get_organizer(
     request_body = OrganizerPatch,
     responses(
         (status = 200, description = "The organizer, changed", body = OrganizerBody),
+        (status = 403, description = "An organizer's key changing who may send as it or how that mail is authenticated", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 409, description = "Another organizer sends as that address", body = crate::problem::Problem, content_type = "application/problem+json"),
     )
 )]
@@ -437,6 +439,16 @@ pub(crate) async fn patch_organizer(
     ApiJson(patch): ApiJson<OrganizerPatch>,
 ) -> ApiResult<Json<OrganizerBody>> {
     let scope = caller.scope_of(id)?;
+    // Who may send as an organizer, and how their mail is authenticated,
+    // decide whose mail becomes its events: the domain owner's to set.
+    let touches_trust = patch.addresses.is_some()
+        || patch.domains.is_some()
+        || patch.settings.is_some_and(|s| s.inbound_auth.is_some());
+    if touches_trust {
+        caller.require_owner(
+            "changing who may send as an organizer, or how that mail is authenticated,",
+        )?;
+    }
     let mut a = account(&state, scope).await?;
     let o = owner(&state, scope.owner).await?;
     if let Some(n) = &patch.name {

@@ -149,7 +149,7 @@ pub(crate) async fn list_pending(
     Ok(Json(Page { items, next_cursor }))
 }
 
-/// An event's open changes.
+/// An event's open changes, each with everyone it would reach.
 #[utoipa::path(
     get,
     path = "/v1/events/{code}/pending",
@@ -167,7 +167,7 @@ pub(crate) async fn event_pending(
         .pipeline()
         .open_pending(event.scope(), event.code())
         .await?;
-    Ok(Json(open.iter().map(|p| body(p, false)).collect()))
+    Ok(Json(open.iter().map(|p| body(p, true)).collect()))
 }
 
 async fn find_pending(state: &AppState, caller: &Caller, id: &str) -> ApiResult<PendingChange> {

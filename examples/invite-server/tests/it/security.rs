@@ -345,5 +345,28 @@ async fn a_revoked_key_is_refused_at_once() {
     s.call(Method::GET, "/v1/owner/report", Some(&org_key), None)
         .await
         .problem(403);
+    // An organizer may rename itself, but not choose who sends as it or
+    // how that mail is checked.
+    let path = "/v1/organizers/2";
+    s.call(
+        Method::PATCH,
+        path,
+        Some(&org_key),
+        Some(json!({"name": "Renamed"})),
+    )
+    .await
+    .expect(200);
+    for patch in [
+        json!({"addresses": ["ceo@bigcorp.example"]}),
+        json!({"domains": ["bigcorp.example"]}),
+        json!({"settings": {"inbound_auth": "allow-list-only"}}),
+    ] {
+        s.call(Method::PATCH, path, Some(&org_key), Some(patch.clone()))
+            .await
+            .problem(403);
+        s.call(Method::PATCH, path, Some(&s.key.clone()), Some(patch))
+            .await
+            .expect(200);
+    }
     s.stop().await;
 }
