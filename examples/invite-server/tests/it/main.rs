@@ -14,6 +14,7 @@
 mod api;
 mod binary;
 mod common;
+mod load;
 mod mail;
 mod openapi;
 mod security;
