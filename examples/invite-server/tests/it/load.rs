@@ -6,6 +6,9 @@
 //! ```text
 //! cargo test --release -p calinvite-invite-server --test it load -- --ignored --nocapture
 //! ```
+//!
+//! `LOAD_SECONDS` sets how long (default 5); `LOAD_NO_WORKER=1` runs
+//! without the delivery worker, to see what the API alone takes.
 
 use std::time::Duration;
 
@@ -14,7 +17,11 @@ use serde_json::json;
 use crate::common::{Db, TestServer};
 
 async fn load(db: Db) {
-    let s = TestServer::start(db, |c| c.log.filter = "error".into()).await;
+    let s = TestServer::start(db, |c| {
+        c.log.filter = "error".into();
+        c.worker.enabled = std::env::var("LOAD_NO_WORKER").is_err();
+    })
+    .await;
     let url = format!("{}/v1/events/{}/invitations", s.base, s.event);
     let clients = 50;
     let run = Duration::from_secs(
