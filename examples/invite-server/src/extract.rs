@@ -313,7 +313,12 @@ pub(crate) fn decode_cursor(cursor: Option<&str>) -> ApiResult<Option<String>> {
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
         .map(Some)
-        .ok_or_else(|| ApiError::field("cursor", "not a cursor this server gave out"))
+        .ok_or_else(bad_cursor)
+}
+
+/// A cursor that is not one this server gave out (or no longer points anywhere).
+pub(crate) fn bad_cursor() -> ApiError {
+    ApiError::field("cursor", "not a cursor this server gave out")
 }
 
 #[cfg(test)]

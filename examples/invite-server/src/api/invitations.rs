@@ -546,13 +546,12 @@ pub(crate) async fn list_invitations(
     // on after that address's invitation.
     let mut after = match decode_cursor(q.cursor.as_deref())? {
         Some(a) => {
-            let addr = EmailAddress::parse(&a)
-                .map_err(|_| ApiError::field("cursor", "not a cursor this server gave out"))?;
+            let addr = EmailAddress::parse(&a).map_err(|_| crate::extract::bad_cursor())?;
             let inv = store
                 .invitation_for(event.code(), &addr)
                 .await
                 .map_err(PipelineError::from)?
-                .ok_or_else(|| ApiError::field("cursor", "not a cursor this server gave out"))?;
+                .ok_or_else(crate::extract::bad_cursor)?;
             Some(inv.token().clone())
         }
         None => None,

@@ -417,14 +417,11 @@ pub(crate) async fn walk_events(
     let (start_org, mut after) = match position.as_deref() {
         None => (0u64, None),
         Some(p) => {
-            let (org, code) = p
-                .split_once(':')
-                .ok_or_else(|| ApiError::field("cursor", "not a cursor this server gave out"))?;
+            let (org, code) = p.split_once(':').ok_or_else(crate::extract::bad_cursor)?;
             let org = org
                 .parse::<u64>()
-                .map_err(|_| ApiError::field("cursor", "not a cursor this server gave out"))?;
-            let code = EventCode::parse(code)
-                .map_err(|_| ApiError::field("cursor", "not a cursor this server gave out"))?;
+                .map_err(|_| crate::extract::bad_cursor())?;
+            let code = EventCode::parse(code).map_err(|_| crate::extract::bad_cursor())?;
             (org, Some(code))
         }
     };

@@ -319,9 +319,7 @@ pub(crate) async fn list_organizers(
 ) -> ApiResult<Json<Page<OrganizerBody>>> {
     let limit = page_limit(q.limit)?;
     let after: u64 = match decode_cursor(q.cursor.as_deref())? {
-        Some(c) => c
-            .parse()
-            .map_err(|_| ApiError::field("cursor", "not a cursor this server gave out"))?,
+        Some(c) => c.parse().map_err(|_| crate::extract::bad_cursor())?,
         None => 0,
     };
     let o = owner(&state, caller.owner()).await?;

@@ -215,9 +215,7 @@ pub(crate) async fn list_refusals(
 ) -> ApiResult<Json<Page<RefusalBody>>> {
     let limit = page_limit(q.limit)?;
     let skip: usize = match decode_cursor(q.cursor.as_deref())? {
-        Some(c) => c
-            .parse()
-            .map_err(|_| ApiError::field("cursor", "not a cursor this server gave out"))?,
+        Some(c) => c.parse().map_err(|_| crate::extract::bad_cursor())?,
         None => 0,
     };
     let event = q.event.as_deref().map(event_code).transpose()?;
