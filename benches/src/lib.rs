@@ -25,6 +25,7 @@
 //!   revision) rather than copied from `workload.json`.
 //! - `now` (Date and DTSTAMP) is fixed, [`fixed_now`]: the core reads no clock.
 
+pub mod campaign;
 pub mod measure;
 
 use std::fmt::{self, Write as _};

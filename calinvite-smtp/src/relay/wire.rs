@@ -187,34 +187,27 @@ pub(crate) fn mail_from(from: &str, size: usize, eight_bit: bool, utf8: bool) ->
 /// endings must not be sent), the content ends with CRLF, then `.` CRLF.
 pub(crate) fn dot_stuff(message: &[u8], out: &mut Vec<u8>) {
     out.reserve(message.len() + message.len() / 64 + 5);
+    // Line by line: each line is copied whole (a line that starts with `.`
+    // gets one more), and its end, CRLF, bare CR or bare LF, is written CRLF.
+    let mut rest = message;
     let mut at_line_start = true;
-    let mut i = 0;
-    while i < message.len() {
-        let b = message[i];
-        match b {
-            b'\r' => {
-                out.extend_from_slice(b"\r\n");
-                i += if message.get(i + 1) == Some(&b'\n') {
-                    2
-                } else {
-                    1
-                };
-                at_line_start = true;
-                continue;
-            }
-            b'\n' => {
-                out.extend_from_slice(b"\r\n");
-                at_line_start = true;
-            }
-            _ => {
-                if at_line_start && b == b'.' {
-                    out.push(b'.');
-                }
+    while let Some(&first) = rest.first() {
+        if first == b'.' {
+            out.push(b'.');
+        }
+        match rest.iter().position(|&b| b == b'\r' || b == b'\n') {
+            None => {
+                out.extend_from_slice(rest);
                 at_line_start = false;
-                out.push(b);
+                break;
+            }
+            Some(end) => {
+                out.extend_from_slice(&rest[..end]);
+                out.extend_from_slice(b"\r\n");
+                let crlf = rest[end] == b'\r' && rest.get(end + 1) == Some(&b'\n');
+                rest = &rest[end + if crlf { 2 } else { 1 }..];
             }
         }
-        i += 1;
     }
     if !at_line_start {
         out.extend_from_slice(b"\r\n");
@@ -337,7 +330,53 @@ mod tests {
         assert_eq!(out, b".\r\n");
     }
 
+    /// Byte by byte, as the rules read: the property below holds the
+    /// line-by-line `dot_stuff` to it on any bytes.
+    fn dot_stuff_bytewise(message: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut at_line_start = true;
+        let mut i = 0;
+        while i < message.len() {
+            match message[i] {
+                b'\r' => {
+                    out.extend_from_slice(b"\r\n");
+                    if message.get(i + 1) == Some(&b'\n') {
+                        i += 1;
+                    }
+                    at_line_start = true;
+                }
+                b'\n' => {
+                    out.extend_from_slice(b"\r\n");
+                    at_line_start = true;
+                }
+                b => {
+                    if at_line_start && b == b'.' {
+                        out.push(b'.');
+                    }
+                    at_line_start = false;
+                    out.push(b);
+                }
+            }
+            i += 1;
+        }
+        if !at_line_start {
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b".\r\n");
+        out
+    }
+
     proptest::proptest! {
+        #[test]
+        fn stuffing_matches_the_bytewise_rules(message in proptest::collection::vec(
+            proptest::prop_oneof![proptest::strategy::Just(b'.'), proptest::strategy::Just(b'\r'), proptest::strategy::Just(b'\n'), proptest::strategy::Just(b'a'), proptest::num::u8::ANY],
+            0..64,
+        )) {
+            let mut out = Vec::new();
+            dot_stuff(&message, &mut out);
+            proptest::prop_assert_eq!(out, dot_stuff_bytewise(&message));
+        }
+
         #[test]
         fn stuffing_round_trips_crlf_content(lines in proptest::collection::vec("[.a-z ]{0,6}", 0..8)) {
             let mut message = Vec::new();
