@@ -1,0 +1,23 @@
+//! The invite server's tests against the running server, over real HTTP
+//! (and SMTP): each test starts a server in this process on ephemeral
+//! loopback ports, over SQLite in a fresh folder or PostgreSQL in a fresh
+//! schema.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::print_stdout,
+    missing_docs,
+    unreachable_pub,
+    dead_code
+)]
+
+mod api;
+mod binary;
+mod common;
+mod load;
+mod mail;
+mod openapi;
+mod security;
+mod shutdown;
+mod story;
+mod workflows;
