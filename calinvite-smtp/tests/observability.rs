@@ -57,7 +57,10 @@ fn log() -> &'static Captured {
     LOG.get_or_init(|| {
         let captured = Captured::default();
         let writer = captured.clone();
+        // Plain text: another crate of the workspace turns on
+        // tracing-subscriber's colours, and the checks read `key=value`.
         let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
             .with_max_level(tracing::Level::TRACE)
             .with_writer(move || writer.clone())
             .finish();

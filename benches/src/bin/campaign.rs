@@ -751,6 +751,7 @@ async fn worker(args: &WorkerArgs) -> Result<WorkerLine, String> {
     // The worker's and the relay's warnings (a store error, a lost lease)
     // on stderr; they name no invitation token.
     let _ = tracing_subscriber::fmt()
+        .with_ansi(false)
         .with_max_level(tracing_subscriber::filter::LevelFilter::WARN)
         .with_writer(std::io::stderr)
         .try_init();
