@@ -223,10 +223,15 @@ fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
-/// The campaign's event: two hours, 30 days after `now`, in Madrid.
-pub fn campaign_event(
+/// The campaign's event title.
+const CAMPAIGN_TITLE: &str = "Product launch party";
+
+/// The benches' event: two hours, 30 days after `now`, in Madrid, called
+/// `title` (the campaign's, and `store-fanout`'s before and after its update).
+pub fn bench_event(
     code: EventCode,
     now: chrono::DateTime<chrono::Utc>,
+    title: &str,
 ) -> Result<Event, String> {
     let zone = TimeZone::parse("Europe/Madrid").map_err(err)?;
     let start = now + chrono::TimeDelta::days(30);
@@ -240,7 +245,7 @@ pub fn campaign_event(
     );
     let end = ZonedDateTime::from_instant(start.instant() + chrono::TimeDelta::hours(2), zone);
     Event::builder(code)
-        .summary("Product launch party")
+        .summary(title)
         .description("Drinks and demos.")
         .location("Calle Mayor 1, Madrid")
         .schedule(Schedule::timed(start, end).map_err(err)?)
@@ -275,13 +280,13 @@ pub async fn set_up(pipeline: &Feeder) -> Result<Campaign, String> {
         .map_err(err)?;
     let now = pipeline.now();
     let code = pipeline
-        .create_event_with(scope, |code| campaign_event(code, now))
+        .create_event_with(scope, |code| bench_event(code, now, CAMPAIGN_TITLE))
         .await
         .map_err(err)?;
     Ok(Campaign {
         owner,
         scope,
-        event: campaign_event(code, now)?,
+        event: bench_event(code, now, CAMPAIGN_TITLE)?,
         job: None,
     })
 }

@@ -45,6 +45,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use calinvite::{OsRandom, SystemClock, Worker, WorkerConfig};
+use calinvite_benches::campaign::bench_event;
 use calinvite_benches::measure::{rusage, vm_hwm_kb, wall_start};
 use calinvite_core::Envelope;
 use calinvite_core::lifecycle::{
@@ -54,8 +55,7 @@ use calinvite_core::lifecycle::{
 };
 use calinvite_core::spi::{Change, InvitationParts};
 use calinvite_core::{
-    Clock, EmailAddress, Event, EventCode, InvitationToken, ParticipationStatus, Recipient,
-    Schedule, Sequence, SequentialIds, TimeZone, ZonedDateTime,
+    Clock, EmailAddress, InvitationToken, ParticipationStatus, Recipient, Sequence, SequentialIds,
 };
 use calinvite_store::{SqlOptions, SqlStore};
 use serde::Serialize;
@@ -242,33 +242,6 @@ fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
-/// A two-hour event 30 days from now, in Madrid.
-fn event(
-    code: EventCode,
-    now: chrono::DateTime<chrono::Utc>,
-    title: &str,
-) -> Result<Event, String> {
-    let zone = TimeZone::parse("Europe/Madrid").map_err(err)?;
-    let start = now + chrono::TimeDelta::days(30);
-    let start = ZonedDateTime::from_instant(
-        start
-            .date_naive()
-            .and_hms_opt(18, 0, 0)
-            .unwrap_or_default()
-            .and_utc(),
-        zone,
-    );
-    let end = ZonedDateTime::from_instant(start.instant() + chrono::TimeDelta::hours(2), zone);
-    Event::builder(code)
-        .summary(title)
-        .description("Drinks and demos.")
-        .location("Calle Mayor 1, Madrid")
-        .schedule(Schedule::timed(start, end).map_err(err)?)
-        .organizer(address("ana@example.com")?, Some("Ana Organizer"))
-        .build()
-        .map_err(err)
-}
-
 type Bench = Pipeline<SqlStore, Counting>;
 
 fn pipeline(store: SqlStore, transport: Counting, options: &PipelineOptions) -> Bench {
@@ -313,14 +286,14 @@ async fn run_on(store: SqlStore, args: &Args, report: &mut Report) -> Result<(),
         .map_err(err)?;
     let now = main.now();
     let code = main
-        .create_event_with(scope, |code| event(code, now, "Product launch party"))
+        .create_event_with(scope, |code| bench_event(code, now, "Product launch party"))
         .await
         .map_err(err)?;
 
     // The per-call path: Pipeline::invite, one recipient per call.
     if args.invite_calls > 0 {
         let other = main
-            .create_event_with(scope, |code| event(code, now, "Warm-up drinks"))
+            .create_event_with(scope, |code| bench_event(code, now, "Warm-up drinks"))
             .await
             .map_err(err)?;
         let t0 = wall_start();
@@ -393,7 +366,7 @@ async fn run_on(store: SqlStore, args: &Args, report: &mut Report) -> Result<(),
     // Fan-out: one update to everyone who said Yes, planned in batches.
     let (cpu0, _) = rusage();
     let t0 = wall_start();
-    let updated = event(code.clone(), now, "Product launch party (new room)")?;
+    let updated = bench_event(code.clone(), now, "Product launch party (new room)")?;
     match main
         .update_event(scope, &code, updated)
         .await
