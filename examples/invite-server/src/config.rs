@@ -289,6 +289,11 @@ pub struct WorkerSection {
     pub concurrency: usize,
     /// Messages claimed per batch (default 64).
     pub batch: usize,
+    /// How long a claimed message is leased to this process (default 300
+    /// s). If the process dies, another (or the next start) sends the
+    /// message once the lease runs out; it must exceed the time a batch
+    /// takes to deliver.
+    pub lease_seconds: u64,
 }
 
 impl Default for WorkerSection {
@@ -297,6 +302,7 @@ impl Default for WorkerSection {
             enabled: true,
             concurrency: 8,
             batch: 64,
+            lease_seconds: 300,
         }
     }
 }
@@ -407,6 +413,7 @@ pub const ENV: &[(&str, &str)] = &[
     ("CALINVITE_WORKER_ENABLED", "worker.enabled"),
     ("CALINVITE_WORKER_CONCURRENCY", "worker.concurrency"),
     ("CALINVITE_WORKER_BATCH", "worker.batch"),
+    ("CALINVITE_WORKER_LEASE_SECONDS", "worker.lease_seconds"),
     ("CALINVITE_DEMO_ENABLED", "demo.enabled"),
     ("CALINVITE_DEMO_MAIL_DOMAIN", "demo.mail_domain"),
     ("CALINVITE_DEMO_ORGANIZER_NAME", "demo.organizer_name"),
@@ -489,8 +496,12 @@ impl Config {
         if self.http.max_upload_bytes < 1024 {
             return bad("http.max_upload_bytes must be at least 1024".into());
         }
-        if self.worker.concurrency == 0 || self.worker.batch == 0 {
-            return bad("worker.concurrency and worker.batch must be at least 1".into());
+        if self.worker.concurrency == 0 || self.worker.batch == 0 || self.worker.lease_seconds == 0
+        {
+            return bad(
+                "worker.concurrency, worker.batch and worker.lease_seconds must be at least 1"
+                    .into(),
+            );
         }
         if let Some(url) = &self.database.url
             && !(url.starts_with("sqlite:")

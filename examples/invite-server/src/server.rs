@@ -269,7 +269,8 @@ impl RunningServer {
                 pipeline.clone(),
                 WorkerConfig::default()
                     .concurrency(config.worker.concurrency)
-                    .batch(config.worker.batch),
+                    .batch(config.worker.batch)
+                    .lease(Duration::from_secs(config.worker.lease_seconds.max(1))),
             );
             state.watch_worker(w.counters());
             Some(w.spawn())

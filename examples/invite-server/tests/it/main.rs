@@ -14,9 +14,12 @@
 mod api;
 mod binary;
 mod common;
+mod deploy;
 mod load;
 mod mail;
 mod openapi;
+mod procs;
+mod scale_out;
 mod security;
 mod shutdown;
 mod story;
