@@ -1,13 +1,17 @@
 //! Stopping loses nothing: the server is stopped while invitations are
 //! being sent to it and while its worker drains the queue; every request it
 //! answered 201 leads to exactly one message, sent by it or, after a
-//! restart on the same database, by the next process.
+//! restart on the same database, by the next process. Once in this process
+//! (`RunningServer::shutdown`), once as an operator does it: SIGTERM to the
+//! `invite-server` binary sending through an SMTP relay.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::json;
 
-use crate::common::{Db, Reply, TestServer, captured, config, eventually};
+use crate::common::{Db, Reply, TestServer, captured, config, eventually, unique};
+use crate::procs::{ServerProcess, Sink, admin, free_port, printed_key};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stopping_under_load_loses_and_doubles_nothing() {
@@ -86,5 +90,176 @@ async fn stopping_under_load_loses_and_doubles_nothing() {
     let q = next.state().pipeline().queue_counts().await.unwrap();
     assert_eq!((q.queued, q.leased), (0, 0), "{q:?}");
     next.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// What became of one request sent while the server was stopping.
+#[derive(Clone, Debug)]
+struct Sent {
+    address: String,
+    /// The status, or `None` when no answer came (the connection was
+    /// refused or closed).
+    status: Option<u16>,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_load_loses_and_doubles_nothing() {
+    let dir = std::env::temp_dir().join(format!("invite-server-{}", unique("term")));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut sink = Sink::start(&dir);
+    let port = free_port();
+    let env: Vec<(String, String)> = [
+        ("CALINVITE_DATA_DIR", dir.join("data").display().to_string()),
+        ("CALINVITE_HTTP_LISTEN", format!("127.0.0.1:{port}")),
+        ("CALINVITE_DEMO_ENABLED", "false".to_owned()),
+        ("CALINVITE_SMTP_ENABLED", "false".to_owned()),
+        ("CALINVITE_OUTBOUND_KIND", "smtp".to_owned()),
+        ("CALINVITE_OUTBOUND_SMTP_HOST", "127.0.0.1".to_owned()),
+        ("CALINVITE_OUTBOUND_SMTP_PORT", sink.port.to_string()),
+        // Slower than the API takes invitations: messages are queued, and
+        // some on the wire, when SIGTERM comes.
+        ("CALINVITE_OUTBOUND_SMTP_RATE_PER_SECOND", "80".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let key = printed_key(&admin(
+        &dir,
+        &env,
+        &["add-owner", "--domain", "term.example.com", "--name", "Term"],
+    ));
+    let server = ServerProcess::start(&dir, &env, dir.join("server-1.log"));
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let organizer: serde_json::Value = client
+        .post(format!("{base}/v1/organizers"))
+        .bearer_auth(&key)
+        .json(&json!({"name": "Ana", "address": "ana@term.example.com"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let event: serde_json::Value = client
+        .post(format!("{base}/v1/events"))
+        .bearer_auth(&key)
+        .json(&json!({"organizer": organizer["organizer"]["id"], "summary": "Launch",
+            "start": "2036-06-12T18:00", "end": "2036-06-12T21:00", "time_zone": "Europe/Madrid"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = format!(
+        "{base}/v1/events/{}/invitations",
+        event["code"].as_str().unwrap()
+    );
+
+    // Clients that keep sending until the server stops answering.
+    let sent = Arc::new(tokio::sync::Mutex::new(Vec::<Sent>::new()));
+    let mut clients = tokio::task::JoinSet::new();
+    for c in 0..16 {
+        let (client, url, key, sent) = (client.clone(), url.clone(), key.clone(), sent.clone());
+        clients.spawn(async move {
+            for i in 0.. {
+                let address = format!("c{c:02}.n{i:05}@term.example.net");
+                let r = client
+                    .post(&url)
+                    .bearer_auth(&key)
+                    .json(&json!({"address": address}))
+                    .send()
+                    .await;
+                let status = match r {
+                    Ok(r) => Some(Reply::from(r).await.status.as_u16()),
+                    Err(_) => None,
+                };
+                sent.lock().await.push(Sent { address, status });
+                if status.is_none() {
+                    return;
+                }
+            }
+        });
+    }
+    // SIGTERM once a few hundred are in and the relay is busy.
+    eventually("300 invitations accepted", || async {
+        let n = sent.lock().await.iter().filter(|s| s.status == Some(201)).count();
+        (n >= 300 && sink.count() > 0).then_some(())
+    })
+    .await;
+    let (after, took) = server.terminate(Duration::from_secs(90));
+    while clients.join_next().await.is_some() {}
+    let sent = sent.lock().await.clone();
+    for s in &sent {
+        assert!(
+            matches!(s.status, None | Some(201)),
+            "{}: a request is answered in full or not at all: {:?}",
+            s.address,
+            s.status
+        );
+    }
+    let accepted: Vec<&str> = sent
+        .iter()
+        .filter(|s| s.status == Some(201))
+        .map(|s| s.address.as_str())
+        .collect();
+    let stopped = after
+        .iter()
+        .find(|l| l.starts_with("stopped"))
+        .unwrap_or_else(|| panic!("no \"stopped\" line: {after:?}"));
+    let still_queued: usize = stopped
+        .strip_prefix("stopped; ")
+        .and_then(|l| l.split_whitespace().next())
+        .map_or(0, |n| n.parse().unwrap());
+    let before = sink.received();
+    assert!(
+        still_queued > 0,
+        "the relay was slower than the API: some messages stay queued ({stopped})"
+    );
+    // Nothing the stopping process held went out twice.
+    assert_eq!(before.copies(), 0, "copies before the restart");
+
+    // The next start sends what was left, exactly that.
+    let server = ServerProcess::start(&dir, &env, dir.join("server-2.log"));
+    let total = before.files + still_queued;
+    for _ in 0..600 {
+        if sink.count() >= total {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let after_restart = sink.received();
+    assert_eq!(
+        after_restart.files, total,
+        "{} sent before SIGTERM and {still_queued} left queued",
+        before.files
+    );
+    for a in &accepted {
+        assert_eq!(
+            after_restart.by_recipient.get(*a).copied(),
+            Some(1),
+            "{a}: answered 201, so exactly one message"
+        );
+    }
+    assert_eq!(after_restart.copies(), 0);
+    // Requests without an answer were either taken (one message) or not
+    // (none); every message is one of the requests.
+    let asked: std::collections::HashSet<&str> = sent.iter().map(|s| s.address.as_str()).collect();
+    assert!(after_restart.by_recipient.keys().all(|r| asked.contains(r.as_str())));
+    eprintln!(
+        "SIGTERM under load: {} requests, {} answered 201, stopped in {took:?}; {} messages sent \
+         before, {still_queued} left queued and sent by the next start",
+        sent.len(),
+        accepted.len(),
+        before.files
+    );
+    let (_, _) = server.terminate(Duration::from_secs(90));
+    assert!(sink.running(), "smtp-sink died: {}", sink.log_text());
+    drop(sink);
     let _ = std::fs::remove_dir_all(&dir);
 }
