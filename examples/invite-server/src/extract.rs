@@ -64,7 +64,9 @@ impl Caller {
     /// other is not found: another tenant's data does not exist for it).
     pub fn scope_of(&self, id: u64) -> ApiResult<Scope> {
         let scope = Scope::new(self.owner(), OrganizerId(id));
-        if self.sees(scope) {
+        // The store keeps ids as signed 64-bit integers: a larger one names
+        // no organizer (rather than failing the store as out of range).
+        if self.sees(scope) && i64::try_from(id).is_ok() {
             Ok(scope)
         } else {
             Err(ApiError::not_found(format!("organizer {id}")))

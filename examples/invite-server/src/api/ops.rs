@@ -85,7 +85,10 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
     tag = "operations",
     security(()),
     params(("slug" = String, Path, description = "The problem type, such as validation")),
-    responses((status = 200, description = "The problem type, described", body = String, content_type = "text/plain"))
+    responses(
+        (status = 200, description = "The problem type, described", body = String, content_type = "text/plain"),
+        (status = 404, description = "No such problem type", body = crate::problem::Problem, content_type = "application/problem+json"),
+    )
 )]
 pub(crate) async fn problem_type(ApiPath(slug): ApiPath<String>) -> ApiResult<Response> {
     let (status, title, text) = crate::problem::describe(&slug)

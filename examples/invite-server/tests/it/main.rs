@@ -15,6 +15,7 @@ mod api;
 mod binary;
 mod common;
 mod deploy;
+mod fuzz;
 mod load;
 mod mail;
 mod openapi;
