@@ -12,8 +12,9 @@
 # Environment: DURATION (seconds measured, default 10), WARMUP (default 1),
 # CLIENTS (default 50), ONLY=sqlite|postgres, NO_WORKER=1 (the API alone, no
 # delivery), NO_RELAY=1 (the worker writes to the capture folder instead of
-# smtp-sink), CALINVITE_POSTGRES_URL (default
-# postgres://postgres@127.0.0.1:5432/test).
+# smtp-sink), SERVER_ENV="CALINVITE_NAME=VALUE …" (settings of the server,
+# such as CALINVITE_DATABASE_MAX_CONNECTIONS=32), CALINVITE_POSTGRES_URL
+# (default postgres://postgres@127.0.0.1:5432/test).
 #
 # Needs PostgreSQL (scripts/postgres.sh) and, unless NO_RELAY=1, Postfix's
 # smtp-sink (scripts/postfix.sh installs Postfix). The machine is what is
@@ -44,6 +45,7 @@ cp "$TARGET/release/invite-server" "$TARGET/release/invite-load" "$BIN/"
 
 extra=(--clients "$CLIENTS" --seconds "$DURATION" --warmup "$WARMUP")
 [ "${NO_WORKER:-0}" = 1 ] && extra+=(--no-worker)
+for setting in ${SERVER_ENV:-}; do extra+=(--server-env "$setting"); done
 
 sink_pid=
 if [ "${NO_RELAY:-0}" != 1 ] && [ "${NO_WORKER:-0}" != 1 ]; then

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! invite-load --server-bin PATH [--db sqlite|postgres] [--relay-port PORT] [--no-worker]
-//!             [--postgres-url URL] [--clients N] [--seconds S] [--warmup W]
+//!             [--server-env CALINVITE_NAME=VALUE]… [--postgres-url URL]
+//!             [--clients N] [--seconds S] [--warmup W]
 //! invite-load --url URL --key KEY --event CODE [--clients N] [--seconds S] [--warmup W]
 //! ```
 //!
@@ -24,7 +25,8 @@
 //! dropped at the end. Its worker delivers to an SMTP relay on
 //! `127.0.0.1:PORT` (`--relay-port`: `benches/run-invite-load.sh` starts
 //! Postfix's `smtp-sink` there) or, without one, into the capture folder;
-//! `--no-worker` runs the API alone. SIGTERM stops it at the end. With
+//! `--no-worker` runs the API alone; `--server-env` sets any other setting
+//! (`CALINVITE_DATABASE_MAX_CONNECTIONS=32`). SIGTERM stops it at the end. With
 //! `--url` it drives a server that is already running.
 //!
 //! It exits non-zero when no invitation was accepted, or when any request
@@ -54,6 +56,8 @@ struct Report {
     worker: bool,
     /// `smtp-relay`, `capture` or `external`.
     outbound: String,
+    /// Settings given with `--server-env`.
+    server_env: BTreeMap<String, String>,
     clients: usize,
     warmup_seconds: f64,
     seconds: f64,
@@ -87,6 +91,7 @@ struct Args {
     db: String,
     relay_port: Option<u16>,
     worker: bool,
+    server_env: Vec<(String, String)>,
     postgres_url: String,
     url: Option<String>,
     key: Option<String>,
@@ -98,7 +103,7 @@ struct Args {
 
 fn usage() -> String {
     "usage: invite-load --server-bin PATH [--db sqlite|postgres] [--relay-port PORT] [--no-worker]\n       \
-     [--postgres-url URL] [--clients N] [--seconds S] [--warmup W]\n   \
+     [--server-env CALINVITE_NAME=VALUE]... [--postgres-url URL] [--clients N] [--seconds S] [--warmup W]\n   \
      or: invite-load --url URL --key KEY --event CODE [--clients N] [--seconds S] [--warmup W]"
         .to_owned()
 }
@@ -109,6 +114,7 @@ fn parse_args() -> Result<Args, String> {
         db: "sqlite".into(),
         relay_port: None,
         worker: true,
+        server_env: Vec::new(),
         postgres_url: campaign::postgres_url(),
         url: None,
         key: std::env::var("CALINVITE_LOAD_KEY").ok(),
@@ -134,6 +140,15 @@ fn parse_args() -> Result<Args, String> {
                 a.relay_port = Some(v.parse().map_err(|e| format!("--relay-port {v:?}: {e}"))?);
             }
             "--no-worker" => a.worker = false,
+            "--server-env" => {
+                let v = value()?;
+                match v.split_once('=') {
+                    Some((k, val)) if k.starts_with("CALINVITE_") => {
+                        a.server_env.push((k.to_owned(), val.to_owned()));
+                    }
+                    _ => return Err(format!("--server-env {v:?}: not CALINVITE_NAME=VALUE")),
+                }
+            }
             "--postgres-url" => a.postgres_url = value()?,
             "--url" => a.url = Some(value()?.trim_end_matches('/').to_owned()),
             "--key" => a.key = Some(value()?),
@@ -154,7 +169,9 @@ fn parse_args() -> Result<Args, String> {
     match (&a.server_bin, &a.url) {
         (Some(_), None) => {}
         (None, Some(_)) if a.key.is_some() && a.event.is_some() => {}
-        (None, Some(_)) => return Err("--url needs --key (or $CALINVITE_LOAD_KEY) and --event".into()),
+        (None, Some(_)) => {
+            return Err("--url needs --key (or $CALINVITE_LOAD_KEY) and --event".into());
+        }
         _ => return Err(format!("give --server-bin or --url\n{}", usage())),
     }
     Ok(a)
@@ -175,7 +192,8 @@ impl Started {
         // The fields after the command name, which is in parentheses.
         let rest = &stat[stat.rfind(')')? + 2..];
         let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+        let ticks: f64 =
+            fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
         Some(ticks / 100.0)
     }
 
@@ -246,6 +264,9 @@ fn start_server(a: &Args, bin: &PathBuf) -> Result<(Started, String, String, Str
     if let Some(s) = &schema {
         c.env("CALINVITE_DATABASE_URL", &a.postgres_url)
             .env("CALINVITE_DATABASE_SCHEMA", s);
+    }
+    for (k, v) in &a.server_env {
+        c.env(k, v);
     }
     let mut child = c
         .spawn()
@@ -382,7 +403,13 @@ fn run(a: Args) -> Result<Report, String> {
             let (s, u, k, e) = start_server(&a, bin)?;
             report.db = a.db.clone();
             report.worker = a.worker;
-            report.outbound = if a.relay_port.is_some() { "smtp-relay" } else { "capture" }.into();
+            report.server_env = a.server_env.iter().cloned().collect();
+            report.outbound = if a.relay_port.is_some() {
+                "smtp-relay"
+            } else {
+                "capture"
+            }
+            .into();
             (Some(s), u, k, e)
         }
         None => {
@@ -451,7 +478,13 @@ fn run(a: Args) -> Result<Report, String> {
             Some(f) => f.await.ok(),
             None => None,
         };
-        Ok::<_, String>((seen, measured, server_cpu, (cpu1 - cpu0).as_secs_f64(), metrics))
+        Ok::<_, String>((
+            seen,
+            measured,
+            server_cpu,
+            (cpu1 - cpu0).as_secs_f64(),
+            metrics,
+        ))
     });
     let stopped = server.map(|s| s.stop(&a.postgres_url));
     let (seen, measured, server_cpu, client_cpu, metrics) = result?;

@@ -75,7 +75,9 @@ fn the_systemd_unit_runs_the_server_as_its_own_user_and_waits_for_its_shutdown()
     // The stop timeout covers the server's own: HTTP requests and SMTP
     // sessions finish side by side, then the worker records what it holds
     // (up to a relay's reply timeout; allow 30 s).
-    let stop: u64 = get("TimeoutStopSec").parse().expect("TimeoutStopSec in seconds");
+    let stop: u64 = get("TimeoutStopSec")
+        .parse()
+        .expect("TimeoutStopSec in seconds");
     let http = Config::default().http.shutdown_grace_seconds;
     let smtp = calinvite_smtp::listener::ListenerConfig::new("x")
         .shutdown_grace
@@ -157,10 +159,7 @@ fn every_configuration_in_the_operators_guide_is_read_by_the_server() {
     let all: Config = toml::from_str(&blocks[0]).unwrap();
     assert_eq!(all.data_dir, Path::new("/var/lib/invite-server"));
     assert_eq!(all.smtp.verify, invite_server::config::Verify::Dns);
-    assert_eq!(
-        all.outbound.kind,
-        invite_server::config::OutboundKind::Smtp
-    );
+    assert_eq!(all.outbound.kind, invite_server::config::OutboundKind::Smtp);
 }
 
 #[test]
@@ -205,7 +204,15 @@ fn every_setting_and_variable_the_operators_guide_names_exists() {
             node = node.and_then(|n| n.get(part));
         }
         // An unset option (such as `[http] public_url`) has no default.
-        let optional = ["public_url", "url", "schema", "capture_dir", "username", "password", "helo"];
+        let optional = [
+            "public_url",
+            "url",
+            "schema",
+            "capture_dir",
+            "username",
+            "password",
+            "helo",
+        ];
         assert!(
             node.is_some() || optional.contains(&key.as_str()),
             "[{section}] {key} is not a setting"

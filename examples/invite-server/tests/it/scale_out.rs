@@ -186,19 +186,26 @@ async fn two_processes_on_one_postgres_send_everything_once_through_kills() {
         .json()
         .await
         .unwrap();
-    let organizer = r["organizer"]["id"].as_u64().unwrap_or_else(|| panic!("{r}"));
+    let organizer = r["organizer"]["id"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{r}"));
     let r: Value = client
         .post(format!("{}/v1/events", urls[1]))
         .bearer_auth(&key)
-        .json(&json!({"organizer": organizer, "summary": "Launch", "start": "2036-06-12T18:00",
-            "end": "2036-06-12T21:00", "time_zone": "Europe/Madrid"}))
+        .json(
+            &json!({"organizer": organizer, "summary": "Launch", "start": "2036-06-12T18:00",
+            "end": "2036-06-12T21:00", "time_zone": "Europe/Madrid"}),
+        )
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    let event = r["code"].as_str().unwrap_or_else(|| panic!("{r}")).to_owned();
+    let event = r["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{r}"))
+        .to_owned();
 
     // A list to each process.
     let mut lists = Vec::new();
@@ -261,7 +268,11 @@ async fn two_processes_on_one_postgres_send_everything_once_through_kills() {
                 sink.count(),
                 DEADLINE.as_secs()
             );
-            assert!(victim.running(), "the process to kill ended by itself:\n{}", victim.logs());
+            assert!(
+                victim.running(),
+                "the process to kill ended by itself:\n{}",
+                victim.logs()
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let requests_done = next.load(Ordering::Relaxed).min(API_INVITATIONS);
@@ -291,9 +302,8 @@ async fn two_processes_on_one_postgres_send_everything_once_through_kills() {
             .text()
             .await
             .unwrap();
-        let state = |s: &str| {
-            metric(&text, "calinvite_queue_messages", &format!("state=\"{s}\"")).unwrap()
-        };
+        let state =
+            |s: &str| metric(&text, "calinvite_queue_messages", &format!("state=\"{s}\"")).unwrap();
         if state("queued") + state("leased") == 0.0 && state("sent") as usize >= expected {
             break text;
         }
@@ -344,7 +354,11 @@ async fn two_processes_on_one_postgres_send_everything_once_through_kills() {
         received.by_recipient.len(),
     );
 
-    assert!(answers.server_errors.is_empty(), "5xx: {:?}", answers.server_errors);
+    assert!(
+        answers.server_errors.is_empty(),
+        "5xx: {:?}",
+        answers.server_errors
+    );
     assert_eq!(answers.invited + answers.already, API_INVITATIONS);
     // Nothing lost, nothing to a stranger.
     let mut invited: Vec<String> = (0..API_INVITATIONS).map(api_address).collect();
@@ -355,15 +369,30 @@ async fn two_processes_on_one_postgres_send_everything_once_through_kills() {
         .iter()
         .filter(|a| !received.by_recipient.contains_key(*a))
         .collect();
-    assert!(missing.is_empty(), "{} without a message: {:?}", missing.len(), &missing[..missing.len().min(10)]);
-    assert_eq!(received.by_recipient.len(), expected, "recipients not invited got mail");
+    assert!(
+        missing.is_empty(),
+        "{} without a message: {:?}",
+        missing.len(),
+        &missing[..missing.len().min(10)]
+    );
+    assert_eq!(
+        received.by_recipient.len(),
+        expected,
+        "recipients not invited got mail"
+    );
     assert_eq!(received.unreadable, 0);
     // One message per invitation: copies share its Message-ID.
     assert_eq!(received.by_message_id.len(), expected);
     assert!(received.by_message_id.values().all(|r| r.len() == 1));
     // Copies only from what a killed process held.
-    assert!(copies <= window, "{copies} copies, more than kills × batches in hand = {window}");
-    assert!(copies <= reclaimed, "{copies} copies, but only {reclaimed} leases reclaimed");
+    assert!(
+        copies <= window,
+        "{copies} copies, more than kills × batches in hand = {window}"
+    );
+    assert!(
+        copies <= reclaimed,
+        "{copies} copies, but only {reclaimed} leases reclaimed"
+    );
     let failed = metric(&metrics, "calinvite_queue_messages", "state=\"failed\"").unwrap();
     assert_eq!(failed, 0.0);
 

@@ -126,7 +126,13 @@ async fn sigterm_under_load_loses_and_doubles_nothing() {
     let key = printed_key(&admin(
         &dir,
         &env,
-        &["add-owner", "--domain", "term.example.com", "--name", "Term"],
+        &[
+            "add-owner",
+            "--domain",
+            "term.example.com",
+            "--name",
+            "Term",
+        ],
     ));
     let server = ServerProcess::start(&dir, &env, dir.join("server-1.log"));
     let base = format!("http://127.0.0.1:{port}");
@@ -147,8 +153,10 @@ async fn sigterm_under_load_loses_and_doubles_nothing() {
     let event: serde_json::Value = client
         .post(format!("{base}/v1/events"))
         .bearer_auth(&key)
-        .json(&json!({"organizer": organizer["organizer"]["id"], "summary": "Launch",
-            "start": "2036-06-12T18:00", "end": "2036-06-12T21:00", "time_zone": "Europe/Madrid"}))
+        .json(
+            &json!({"organizer": organizer["organizer"]["id"], "summary": "Launch",
+            "start": "2036-06-12T18:00", "end": "2036-06-12T21:00", "time_zone": "Europe/Madrid"}),
+        )
         .send()
         .await
         .unwrap()
@@ -187,7 +195,12 @@ async fn sigterm_under_load_loses_and_doubles_nothing() {
     }
     // SIGTERM once a few hundred are in and the relay is busy.
     eventually("300 invitations accepted", || async {
-        let n = sent.lock().await.iter().filter(|s| s.status == Some(201)).count();
+        let n = sent
+            .lock()
+            .await
+            .iter()
+            .filter(|s| s.status == Some(201))
+            .count();
         (n >= 300 && sink.count() > 0).then_some(())
     })
     .await;
@@ -250,7 +263,12 @@ async fn sigterm_under_load_loses_and_doubles_nothing() {
     // Requests without an answer were either taken (one message) or not
     // (none); every message is one of the requests.
     let asked: std::collections::HashSet<&str> = sent.iter().map(|s| s.address.as_str()).collect();
-    assert!(after_restart.by_recipient.keys().all(|r| asked.contains(r.as_str())));
+    assert!(
+        after_restart
+            .by_recipient
+            .keys()
+            .all(|r| asked.contains(r.as_str()))
+    );
     eprintln!(
         "SIGTERM under load: {} requests, {} answered 201, stopped in {took:?}; {} messages sent \
          before, {still_queued} left queued and sent by the next start",
