@@ -5,7 +5,8 @@
 # `systemd-analyze security --offline` must rate its exposure at most
 # THRESHOLD, in tenths as its --threshold counts (default 20: the 2.0 up to
 # which it says "OK"). The unit's ExecStart binary is replaced by BINARY,
-# because verify also checks that the program exists.
+# because verify also checks that the program exists. A sysusers.d file
+# beside the unit (same name, .sysusers) must make the unit's User=.
 #
 #   verify-unit.sh UNIT BINARY [THRESHOLD]
 #
@@ -39,6 +40,17 @@ sed "s#^ExecStart=/usr/local/bin/invite-server #ExecStart=$binary #" "$unit" >"$
 out=$(systemd-analyze verify "$work/$name" 2>&1) || die "systemd-analyze verify failed: $out"
 [ -z "$out" ] || die "systemd-analyze verify complained: $out"
 echo "verify: OK"
+
+# The system user: the sysusers.d file beside the unit makes the unit's User=.
+sysusers="$(dirname "$unit")/${name%.service}.sysusers"
+if [ -f "$sysusers" ]; then
+  user=$(sed -n 's/^User=//p' "$unit")
+  mkdir -p "$work/root/etc"
+  systemd-sysusers --root="$work/root" "$(cd "$(dirname "$sysusers")" && pwd)/$(basename "$sysusers")" >/dev/null 2>&1 ||
+    die "systemd-sysusers refused $sysusers"
+  grep -q "^$user:" "$work/root/etc/passwd" || die "$sysusers does not make the unit's user $user"
+  echo "sysusers: OK ($(grep "^$user:" "$work/root/etc/passwd"))"
+fi
 
 security=$(systemd-analyze security --offline=true --threshold="$threshold" "$work/$name" 2>&1) ||
   die "exposure above $threshold tenths: $(printf '%s\n' "$security" | tail -n 15)"

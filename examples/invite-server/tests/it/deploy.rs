@@ -1,6 +1,7 @@
 //! What an operator installs: the systemd unit, checked by systemd's own
-//! `systemd-analyze` (verify, and the exposure rating of its sandboxing),
-//! its command line run by the real binary, and its stop timeout against
+//! `systemd-analyze` (verify, and the exposure rating of its sandboxing)
+//! and its user by `systemd-sysusers` (into a scratch root), its command
+//! line run by the real binary, and its stop timeout against
 //! the server's own shutdown grace; and the operator's guide, whose every
 //! configuration snippet the server reads.
 
@@ -52,6 +53,11 @@ fn the_systemd_unit_passes_systemd_analyze() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("verify: OK"), "{stdout}");
+    assert!(
+        stdout.contains("sysusers: OK (invite-server:x:")
+            && stdout.contains(":/var/lib/invite-server:/usr/sbin/nologin"),
+        "{stdout}"
+    );
     assert!(stdout.contains("Overall exposure level"), "{stdout}");
 }
 
