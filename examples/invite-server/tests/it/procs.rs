@@ -289,9 +289,10 @@ impl Sink {
         for entry in std::fs::read_dir(&self.dump).unwrap() {
             let bytes = std::fs::read(entry.unwrap().path()).unwrap();
             r.files += 1;
-            let text = String::from_utf8_lossy(&bytes);
+            let text = String::from_utf8_lossy(&bytes).replace("\r\n", "\n");
+            // The sink's lines and the message's header: up to the first
+            // empty line.
             let head = text.split("\n\n").next().unwrap_or("");
-            let head = head.replace("\r\n", "\n");
             let mut rcpt = None;
             let mut id = None;
             let lines: Vec<&str> = head.lines().collect();
@@ -299,7 +300,10 @@ impl Sink {
                 if let Some(v) = line.strip_prefix("X-Rcpt-Args:") {
                     let v = v.split_whitespace().next().unwrap_or("");
                     rcpt = Some(v.trim_matches(['<', '>']).to_owned());
-                } else if line.len() > 11 && line[..11].eq_ignore_ascii_case("message-id:") {
+                } else if id.is_none()
+                    && line.len() > 11
+                    && line[..11].eq_ignore_ascii_case("message-id:")
+                {
                     let mut v = line[11..].trim().to_owned();
                     if v.is_empty() {
                         v = lines.get(i + 1).map_or("", |l| l.trim()).to_owned();
