@@ -138,6 +138,33 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
         self.store.commit(vec![Change::Enqueue(delivery)]).await?;
         Ok(key)
     }
+
+    /// Queues a plain notice from domain owner `owner` (its name and reply
+    /// address, like every notice) to `to`: sent by the worker and retried
+    /// like any queued message. For an application's own notices; calinvite
+    /// itself mails only registered organizers
+    /// ([D7](crate::manual::design#d7)), and an application mailing anyone
+    /// else should know who it writes to (a DMARC pass of that address's
+    /// own mail, say). A suppressed address is refused (`suppressed`).
+    pub async fn mail_notice(
+        &self,
+        owner: OwnerId,
+        to: &EmailAddress,
+        text: &NoticeText,
+    ) -> Result<DeliveryKey, PipelineError> {
+        let owner = self.owner(owner).await?;
+        if let Some(s) = self.store.suppression(owner.id, to).await? {
+            return Err(Refusal::new(
+                RefusalReason::Suppressed,
+                format!("{} is suppressed ({})", to.to_unicode(), s.reason.as_str()),
+            )
+            .into());
+        }
+        let delivery = self.notice_delivery(&owner, to, text, None, self.now())?;
+        let key = delivery.key.clone();
+        self.store.commit(vec![Change::Enqueue(delivery)]).await?;
+        Ok(key)
+    }
 }
 
 impl<S: Store, T: Transport> crate::lifecycle::report::ReadsStore for Pipeline<S, T> {
