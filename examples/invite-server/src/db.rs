@@ -13,7 +13,11 @@
 //! `calinvite-store`'s schema (version 4) and parses each row's body with
 //! the core's own type, as the store does.
 
+mod held;
+
 use std::str::FromStr as _;
+
+pub(crate) use held::{HeldRecord, LinkRecord, result_name};
 
 use calinvite_core::lifecycle::{OrganizerId, OwnerId, Scope, Suppression};
 use calinvite_store::Dialect;
@@ -70,7 +74,7 @@ const MIGRATIONS: &[&[&str]] = &[&[
      organizer BIGINT NOT NULL, code TEXT NOT NULL, name TEXT NOT NULL, digest TEXT NOT NULL, \
      csv {blob} NOT NULL, fed BIGINT NOT NULL, error TEXT, created_at BIGINT NOT NULL)",
     "CREATE INDEX invite_server_lists_event ON invite_server_lists (code, created_at, id)",
-]];
+], held::MIGRATION];
 
 /// An API key as stored (never its secret).
 #[derive(Clone, Debug, PartialEq, Eq)]

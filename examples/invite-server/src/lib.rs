@@ -83,6 +83,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod authres;
 pub mod config;
 mod db;
 pub mod extract;
@@ -93,6 +94,7 @@ pub mod problem;
 mod router;
 mod server;
 mod state;
+pub mod unregistered;
 
 pub use config::Config;
 pub use db::{DbError, ServerDb};
