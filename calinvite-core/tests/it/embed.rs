@@ -133,15 +133,14 @@ fn an_application_notice_is_queued_and_sent_but_never_to_a_suppressed_address() 
         "bounces@events.example.com"
     );
     let bytes = String::from_utf8_lossy(&sent[0].bytes).into_owned();
-    assert!(bytes.contains("Subject: Your invitation is held"), "{bytes}");
+    assert!(
+        bytes.contains("Subject: Your invitation is held"),
+        "{bytes}"
+    );
     assert!(bytes.contains("Register with this link"), "{bytes}");
     // Suppressed: refused, nothing queued.
-    block_on(pipeline.suppress(
-        scope.owner,
-        newcomer.clone(),
-        SuppressionReason::Complaint,
-    ))
-    .unwrap();
+    block_on(pipeline.suppress(scope.owner, newcomer.clone(), SuppressionReason::Complaint))
+        .unwrap();
     let e = block_on(pipeline.mail_notice(scope.owner, &newcomer, &text)).unwrap_err();
     assert!(
         matches!(&e, PipelineError::Refused(r) if r.reason == RefusalReason::Suppressed),

@@ -393,11 +393,15 @@ async fn refusals_the_sender_should_hear_are_rejected_others_accepted() {
     handle.shutdown().await.unwrap();
 }
 
+/// What the hook saw of one message: the reason, the pipeline's bytes, the
+/// bytes as they arrived, the verdict.
+type Seen = (String, Vec<u8>, Vec<u8>, AuthVerdict);
+
 /// A refusal hook that takes refusals of strangers to the ingest mailbox
 /// while `mode` says so, and notes what it saw.
 struct Keeper {
     mode: std::sync::Mutex<calinvite_smtp::listener::RefusalAction>,
-    seen: std::sync::Mutex<Vec<(String, Vec<u8>, Vec<u8>, AuthVerdict)>>,
+    seen: std::sync::Mutex<Vec<Seen>>,
 }
 
 struct KeeperHook(Arc<Keeper>);
@@ -446,7 +450,10 @@ async fn a_refusal_hook_decides_what_the_sender_of_a_refused_message_hears() {
         let (reason, raw, arrived, v) = &seen[0];
         assert_eq!(reason, "not-an-organizer");
         assert!(raw.starts_with(b"Received: "), "the pipeline's bytes");
-        assert!(raw.ends_with(arrived), "the message as it arrived ends them");
+        assert!(
+            raw.ends_with(arrived),
+            "the message as it arrived ends them"
+        );
         assert_eq!(arrived.as_slice(), message.as_slice());
         assert_eq!(v, &verdict);
     }
@@ -470,7 +477,11 @@ async fn a_refusal_hook_decides_what_the_sender_of_a_refused_message_hears() {
     assert_eq!(keeper.seen.lock().unwrap().len(), 3);
     let m = handle.metrics();
     assert_eq!(
-        (m.messages_accepted, m.messages_deferred, m.messages_rejected),
+        (
+            m.messages_accepted,
+            m.messages_deferred,
+            m.messages_rejected
+        ),
         (2, 1, 1)
     );
     handle.shutdown().await.unwrap();

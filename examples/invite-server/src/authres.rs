@@ -172,11 +172,8 @@ fn parse(value: &str, authserv_id: &str) -> Option<AuthVerdict> {
             }
             "dkim" if verdict.dkim.len() < MAX_DKIM => {
                 let domain = property("header.d").or_else(|| {
-                    property("header.i").map(|i| {
-                        i.rsplit_once('@')
-                            .map_or(i.as_str(), |(_, d)| d)
-                            .to_owned()
-                    })
+                    property("header.i")
+                        .map(|i| i.rsplit_once('@').map_or(i.as_str(), |(_, d)| d).to_owned())
                 });
                 if let Some(d) = domain.filter(|d| !d.is_empty()) {
                     verdict.dkim.push((d, outcome));
@@ -232,7 +229,8 @@ mod tests {
         ));
         assert_eq!(verdict_from(&m, ID).unwrap().dmarc, AuthResult::Fail);
         // A header in the body is no header.
-        let body = format!("From: a@example.org\r\n\r\nAuthentication-Results: {ID}; dmarc=pass\r\n");
+        let body =
+            format!("From: a@example.org\r\n\r\nAuthentication-Results: {ID}; dmarc=pass\r\n");
         assert_eq!(verdict_from(body.as_bytes(), ID), None);
         // `none` when nothing was checked.
         let none = message(&format!("Authentication-Results: {ID} 1; none\r\n"));

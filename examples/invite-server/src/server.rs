@@ -224,8 +224,12 @@ impl RunningServer {
             config.http.max_upload_bytes,
             Duration::from_secs(config.http.request_timeout_seconds.max(1)),
         );
-        let state =
-            AppState::with_organizers(pipeline.clone(), db.clone(), limits, config.organizers.clone());
+        let state = AppState::with_organizers(
+            pipeline.clone(),
+            db.clone(),
+            limits,
+            config.organizers.clone(),
+        );
 
         let demo = if config.demo.enabled {
             demo(&state, &config).await?
@@ -259,11 +263,11 @@ impl RunningServer {
                     MailAuthVerifier::system()
                         .map_err(|e| StartError::new("DNS for SPF/DKIM/DMARC", e))?,
                 )),
-                Verify::AuthenticationResults => ServerVerifier::Header(
-                    crate::authres::TrustedAuthResults::new(
+                Verify::AuthenticationResults => {
+                    ServerVerifier::Header(crate::authres::TrustedAuthResults::new(
                         config.smtp.trusted_authserv_id.clone().unwrap_or_default(),
-                    ),
-                ),
+                    ))
+                }
                 _ => ServerVerifier::None,
             };
             let tcp = TcpListener::bind(config.smtp.listen.as_str())

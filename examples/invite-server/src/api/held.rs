@@ -164,9 +164,8 @@ pub(crate) async fn list_held(
     rows.truncate(limit);
     let next_cursor = more
         .then(|| {
-            rows.last().map(|h| {
-                encode_cursor(&format!("{}:{}", h.received_at.timestamp_micros(), h.id))
-            })
+            rows.last()
+                .map(|h| encode_cursor(&format!("{}:{}", h.received_at.timestamp_micros(), h.id)))
         })
         .flatten();
     Ok(Json(Page {
@@ -302,7 +301,10 @@ pub(crate) async fn start_registration(
         )));
     }
     let n = state.newcomers();
-    let held = n.db().held_page(owner, Some(to.as_str()), None, 200).await?;
+    let held = n
+        .db()
+        .held_page(owner, Some(to.as_str()), None, 200)
+        .await?;
     let name = match &new.name {
         Some(given) => {
             let n = plain(given, 200);
@@ -317,7 +319,11 @@ pub(crate) async fn start_registration(
     };
     match n.send_link(owner, &to, &name, None, "api").await {
         Ok(sent) => {
-            tracing::info!(owner = owner.0, sender_domain = crate::unregistered::domain_of(to.as_str()), "sign-in link queued at the domain owner's request");
+            tracing::info!(
+                owner = owner.0,
+                sender_domain = crate::unregistered::domain_of(to.as_str()),
+                "sign-in link queued at the domain owner's request"
+            );
             Ok((
                 StatusCode::ACCEPTED,
                 Json(RegistrationStarted {
@@ -340,12 +346,12 @@ pub(crate) async fn start_registration(
                 n.config().notice_interval_hours
             ),
         })),
-        Err(NotSent::Suppressed(detail)) => Err(ApiError::refused(
-            &calinvite_core::lifecycle::Refusal::new(
+        Err(NotSent::Suppressed(detail)) => {
+            Err(ApiError::refused(&calinvite_core::lifecycle::Refusal::new(
                 calinvite_core::lifecycle::RefusalReason::Suppressed,
                 detail,
-            ),
-        )),
+            )))
+        }
         Err(NotSent::NoLinkBase) => Err(ApiError::unavailable(
             "the server knows no public URL to put in a sign-in link",
         )),
@@ -382,7 +388,10 @@ pub struct RegistrationPatch {
     pub self_registration: Option<bool>,
 }
 
-async fn settings(state: &AppState, owner: calinvite_core::lifecycle::OwnerId) -> ApiResult<RegistrationSettings> {
+async fn settings(
+    state: &AppState,
+    owner: calinvite_core::lifecycle::OwnerId,
+) -> ApiResult<RegistrationSettings> {
     let n = state.newcomers();
     Ok(RegistrationSettings {
         self_registration: n.self_registration(owner).await?,
@@ -433,7 +442,11 @@ pub(crate) async fn patch_registration(
             .db()
             .set_self_registration(owner, on)
             .await?;
-        tracing::info!(owner = owner.0, self_registration = on, "self-registration switched");
+        tracing::info!(
+            owner = owner.0,
+            self_registration = on,
+            "self-registration switched"
+        );
     }
     Ok(Json(settings(&state, owner).await?))
 }

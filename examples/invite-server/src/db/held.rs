@@ -116,8 +116,7 @@ fn count(row: &AnyRow) -> DbResult<u64> {
 const HELD_COLUMNS: &str = "id, owner, address, name, kind, summary, digest, mail_from, rcpt_to, \
                             spf, dkim, dmarc, bytes, received_at, expires_at";
 
-const LINK_COLUMNS: &str =
-    "owner, address, name, origin, created_at, expires_at, used_at, result";
+const LINK_COLUMNS: &str = "owner, address, name, origin, created_at, expires_at, used_at, result";
 
 impl ServerDb {
     fn held_record(row: &AnyRow) -> DbResult<HeldRecord> {
@@ -211,10 +210,7 @@ impl ServerDb {
         .fetch_one(&self.pool)
         .await
         .map_err(db)?;
-        let bytes = uid(row
-            .try_get::<Option<i64>, _>("b")
-            .map_err(db)?
-            .unwrap_or(0));
+        let bytes = uid(row.try_get::<Option<i64>, _>("b").map_err(db)?.unwrap_or(0));
         Ok((of_address, count(&row)?, bytes))
     }
 
@@ -246,7 +242,11 @@ impl ServerDb {
     }
 
     /// One of `owner`'s held messages.
-    pub(crate) async fn held_one(&self, owner: OwnerId, held: &str) -> DbResult<Option<HeldRecord>> {
+    pub(crate) async fn held_one(
+        &self,
+        owner: OwnerId,
+        held: &str,
+    ) -> DbResult<Option<HeldRecord>> {
         let row = sqlx::query(self.sql(&format!(
             "SELECT {HELD_COLUMNS} FROM invite_server_held_messages WHERE owner = $1 AND id = $2"
         )))
@@ -509,9 +509,9 @@ impl ServerDb {
 
     /// The owner's self-registration switch, when it set one.
     pub(crate) async fn self_registration(&self, owner: OwnerId) -> DbResult<Option<bool>> {
-        let row = sqlx::query(self.sql(
-            "SELECT self_registration FROM invite_server_held_owners WHERE owner = $1",
-        ))
+        let row = sqlx::query(
+            self.sql("SELECT self_registration FROM invite_server_held_owners WHERE owner = $1"),
+        )
         .bind(id(owner.0)?)
         .fetch_optional(&self.pool)
         .await

@@ -90,7 +90,10 @@ impl Newcomers {
         }
         let now = self.now();
         let Ok(id) = new_id() else {
-            tracing::warn!(owner = owner.0, "the random source failed; the sender is asked to retry");
+            tracing::warn!(
+                owner = owner.0,
+                "the random source failed; the sender is asked to retry"
+            );
             return RefusalAction::Retry;
         };
         let record = HeldRecord {
@@ -114,7 +117,12 @@ impl Newcomers {
         match self.db.hold(&record, m.raw).await {
             Ok(true) => {}
             Ok(false) => {
-                tracing::info!(owner = owner.0, sender_domain, trace = m.trace_id, "invitation from an unregistered address held already (a retry)");
+                tracing::info!(
+                    owner = owner.0,
+                    sender_domain,
+                    trace = m.trace_id,
+                    "invitation from an unregistered address held already (a retry)"
+                );
                 return HELD;
             }
             Err(e) => {
@@ -153,14 +161,22 @@ impl Newcomers {
         if dmarc != AuthResult::Pass {
             // Its From is not proven: a reply could go to someone forged.
             bump(&c.mail_no_dmarc_pass);
-            tracing::info!(owner = owner.0, sender_domain, "no instruction mail: the message did not pass DMARC (no backscatter)");
+            tracing::info!(
+                owner = owner.0,
+                sender_domain,
+                "no instruction mail: the message did not pass DMARC (no backscatter)"
+            );
             return;
         }
         match self.self_registration(owner).await {
             Ok(true) => {}
             Ok(false) => {
                 bump(&c.mail_self_registration_off);
-                tracing::info!(owner = owner.0, sender_domain, "no instruction mail: the domain owner switched self-registration off");
+                tracing::info!(
+                    owner = owner.0,
+                    sender_domain,
+                    "no instruction mail: the domain owner switched self-registration off"
+                );
                 return;
             }
             Err(e) => {
@@ -189,7 +205,11 @@ impl Newcomers {
         match self.send_link(owner, from, name, summary, "mail").await {
             Ok(_) => {
                 bump(&c.mail_sent);
-                tracing::info!(owner = owner.0, sender_domain, "instruction mail with a sign-in link queued");
+                tracing::info!(
+                    owner = owner.0,
+                    sender_domain,
+                    "instruction mail with a sign-in link queued"
+                );
             }
             Err(NotSent::RateLimited(_)) => {
                 bump(&c.mail_rate_limited);
@@ -202,11 +222,18 @@ impl Newcomers {
             }
             Err(NotSent::Suppressed(_)) => {
                 bump(&c.mail_suppressed);
-                tracing::info!(owner = owner.0, sender_domain, "no instruction mail: the address is suppressed");
+                tracing::info!(
+                    owner = owner.0,
+                    sender_domain,
+                    "no instruction mail: the address is suppressed"
+                );
             }
             Err(NotSent::NoLinkBase) => {
                 bump(&c.mail_no_link_base);
-                tracing::warn!(owner = owner.0, "no instruction mail: the server knows no public URL for the sign-in link");
+                tracing::warn!(
+                    owner = owner.0,
+                    "no instruction mail: the server knows no public URL for the sign-in link"
+                );
             }
             Err(NotSent::Failed(e)) => {
                 tracing::warn!(owner = owner.0, sender_domain, error = %e, "no instruction mail: queuing it failed");

@@ -255,7 +255,8 @@ impl Newcomers {
             return Err(NotSent::NoLinkBase);
         };
         let now = self.now();
-        let interval = TimeDelta::hours(i64::try_from(self.config.notice_interval_hours).unwrap_or(24));
+        let interval =
+            TimeDelta::hours(i64::try_from(self.config.notice_interval_hours).unwrap_or(24));
         let claimed = self
             .db
             .claim_notice(owner, address.as_str(), now, now - interval)
@@ -270,7 +271,8 @@ impl Newcomers {
             return Err(NotSent::RateLimited(at));
         }
         let (token, hash) = token().map_err(|e| failed(&e))?;
-        let expires_at = now + TimeDelta::hours(i64::try_from(self.config.link_hours).unwrap_or(24));
+        let expires_at =
+            now + TimeDelta::hours(i64::try_from(self.config.link_hours).unwrap_or(24));
         let link = LinkRecord {
             owner,
             address: address.as_str().to_owned(),
@@ -292,7 +294,16 @@ impl Newcomers {
             .map_err(|e| failed(&e))?
             .ok_or_else(|| NotSent::Failed(format!("no domain owner {}", owner.0)))?;
         let url = format!("{base}/register/{token}");
-        let text = self.link_text(&o.name, o.ingest.as_str(), address, name, summary, origin, &url, expires_at);
+        let text = self.link_text(
+            &o.name,
+            o.ingest.as_str(),
+            address,
+            name,
+            summary,
+            origin,
+            &url,
+            expires_at,
+        );
         match self.pipeline.mail_notice(owner, address, &text).await {
             Ok(_) => Ok(Sent { expires_at }),
             Err(PipelineError::Refused(r)) if r.reason == RefusalReason::Suppressed => {

@@ -166,7 +166,12 @@ async fn find(state: &AppState, token: &str) -> Result<Found, Response> {
             ),
         )));
     }
-    if link.origin == "mail" && !n.self_registration(link.owner).await.map_err(|_| failed())? {
+    if link.origin == "mail"
+        && !n
+            .self_registration(link.owner)
+            .await
+            .map_err(|_| failed())?
+    {
         return Ok(Found::Refused(page(
             StatusCode::FORBIDDEN,
             "Registration is closed",
@@ -181,7 +186,11 @@ async fn find(state: &AppState, token: &str) -> Result<Found, Response> {
 }
 
 /// Whether `address` is an organizer's of `owner` already.
-async fn registered(state: &AppState, owner: OwnerId, address: &str) -> Result<Option<u64>, Response> {
+async fn registered(
+    state: &AppState,
+    owner: OwnerId,
+    address: &str,
+) -> Result<Option<u64>, Response> {
     let Ok(a) = EmailAddress::parse(address) else {
         return Ok(None);
     };
@@ -481,7 +490,10 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(header::HOST, HeaderValue::from_static("127.0.0.1:8080"));
         let body = format!("csrf={v}");
-        assert_eq!(forged(&h, body.as_bytes()), Some("the form's check value is missing"));
+        assert_eq!(
+            forged(&h, body.as_bytes()),
+            Some("the form's check value is missing")
+        );
         h.insert(
             header::COOKIE,
             HeaderValue::from_str(&format!("other=1; {COOKIE}={v}")).unwrap(),
@@ -493,12 +505,18 @@ mod tests {
             forged(&h, other.as_bytes()),
             Some("the form's check value does not match")
         );
-        h.insert(header::ORIGIN, HeaderValue::from_static("https://evil.example"));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("https://evil.example"),
+        );
         assert_eq!(
             forged(&h, body.as_bytes()),
             Some("the form was sent from another site")
         );
-        h.insert(header::ORIGIN, HeaderValue::from_static("http://127.0.0.1:8080"));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://127.0.0.1:8080"),
+        );
         assert_eq!(forged(&h, body.as_bytes()), None);
     }
 

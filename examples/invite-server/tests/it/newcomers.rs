@@ -54,7 +54,15 @@ fn request(from: &str, uid: &str, title: &str, dmarc: Option<&str>) -> Vec<u8> {
 
 async fn submit(s: &TestServer, from: &str, message: &[u8]) {
     let smtp = s.server().smtp_addr().unwrap();
-    mail::send("127.0.0.1", smtp.port(), "newcomer.example", from, INGEST, message).await;
+    mail::send(
+        "127.0.0.1",
+        smtp.port(),
+        "newcomer.example",
+        from,
+        INGEST,
+        message,
+    )
+    .await;
 }
 
 /// Submits expecting a refusal; the reply's text.
@@ -152,7 +160,10 @@ fn csrf(page: &Reply) -> (String, String) {
         .to_str()
         .unwrap()
         .to_owned();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
     let value = cookie
         .split(';')
         .next()
@@ -221,10 +232,15 @@ async fn held_then_registered_by_link(db: Db) {
     assert_eq!(h[0]["dmarc"], "pass");
     assert_eq!(h[0]["name"], "Ana");
     assert!(h[0].get("raw").is_none(), "no bytes in the API");
-    let one = s.get(&format!("/v1/held/{}", h[0]["id"].as_str().unwrap())).await;
+    let one = s
+        .get(&format!("/v1/held/{}", h[0]["id"].as_str().unwrap()))
+        .await;
     assert_eq!(one.expect(200)["address"], ana.as_str());
     let log = items(&s.get("/v1/refusals").await);
-    assert!(log.iter().any(|r| r["reason"] == "not-an-organizer"), "{log:?}");
+    assert!(
+        log.iter().any(|r| r["reason"] == "not-an-organizer"),
+        "{log:?}"
+    );
 
     // One instruction mail with the link.
     eventually("the instruction mail", || async {
@@ -256,7 +272,9 @@ async fn held_then_registered_by_link(db: Db) {
     assert!(p.content_type().starts_with("text/html"));
     assert_eq!(p.headers["cache-control"], "no-store");
     assert_eq!(p.headers["referrer-policy"], "no-referrer");
-    assert!(p.text.contains(&ana) && p.text.contains("First held") && p.text.contains("Second held"));
+    assert!(
+        p.text.contains(&ana) && p.text.contains("First held") && p.text.contains("Second held")
+    );
     assert!(!p.text.contains("<script"), "no script");
     let (field, cookie) = csrf(&p);
     let again = page(&s, &token).await;
@@ -283,7 +301,11 @@ async fn held_then_registered_by_link(db: Db) {
     for e in [&first[0], &second[0]] {
         assert_eq!(e["from_calendar"], true);
         let code = e["code"].as_str().unwrap();
-        assert!(r.text.contains(code), "the page names event {code}: {}", r.text);
+        assert!(
+            r.text.contains(code),
+            "the page names event {code}: {}",
+            r.text
+        );
     }
     assert!(held(&s).await.is_empty());
     let organizers = items(&s.get("/v1/organizers").await);
@@ -311,7 +333,12 @@ async fn held_then_registered_by_link(db: Db) {
 
     // A new invitation from the address now becomes an event directly.
     let uid3 = format!("{}@newcomer.example", unique("u3"));
-    submit(&s, &ana, &request(&ana, &uid3, "Third direct", Some("pass"))).await;
+    submit(
+        &s,
+        &ana,
+        &request(&ana, &uid3, "Third direct", Some("pass")),
+    )
+    .await;
     assert_eq!(events_titled(&s, "Third direct").await.len(), 1);
     let m = metrics(&s).await;
     for line in [
@@ -346,7 +373,12 @@ async fn no_mail_without_dmarc_and_the_owner_vouches(db: Db) {
     submit(
         &s,
         &forged,
-        &request(&forged, &format!("{}@x", unique("f")), "Forged", Some("fail")),
+        &request(
+            &forged,
+            &format!("{}@x", unique("f")),
+            "Forged",
+            Some("fail"),
+        ),
     )
     .await;
     submit(
@@ -388,7 +420,10 @@ async fn no_mail_without_dmarc_and_the_owner_vouches(db: Db) {
     // whose message failed does not get a forged event: the release is the
     // pipeline's own check, with the verdict the message arrived with.
     let r = s
-        .post("/v1/organizers", json!({"name": "Victim", "address": forged}))
+        .post(
+            "/v1/organizers",
+            json!({"name": "Victim", "address": forged}),
+        )
         .await;
     let body = r.expect(201).clone();
     let released = body["released"].as_array().unwrap();
@@ -424,7 +459,12 @@ async fn expired_links_limits_and_purging(db: Db) {
     let bea = sender("bea");
     for i in 0..2 {
         let uid = format!("{}@x", unique(&format!("b{i}")));
-        submit(&s, &bea, &request(&bea, &uid, &format!("Bea {i}"), Some("pass"))).await;
+        submit(
+            &s,
+            &bea,
+            &request(&bea, &uid, &format!("Bea {i}"), Some("pass")),
+        )
+        .await;
     }
     // Beyond the limit: refused as before, and counted.
     let refused = submit_refused(
@@ -452,13 +492,19 @@ async fn expired_links_limits_and_purging(db: Db) {
     sql(&s, "UPDATE invite_server_held_links SET expires_at = 0").await;
     let expired = page(&s, &token).await;
     assert_eq!(expired.status, 410, "{}", expired.text);
-    assert!(expired.text.contains("This link has expired"), "{}", expired.text);
+    assert!(
+        expired.text.contains("This link has expired"),
+        "{}",
+        expired.text
+    );
     assert!(expired.text.contains(INGEST), "says how to get a new one");
     let r = post(&s, &token, Some(&field), Some(&cookie)).await;
     assert_eq!(r.status, 410, "{}", r.text);
-    assert!(items(&s.get("/v1/organizers").await)
-        .iter()
-        .all(|o| o["addresses"][0] != bea.as_str()));
+    assert!(
+        items(&s.get("/v1/organizers").await)
+            .iter()
+            .all(|o| o["addresses"][0] != bea.as_str())
+    );
 
     // The hold's time runs out: the sweep purges them.
     sql(&s, "UPDATE invite_server_held_messages SET expires_at = 0").await;
@@ -495,9 +541,14 @@ async fn a_retry_is_held_once_and_the_owner_may_drop_one() {
     let h = held(&s).await;
     assert_eq!(h.len(), 1, "the same message twice is held once: {h:?}");
     let id = h[0]["id"].as_str().unwrap();
-    s.call(Method::DELETE, &format!("/v1/held/{id}"), Some(&s.key.clone()), None)
-        .await
-        .expect(204);
+    s.call(
+        Method::DELETE,
+        &format!("/v1/held/{id}"),
+        Some(&s.key.clone()),
+        None,
+    )
+    .await
+    .expect(204);
     s.get(&format!("/v1/held/{id}")).await.problem(404);
     assert!(held(&s).await.is_empty());
     assert!(
@@ -546,7 +597,12 @@ async fn the_owner_sends_links_and_switches_self_registration() {
     submit(
         &s,
         &eve,
-        &request(&eve, &format!("{}@x", unique("e")), "Eve's party", Some("pass")),
+        &request(
+            &eve,
+            &format!("{}@x", unique("e")),
+            "Eve's party",
+            Some("pass"),
+        ),
     )
     .await;
     assert_eq!(held(&s).await.len(), 1);
@@ -630,9 +686,14 @@ async fn the_owner_sends_links_and_switches_self_registration() {
     s.call(Method::GET, &format!("/v1/held/{id}"), Some(&other), None)
         .await
         .problem(404);
-    s.call(Method::DELETE, &format!("/v1/held/{id}"), Some(&other), None)
-        .await
-        .problem(404);
+    s.call(
+        Method::DELETE,
+        &format!("/v1/held/{id}"),
+        Some(&other),
+        None,
+    )
+    .await
+    .problem(404);
     assert_eq!(held(&s).await.len(), 1, "still held for its owner");
     s.stop().await;
 }
