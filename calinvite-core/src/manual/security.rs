@@ -50,8 +50,10 @@
 //!   stranger's message for a sender that registers later, and tell the
 //!   sender so — but only when the verdict shows a DMARC pass, the one proof
 //!   that the `From` is the sender's (anything less would mail whomever a
-//!   forger named): [`Pipeline::mail_notice`](crate::lifecycle::Pipeline::mail_notice)
-//!   queues such a notice. A kept message handed to
+//!   forger named): [`Pipeline::compose_notice`](crate::lifecycle::Pipeline::compose_notice)
+//!   writes such a notice for the application to send (it is not queued,
+//!   so a secret in it, a sign-in link, is not stored). A kept message
+//!   handed to
 //!   [`Pipeline::receive`](crate::lifecycle::Pipeline::receive) again once
 //!   its address is registered, with the verdict it arrived with, meets the
 //!   new organizer's policy like any other: a forged message kept under

@@ -139,19 +139,21 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
         Ok(key)
     }
 
-    /// Queues a plain notice from domain owner `owner` (its name and reply
-    /// address, like every notice) to `to`: sent by the worker and retried
-    /// like any queued message. For an application's own notices; calinvite
-    /// itself mails only registered organizers
-    /// ([D7](crate::manual::design#d7)), and an application mailing anyone
+    /// Writes a plain notice from domain owner `owner` (its name and reply
+    /// address, as every notice) to `to`, with its envelope (from the
+    /// owner's bounce address), without queueing it: for an application's
+    /// own notice that carries a secret — a sign-in link — and so must not
+    /// be kept in the store, which the application hands to its transport
+    /// itself. calinvite mails only registered organizers
+    /// ([D7](crate::manual::design#d7)); an application writing to anyone
     /// else should know who it writes to (a DMARC pass of that address's
     /// own mail, say). A suppressed address is refused (`suppressed`).
-    pub async fn mail_notice(
+    pub async fn compose_notice(
         &self,
         owner: OwnerId,
         to: &EmailAddress,
         text: &NoticeText,
-    ) -> Result<DeliveryKey, PipelineError> {
+    ) -> Result<(crate::Envelope, Vec<u8>), PipelineError> {
         let owner = self.owner(owner).await?;
         if let Some(s) = self.store.suppression(owner.id, to).await? {
             return Err(Refusal::new(
@@ -160,10 +162,21 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
             )
             .into());
         }
-        let delivery = self.notice_delivery(&owner, to, text, None, self.now())?;
-        let key = delivery.key.clone();
-        self.store.commit(vec![Change::Enqueue(delivery)]).await?;
-        Ok(key)
+        let name = self.unique_name()?;
+        let bytes = write_notice(
+            &owner.name,
+            &owner.reply,
+            to,
+            &text.subject,
+            &text.body,
+            None,
+            &format!("notice.{name}@{}", owner.mail_domain),
+            self.now(),
+        );
+        Ok((
+            crate::Envelope::new(owner.bounce.clone(), to.clone()),
+            bytes,
+        ))
     }
 }
 

@@ -260,7 +260,7 @@ pub struct RegistrationStarted {
     tag = "held invitations",
     request_body = NewRegistration,
     responses(
-        (status = 202, description = "The link is queued for the address", body = RegistrationStarted),
+        (status = 202, description = "The link was handed to the outbound transport for the address", body = RegistrationStarted),
         (status = 403, description = "An organizer's key", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 409, description = "An organizer has that address already", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 422, description = "The address is suppressed", body = crate::problem::Problem, content_type = "application/problem+json"),
@@ -322,7 +322,7 @@ pub(crate) async fn start_registration(
             tracing::info!(
                 owner = owner.0,
                 sender_domain = crate::unregistered::domain_of(to.as_str()),
-                "sign-in link queued at the domain owner's request"
+                "sign-in link sent at the domain owner's request"
             );
             Ok((
                 StatusCode::ACCEPTED,
@@ -356,9 +356,9 @@ pub(crate) async fn start_registration(
             "the server knows no public URL to put in a sign-in link",
         )),
         Err(NotSent::Failed(e)) => {
-            tracing::warn!(owner = owner.0, error = %e, "a sign-in link could not be queued");
+            tracing::warn!(owner = owner.0, error = %e, "a sign-in link could not be sent");
             Err(ApiError::unavailable(
-                "the link could not be queued; retry later",
+                "the link could not be sent; retry later",
             ))
         }
     }

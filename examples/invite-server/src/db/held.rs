@@ -477,6 +477,19 @@ impl ServerDb {
         Ok(r.rows_affected() == 1)
     }
 
+    /// Forgets that `address` of `owner` was mailed (the mail failed).
+    pub(crate) async fn unclaim_notice(&self, owner: OwnerId, address: &str) -> DbResult<()> {
+        sqlx::query(
+            self.sql("DELETE FROM invite_server_held_notices WHERE owner = $1 AND address = $2"),
+        )
+        .bind(id(owner.0)?)
+        .bind(address.to_owned())
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
     /// When `address` of `owner` was last mailed.
     pub(crate) async fn noticed_at(
         &self,

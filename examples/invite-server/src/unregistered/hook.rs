@@ -28,7 +28,7 @@ impl RefusalHook for HoldHook {
 const HELD: RefusalAction = RefusalAction::Taken { outcome: "held" };
 
 impl Newcomers {
-    async fn hold(&self, m: RefusedMessage<'_>) -> RefusalAction {
+    async fn hold(self: &Arc<Self>, m: RefusedMessage<'_>) -> RefusalAction {
         if m.refusal.reason != RefusalReason::NotAnOrganizer || self.config.hold_hours == 0 {
             return RefusalAction::Keep;
         }
@@ -147,9 +147,11 @@ impl Newcomers {
         HELD
     }
 
-    /// Mails the sender of a held message once, when its From is proven.
+    /// Mails the sender of a held message once, when its From is proven:
+    /// decided here, sent on a task of its own (the sender's server hears
+    /// `250` without waiting for the outbound transport).
     async fn instruct(
-        &self,
+        self: &Arc<Self>,
         owner: OwnerId,
         from: &EmailAddress,
         name: &str,
@@ -202,13 +204,29 @@ impl Newcomers {
                 return;
             }
         }
+        let me = self.clone();
+        let (from, name, summary) = (from.clone(), name.to_owned(), summary.map(str::to_owned));
+        tokio::spawn(async move {
+            me.mail_link(owner, &from, &name, summary.as_deref()).await;
+        });
+    }
+
+    async fn mail_link(
+        &self,
+        owner: OwnerId,
+        from: &EmailAddress,
+        name: &str,
+        summary: Option<&str>,
+    ) {
+        let sender_domain = domain_of(from.as_str());
+        let c = &self.counters;
         match self.send_link(owner, from, name, summary, "mail").await {
             Ok(_) => {
                 bump(&c.mail_sent);
                 tracing::info!(
                     owner = owner.0,
                     sender_domain,
-                    "instruction mail with a sign-in link queued"
+                    "instruction mail with a sign-in link sent"
                 );
             }
             Err(NotSent::RateLimited(_)) => {
@@ -236,7 +254,7 @@ impl Newcomers {
                 );
             }
             Err(NotSent::Failed(e)) => {
-                tracing::warn!(owner = owner.0, sender_domain, error = %e, "no instruction mail: queuing it failed");
+                tracing::warn!(owner = owner.0, sender_domain, error = %e, "no instruction mail: sending it failed");
             }
         }
     }

@@ -21,9 +21,12 @@
 //!    self-registration, and the address was not mailed in the last
 //!    `notice_interval_hours` (and the owner not more than
 //!    `max_notices_per_owner_per_hour` times in the last hour), the sender
-//!    gets one plain notice through the delivery queue: the invitation is
-//!    held, and a sign-in link registers the address. Anyone else gets
-//!    nothing: no backscatter to forged senders.
+//!    gets one plain notice, through the server's transport: the invitation
+//!    is held, and a sign-in link registers the address. It is sent at once
+//!    rather than queued, because the queue keeps what it sent and the link
+//!    is stored as its SHA-256 only; a transport that fails it frees the
+//!    address for the next try. Anyone else gets nothing: no backscatter to
+//!    forged senders.
 //! 3. **Registration with proof of the mailbox.** The link carries a
 //!    single-use, expiring 256-bit token; only its SHA-256 is stored. Opening
 //!    it (`GET /register/{token}`) shows what will happen and changes
@@ -63,6 +66,7 @@ use calinvite_core::EmailAddress;
 use calinvite_core::inbound::InboundEnvelope;
 use calinvite_core::lifecycle::{
     NoticeText, OrganizerAccount, Outcome, OwnerId, PipelineError, RefusalReason, Store as _,
+    Transport as _,
 };
 use chrono::{DateTime, TimeDelta, Utc};
 
@@ -304,12 +308,35 @@ impl Newcomers {
             &url,
             expires_at,
         );
-        match self.pipeline.mail_notice(owner, address, &text).await {
-            Ok(_) => Ok(Sent { expires_at }),
+        // Written and sent here, never queued: the queue keeps what it sent,
+        // and the link must be stored as its SHA-256 only.
+        let (envelope, bytes) = match self.pipeline.compose_notice(owner, address, &text).await {
+            Ok(m) => m,
             Err(PipelineError::Refused(r)) if r.reason == RefusalReason::Suppressed => {
-                Err(NotSent::Suppressed(r.detail))
+                return Err(NotSent::Suppressed(r.detail));
             }
-            Err(e) => Err(failed(&e)),
+            Err(e) => {
+                self.unclaim(owner, address).await;
+                return Err(failed(&e));
+            }
+        };
+        match self.pipeline.transport().send_raw(&envelope, &bytes).await {
+            Ok(()) => Ok(Sent { expires_at }),
+            Err(e) => {
+                // Another try may go at once.
+                self.unclaim(owner, address).await;
+                Err(NotSent::Failed(if e.is_permanent() {
+                    "the transport refused the message".into()
+                } else {
+                    "the transport could not take the message now".into()
+                }))
+            }
+        }
+    }
+
+    async fn unclaim(&self, owner: OwnerId, address: &EmailAddress) {
+        if let Err(e) = self.db.unclaim_notice(owner, address.as_str()).await {
+            tracing::warn!(owner = owner.0, error = %e, "could not forget a mailing that failed");
         }
     }
 
