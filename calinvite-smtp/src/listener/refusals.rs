@@ -1,21 +1,5 @@
 //! What an application does with a message the pipeline refused, before the
 //! listener answers the sender ([`RefusalHook`]).
-//!
-//! The core records every refusal and mails no stranger
-//! ([D7](calinvite_core::manual::design#d7)). An application may want more
-//! for some refusals: keep the message of an address that is not a
-//! registered organizer *yet*, say, and let it through once the address has
-//! registered. A hook installed with
-//! [`InboundServer::with_refusal_hook`](super::InboundServer::with_refusal_hook)
-//! sees each refused message — its bytes, envelope and verdict, exactly what
-//! the pipeline saw — and says whether the listener answers as it would have
-//! ([`RefusalAction::Keep`]), takes the message with `250`
-//! ([`RefusalAction::Taken`]), or asks the sender to retry with `451`
-//! ([`RefusalAction::Retry`], for an application that could not record
-//! what it wanted to: nothing acknowledged is lost).
-//!
-//! The hook runs within [`ListenerConfig::pipeline_timeout`](super::ListenerConfig::pipeline_timeout);
-//! past it the sender gets `451`, as for a slow pipeline.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -27,7 +11,24 @@ use calinvite_core::lifecycle::{OwnerId, Refusal};
 pub type RefusalFuture<'a> = Pin<Box<dyn Future<Output = RefusalAction> + Send + 'a>>;
 
 /// Sees each message the pipeline refused, once per domain owner it went
-/// to, and decides what the sender hears (see the [module](self) docs).
+/// to, and decides what the sender hears.
+///
+/// The core records every refusal and mails no stranger
+/// ([D7](calinvite_core::manual::design#d7)). An application may want more
+/// for some refusals: keep the message of an address that is not a
+/// registered organizer *yet*, say, and let it through once the address has
+/// registered. A hook installed with
+/// [`InboundServer::with_refusal_hook`](super::InboundServer::with_refusal_hook)
+/// sees each refused message — its bytes, envelope and verdict, exactly what
+/// the pipeline saw — and says whether the listener answers as it would have
+/// ([`RefusalAction::Keep`]), takes the message with `250`
+/// ([`RefusalAction::Taken`]), or asks the sender to retry with `451`
+/// ([`RefusalAction::Retry`], for an application that could not record
+/// what it wanted to: nothing acknowledged is lost).
+///
+/// The hook runs within
+/// [`ListenerConfig::pipeline_timeout`](super::ListenerConfig::pipeline_timeout);
+/// past it the sender gets `451`, as for a slow pipeline.
 pub trait RefusalHook: Send + Sync + 'static {
     /// Decides about one refused message. Must not fail: an application
     /// that could not do what it wanted answers [`RefusalAction::Retry`]

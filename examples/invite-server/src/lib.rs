@@ -84,8 +84,8 @@
 //! API only: the listener's
 //! [`RefusalHook`](calinvite_smtp::listener::RefusalHook) to hold what the
 //! core refuses, and
-//! [`Pipeline::mail_notice`](calinvite_core::lifecycle::Pipeline::mail_notice)
-//! for the instruction mail.
+//! [`Pipeline::compose_notice`](calinvite_core::lifecycle::Pipeline::compose_notice)
+//! to write the instruction mail.
 //!
 //! ## Logs
 //!

@@ -6,7 +6,8 @@
 //! and nobody is mailed ([D7](calinvite_core::manual::design#d7)). The
 //! server adds, around that refusal and without changing it:
 //!
-//! 1. **Holding.** The listener's [`RefusalHook`] ([`HoldHook`]) sees the
+//! 1. **Holding.** The listener's
+//!    [`RefusalHook`](calinvite_smtp::listener::RefusalHook) ([`HoldHook`]) sees the
 //!    refused message. A calendar request or cancellation from an address
 //!    no organizer has is kept in `invite_server_held_messages` — its bytes,
 //!    envelope and authentication verdict, exactly what the pipeline saw —
@@ -53,6 +54,14 @@
 //! Logs name the sender's domain, never the address, the message or a
 //! token; `/metrics` counts what was held, released, expired and discarded,
 //! and the instruction mails sent or not sent (and why).
+//!
+//! [`RunningServer`](crate::RunningServer) wires all of it. An application
+//! that mounts [`router`](crate::router) over its own listener installs
+//! [`Newcomers::hook`] on its
+//! [`InboundServer`](calinvite_smtp::listener::InboundServer), tells
+//! [`Newcomers::set_link_base`] where its pages are served, and runs
+//! [`Newcomers::spawn_sweeper`]; the state's [`Newcomers`] is
+//! [`AppState::newcomers`](crate::AppState::newcomers).
 
 mod hook;
 pub(crate) mod pages;
