@@ -710,7 +710,7 @@ where
                             continue;
                         }
                         RefusalAction::Retry => "the refusal hook asked for a retry".to_owned(),
-                        _ => {
+                        RefusalAction::Keep => {
                             tracing::debug!(
                                 owner = owner.0,
                                 outcome = "refused",
