@@ -34,6 +34,8 @@ pub struct Config {
     pub worker: WorkerSection,
     /// The demo tenant made on first start.
     pub demo: DemoConfig,
+    /// Invitations from addresses that are not registered organizers yet.
+    pub organizers: OrganizersConfig,
     /// Logs.
     pub log: LogConfig,
 }
@@ -48,6 +50,7 @@ impl Default for Config {
             outbound: OutboundConfig::default(),
             worker: WorkerSection::default(),
             demo: DemoConfig::default(),
+            organizers: OrganizersConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -153,6 +156,12 @@ pub enum Verify {
     None,
     /// SPF, DKIM and DMARC checked against DNS (a public MX).
     Dns,
+    /// The results a filtering gateway in front of the listener wrote in
+    /// an `Authentication-Results` header under its own authserv-id
+    /// (`[smtp] trusted_authserv_id`; see [`crate::authres`]). Only behind a
+    /// gateway that removes such headers from the mail it receives: anyone
+    /// who can reach the listener directly can write one.
+    AuthenticationResults,
 }
 
 /// The inbound SMTP listener: the MX of the domain owners' ingest, reply and
@@ -167,8 +176,12 @@ pub struct SmtpConfig {
     pub listen: String,
     /// The name in the greeting and `Received:` headers (default `localhost`).
     pub hostname: String,
-    /// Authentication of what arrives: `none` (default) or `dns`.
+    /// Authentication of what arrives: `none` (default), `dns` or
+    /// `authentication-results`.
     pub verify: Verify,
+    /// With `verify = "authentication-results"`: the authserv-id of the
+    /// gateway whose `Authentication-Results` header is trusted.
+    pub trusted_authserv_id: Option<String>,
     /// Largest message accepted, in bytes (default 10 MiB).
     pub max_message_bytes: usize,
 }
@@ -180,6 +193,7 @@ impl Default for SmtpConfig {
             listen: "127.0.0.1:2525".into(),
             hostname: "localhost".into(),
             verify: Verify::None,
+            trusted_authserv_id: None,
             max_message_bytes: 10 * 1024 * 1024,
         }
     }
@@ -330,6 +344,55 @@ impl Default for DemoConfig {
     }
 }
 
+/// Invitations sent to a domain owner's ingest mailbox from an address that
+/// is not a registered organizer yet: held until the address registers
+/// (see [`crate::unregistered`]).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct OrganizersConfig {
+    /// How long such an invitation is held, in hours (default 72; 0: none
+    /// is held, each is refused as before).
+    pub hold_hours: u64,
+    /// Whether a sender may register itself with the sign-in link mailed to
+    /// it — the default of every domain owner, each of which can switch it
+    /// off through the API (default `true`).
+    pub self_registration: bool,
+    /// How long a sign-in link works, in hours (default 24).
+    pub link_hours: u64,
+    /// At most one instruction mail or sign-in link per address in this
+    /// many hours (default 24).
+    pub notice_interval_hours: u64,
+    /// At most this many instruction mails per domain owner and hour
+    /// (default 20).
+    pub max_notices_per_owner_per_hour: u64,
+    /// Held invitations at most per address (default 10).
+    pub max_held_per_address: u64,
+    /// Held invitations at most per domain owner (default 500).
+    pub max_held_per_owner: u64,
+    /// Bytes of held invitations at most per domain owner (default 64 MiB).
+    pub max_held_bytes_per_owner: u64,
+    /// How often expired invitations and links are purged, in seconds
+    /// (default 600).
+    pub purge_interval_seconds: u64,
+}
+
+impl Default for OrganizersConfig {
+    fn default() -> Self {
+        OrganizersConfig {
+            hold_hours: 72,
+            self_registration: true,
+            link_hours: 24,
+            notice_interval_hours: 24,
+            max_notices_per_owner_per_hour: 20,
+            max_held_per_address: 10,
+            max_held_per_owner: 500,
+            max_held_bytes_per_owner: 64 * 1024 * 1024,
+            purge_interval_seconds: 600,
+        }
+    }
+}
+
 /// Log output.
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
@@ -387,6 +450,10 @@ pub const ENV: &[(&str, &str)] = &[
     ("CALINVITE_SMTP_LISTEN", "smtp.listen"),
     ("CALINVITE_SMTP_HOSTNAME", "smtp.hostname"),
     ("CALINVITE_SMTP_VERIFY", "smtp.verify"),
+    (
+        "CALINVITE_SMTP_TRUSTED_AUTHSERV_ID",
+        "smtp.trusted_authserv_id",
+    ),
     ("CALINVITE_SMTP_MAX_MESSAGE_BYTES", "smtp.max_message_bytes"),
     ("CALINVITE_OUTBOUND_KIND", "outbound.kind"),
     ("CALINVITE_OUTBOUND_CAPTURE_DIR", "outbound.capture_dir"),
@@ -411,6 +478,36 @@ pub const ENV: &[(&str, &str)] = &[
     ("CALINVITE_DEMO_MAIL_DOMAIN", "demo.mail_domain"),
     ("CALINVITE_DEMO_ORGANIZER_NAME", "demo.organizer_name"),
     ("CALINVITE_DEMO_ORGANIZER_ADDRESS", "demo.organizer_address"),
+    ("CALINVITE_ORGANIZERS_HOLD_HOURS", "organizers.hold_hours"),
+    (
+        "CALINVITE_ORGANIZERS_SELF_REGISTRATION",
+        "organizers.self_registration",
+    ),
+    ("CALINVITE_ORGANIZERS_LINK_HOURS", "organizers.link_hours"),
+    (
+        "CALINVITE_ORGANIZERS_NOTICE_INTERVAL_HOURS",
+        "organizers.notice_interval_hours",
+    ),
+    (
+        "CALINVITE_ORGANIZERS_MAX_NOTICES_PER_OWNER_PER_HOUR",
+        "organizers.max_notices_per_owner_per_hour",
+    ),
+    (
+        "CALINVITE_ORGANIZERS_MAX_HELD_PER_ADDRESS",
+        "organizers.max_held_per_address",
+    ),
+    (
+        "CALINVITE_ORGANIZERS_MAX_HELD_PER_OWNER",
+        "organizers.max_held_per_owner",
+    ),
+    (
+        "CALINVITE_ORGANIZERS_MAX_HELD_BYTES_PER_OWNER",
+        "organizers.max_held_bytes_per_owner",
+    ),
+    (
+        "CALINVITE_ORGANIZERS_PURGE_INTERVAL_SECONDS",
+        "organizers.purge_interval_seconds",
+    ),
     ("CALINVITE_LOG_FORMAT", "log.format"),
     ("CALINVITE_LOG_FILTER", "log.filter"),
 ];
@@ -491,6 +588,27 @@ impl Config {
         }
         if self.worker.concurrency == 0 || self.worker.batch == 0 {
             return bad("worker.concurrency and worker.batch must be at least 1".into());
+        }
+        if self.smtp.verify == Verify::AuthenticationResults
+            && self
+                .smtp
+                .trusted_authserv_id
+                .as_deref()
+                .is_none_or(|id| id.trim().is_empty())
+        {
+            return bad(
+                "smtp.verify = \"authentication-results\" needs smtp.trusted_authserv_id: \
+                 the authserv-id of the gateway whose header is trusted"
+                    .into(),
+            );
+        }
+        let o = &self.organizers;
+        if o.link_hours == 0 || o.notice_interval_hours == 0 || o.purge_interval_seconds == 0 {
+            return bad(
+                "organizers.link_hours, organizers.notice_interval_hours and \
+                 organizers.purge_interval_seconds must be at least 1"
+                    .into(),
+            );
         }
         if let Some(url) = &self.database.url
             && !(url.starts_with("sqlite:")
@@ -625,6 +743,7 @@ mod tests {
         for (name, path) in ENV {
             let value = match *path {
                 "smtp.verify" => "dns",
+                "organizers.self_registration" => "false",
                 "outbound.kind" => "smtp",
                 "outbound.smtp.security" => "starttls",
                 "log.format" => "json",
@@ -637,7 +756,8 @@ mod tests {
                     || p.ends_with("connections")
                     || p.ends_with("seconds")
                     || p.ends_with("concurrency")
-                    || p.ends_with("batch") =>
+                    || p.ends_with("batch")
+                    || p.starts_with("organizers.") =>
                 {
                     "3"
                 }

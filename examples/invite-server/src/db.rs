@@ -13,7 +13,11 @@
 //! `calinvite-store`'s schema (version 4) and parses each row's body with
 //! the core's own type, as the store does.
 
+mod held;
+
 use std::str::FromStr as _;
+
+pub(crate) use held::{HeldRecord, LinkRecord, result_name};
 
 use calinvite_core::lifecycle::{OrganizerId, OwnerId, Scope, Suppression};
 use calinvite_store::Dialect;
@@ -53,8 +57,9 @@ fn uid(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
-/// The migrations, in order; `{blob}` is the dialect's byte-string type.
-const MIGRATIONS: &[&[&str]] = &[&[
+/// The first migration: the server's tables; `{blob}` is the dialect's
+/// byte-string type.
+const FIRST: &[&str] = &[
     "CREATE TABLE invite_server_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE invite_server_keys (id TEXT PRIMARY KEY, hash TEXT NOT NULL, owner BIGINT NOT NULL, \
      organizer BIGINT, label TEXT NOT NULL, created_at BIGINT NOT NULL, revoked_at BIGINT)",
@@ -70,7 +75,10 @@ const MIGRATIONS: &[&[&str]] = &[&[
      organizer BIGINT NOT NULL, code TEXT NOT NULL, name TEXT NOT NULL, digest TEXT NOT NULL, \
      csv {blob} NOT NULL, fed BIGINT NOT NULL, error TEXT, created_at BIGINT NOT NULL)",
     "CREATE INDEX invite_server_lists_event ON invite_server_lists (code, created_at, id)",
-]];
+];
+
+/// The migrations, in order.
+const MIGRATIONS: &[&[&str]] = &[FIRST, held::MIGRATION];
 
 /// An API key as stored (never its secret).
 #[derive(Clone, Debug, PartialEq, Eq)]

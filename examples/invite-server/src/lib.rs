@@ -60,17 +60,32 @@
 //! | `…/report` | per event, organizer and owner, JSON or CSV; mailed |
 //! | `/v1/suppressions`, `/v1/refusals` | the suppression list, the refusal log |
 //! | `/v1/keys` | API keys: made (shown once), listed, revoked |
+//! | `/v1/held`, `/v1/organizers/registrations`, `/v1/owner/registration` | invitations from addresses not registered yet, held; a sign-in link mailed to an address; the self-registration switch ([`unregistered`]) |
 //!
 //! `/healthz`, `/readyz` (the database answers) and `/metrics`
-//! (Prometheus) need no key and show no tenant's data.
+//! (Prometheus) need no key and show no tenant's data. `/register/{token}`
+//! is the sign-in link's page (HTML; the token is the credential).
+//!
+//! ## Organizers who are not registered yet
+//!
+//! An invitation sent to the ingest mailbox from an address no organizer
+//! has is held, not lost; a sender whose message passed DMARC gets one
+//! mail with a sign-in link, and registering releases what it sent, as
+//! events. [`unregistered`] has the whole flow and its limits.
 //!
 //! ## What is kept where
 //!
 //! calinvite's store keeps tenants, events, invitations and the delivery
 //! queue. The server keeps its own few tables beside them, in the same
 //! database ([`ServerDb`]): API keys (their SHA-256, never the key),
-//! answers to `Idempotency-Key`s (a day), tenant ids, and uploaded lists
-//! until they are fed. Nothing in the core was changed for the server.
+//! answers to `Idempotency-Key`s (a day), tenant ids, uploaded lists until
+//! they are fed, and invitations held from unregistered addresses with
+//! their sign-in links (SHA-256 only). The server uses calinvite's public
+//! API only: the listener's
+//! [`RefusalHook`](calinvite_smtp::listener::RefusalHook) to hold what the
+//! core refuses, and
+//! [`Pipeline::compose_notice`](calinvite_core::lifecycle::Pipeline::compose_notice)
+//! to write the instruction mail.
 //!
 //! ## Logs
 //!
@@ -83,6 +98,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod authres;
 pub mod config;
 mod db;
 pub mod extract;
@@ -93,6 +109,7 @@ pub mod problem;
 mod router;
 mod server;
 mod state;
+pub mod unregistered;
 
 pub use config::Config;
 pub use db::{DbError, ServerDb};

@@ -20,7 +20,9 @@ use calinvite_core::lifecycle::{
 };
 use calinvite_core::{EventDraft, Schedule, TimeZone, ZonedDateTime};
 use calinvite_smtp::auth::MailAuthVerifier;
-use calinvite_smtp::listener::{Listener, ListenerConfig, ListenerHandle, Verifier, VerifyContext};
+use calinvite_smtp::listener::{
+    InboundServer, Listener, ListenerConfig, ListenerHandle, Verifier, VerifyContext,
+};
 use calinvite_smtp::relay::{Credentials, RelayConfig, SmtpRelay};
 use calinvite_store::{SqlOptions, SqlStore};
 use tokio::net::TcpListener;
@@ -74,6 +76,7 @@ impl std::fmt::Debug for Demo {
 enum ServerVerifier {
     None,
     Dns(Box<MailAuthVerifier>),
+    Header(crate::authres::TrustedAuthResults),
 }
 
 impl Verifier for ServerVerifier {
@@ -81,6 +84,7 @@ impl Verifier for ServerVerifier {
         match self {
             ServerVerifier::None => AuthVerdict::default(),
             ServerVerifier::Dns(v) => v.verify(context, message).await,
+            ServerVerifier::Header(v) => v.verify(context, message).await,
         }
     }
 }
@@ -187,6 +191,7 @@ pub struct RunningServer {
     listener: Option<ListenerHandle>,
     worker: Option<WorkerHandle>,
     chores: JoinHandle<()>,
+    sweeper: JoinHandle<()>,
     grace: Duration,
     config: Config,
 }
@@ -219,7 +224,12 @@ impl RunningServer {
             config.http.max_upload_bytes,
             Duration::from_secs(config.http.request_timeout_seconds.max(1)),
         );
-        let state = AppState::new(pipeline.clone(), db.clone(), limits);
+        let state = AppState::with_organizers(
+            pipeline.clone(),
+            db.clone(),
+            limits,
+            config.organizers.clone(),
+        );
 
         let demo = if config.demo.enabled {
             demo(&state, &config).await?
@@ -235,6 +245,14 @@ impl RunningServer {
         let http_addr = tcp
             .local_addr()
             .map_err(|e| StartError::new("the HTTP port", e))?;
+        // Sign-in links for senders not registered yet point at this server.
+        state.newcomers().set_link_base(
+            config
+                .http
+                .public_url
+                .as_deref()
+                .unwrap_or(&format!("http://{http_addr}")),
+        );
 
         // Inbound SMTP.
         let (listener, smtp_addr) = if config.smtp.enabled {
@@ -245,13 +263,22 @@ impl RunningServer {
                     MailAuthVerifier::system()
                         .map_err(|e| StartError::new("DNS for SPF/DKIM/DMARC", e))?,
                 )),
+                Verify::AuthenticationResults => {
+                    ServerVerifier::Header(crate::authres::TrustedAuthResults::new(
+                        config.smtp.trusted_authserv_id.clone().unwrap_or_default(),
+                    ))
+                }
                 _ => ServerVerifier::None,
             };
-            let l = Listener::bind(config.smtp.listen.as_str(), lc, pipeline.clone(), verifier)
+            let tcp = TcpListener::bind(config.smtp.listen.as_str())
                 .await
                 .map_err(|e| {
                     StartError::new(&format!("the SMTP port {}", config.smtp.listen), e)
                 })?;
+            // Invitations from addresses not registered yet are held.
+            let inbound = InboundServer::new(lc, pipeline.clone(), verifier)
+                .with_refusal_hook(state.newcomers().hook());
+            let l = Listener::from_tcp(tcp, Arc::new(inbound));
             let server = l.server().clone();
             state.watch_listener(move || server.metrics());
             let handle = l
@@ -307,6 +334,8 @@ impl RunningServer {
             })
         };
 
+        let sweeper = state.newcomers().spawn_sweeper();
+
         tracing::info!(
             http = %http_addr,
             smtp = smtp_addr.map(|a| a.to_string()),
@@ -325,6 +354,7 @@ impl RunningServer {
             listener,
             worker,
             chores,
+            sweeper,
             grace: Duration::from_secs(config.http.shutdown_grace_seconds),
             config,
         })
@@ -397,6 +427,7 @@ impl RunningServer {
         tokio::join!(http, smtp);
         self.state.stop_lists().await;
         self.chores.abort();
+        self.sweeper.abort();
         let worker = match self.worker {
             Some(w) => Some(w.stop().await),
             None => None,
@@ -458,15 +489,18 @@ async fn demo(state: &AppState, config: &Config) -> Result<Option<Demo>, StartEr
         return Ok(None);
     }
     let d = &config.demo;
-    let tenant = SingleTenant::new(&d.mail_domain, &d.organizer_name, &d.organizer_address)
-        .map_err(|e| fail(&e))?
-        .owner_name(&format!("{} (demo)", d.organizer_name));
-    // A loopback listener checks no SPF/DKIM: the demo organizer is trusted
-    // by its address alone. Behind DNS checks it takes the default policy.
+    // A loopback listener checks no SPF/DKIM: the demo organizer (and any
+    // organizer registered later, which takes the owner's settings) is
+    // trusted by its address alone. Behind checks it takes the default
+    // policy.
     let policy = match config.smtp.verify {
         Verify::None => AuthPolicy::AllowListOnly,
         _ => AuthPolicy::default(),
     };
+    let tenant = SingleTenant::new(&d.mail_domain, &d.organizer_name, &d.organizer_address)
+        .map_err(|e| fail(&e))?
+        .owner_name(&format!("{} (demo)", d.organizer_name))
+        .settings(Settings::default().with_auth(policy));
     let now = state.now();
     db.claim_owner(scope.owner, now)
         .await

@@ -19,6 +19,7 @@ use crate::keys;
 use crate::metrics::{HttpMetrics, Scrape};
 use crate::outbound::Outbound;
 use crate::problem::{ApiError, ApiResult};
+use crate::unregistered::Newcomers;
 
 /// The pipeline the server runs: calinvite's SQL store, and the outbound
 /// transport chosen by configuration.
@@ -67,6 +68,7 @@ struct Inner {
     worker: OnceLock<Arc<WorkerCounters>>,
     listener: OnceLock<ListenerSource>,
     feeder: ListFeeder,
+    newcomers: Arc<Newcomers>,
 }
 
 /// What the handlers share. Cheap to clone.
@@ -85,6 +87,18 @@ impl AppState {
     /// The state of a router over `pipeline`, with the server's tables in
     /// `db` (the same database as the pipeline's store).
     pub fn new(pipeline: Arc<ServerPipeline>, db: ServerDb, limits: Limits) -> Self {
+        Self::with_organizers(pipeline, db, limits, Default::default())
+    }
+
+    /// [`AppState::new`], holding invitations from addresses that are not
+    /// registered organizers yet as `organizers` says.
+    pub fn with_organizers(
+        pipeline: Arc<ServerPipeline>,
+        db: ServerDb,
+        limits: Limits,
+        organizers: crate::config::OrganizersConfig,
+    ) -> Self {
+        let newcomers = Arc::new(Newcomers::new(pipeline.clone(), db.clone(), organizers));
         AppState(Arc::new(Inner {
             pipeline,
             db,
@@ -93,7 +107,13 @@ impl AppState {
             worker: OnceLock::new(),
             listener: OnceLock::new(),
             feeder: ListFeeder::default(),
+            newcomers,
         }))
+    }
+
+    /// Invitations from addresses that are not registered organizers yet.
+    pub fn newcomers(&self) -> &Arc<Newcomers> {
+        &self.0.newcomers
     }
 
     /// The pipeline.

@@ -22,6 +22,7 @@ use crate::problem::{ApiError, ApiResult};
 use crate::state::AppState;
 
 pub mod events;
+pub mod held;
 pub mod invitations;
 pub mod keys;
 pub mod lists;

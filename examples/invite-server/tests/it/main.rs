@@ -16,6 +16,7 @@ mod binary;
 mod common;
 mod load;
 mod mail;
+mod newcomers;
 mod openapi;
 mod security;
 mod shutdown;
