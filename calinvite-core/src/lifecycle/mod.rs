@@ -91,11 +91,12 @@ pub use memory::MemoryStore;
 // The application's records and settings. What only a store implementation
 // needs (the queue, fan-outs, writes) is in `crate::spi`.
 pub use model::{
-    AllowEntry, AuthPolicy, DeliveryKey, DeliveryState, DomainOwner, HistoryEntry, HistoryKind,
-    Invitation, InvitationSource, LateAnswers, ListJob, ListJobId, ListJobState, ListRow,
-    OrganizerAccount, OrganizerId, OwnerId, PendingChange, PendingChangeId, PendingKind,
-    PendingState, PlannedMessage, Refusal, RefusalReason, RefusalRecord, RowVerdict, Scope,
-    Settings, StoredEvent, Suppression, SuppressionReason,
+    AllowEntry, Announcement, AnnouncementKind, AnnouncementType, AuthPolicy, DeliveryKey,
+    DeliveryState, DomainOwner, HistoryEntry, HistoryKind, Invitation, InvitationSource,
+    LateAnswers, ListJob, ListJobId, ListJobState, ListRow, OrganizerAccount, OrganizerId, OwnerId,
+    PendingChange, PendingChangeId, PendingKind, PendingState, PlannedMessage, Refusal,
+    RefusalReason, RefusalRecord, RowVerdict, Scope, Settings, StoredEvent, Suppression,
+    SuppressionReason,
 };
 pub use notice::{
     CounterNotice, CreatedNotice, DefaultNoticeTemplate, NoticeTemplate, NoticeText, RefusedNotice,

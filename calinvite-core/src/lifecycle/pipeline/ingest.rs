@@ -252,17 +252,28 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                 .map(|base| base.join(&format!("e/{code}"))),
         });
         let notice = self.notice(owner, organizer.address(), &text, None, now)?;
-        self.store
-            .commit(vec![
-                Change::InsertEvent(stored),
-                Change::InsertRevision {
+        let summary = event.summary().as_str().to_owned();
+        let mut changes = vec![
+            Change::InsertEvent(stored),
+            Change::InsertRevision {
+                code: code.clone(),
+                sequence: Sequence::INITIAL,
+                event,
+            },
+            notice,
+        ];
+        self.announce(&mut changes, || {
+            Some(Announcement::new(
+                scope,
+                now,
+                AnnouncementKind::EventCreated {
                     code: code.clone(),
-                    sequence: Sequence::INITIAL,
-                    event,
+                    summary,
+                    from_calendar: true,
                 },
-                notice,
-            ])
-            .await?;
+            ))
+        });
+        self.store.commit(changes).await?;
         Ok(Outcome::EventCreated(code))
     }
 
