@@ -21,7 +21,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use calinvite_core::lifecycle::{
-    DeliveryKey, DomainOwner, HistoryEntry, Invitation, ListJob, ListJobId, ListRow,
+    Announcement, DeliveryKey, DomainOwner, HistoryEntry, Invitation, ListJob, ListJobId, ListRow,
     OrganizerAccount, OwnerId, PendingChange, PendingChangeId, PendingState, RefusalRecord, Scope,
     Store, StoreError, StoredEvent, Suppression,
 };
@@ -632,6 +632,17 @@ impl SqlStore {
                 vec![Bind::Text(group)],
                 None,
             ),
+            Change::Announce(a) => (
+                "INSERT INTO announcements (owner, organizer, at, kind, body) VALUES ($1, $2, $3, $4, $5)",
+                vec![
+                    Bind::Int(id(a.owner.0)?),
+                    Bind::OptInt(a.organizer.map(|o| id(o.0)).transpose()?),
+                    Bind::Int(micros(a.at)),
+                    Bind::Text(a.kind_name().as_str().to_owned()),
+                    Bind::Text(json(&a)?),
+                ],
+                None,
+            ),
             // Messages leased (a worker sending) or settled are left as they are.
             Change::FailQueuedGroup { group, reason } => (
                 "UPDATE deliveries SET state = 'failed', failure = $1, last_error = $1 \
@@ -715,6 +726,8 @@ impl SqlStore {
                     held.history.push(h);
                 }
                 Change::Enqueue(d) => held.enqueue.push(d),
+                // Announcements touch no other table: they go last, in order.
+                Change::Announce(a) => held.announce.push(a),
                 other => {
                     self.flush(tx, &mut held).await?;
                     self.apply(tx, other).await?;
@@ -806,6 +819,26 @@ impl SqlStore {
                     "INSERT INTO deliveries (key, owner, state, due, attempts, grp, body) VALUES {} \
                      ON CONFLICT (key) DO NOTHING",
                     values(self.dialect, "(?, ?, 'queued', ?, 0, ?, ?)", chunk.len())
+                );
+                self.execute(tx, &text, chunk.len(), binds).await?;
+            }
+        }
+        let announce = std::mem::take(&mut held.announce);
+        if announce.len() == 1 {
+            self.apply_each(tx, announce, Change::Announce).await?;
+        } else {
+            for chunk in chunks(announce, 5) {
+                let mut binds = Vec::with_capacity(chunk.len() * 5);
+                for a in &chunk {
+                    binds.push(Bind::Int(id(a.owner.0)?));
+                    binds.push(Bind::OptInt(a.organizer.map(|o| id(o.0)).transpose()?));
+                    binds.push(Bind::Int(micros(a.at)));
+                    binds.push(Bind::Text(a.kind_name().as_str().to_owned()));
+                    binds.push(Bind::Text(json(a)?));
+                }
+                let text = format!(
+                    "INSERT INTO announcements (owner, organizer, at, kind, body) VALUES {}",
+                    values(self.dialect, "(?, ?, ?, ?, ?)", chunk.len())
                 );
                 self.execute(tx, &text, chunk.len(), binds).await?;
             }
@@ -1159,6 +1192,7 @@ struct Held {
     /// The tokens in `history`.
     historied: std::collections::HashSet<InvitationToken>,
     enqueue: Vec<Delivery>,
+    announce: Vec<Announcement>,
 }
 
 /// Rows per generated statement: well under SQLite's 32,766 and
@@ -1910,6 +1944,44 @@ impl Store for SqlStore {
             .map_err(unavailable)?;
         counts.held = u64::try_from(get::<i64>(&row, "n", "deliveries")?).unwrap_or(0);
         Ok(counts)
+    }
+
+    async fn announcements(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> StoreResult<Vec<(u64, Announcement)>> {
+        let sql =
+            self.sql("SELECT seq, body FROM announcements WHERE seq > $1 ORDER BY seq LIMIT $2");
+        let rows = sqlx::query(sql)
+            .bind(id(after)?)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        rows.iter()
+            .map(|row| {
+                let n: i64 = get(row, "seq", "announcements")?;
+                let what = format!("announcements/{n}");
+                let body: String = get(row, "body", &what)?;
+                Ok((u64::try_from(n).unwrap_or(0), parse(&what, &body)?))
+            })
+            .collect()
+    }
+
+    async fn forget_announcements(&self, numbers: &[u64]) -> StoreResult<()> {
+        for chunk in numbers.chunks(500) {
+            let text = format!(
+                "DELETE FROM announcements WHERE seq IN ({})",
+                values(self.dialect, "?", chunk.len())
+            );
+            let mut q = sqlx::query(self.sql(&text)).persistent(false);
+            for n in chunk {
+                q = q.bind(id(*n)?);
+            }
+            q.execute(&self.pool).await.map_err(unavailable)?;
+        }
+        Ok(())
     }
 
     async fn commit(&self, changes: Vec<Change>) -> StoreResult<()> {
