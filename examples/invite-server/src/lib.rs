@@ -93,6 +93,7 @@ pub mod problem;
 mod router;
 mod server;
 mod state;
+pub mod webhooks;
 
 pub use config::Config;
 pub use db::{DbError, ServerDb};

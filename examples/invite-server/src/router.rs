@@ -18,7 +18,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::{
-    events, invitations, keys, lists, ops, organizers, pending, reports, suppressions,
+    events, invitations, keys, lists, ops, organizers, pending, reports, suppressions, webhooks,
 };
 use crate::problem::{ApiError, FieldError, PROBLEM_JSON, Problem};
 use crate::state::AppState;
@@ -46,6 +46,7 @@ problem details (`application/problem+json`). Lists are paged with `limit` and \
         (name = "reports", description = "Reports per event, organizer and domain owner"),
         (name = "suppressions", description = "The suppression list and the refusal log"),
         (name = "keys", description = "API keys"),
+        (name = "webhooks", description = "Webhook endpoints: answers, deliveries, event changes, held changes and list progress, posted and signed (Standard Webhooks)"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
 )]
@@ -113,6 +114,14 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(suppressions::list_refusals))
         .routes(routes!(keys::list_keys, keys::create_key))
         .routes(routes!(keys::revoke_key))
+        .routes(routes!(webhooks::list_webhooks, webhooks::create_webhook))
+        .routes(routes!(
+            webhooks::get_webhook,
+            webhooks::patch_webhook,
+            webhooks::delete_webhook
+        ))
+        .routes(routes!(webhooks::rotate_secret))
+        .routes(routes!(webhooks::list_deliveries))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))

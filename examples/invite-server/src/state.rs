@@ -19,6 +19,8 @@ use crate::keys;
 use crate::metrics::{HttpMetrics, Scrape};
 use crate::outbound::Outbound;
 use crate::problem::{ApiError, ApiResult};
+use crate::webhooks::WebhookMetrics;
+use crate::webhooks::target::TargetPolicy;
 
 /// The pipeline the server runs: calinvite's SQL store, and the outbound
 /// transport chosen by configuration.
@@ -67,6 +69,8 @@ struct Inner {
     worker: OnceLock<Arc<WorkerCounters>>,
     listener: OnceLock<ListenerSource>,
     feeder: ListFeeder,
+    webhooks: WebhookMetrics,
+    targets: OnceLock<TargetPolicy>,
 }
 
 /// What the handlers share. Cheap to clone.
@@ -93,6 +97,8 @@ impl AppState {
             worker: OnceLock::new(),
             listener: OnceLock::new(),
             feeder: ListFeeder::default(),
+            webhooks: WebhookMetrics::default(),
+            targets: OnceLock::new(),
         }))
     }
 
@@ -126,6 +132,22 @@ impl AppState {
         let _ = self.0.listener.set(Box::new(source));
     }
 
+    /// What webhooks did, counted.
+    pub fn webhook_metrics(&self) -> &WebhookMetrics {
+        &self.0.webhooks
+    }
+
+    /// Which webhook targets endpoints may name (set once, at start;
+    /// public addresses only until then).
+    pub fn set_webhook_targets(&self, policy: TargetPolicy) {
+        let _ = self.0.targets.set(policy);
+    }
+
+    /// Which webhook targets endpoints may name.
+    pub fn webhook_targets(&self) -> TargetPolicy {
+        self.0.targets.get().copied().unwrap_or_default()
+    }
+
     /// The current time (the pipeline's clock).
     pub(crate) fn now(&self) -> DateTime<Utc> {
         self.0.pipeline.now()
@@ -139,6 +161,8 @@ impl AppState {
             worker: self.0.worker.get().map(|w| (w.snapshot(), w.in_flight())),
             listener: self.0.listener.get().map(|f| f()),
             relay: self.0.pipeline.transport().relay_metrics(),
+            webhooks: self.0.webhooks.snapshot(),
+            webhook_backlog: self.0.db.webhook_backlog().await.ok(),
         }
     }
 
