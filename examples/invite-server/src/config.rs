@@ -724,6 +724,7 @@ mod tests {
                 "http.listen" | "smtp.listen" => "127.0.0.1:1",
                 "database.url" => "postgres://u@h/db",
                 p if p.ends_with("enabled") => "false",
+                p if p.ends_with("allow_private_targets") => "true",
                 p if p.ends_with("rate_per_second") => "2.5",
                 p if p.ends_with("schedule_seconds") => "1, 2,3",
                 p if p.contains("bytes") => "4096",

@@ -14,10 +14,12 @@
 mod api;
 mod binary;
 mod common;
+mod hooks;
 mod load;
 mod mail;
 mod openapi;
 mod security;
 mod shutdown;
 mod story;
+mod webhooks;
 mod workflows;
