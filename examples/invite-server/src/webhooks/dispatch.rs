@@ -525,7 +525,7 @@ impl Dispatcher {
         let mut response = match sent {
             Ok(r) => r,
             Err(e) => {
-                let refused = refused_target(&e);
+                let refused = refusal(&e).is_some();
                 return failed(describe(e, self.0.policy.timeout), refused);
             }
         };
@@ -603,16 +603,16 @@ impl Dispatcher {
     }
 }
 
-/// Whether a client error is the target guard refusing the address.
-fn refused_target(e: &reqwest::Error) -> bool {
+/// The target guard's refusal, when that is what a client error is.
+fn refusal(e: &reqwest::Error) -> Option<&super::target::TargetError> {
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
-        if s.downcast_ref::<super::target::TargetError>().is_some() {
-            return true;
+        if let Some(t) = s.downcast_ref::<super::target::TargetError>() {
+            return Some(t);
         }
         source = s.source();
     }
-    false
+    None
 }
 
 /// What went wrong with a post, for the delivery log: the error and its
@@ -621,14 +621,11 @@ fn describe(e: reqwest::Error, timeout: Duration) -> String {
     if e.is_timeout() {
         return format!("no answer within {} s", timeout.as_secs());
     }
-    let refused = refused_target(&e);
+    if let Some(t) = refusal(&e) {
+        return format!("refused: {t}");
+    }
     let e = e.without_url();
-    let mut text = if refused {
-        String::from("refused: ")
-    } else {
-        String::new()
-    };
-    text.push_str(&e.to_string());
+    let mut text = e.to_string();
     let mut source = std::error::Error::source(&e);
     while let Some(s) = source {
         text.push_str(": ");

@@ -151,11 +151,10 @@ impl TargetPolicy {
         TargetPolicy { allow_private }
     }
 
-    /// Why `ip` may not be sent to, if it may not.
-    pub fn refuse_address(self, ip: IpAddr) -> Option<String> {
+    /// The class of `ip` when it may not be sent to.
+    pub fn refuse_address(self, ip: IpAddr) -> Option<AddressClass> {
         let class = classify(ip);
-        (!self.allow_private && !class.is_public())
-            .then(|| format!("{ip} is a {} address", class.describe()))
+        (!self.allow_private && !class.is_public()).then_some(class)
     }
 }
 
@@ -209,8 +208,9 @@ pub fn check_url(text: &str, policy: TargetPolicy) -> Result<Url, TargetError> {
 
 fn refuse(policy: TargetPolicy, ip: IpAddr) -> Result<(), TargetError> {
     match policy.refuse_address(ip) {
-        Some(why) => Err(TargetError(format!(
-            "{why}; webhooks go to public addresses only"
+        Some(class) => Err(TargetError(format!(
+            "{ip} is a {} address; webhooks go to public addresses only",
+            class.describe()
         ))),
         None => Ok(()),
     }
@@ -235,9 +235,11 @@ pub async fn check_resolved(
         return Err(TargetError(format!("{host} resolves to no address")));
     }
     for a in &found {
-        if let Some(why) = policy.refuse_address(a.ip()) {
+        if let Some(class) = policy.refuse_address(a.ip()) {
             return Err(TargetError(format!(
-                "{host} resolves to {why}; webhooks go to public addresses only"
+                "{host} resolves to {}, a {} address; webhooks go to public addresses only",
+                a.ip(),
+                class.describe()
             )));
         }
     }
