@@ -3,9 +3,10 @@
 //! The core's [`Store`](calinvite_core::lifecycle::Store) keeps tenants,
 //! events, invitations and the queue; it has no place for what only a
 //! server needs: API keys, `Idempotency-Key` answers, which tenant ids are
-//! taken, and the uploaded lists being fed. Those live here, in tables named
-//! `invite_server_…` next to the store's, through a small pool of the
-//! server's own: one database to back up, and nothing added to the core.
+//! taken, the uploaded lists being fed, and webhook endpoints with their
+//! messages and attempts (their queries are in the webhooks module). Those
+//! live here, in tables named `invite_server_…` next to the store's,
+//! through a small pool of the server's own: one database to back up.
 //!
 //! One query reads a table of the store directly: the suppression list,
 //! which the `Store` trait looks up by address but cannot list

@@ -160,7 +160,7 @@ struct Inner {
     client: reqwest::Client,
 }
 
-/// Posts webhooks: see the [module docs](self). Cheap to clone.
+/// Posts webhooks: see [`crate::webhooks`]. Cheap to clone.
 #[derive(Clone)]
 pub struct Dispatcher(Arc<Inner>);
 
@@ -271,8 +271,7 @@ impl Dispatcher {
                 .filter(|e| e.owner == a.owner && e.wants(a.organizer, kind))
                 .collect();
             if !wanting.is_empty() {
-                let body = serde_json::to_string(&super::payload(a))
-                    .map_err(|e| format!("a webhook payload: {e}"))?;
+                let body = super::payload(a);
                 let msg_id = message_id().map_err(|e| format!("the random source: {e}"))?;
                 for e in wanting {
                     if db

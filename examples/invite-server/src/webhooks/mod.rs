@@ -57,16 +57,24 @@ pub mod target;
 pub(crate) use db::{AttemptRecord, EndpointRecord, MessageRecord};
 pub use dispatch::{Dispatcher, DispatcherHandle, RetryPolicy, WebhookCounts, WebhookMetrics};
 
-/// The body posted for an announcement: `type` (`invitation.answered` …),
-/// `timestamp` (when it happened, RFC 3339) and `data`, which always names
-/// the `organizer` (its id; `null` for the domain owner's own) and, when
-/// it concerns one, the `event` (its code).
-pub fn payload(a: &Announcement) -> Value {
-    json!({
-        "type": a.kind_name().as_str(),
-        "timestamp": a.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-        "data": data(a),
-    })
+/// The body posted for an announcement, as sent (compact JSON): `type`
+/// (`invitation.answered` …), `timestamp` (when it happened, RFC 3339, UTC)
+/// and `data`, which always names the `organizer` (its id; `null` for the
+/// domain owner's own) and, when it concerns one, the `event` (its code).
+pub fn payload(a: &Announcement) -> String {
+    #[derive(serde::Serialize)]
+    struct Body {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        timestamp: String,
+        data: Value,
+    }
+    let body = Body {
+        kind: a.kind_name().as_str(),
+        timestamp: a.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        data: data(a),
+    };
+    serde_json::to_string(&body).unwrap_or_else(|_| String::from("{}"))
 }
 
 fn data(a: &Announcement) -> Value {
