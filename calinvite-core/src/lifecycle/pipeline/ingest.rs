@@ -252,7 +252,11 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                 .map(|base| base.join(&format!("e/{code}"))),
         });
         let notice = self.notice(owner, organizer.address(), &text, None, now)?;
-        let summary = event.summary().as_str().to_owned();
+        // Copied only for an announcement (the event moves into the changes).
+        let summary = self
+            .options
+            .announce
+            .then(|| event.summary().as_str().to_owned());
         let mut changes = vec![
             Change::InsertEvent(stored),
             Change::InsertRevision {
@@ -268,7 +272,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                 now,
                 AnnouncementKind::EventCreated {
                     code: code.clone(),
-                    summary,
+                    summary: summary.unwrap_or_default(),
                     from_calendar: true,
                 },
             ))

@@ -75,7 +75,11 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                 "the event must carry the code it was given".into(),
             ));
         }
-        let summary = event.summary().as_str().to_owned();
+        // Copied only for an announcement (the event moves into the changes).
+        let summary = self
+            .options
+            .announce
+            .then(|| event.summary().as_str().to_owned());
         let mut changes = vec![
             Change::InsertEvent(StoredEvent {
                 scope,
@@ -102,7 +106,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                 now,
                 AnnouncementKind::EventCreated {
                     code: code.clone(),
-                    summary,
+                    summary: summary.unwrap_or_default(),
                     from_calendar: false,
                 },
             ))
