@@ -37,10 +37,13 @@ impl Post {
     }
 }
 
+/// A scripted answer: its status, and its `Retry-After`.
+type Scripted = (u16, Option<&'static str>);
+
 #[derive(Clone, Default)]
 struct Shared {
     posts: Arc<Mutex<Vec<Post>>>,
-    answers: Arc<Mutex<VecDeque<(u16, Option<&'static str>)>>>,
+    answers: Arc<Mutex<VecDeque<Scripted>>>,
 }
 
 /// A webhook receiver on a loopback port.
