@@ -691,6 +691,8 @@ impl SqlStore {
     ///   statement per table;
     /// - two updates of one invitation never share a statement (the second
     ///   names the version the first wrote): the second flushes the first;
+    /// - announcements touch `announcements` alone: they go last, in their
+    ///   own order (so they are numbered in it);
     /// - any other change flushes everything before it runs.
     async fn apply_all(
         &self,
