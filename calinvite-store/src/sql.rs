@@ -1953,22 +1953,38 @@ impl Store for SqlStore {
         after: u64,
         limit: usize,
     ) -> StoreResult<Vec<(u64, Announcement)>> {
-        let sql =
-            self.sql("SELECT seq, body FROM announcements WHERE seq > $1 ORDER BY seq LIMIT $2");
-        let rows = sqlx::query(sql)
-            .bind(id(after)?)
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(unavailable)?;
-        rows.iter()
-            .map(|row| {
+        const TEXT: &str =
+            "SELECT seq, body FROM announcements WHERE seq > $1 ORDER BY seq LIMIT $2";
+        let mut out = Vec::with_capacity(limit.min(1000));
+        let mut cursor = id(after)?;
+        // A row this build cannot read (written by a newer calinvite
+        // sharing the database, or damaged) is passed over and left for one
+        // that can: it never holds back the rows after it.
+        while out.len() < limit {
+            let want = limit - out.len();
+            let rows = sqlx::query(self.sql(TEXT))
+                .bind(cursor)
+                .bind(i64::try_from(want).unwrap_or(i64::MAX))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(unavailable)?;
+            for row in &rows {
                 let n: i64 = get(row, "seq", "announcements")?;
+                cursor = n;
                 let what = format!("announcements/{n}");
                 let body: String = get(row, "body", &what)?;
-                Ok((u64::try_from(n).unwrap_or(0), parse(&what, &body)?))
-            })
-            .collect()
+                match parse(&what, &body) {
+                    Ok(a) => out.push((u64::try_from(n).unwrap_or(0), a)),
+                    Err(e) => {
+                        tracing::debug!(row = n, error = %e, "an announcement this build cannot read is passed over");
+                    }
+                }
+            }
+            if rows.len() < want {
+                break;
+            }
+        }
+        Ok(out)
     }
 
     async fn forget_announcements(&self, numbers: &[u64]) -> StoreResult<()> {

@@ -460,7 +460,9 @@ pub trait Store: Send + Sync {
     /// may commit after one that took a higher number. A reader that must
     /// see every announcement therefore reads from the start (`after` 0)
     /// and [forgets](Store::forget_announcements) exactly those it handled,
-    /// never "everything up to" a number.
+    /// never "everything up to" a number. One the store cannot read back
+    /// (damaged, or written by a newer calinvite sharing the database) is
+    /// passed over and kept, and the page filled from those after it.
     ///
     /// By default there are none: a store that keeps no announcements
     /// cannot serve a pipeline that announces (its commits of
