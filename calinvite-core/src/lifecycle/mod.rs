@@ -22,6 +22,10 @@
 //!   for tests (yours too). SQLite and PostgreSQL live in `calinvite-store`;
 //!   SMTP and SES in `calinvite-smtp` and `calinvite-ses`.
 //! - [`report`]: counts per event, organizer and domain owner; CSV export.
+//! - [`Announcement`]: what happened (an answer, a delivery outcome, an
+//!   event changed …), written in the same commit as the change when the
+//!   pipeline is built to announce, for an application to forward
+//!   ([manual](crate::manual::lifecycle#announcements)).
 //!
 //! The rules are in [`crate::manual::lifecycle`].
 //!
