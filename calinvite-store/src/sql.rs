@@ -638,7 +638,7 @@ impl SqlStore {
                     Bind::Int(id(a.owner.0)?),
                     Bind::OptInt(a.organizer.map(|o| id(o.0)).transpose()?),
                     Bind::Int(micros(a.at)),
-                    Bind::Text(a.kind_name().as_str().to_owned()),
+                    Bind::Text(a.announcement_type().as_str().to_owned()),
                     Bind::Text(json(&a)?),
                 ],
                 None,
@@ -835,7 +835,7 @@ impl SqlStore {
                     binds.push(Bind::Int(id(a.owner.0)?));
                     binds.push(Bind::OptInt(a.organizer.map(|o| id(o.0)).transpose()?));
                     binds.push(Bind::Int(micros(a.at)));
-                    binds.push(Bind::Text(a.kind_name().as_str().to_owned()));
+                    binds.push(Bind::Text(a.announcement_type().as_str().to_owned()));
                     binds.push(Bind::Text(json(a)?));
                 }
                 let text = format!(

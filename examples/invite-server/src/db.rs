@@ -91,6 +91,7 @@ const MIGRATIONS: &[&[&str]] = &[
          done_at BIGINT, UNIQUE (endpoint, announcement))",
         "CREATE INDEX invite_server_webhook_messages_due ON invite_server_webhook_messages (state, due)",
         "CREATE INDEX invite_server_webhook_messages_log ON invite_server_webhook_messages (endpoint, id)",
+        "CREATE INDEX invite_server_webhook_messages_done ON invite_server_webhook_messages (done_at)",
         "CREATE TABLE invite_server_webhook_attempts (message BIGINT NOT NULL, attempt BIGINT NOT NULL, \
          at BIGINT NOT NULL, status BIGINT, error TEXT, duration_ms BIGINT NOT NULL, \
          PRIMARY KEY (message, attempt))",

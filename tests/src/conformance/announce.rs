@@ -80,7 +80,10 @@ async fn take<S: Store>(s: &Scenario<S>) -> Vec<Announcement> {
 }
 
 fn types(announced: &[Announcement]) -> Vec<&'static str> {
-    announced.iter().map(|a| a.kind_name().as_str()).collect()
+    announced
+        .iter()
+        .map(|a| a.announcement_type().as_str())
+        .collect()
 }
 
 fn answered(
@@ -240,7 +243,10 @@ pub(super) async fn every_change_is_announced_in_order<S: Store>(store: S) {
     ));
     deliver(&s).await;
     let kept = all(&s).await;
-    let names: Vec<&str> = kept.iter().map(|(_, a)| a.kind_name().as_str()).collect();
+    let names: Vec<&str> = kept
+        .iter()
+        .map(|(_, a)| a.announcement_type().as_str())
+        .collect();
     assert_eq!(names[0], "event.cancelled", "{names:?}");
     assert!(matches!(
         &kept[0].1.kind,
@@ -464,5 +470,8 @@ pub(super) async fn announcements_commit_or_roll_back_with_their_changes<S: Stor
     );
     assert!(kept[0].0 < kept[1].0);
     assert_eq!(kept[0].1.organizer, None);
-    assert_eq!(kept[0].1.kind_name(), AnnouncementType::DeliverySuppressed);
+    assert_eq!(
+        kept[0].1.announcement_type(),
+        AnnouncementType::DeliverySuppressed
+    );
 }

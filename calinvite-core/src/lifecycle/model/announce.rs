@@ -58,7 +58,7 @@ impl Announcement {
     }
 
     /// Its type (`invitation.answered` …), what subscriptions filter on.
-    pub fn kind_name(&self) -> AnnouncementType {
+    pub fn announcement_type(&self) -> AnnouncementType {
         self.kind.announcement_type()
     }
 }

@@ -265,7 +265,7 @@ impl Dispatcher {
         let mut handled = Vec::with_capacity(page.len());
         let mut written = 0;
         for (seq, a) in &page {
-            let kind = a.kind_name().as_str();
+            let kind = a.announcement_type().as_str();
             let wanting: Vec<&EndpointRecord> = endpoints
                 .iter()
                 .filter(|e| e.owner == a.owner && e.wants(a.organizer, kind))

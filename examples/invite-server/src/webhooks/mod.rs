@@ -70,7 +70,7 @@ pub fn payload(a: &Announcement) -> String {
         data: Value,
     }
     let body = Body {
-        kind: a.kind_name().as_str(),
+        kind: a.announcement_type().as_str(),
         timestamp: a.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
         data: data(a),
     };
