@@ -269,8 +269,8 @@ fn data(a: &Announcement) -> Value {
     d
 }
 
-/// Every type an endpoint may subscribe to, with what it means (for the
-/// API's description and its validation).
+/// Every type an endpoint may subscribe to (what the API checks `types`
+/// against).
 pub fn types() -> impl Iterator<Item = &'static str> {
     calinvite_core::lifecycle::AnnouncementType::ALL
         .iter()
