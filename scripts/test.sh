@@ -7,7 +7,9 @@
 # moto_server (scripts/moto.sh) standing in for AWS SES, Debian's Postfix
 # (scripts/postfix.sh) as the SMTP relay and the sender into calinvite's
 # listener, and the openssl command the SNS signature tests sign with; then
-# runs every test of the workspace. Fails loudly when something is missing:
+# runs every test of the workspace. (The invite server's OpenAPI and webhook
+# tests install their independent checkers from PyPI themselves, on first
+# use: examples/invite-server/scripts/.) Fails loudly when something is missing:
 # no test is ever skipped for want of a tool.
 set -euo pipefail
 cd "$(dirname "$0")/.."

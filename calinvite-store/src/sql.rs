@@ -21,7 +21,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use calinvite_core::lifecycle::{
-    DeliveryKey, DomainOwner, HistoryEntry, Invitation, ListJob, ListJobId, ListRow,
+    Announcement, DeliveryKey, DomainOwner, HistoryEntry, Invitation, ListJob, ListJobId, ListRow,
     OrganizerAccount, OwnerId, PendingChange, PendingChangeId, PendingState, RefusalRecord, Scope,
     Store, StoreError, StoredEvent, Suppression,
 };
@@ -632,6 +632,17 @@ impl SqlStore {
                 vec![Bind::Text(group)],
                 None,
             ),
+            Change::Announce(a) => (
+                "INSERT INTO announcements (owner, organizer, at, kind, body) VALUES ($1, $2, $3, $4, $5)",
+                vec![
+                    Bind::Int(id(a.owner.0)?),
+                    Bind::OptInt(a.organizer.map(|o| id(o.0)).transpose()?),
+                    Bind::Int(micros(a.at)),
+                    Bind::Text(a.announcement_type().as_str().to_owned()),
+                    Bind::Text(json(&a)?),
+                ],
+                None,
+            ),
             // Messages leased (a worker sending) or settled are left as they are.
             Change::FailQueuedGroup { group, reason } => (
                 "UPDATE deliveries SET state = 'failed', failure = $1, last_error = $1 \
@@ -680,6 +691,8 @@ impl SqlStore {
     ///   statement per table;
     /// - two updates of one invitation never share a statement (the second
     ///   names the version the first wrote): the second flushes the first;
+    /// - announcements touch `announcements` alone: they go last, in their
+    ///   own order (so they are numbered in it);
     /// - any other change flushes everything before it runs.
     async fn apply_all(
         &self,
@@ -715,6 +728,8 @@ impl SqlStore {
                     held.history.push(h);
                 }
                 Change::Enqueue(d) => held.enqueue.push(d),
+                // Announcements touch no other table: they go last, in order.
+                Change::Announce(a) => held.announce.push(a),
                 other => {
                     self.flush(tx, &mut held).await?;
                     self.apply(tx, other).await?;
@@ -806,6 +821,26 @@ impl SqlStore {
                     "INSERT INTO deliveries (key, owner, state, due, attempts, grp, body) VALUES {} \
                      ON CONFLICT (key) DO NOTHING",
                     values(self.dialect, "(?, ?, 'queued', ?, 0, ?, ?)", chunk.len())
+                );
+                self.execute(tx, &text, chunk.len(), binds).await?;
+            }
+        }
+        let announce = std::mem::take(&mut held.announce);
+        if announce.len() == 1 {
+            self.apply_each(tx, announce, Change::Announce).await?;
+        } else {
+            for chunk in chunks(announce, 5) {
+                let mut binds = Vec::with_capacity(chunk.len() * 5);
+                for a in &chunk {
+                    binds.push(Bind::Int(id(a.owner.0)?));
+                    binds.push(Bind::OptInt(a.organizer.map(|o| id(o.0)).transpose()?));
+                    binds.push(Bind::Int(micros(a.at)));
+                    binds.push(Bind::Text(a.announcement_type().as_str().to_owned()));
+                    binds.push(Bind::Text(json(a)?));
+                }
+                let text = format!(
+                    "INSERT INTO announcements (owner, organizer, at, kind, body) VALUES {}",
+                    values(self.dialect, "(?, ?, ?, ?, ?)", chunk.len())
                 );
                 self.execute(tx, &text, chunk.len(), binds).await?;
             }
@@ -1159,6 +1194,7 @@ struct Held {
     /// The tokens in `history`.
     historied: std::collections::HashSet<InvitationToken>,
     enqueue: Vec<Delivery>,
+    announce: Vec<Announcement>,
 }
 
 /// Rows per generated statement: well under SQLite's 32,766 and
@@ -1910,6 +1946,60 @@ impl Store for SqlStore {
             .map_err(unavailable)?;
         counts.held = u64::try_from(get::<i64>(&row, "n", "deliveries")?).unwrap_or(0);
         Ok(counts)
+    }
+
+    async fn announcements(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> StoreResult<Vec<(u64, Announcement)>> {
+        const TEXT: &str =
+            "SELECT seq, body FROM announcements WHERE seq > $1 ORDER BY seq LIMIT $2";
+        let mut out = Vec::with_capacity(limit.min(1000));
+        let mut cursor = id(after)?;
+        // A row this build cannot read (written by a newer calinvite
+        // sharing the database, or damaged) is passed over and left for one
+        // that can: it never holds back the rows after it.
+        while out.len() < limit {
+            let want = limit - out.len();
+            let rows = sqlx::query(self.sql(TEXT))
+                .bind(cursor)
+                .bind(i64::try_from(want).unwrap_or(i64::MAX))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(unavailable)?;
+            for row in &rows {
+                let n: i64 = get(row, "seq", "announcements")?;
+                cursor = n;
+                let what = format!("announcements/{n}");
+                let body: String = get(row, "body", &what)?;
+                match parse(&what, &body) {
+                    Ok(a) => out.push((u64::try_from(n).unwrap_or(0), a)),
+                    Err(e) => {
+                        tracing::debug!(row = n, error = %e, "an announcement this build cannot read is passed over");
+                    }
+                }
+            }
+            if rows.len() < want {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    async fn forget_announcements(&self, numbers: &[u64]) -> StoreResult<()> {
+        for chunk in numbers.chunks(500) {
+            let text = format!(
+                "DELETE FROM announcements WHERE seq IN ({})",
+                values(self.dialect, "?", chunk.len())
+            );
+            let mut q = sqlx::query(self.sql(&text)).persistent(false);
+            for n in chunk {
+                q = q.bind(id(*n)?);
+            }
+            q.execute(&self.pool).await.map_err(unavailable)?;
+        }
+        Ok(())
     }
 
     async fn commit(&self, changes: Vec<Change>) -> StoreResult<()> {

@@ -32,6 +32,8 @@ pub struct Config {
     pub outbound: OutboundConfig,
     /// The delivery worker.
     pub worker: WorkerSection,
+    /// Webhooks to the application.
+    pub webhooks: WebhooksSection,
     /// The demo tenant made on first start.
     pub demo: DemoConfig,
     /// Invitations from addresses that are not registered organizers yet.
@@ -49,6 +51,7 @@ impl Default for Config {
             smtp: SmtpConfig::default(),
             outbound: OutboundConfig::default(),
             worker: WorkerSection::default(),
+            webhooks: WebhooksSection::default(),
             demo: DemoConfig::default(),
             organizers: OrganizersConfig::default(),
             log: LogConfig::default(),
@@ -315,6 +318,48 @@ impl Default for WorkerSection {
     }
 }
 
+/// Webhooks: what happens (answers, deliveries, event changes, held
+/// changes, list progress) posted to the endpoints tenants register, signed
+/// per the Standard Webhooks specification.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct WebhooksSection {
+    /// Post webhooks from this process (default `true`). Off, nothing is
+    /// announced and no endpoint is called; endpoints can still be managed.
+    pub enabled: bool,
+    /// Allow endpoints on loopback, private, link-local and other
+    /// non-public addresses (default `false`: refused when registered and
+    /// again when sent, so that a tenant cannot reach the server's own
+    /// network). For a closed network or a test.
+    pub allow_private_targets: bool,
+    /// How long one post may take, connecting included (default 15 s).
+    pub timeout_seconds: u64,
+    /// The waits before each retry of a failed post, in seconds (default:
+    /// 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h — the
+    /// specification's schedule, about three days); each wait is spread by
+    /// up to a fifth either way. After the last, the message is given up.
+    pub retry_schedule_seconds: Vec<u64>,
+    /// An endpoint that has failed every post for this many hours is
+    /// disabled (default 120: five days).
+    pub disable_after_hours: u64,
+    /// How long each endpoint's delivery log is kept, in days (default 30).
+    pub keep_log_days: u64,
+}
+
+impl Default for WebhooksSection {
+    fn default() -> Self {
+        WebhooksSection {
+            enabled: true,
+            allow_private_targets: false,
+            timeout_seconds: 15,
+            retry_schedule_seconds: vec![5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400],
+            disable_after_hours: 120,
+            keep_log_days: 30,
+        }
+    }
+}
+
 /// The demo tenant made on first start, so that one command gives a server
 /// ready to send an invitation.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -474,6 +519,24 @@ pub const ENV: &[(&str, &str)] = &[
     ("CALINVITE_WORKER_ENABLED", "worker.enabled"),
     ("CALINVITE_WORKER_CONCURRENCY", "worker.concurrency"),
     ("CALINVITE_WORKER_BATCH", "worker.batch"),
+    ("CALINVITE_WEBHOOKS_ENABLED", "webhooks.enabled"),
+    (
+        "CALINVITE_WEBHOOKS_ALLOW_PRIVATE_TARGETS",
+        "webhooks.allow_private_targets",
+    ),
+    (
+        "CALINVITE_WEBHOOKS_TIMEOUT_SECONDS",
+        "webhooks.timeout_seconds",
+    ),
+    (
+        "CALINVITE_WEBHOOKS_RETRY_SCHEDULE_SECONDS",
+        "webhooks.retry_schedule_seconds",
+    ),
+    (
+        "CALINVITE_WEBHOOKS_DISABLE_AFTER_HOURS",
+        "webhooks.disable_after_hours",
+    ),
+    ("CALINVITE_WEBHOOKS_KEEP_LOG_DAYS", "webhooks.keep_log_days"),
     ("CALINVITE_DEMO_ENABLED", "demo.enabled"),
     ("CALINVITE_DEMO_MAIL_DOMAIN", "demo.mail_domain"),
     ("CALINVITE_DEMO_ORGANIZER_NAME", "demo.organizer_name"),
@@ -610,6 +673,23 @@ impl Config {
                     .into(),
             );
         }
+        let w = &self.webhooks;
+        if !(1..=120).contains(&w.timeout_seconds) {
+            return bad("webhooks.timeout_seconds must be from 1 to 120".into());
+        }
+        if w.retry_schedule_seconds.len() > 30
+            || w.retry_schedule_seconds.iter().any(|s| *s > 7 * 24 * 3600)
+        {
+            return bad(
+                "webhooks.retry_schedule_seconds: at most 30 retries, each at most a week after the one before"
+                    .into(),
+            );
+        }
+        if w.disable_after_hours == 0 || w.keep_log_days == 0 {
+            return bad(
+                "webhooks.disable_after_hours and webhooks.keep_log_days must be at least 1".into(),
+            );
+        }
         if let Some(url) = &self.database.url
             && !(url.starts_with("sqlite:")
                 || url.starts_with("postgres:")
@@ -692,6 +772,19 @@ fn typed_value(defaults: &toml::Table, path: &str, value: &str) -> Result<toml::
             "false" | "0" | "no" | "off" => toml::Value::Boolean(false),
             _ => return Err(format!("{value:?} is not true or false")),
         },
+        // A list of whole numbers, comma-separated (`5,300,1800`).
+        Some(toml::Value::Array(_)) => toml::Value::Array(
+            value
+                .split(',')
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(|v| {
+                    v.parse().map(toml::Value::Integer).map_err(|_| {
+                        format!("{value:?} is not a comma-separated list of whole numbers")
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        ),
         _ => toml::Value::String(value.to_owned()),
     })
 }
@@ -750,11 +843,15 @@ mod tests {
                 "http.listen" | "smtp.listen" => "127.0.0.1:1",
                 "database.url" => "postgres://u@h/db",
                 p if p.ends_with("enabled") => "false",
+                p if p.ends_with("allow_private_targets") => "true",
                 p if p.ends_with("rate_per_second") => "2.5",
+                p if p.ends_with("schedule_seconds") => "1, 2,3",
                 p if p.contains("bytes") => "4096",
                 p if p.ends_with("port")
                     || p.ends_with("connections")
                     || p.ends_with("seconds")
+                    || p.ends_with("hours")
+                    || p.ends_with("days")
                     || p.ends_with("concurrency")
                     || p.ends_with("batch")
                     || p.starts_with("organizers.") =>
@@ -798,6 +895,25 @@ mod tests {
         assert!(e.to_string().contains("CALINVITE_WORKER_BATCH"), "{e}");
         let e = Config::load(None, env(&[("CALINVITE_HTTP_LISTEN", "nowhere")])).unwrap_err();
         assert!(e.to_string().contains("http.listen"), "{e}");
+        let e = Config::load(
+            None,
+            env(&[("CALINVITE_WEBHOOKS_RETRY_SCHEDULE_SECONDS", "5,soon")]),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("CALINVITE_WEBHOOKS_RETRY_SCHEDULE_SECONDS"),
+            "{e}"
+        );
+        let c = Config::load(
+            None,
+            env(&[("CALINVITE_WEBHOOKS_RETRY_SCHEDULE_SECONDS", "1, 2,3")]),
+        )
+        .unwrap();
+        assert_eq!(c.webhooks.retry_schedule_seconds, [1, 2, 3]);
+        let e =
+            Config::load(None, env(&[("CALINVITE_WEBHOOKS_TIMEOUT_SECONDS", "0")])).unwrap_err();
+        assert!(e.to_string().contains("webhooks.timeout_seconds"), "{e}");
     }
 
     #[test]

@@ -19,6 +19,7 @@ use utoipa_axum::routes;
 
 use crate::api::{
     events, held, invitations, keys, lists, ops, organizers, pending, reports, suppressions,
+    webhooks,
 };
 use crate::problem::{ApiError, FieldError, PROBLEM_JSON, Problem};
 use crate::state::AppState;
@@ -47,6 +48,7 @@ problem details (`application/problem+json`). Lists are paged with `limit` and \
         (name = "suppressions", description = "The suppression list and the refusal log"),
         (name = "keys", description = "API keys"),
         (name = "held invitations", description = "Invitations from addresses that are not registered organizers yet, held until they register"),
+        (name = "webhooks", description = "Webhook endpoints: answers, deliveries, event changes, held changes and list progress, posted and signed (Standard Webhooks)"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
 )]
@@ -118,6 +120,14 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(held::get_registration, held::patch_registration))
         .routes(routes!(keys::list_keys, keys::create_key))
         .routes(routes!(keys::revoke_key))
+        .routes(routes!(webhooks::list_webhooks, webhooks::create_webhook))
+        .routes(routes!(
+            webhooks::get_webhook,
+            webhooks::patch_webhook,
+            webhooks::delete_webhook
+        ))
+        .routes(routes!(webhooks::rotate_secret))
+        .routes(routes!(webhooks::list_deliveries))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))

@@ -1,12 +1,13 @@
 //! The whole server in one process: the HTTP API, the inbound SMTP
-//! listener, the delivery worker and the list feeder over one database, and
-//! the order they stop in.
+//! listener, the delivery worker, the list feeder and the webhook
+//! dispatcher over one database, and the order they stop in.
 //!
 //! [`RunningServer::start`] opens the database (making the demo tenant on
 //! first start), binds the HTTP and SMTP ports and starts the worker.
 //! [`RunningServer::shutdown`] stops accepting HTTP requests and SMTP
 //! sessions, lets those in flight finish, stops the worker once it has
-//! recorded the messages it holds, and closes the database. Everything
+//! recorded the messages it holds, then the webhook dispatcher once its
+//! posts in flight have answered, and closes the database. Everything
 //! still queued stays queued, in the database, for the next start.
 
 use std::net::SocketAddr;
@@ -33,6 +34,8 @@ use crate::config::{Config, OutboundKind, RelaySecurity, Verify, redact_url};
 use crate::db::ServerDb;
 use crate::outbound::{CaptureFolder, Outbound};
 use crate::state::{AppState, Limits, ServerPipeline};
+use crate::webhooks::target::TargetPolicy;
+use crate::webhooks::{Dispatcher, DispatcherHandle, RetryPolicy};
 
 /// The server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -176,7 +179,13 @@ pub async fn open(config: &Config) -> Result<Opened, StartError> {
             )
         })?),
     };
-    let pipeline = Arc::new(calinvite::pipeline(store, outbound).build());
+    // Webhooks read what the pipeline announces (in the commit of each
+    // change); without them it announces nothing.
+    let pipeline = Arc::new(
+        calinvite::pipeline(store, outbound)
+            .announce(config.webhooks.enabled)
+            .build(),
+    );
     Ok(Opened { pipeline, db })
 }
 
@@ -190,6 +199,7 @@ pub struct RunningServer {
     http_task: JoinHandle<std::io::Result<()>>,
     listener: Option<ListenerHandle>,
     worker: Option<WorkerHandle>,
+    webhooks: Option<DispatcherHandle>,
     chores: JoinHandle<()>,
     sweeper: JoinHandle<()>,
     grace: Duration,
@@ -230,6 +240,8 @@ impl RunningServer {
             limits,
             config.organizers.clone(),
         );
+        let targets = TargetPolicy::new(config.webhooks.allow_private_targets);
+        state.set_webhook_targets(targets);
 
         let demo = if config.demo.enabled {
             demo(&state, &config).await?
@@ -304,6 +316,19 @@ impl RunningServer {
             None
         };
 
+        // Webhooks.
+        let webhooks = if config.webhooks.enabled {
+            let d = Dispatcher::new(
+                state.clone(),
+                RetryPolicy::from_config(&config.webhooks),
+                targets,
+            )
+            .map_err(|e| StartError::new("webhooks", e))?;
+            Some(d.spawn())
+        } else {
+            None
+        };
+
         // The HTTP API.
         let app = crate::router(state.clone());
         let (http_stop, mut stopped) = watch::channel(false);
@@ -323,11 +348,16 @@ impl RunningServer {
         }
         let chores = {
             let state = state.clone();
+            let keep_log =
+                chrono::TimeDelta::days(i64::try_from(config.webhooks.keep_log_days).unwrap_or(30));
             tokio::spawn(async move {
                 loop {
                     let before = state.now() - chrono::TimeDelta::hours(24);
                     if let Err(e) = state.db().idem_expire(before).await {
                         tracing::warn!(error = %e, "could not forget old Idempotency-Keys");
+                    }
+                    if let Err(e) = state.db().expire_messages(state.now() - keep_log).await {
+                        tracing::warn!(error = %e, "could not forget old webhook deliveries");
                     }
                     tokio::time::sleep(Duration::from_secs(3600)).await;
                 }
@@ -342,6 +372,7 @@ impl RunningServer {
             database = %redact_url(&config.database_url()),
             outbound = pipeline.transport().kind(),
             worker = config.worker.enabled,
+            webhooks = config.webhooks.enabled,
             "invite server started"
         );
         Ok(RunningServer {
@@ -353,6 +384,7 @@ impl RunningServer {
             http_task,
             listener,
             worker,
+            webhooks,
             chores,
             sweeper,
             grace: Duration::from_secs(config.http.shutdown_grace_seconds),
@@ -432,6 +464,11 @@ impl RunningServer {
             Some(w) => Some(w.stop().await),
             None => None,
         };
+        // After the worker: what it recorded last is announced, and posted
+        // now or at the next start.
+        if let Some(d) = self.webhooks {
+            d.stop().await;
+        }
         let still_queued = self
             .state
             .pipeline()

@@ -20,6 +20,8 @@ use crate::metrics::{HttpMetrics, Scrape};
 use crate::outbound::Outbound;
 use crate::problem::{ApiError, ApiResult};
 use crate::unregistered::Newcomers;
+use crate::webhooks::WebhookMetrics;
+use crate::webhooks::target::TargetPolicy;
 
 /// The pipeline the server runs: calinvite's SQL store, and the outbound
 /// transport chosen by configuration.
@@ -69,6 +71,8 @@ struct Inner {
     listener: OnceLock<ListenerSource>,
     feeder: ListFeeder,
     newcomers: Arc<Newcomers>,
+    webhooks: WebhookMetrics,
+    targets: OnceLock<TargetPolicy>,
 }
 
 /// What the handlers share. Cheap to clone.
@@ -108,6 +112,8 @@ impl AppState {
             listener: OnceLock::new(),
             feeder: ListFeeder::default(),
             newcomers,
+            webhooks: WebhookMetrics::default(),
+            targets: OnceLock::new(),
         }))
     }
 
@@ -146,6 +152,22 @@ impl AppState {
         let _ = self.0.listener.set(Box::new(source));
     }
 
+    /// What webhooks did, counted.
+    pub fn webhook_metrics(&self) -> &WebhookMetrics {
+        &self.0.webhooks
+    }
+
+    /// Which webhook targets endpoints may name (set once, at start;
+    /// public addresses only until then).
+    pub fn set_webhook_targets(&self, policy: TargetPolicy) {
+        let _ = self.0.targets.set(policy);
+    }
+
+    /// Which webhook targets endpoints may name.
+    pub fn webhook_targets(&self) -> TargetPolicy {
+        self.0.targets.get().copied().unwrap_or_default()
+    }
+
     /// The current time (the pipeline's clock).
     pub(crate) fn now(&self) -> DateTime<Utc> {
         self.0.pipeline.now()
@@ -159,6 +181,8 @@ impl AppState {
             worker: self.0.worker.get().map(|w| (w.snapshot(), w.in_flight())),
             listener: self.0.listener.get().map(|f| f()),
             relay: self.0.pipeline.transport().relay_metrics(),
+            webhooks: self.0.webhooks.snapshot(),
+            webhook_backlog: self.0.db.webhook_backlog().await.ok(),
         }
     }
 

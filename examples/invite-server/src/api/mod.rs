@@ -32,6 +32,7 @@ pub mod pending;
 pub mod reports;
 pub mod suppressions;
 pub(crate) mod time;
+pub mod webhooks;
 
 /// A page of a list, and where the next one starts.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

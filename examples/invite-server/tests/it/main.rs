@@ -14,6 +14,7 @@
 mod api;
 mod binary;
 mod common;
+mod hooks;
 mod load;
 mod mail;
 mod newcomers;
@@ -21,4 +22,5 @@ mod openapi;
 mod security;
 mod shutdown;
 mod story;
+mod webhooks;
 mod workflows;
