@@ -10,6 +10,9 @@
 //! - The delivery queue: PostgreSQL workers claim with `FOR UPDATE SKIP
 //!   LOCKED`; SQLite has one writer connection, so claims never overlap.
 //!   Expired leases (a worker that died) are claimed again.
+//! - SQLite reads outside transactions go to reader connections of their
+//!   own ([`SqlOptions::readers`]; WAL mode: readers and the writer never
+//!   wait for each other), so look-ups go on while a commit is written.
 //! - List jobs: one row per job (unique per event and name), its rows in
 //!   (job, row) order; a queued message's group is a column, and claims pass
 //!   over the messages of groups in `held_groups`.
@@ -58,6 +61,12 @@ pub struct SqlOptions {
     pub schema: Option<String>,
     /// How long SQLite waits for the write lock.
     pub busy_timeout: Duration,
+    /// SQLite: connections that only read, beside the one writer (0: every
+    /// read goes through the writer). In WAL mode readers never wait for the
+    /// writer nor it for them, so reads outside transactions — the API's
+    /// look-ups, a claimed batch's invitations, reports — run while a commit
+    /// or a claim is being written. PostgreSQL reads share its one pool.
+    pub readers: u32,
 }
 
 impl Default for SqlOptions {
@@ -66,6 +75,7 @@ impl Default for SqlOptions {
             max_connections: 8,
             schema: None,
             busy_timeout: Duration::from_secs(10),
+            readers: 4,
         }
     }
 }
@@ -74,6 +84,12 @@ impl SqlOptions {
     /// Sets the pool size.
     pub fn max_connections(mut self, n: u32) -> Self {
         self.max_connections = n.max(1);
+        self
+    }
+    /// Sets the number of SQLite reader connections (0: none, every read
+    /// through the writer).
+    pub fn readers(mut self, n: u32) -> Self {
+        self.readers = n;
         self
     }
     /// Uses (and creates) a PostgreSQL schema.
@@ -86,7 +102,11 @@ impl SqlOptions {
 /// The core's [`Store`] on SQLite or PostgreSQL.
 #[derive(Debug, Clone)]
 pub struct SqlStore {
+    /// Writes, claims and transactions (SQLite: its one writer).
     pool: AnyPool,
+    /// Reads outside transactions: SQLite's reader connections, or the
+    /// same pool as `pool`.
+    readers: AnyPool,
     dialect: Dialect,
 }
 
@@ -188,6 +208,15 @@ impl SqlStore {
             _ => Cow::Borrowed(url),
         };
         let connect = AnyConnectOptions::from_str(&url).map_err(unavailable)?;
+        // An in-memory database is private to its connection: readers of
+        // their own would see another, empty one.
+        let readers = match dialect {
+            Dialect::Sqlite if !url.contains(":memory:") && !url.contains("mode=memory") => {
+                options.readers
+            }
+            _ => 0,
+        };
+        let reader_connect = connect.clone();
         let busy = options.busy_timeout.as_millis();
         let schema_name = options.schema.clone();
         if let Some(s) = &schema_name
@@ -272,8 +301,43 @@ impl SqlStore {
             .connect_with(connect)
             .await
             .map_err(unavailable)?;
-        let store = SqlStore { pool, dialect };
+        let mut store = SqlStore {
+            readers: pool.clone(),
+            pool,
+            dialect,
+        };
         store.migrate().await?;
+        if readers > 0 {
+            // Opened once the writer has made the file (and put it in WAL
+            // mode, which the file keeps).
+            store.readers = AnyPoolOptions::new()
+                .max_connections(readers)
+                .test_before_acquire(false)
+                .min_connections(0)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .after_connect(move |conn, _meta| {
+                    Box::pin(async move {
+                        for pragma in [
+                            format!("PRAGMA busy_timeout = {busy}"),
+                            // 8 MiB each: they read what the writer's cache
+                            // does not hold from the OS's page cache.
+                            "PRAGMA cache_size = -8192".to_owned(),
+                            "PRAGMA temp_store = MEMORY".to_owned(),
+                            // A reader never writes, whatever it is asked.
+                            "PRAGMA query_only = ON".to_owned(),
+                        ] {
+                            sqlx::query(sqlx::AssertSqlSafe(pragma))
+                                .execute(&mut *conn)
+                                .await?;
+                        }
+                        Ok(())
+                    })
+                })
+                .connect_with(reader_connect)
+                .await
+                .map_err(unavailable)?;
+        }
         Ok(store)
     }
 
@@ -284,6 +348,7 @@ impl SqlStore {
 
     /// Closes the pool.
     pub async fn close(&self) {
+        self.readers.close().await;
         self.pool.close().await;
     }
 
@@ -397,7 +462,7 @@ impl SqlStore {
         for b in binds {
             q = b.bind(q);
         }
-        let Some(row) = q.fetch_optional(&self.pool).await.map_err(unavailable)? else {
+        let Some(row) = q.fetch_optional(&self.readers).await.map_err(unavailable)? else {
             return Ok(None);
         };
         let what = row_name(&row, what);
@@ -432,7 +497,7 @@ impl SqlStore {
         for b in binds {
             q = b.bind(q);
         }
-        let rows = q.fetch_all(&self.pool).await.map_err(unavailable)?;
+        let rows = q.fetch_all(&self.readers).await.map_err(unavailable)?;
         rows.iter()
             .map(|row| {
                 let what = row_name(row, what);
@@ -1546,7 +1611,7 @@ impl Store for SqlStore {
             for a in chunk {
                 q = q.bind(a.to_string());
             }
-            for row in q.fetch_all(&self.pool).await.map_err(unavailable)? {
+            for row in q.fetch_all(&self.readers).await.map_err(unavailable)? {
                 let a: String = get(&row, "address", "suppressions")?;
                 let what = format!("suppressions/{}/{a}", owner.0);
                 let body: String = get(&row, "body", &what)?;
@@ -1568,7 +1633,7 @@ impl Store for SqlStore {
             .bind(pid.as_str().to_owned())
             .bind(id(scope.owner.0)?)
             .bind(id(scope.organizer.0)?)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.readers)
             .await
             .map_err(unavailable)?;
         row.map(|r| pending_from(&r)).transpose()
@@ -1623,7 +1688,7 @@ impl Store for SqlStore {
         );
         let rows = sqlx::query(sql)
             .bind(code.to_string())
-            .fetch_all(&self.pool)
+            .fetch_all(&self.readers)
             .await
             .map_err(unavailable)?;
         rows.iter().map(pending_from).collect()
@@ -1815,7 +1880,7 @@ impl Store for SqlStore {
         );
         let row = sqlx::query(sql)
             .bind(key.to_string())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.readers)
             .await
             .map_err(unavailable)?;
         row.map(|r| self.delivery_from(&r)).transpose()
@@ -1915,7 +1980,7 @@ impl Store for SqlStore {
              FROM deliveries GROUP BY state",
         );
         let rows = sqlx::query(sql)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.readers)
             .await
             .map_err(unavailable)?;
         let mut counts = QueueCounts::default();
@@ -1941,7 +2006,7 @@ impl Store for SqlStore {
              AND grp IS NOT NULL AND grp IN (SELECT h.grp FROM held_groups h)",
         );
         let row = sqlx::query(sql)
-            .fetch_one(&self.pool)
+            .fetch_one(&self.readers)
             .await
             .map_err(unavailable)?;
         counts.held = u64::try_from(get::<i64>(&row, "n", "deliveries")?).unwrap_or(0);
