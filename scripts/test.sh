@@ -7,10 +7,11 @@
 # moto_server (scripts/moto.sh) standing in for AWS SES, Debian's Postfix
 # (scripts/postfix.sh) as the SMTP relay and the sender into calinvite's
 # listener, and the openssl command the SNS signature tests sign with; then
-# runs every test of the workspace. The invite server's tests install the rest
-# themselves: openapi-spec-validator and schemathesis from PyPI, each in a
-# virtual environment of its own, and Debian's systemd package when
-# systemd-analyze is missing (examples/invite-server/scripts/). Fails loudly when something is missing:
+# runs every test of the workspace. (The invite server's tests install their
+# independent checkers themselves, on first use: openapi-spec-validator,
+# schemathesis and the webhook checker from PyPI, each in a virtual
+# environment of its own, and Debian's systemd package when systemd-analyze is
+# missing; examples/invite-server/scripts/.) Fails loudly when something is missing:
 # no test is ever skipped for want of a tool.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -697,6 +697,8 @@ pub struct WorkerSpec {
     pub linger_seconds: Option<f64>,
     /// Whether the worker plans fan-outs too.
     pub fan_out: bool,
+    /// SQLite reader connections of its store (`None`: the store's default).
+    pub readers: Option<u32>,
 }
 
 impl WorkerSpec {
@@ -724,6 +726,9 @@ impl WorkerSpec {
         }
         if self.fan_out {
             command.arg("--fan-out");
+        }
+        if let Some(r) = self.readers {
+            command.args(["--readers", &r.to_string()]);
         }
         command
             .spawn()

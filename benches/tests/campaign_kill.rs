@@ -216,6 +216,7 @@ fn run(
         lease_seconds: LEASE_SECONDS,
         linger_seconds: Some(LINGER_SECONDS),
         fan_out: false,
+        readers: None,
     };
     let expected = usize::try_from(counts.distinct).map_err(|e| e.to_string())?;
     let start = wall_start();

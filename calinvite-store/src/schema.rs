@@ -6,7 +6,7 @@
 //! when it is read back.
 
 /// The newest schema this build knows.
-pub(crate) const SCHEMA_VERSION: i64 = 4;
+pub(crate) const SCHEMA_VERSION: i64 = 5;
 
 /// Migration `n` (1-based) for SQLite: statements run in one transaction.
 pub(crate) const SQLITE: &[&[&str]] = &[
@@ -89,6 +89,13 @@ pub(crate) const SQLITE: &[&[&str]] = &[
         // it a second time, and the queue's counts report them.
         "ALTER TABLE deliveries ADD COLUMN reclaims INTEGER NOT NULL DEFAULT 0",
     ],
+    &[
+        // 5: announcements for the application, numbered in the order they
+        // are written (AUTOINCREMENT: a number is never given twice, even
+        // after the newest rows are forgotten), kept until it forgets them.
+        "CREATE TABLE announcements (seq INTEGER PRIMARY KEY AUTOINCREMENT, owner INTEGER NOT NULL, \
+     organizer INTEGER, at INTEGER NOT NULL, kind TEXT NOT NULL, body TEXT NOT NULL)",
+    ],
 ];
 
 /// Migration `n` (1-based) for PostgreSQL.
@@ -150,5 +157,11 @@ pub(crate) const POSTGRES: &[&[&str]] = &[
         // 4: claims of a message after its lease ran out (a constant default:
         // PostgreSQL adds the column without rewriting the table).
         "ALTER TABLE deliveries ADD COLUMN reclaims BIGINT NOT NULL DEFAULT 0",
+    ],
+    &[
+        // 5: announcements for the application, numbered in the order they
+        // are written, kept until it forgets them.
+        "CREATE TABLE announcements (seq BIGSERIAL PRIMARY KEY, owner BIGINT NOT NULL, \
+     organizer BIGINT, at BIGINT NOT NULL, kind TEXT NOT NULL, body TEXT NOT NULL)",
     ],
 ];

@@ -10,6 +10,9 @@
 //! - The delivery queue: PostgreSQL workers claim with `FOR UPDATE SKIP
 //!   LOCKED`; SQLite has one writer connection, so claims never overlap.
 //!   Expired leases (a worker that died) are claimed again.
+//! - SQLite reads outside transactions go to reader connections of their
+//!   own ([`SqlOptions::readers`]; WAL mode: readers and the writer never
+//!   wait for each other), so look-ups go on while a commit is written.
 //! - List jobs: one row per job (unique per event and name), its rows in
 //!   (job, row) order; a queued message's group is a column, and claims pass
 //!   over the messages of groups in `held_groups`.
@@ -21,7 +24,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use calinvite_core::lifecycle::{
-    DeliveryKey, DomainOwner, HistoryEntry, Invitation, ListJob, ListJobId, ListRow,
+    Announcement, DeliveryKey, DomainOwner, HistoryEntry, Invitation, ListJob, ListJobId, ListRow,
     OrganizerAccount, OwnerId, PendingChange, PendingChangeId, PendingState, RefusalRecord, Scope,
     Store, StoreError, StoredEvent, Suppression,
 };
@@ -58,6 +61,12 @@ pub struct SqlOptions {
     pub schema: Option<String>,
     /// How long SQLite waits for the write lock.
     pub busy_timeout: Duration,
+    /// SQLite: connections that only read, beside the one writer (0: every
+    /// read goes through the writer). In WAL mode readers never wait for the
+    /// writer nor it for them, so reads outside transactions — the API's
+    /// look-ups, a claimed batch's invitations, reports — run while a commit
+    /// or a claim is being written. PostgreSQL reads share its one pool.
+    pub readers: u32,
 }
 
 impl Default for SqlOptions {
@@ -66,6 +75,7 @@ impl Default for SqlOptions {
             max_connections: 8,
             schema: None,
             busy_timeout: Duration::from_secs(10),
+            readers: 4,
         }
     }
 }
@@ -74,6 +84,12 @@ impl SqlOptions {
     /// Sets the pool size.
     pub fn max_connections(mut self, n: u32) -> Self {
         self.max_connections = n.max(1);
+        self
+    }
+    /// Sets the number of SQLite reader connections (0: none, every read
+    /// through the writer).
+    pub fn readers(mut self, n: u32) -> Self {
+        self.readers = n;
         self
     }
     /// Uses (and creates) a PostgreSQL schema.
@@ -86,7 +102,11 @@ impl SqlOptions {
 /// The core's [`Store`] on SQLite or PostgreSQL.
 #[derive(Debug, Clone)]
 pub struct SqlStore {
+    /// Writes, claims and transactions (SQLite: its one writer).
     pool: AnyPool,
+    /// Reads outside transactions: SQLite's reader connections, or the
+    /// same pool as `pool`.
+    readers: AnyPool,
     dialect: Dialect,
 }
 
@@ -188,6 +208,15 @@ impl SqlStore {
             _ => Cow::Borrowed(url),
         };
         let connect = AnyConnectOptions::from_str(&url).map_err(unavailable)?;
+        // An in-memory database is private to its connection: readers of
+        // their own would see another, empty one.
+        let readers = match dialect {
+            Dialect::Sqlite if !url.contains(":memory:") && !url.contains("mode=memory") => {
+                options.readers
+            }
+            _ => 0,
+        };
+        let reader_connect = connect.clone();
         let busy = options.busy_timeout.as_millis();
         let schema_name = options.schema.clone();
         if let Some(s) = &schema_name
@@ -272,8 +301,43 @@ impl SqlStore {
             .connect_with(connect)
             .await
             .map_err(unavailable)?;
-        let store = SqlStore { pool, dialect };
+        let mut store = SqlStore {
+            readers: pool.clone(),
+            pool,
+            dialect,
+        };
         store.migrate().await?;
+        if readers > 0 {
+            // Opened once the writer has made the file (and put it in WAL
+            // mode, which the file keeps).
+            store.readers = AnyPoolOptions::new()
+                .max_connections(readers)
+                .test_before_acquire(false)
+                .min_connections(0)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .after_connect(move |conn, _meta| {
+                    Box::pin(async move {
+                        for pragma in [
+                            format!("PRAGMA busy_timeout = {busy}"),
+                            // 8 MiB each: they read what the writer's cache
+                            // does not hold from the OS's page cache.
+                            "PRAGMA cache_size = -8192".to_owned(),
+                            "PRAGMA temp_store = MEMORY".to_owned(),
+                            // A reader never writes, whatever it is asked.
+                            "PRAGMA query_only = ON".to_owned(),
+                        ] {
+                            sqlx::query(sqlx::AssertSqlSafe(pragma))
+                                .execute(&mut *conn)
+                                .await?;
+                        }
+                        Ok(())
+                    })
+                })
+                .connect_with(reader_connect)
+                .await
+                .map_err(unavailable)?;
+        }
         Ok(store)
     }
 
@@ -284,6 +348,7 @@ impl SqlStore {
 
     /// Closes the pool.
     pub async fn close(&self) {
+        self.readers.close().await;
         self.pool.close().await;
     }
 
@@ -397,7 +462,7 @@ impl SqlStore {
         for b in binds {
             q = b.bind(q);
         }
-        let Some(row) = q.fetch_optional(&self.pool).await.map_err(unavailable)? else {
+        let Some(row) = q.fetch_optional(&self.readers).await.map_err(unavailable)? else {
             return Ok(None);
         };
         let what = row_name(&row, what);
@@ -432,7 +497,7 @@ impl SqlStore {
         for b in binds {
             q = b.bind(q);
         }
-        let rows = q.fetch_all(&self.pool).await.map_err(unavailable)?;
+        let rows = q.fetch_all(&self.readers).await.map_err(unavailable)?;
         rows.iter()
             .map(|row| {
                 let what = row_name(row, what);
@@ -632,6 +697,17 @@ impl SqlStore {
                 vec![Bind::Text(group)],
                 None,
             ),
+            Change::Announce(a) => (
+                "INSERT INTO announcements (owner, organizer, at, kind, body) VALUES ($1, $2, $3, $4, $5)",
+                vec![
+                    Bind::Int(id(a.owner.0)?),
+                    Bind::OptInt(a.organizer.map(|o| id(o.0)).transpose()?),
+                    Bind::Int(micros(a.at)),
+                    Bind::Text(a.announcement_type().as_str().to_owned()),
+                    Bind::Text(json(&a)?),
+                ],
+                None,
+            ),
             // Messages leased (a worker sending) or settled are left as they are.
             Change::FailQueuedGroup { group, reason } => (
                 "UPDATE deliveries SET state = 'failed', failure = $1, last_error = $1 \
@@ -680,6 +756,8 @@ impl SqlStore {
     ///   statement per table;
     /// - two updates of one invitation never share a statement (the second
     ///   names the version the first wrote): the second flushes the first;
+    /// - announcements touch `announcements` alone: they go last, in their
+    ///   own order (so they are numbered in it);
     /// - any other change flushes everything before it runs.
     async fn apply_all(
         &self,
@@ -715,6 +793,8 @@ impl SqlStore {
                     held.history.push(h);
                 }
                 Change::Enqueue(d) => held.enqueue.push(d),
+                // Announcements touch no other table: they go last, in order.
+                Change::Announce(a) => held.announce.push(a),
                 other => {
                     self.flush(tx, &mut held).await?;
                     self.apply(tx, other).await?;
@@ -806,6 +886,26 @@ impl SqlStore {
                     "INSERT INTO deliveries (key, owner, state, due, attempts, grp, body) VALUES {} \
                      ON CONFLICT (key) DO NOTHING",
                     values(self.dialect, "(?, ?, 'queued', ?, 0, ?, ?)", chunk.len())
+                );
+                self.execute(tx, &text, chunk.len(), binds).await?;
+            }
+        }
+        let announce = std::mem::take(&mut held.announce);
+        if announce.len() == 1 {
+            self.apply_each(tx, announce, Change::Announce).await?;
+        } else {
+            for chunk in chunks(announce, 5) {
+                let mut binds = Vec::with_capacity(chunk.len() * 5);
+                for a in &chunk {
+                    binds.push(Bind::Int(id(a.owner.0)?));
+                    binds.push(Bind::OptInt(a.organizer.map(|o| id(o.0)).transpose()?));
+                    binds.push(Bind::Int(micros(a.at)));
+                    binds.push(Bind::Text(a.announcement_type().as_str().to_owned()));
+                    binds.push(Bind::Text(json(a)?));
+                }
+                let text = format!(
+                    "INSERT INTO announcements (owner, organizer, at, kind, body) VALUES {}",
+                    values(self.dialect, "(?, ?, ?, ?, ?)", chunk.len())
                 );
                 self.execute(tx, &text, chunk.len(), binds).await?;
             }
@@ -1159,6 +1259,7 @@ struct Held {
     /// The tokens in `history`.
     historied: std::collections::HashSet<InvitationToken>,
     enqueue: Vec<Delivery>,
+    announce: Vec<Announcement>,
 }
 
 /// Rows per generated statement: well under SQLite's 32,766 and
@@ -1510,7 +1611,7 @@ impl Store for SqlStore {
             for a in chunk {
                 q = q.bind(a.to_string());
             }
-            for row in q.fetch_all(&self.pool).await.map_err(unavailable)? {
+            for row in q.fetch_all(&self.readers).await.map_err(unavailable)? {
                 let a: String = get(&row, "address", "suppressions")?;
                 let what = format!("suppressions/{}/{a}", owner.0);
                 let body: String = get(&row, "body", &what)?;
@@ -1532,7 +1633,7 @@ impl Store for SqlStore {
             .bind(pid.as_str().to_owned())
             .bind(id(scope.owner.0)?)
             .bind(id(scope.organizer.0)?)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.readers)
             .await
             .map_err(unavailable)?;
         row.map(|r| pending_from(&r)).transpose()
@@ -1587,7 +1688,7 @@ impl Store for SqlStore {
         );
         let rows = sqlx::query(sql)
             .bind(code.to_string())
-            .fetch_all(&self.pool)
+            .fetch_all(&self.readers)
             .await
             .map_err(unavailable)?;
         rows.iter().map(pending_from).collect()
@@ -1779,7 +1880,7 @@ impl Store for SqlStore {
         );
         let row = sqlx::query(sql)
             .bind(key.to_string())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.readers)
             .await
             .map_err(unavailable)?;
         row.map(|r| self.delivery_from(&r)).transpose()
@@ -1879,7 +1980,7 @@ impl Store for SqlStore {
              FROM deliveries GROUP BY state",
         );
         let rows = sqlx::query(sql)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.readers)
             .await
             .map_err(unavailable)?;
         let mut counts = QueueCounts::default();
@@ -1905,11 +2006,65 @@ impl Store for SqlStore {
              AND grp IS NOT NULL AND grp IN (SELECT h.grp FROM held_groups h)",
         );
         let row = sqlx::query(sql)
-            .fetch_one(&self.pool)
+            .fetch_one(&self.readers)
             .await
             .map_err(unavailable)?;
         counts.held = u64::try_from(get::<i64>(&row, "n", "deliveries")?).unwrap_or(0);
         Ok(counts)
+    }
+
+    async fn announcements(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> StoreResult<Vec<(u64, Announcement)>> {
+        const TEXT: &str =
+            "SELECT seq, body FROM announcements WHERE seq > $1 ORDER BY seq LIMIT $2";
+        let mut out = Vec::with_capacity(limit.min(1000));
+        let mut cursor = id(after)?;
+        // A row this build cannot read (written by a newer calinvite
+        // sharing the database, or damaged) is passed over and left for one
+        // that can: it never holds back the rows after it.
+        while out.len() < limit {
+            let want = limit - out.len();
+            let rows = sqlx::query(self.sql(TEXT))
+                .bind(cursor)
+                .bind(i64::try_from(want).unwrap_or(i64::MAX))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(unavailable)?;
+            for row in &rows {
+                let n: i64 = get(row, "seq", "announcements")?;
+                cursor = n;
+                let what = format!("announcements/{n}");
+                let body: String = get(row, "body", &what)?;
+                match parse(&what, &body) {
+                    Ok(a) => out.push((u64::try_from(n).unwrap_or(0), a)),
+                    Err(e) => {
+                        tracing::debug!(row = n, error = %e, "an announcement this build cannot read is passed over");
+                    }
+                }
+            }
+            if rows.len() < want {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    async fn forget_announcements(&self, numbers: &[u64]) -> StoreResult<()> {
+        for chunk in numbers.chunks(500) {
+            let text = format!(
+                "DELETE FROM announcements WHERE seq IN ({})",
+                values(self.dialect, "?", chunk.len())
+            );
+            let mut q = sqlx::query(self.sql(&text)).persistent(false);
+            for n in chunk {
+                q = q.bind(id(*n)?);
+            }
+            q.execute(&self.pool).await.map_err(unavailable)?;
+        }
+        Ok(())
     }
 
     async fn commit(&self, changes: Vec<Change>) -> StoreResult<()> {

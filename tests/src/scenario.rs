@@ -23,7 +23,7 @@ use calinvite_core::lifecycle::Store;
 use calinvite_core::lifecycle::{
     AllowEntry, DomainOwner, OrganizerAccount, OrganizerId, OwnerId, Scope, Settings,
 };
-use calinvite_core::lifecycle::{Outcome, Pipeline, PipelineError};
+use calinvite_core::lifecycle::{Outcome, Pipeline, PipelineError, PipelineOptions};
 use calinvite_core::{Clock, FixedClock, SequentialIds};
 
 /// When every scenario starts: Sunday 22 November 2026, 09:00 UTC.
@@ -183,6 +183,23 @@ impl<S: Store> Scenario<S> {
         owner_id: u64,
         domain: &str,
     ) -> Result<Self, PipelineError> {
+        Self::build(store, settings, owner_id, domain, false).await
+    }
+
+    /// A scenario whose pipeline writes
+    /// [announcements](calinvite_core::lifecycle::Announcement) with its
+    /// changes.
+    pub async fn announcing(store: S, settings: Settings) -> Result<Self, PipelineError> {
+        Self::build(store, settings, 1, "events.example.com", true).await
+    }
+
+    async fn build(
+        store: S,
+        settings: Settings,
+        owner_id: u64,
+        domain: &str,
+        announce: bool,
+    ) -> Result<Self, PipelineError> {
         let clock = Arc::new(FixedClock::new(scenario_start()));
         let owner = {
             let mut owner = DomainOwner::new(
@@ -211,11 +228,14 @@ impl<S: Store> Scenario<S> {
         .with_settings(settings);
         store.put_owner(owner.clone()).await?;
         store.put_organizer(organizer.clone()).await?;
-        let pipeline = Pipeline::new(
+        let mut options = PipelineOptions::default();
+        options.announce = announce;
+        let pipeline = Pipeline::with_options(
             store,
             RecordingTransport::new(),
             clock.clone() as Arc<dyn Clock>,
             Box::new(SequentialIds::new(owner_id.wrapping_mul(0x9E37_79B9))),
+            options,
         );
         Ok(Scenario {
             pipeline,

@@ -4,10 +4,12 @@
 //! ```text
 //! campaign run --db sqlite|postgres --rows N [--processes P[,P…]] [--conns C]
 //!              [--batch B] [--concurrency K] [--batches-in-flight H] [--page R]
-//!              [--fan-out] [--postgres-url URL] [--dir DIR] [--keep]
+//!              [--fan-out] [--overlap] [--readers N] [--postgres-url URL]
+//!              [--dir DIR] [--keep]
 //! campaign worker [--db-url URL] [--schema S] --conns C --port PORT
 //!                 [--batch B] [--concurrency K] [--batches-in-flight H]
 //!                 [--lease-seconds L] [--linger SECONDS] [--fan-out]
+//!                 [--readers N]
 //! ```
 //!
 //! Not a timed test: a measurement. `run`, for each `P` of `--processes`
@@ -35,6 +37,13 @@
 //!    over an `SmtpRelay` of `C` connections (default 4) to the sink. Each
 //!    runs until nothing is due and prints a JSON line with its counts, CPU
 //!    time and peak RSS. Wall time from the first spawn to the last exit.
+//!
+//!    With `--overlap` the workers start before the list is fed, as a
+//!    server's always-running workers would, and deliver while it is fed;
+//!    the deliver phase (and the end-to-end time) then runs from the first
+//!    row read until nothing is queued or leased. `--readers N` sets the
+//!    SQLite reader connections of every store (the store's default
+//!    otherwise; 0 reads through the writer).
 //! 5. `verify`: [`Pipeline::list_progress`] must show every row recorded
 //!    with the expected verdicts and every new invitation submitted, and
 //!    [`Pipeline::queue_counts`] nothing queued, leased or failed.
@@ -74,6 +83,10 @@ use calinvite_smtp::relay::{RelayConfig, SmtpRelay};
 use calinvite_store::{SqlOptions, SqlStore};
 use serde::Serialize;
 
+/// With `--overlap`, how long a worker goes on claiming nothing before it
+/// stops (after the last page is fed and the queue drained).
+const OVERLAP_LINGER_SECONDS: f64 = 3.0;
+
 /// Distinct messages composed for the raw phase (cycled when more are sent).
 const RAW_DISTINCT: usize = 20_000;
 
@@ -90,6 +103,11 @@ struct Report {
     batches_in_flight: usize,
     page: usize,
     fan_out: bool,
+    /// Workers started with the list (`--overlap`): the deliver phase runs
+    /// from the first row fed until the queue is empty.
+    overlap: bool,
+    /// `--readers`, when given.
+    readers: Option<u32>,
     loadavg_start: String,
     loadavg_end: String,
     generate_seconds: f64,
@@ -158,6 +176,8 @@ struct RunArgs {
     batches_in_flight: usize,
     page: usize,
     fan_out: bool,
+    overlap: bool,
+    readers: Option<u32>,
     postgres_url: String,
     dir: Option<PathBuf>,
     keep: bool,
@@ -174,6 +194,7 @@ struct WorkerArgs {
     lease_seconds: u64,
     linger: Option<f64>,
     fan_out: bool,
+    readers: Option<u32>,
 }
 
 enum Cmd {
@@ -184,9 +205,10 @@ enum Cmd {
 fn usage() -> String {
     "usage: campaign run --db sqlite|postgres --rows N [--processes P[,P...]] [--conns C]\n       \
      [--batch B] [--concurrency K] [--batches-in-flight H] [--page R] [--fan-out]\n       \
-     [--postgres-url URL] [--dir DIR] [--keep]\n   \
+     [--overlap] [--readers N] [--postgres-url URL] [--dir DIR] [--keep]\n   \
      or: campaign worker [--db-url URL] [--schema S] --conns C --port PORT [--batch B]\n       \
-     [--concurrency K] [--batches-in-flight H] [--lease-seconds L] [--linger SECONDS] [--fan-out]"
+     [--concurrency K] [--batches-in-flight H] [--lease-seconds L] [--linger SECONDS] [--fan-out]\n       \
+     [--readers N]"
         .to_owned()
 }
 
@@ -214,6 +236,8 @@ fn parse_args() -> Result<Cmd, String> {
                 batches_in_flight: 2,
                 page: 500,
                 fan_out: false,
+                overlap: false,
+                readers: None,
                 postgres_url: campaign::postgres_url(),
                 dir: None,
                 keep: false,
@@ -243,6 +267,8 @@ fn parse_args() -> Result<Cmd, String> {
                     }
                     "--page" => a.page = number::<usize>(&flag, it.next())?.max(1),
                     "--fan-out" => a.fan_out = true,
+                    "--overlap" => a.overlap = true,
+                    "--readers" => a.readers = Some(number(&flag, it.next())?),
                     "--postgres-url" => a.postgres_url = it.next().ok_or_else(usage)?,
                     "--dir" => a.dir = Some(it.next().ok_or_else(usage)?.into()),
                     "--keep" => a.keep = true,
@@ -264,6 +290,7 @@ fn parse_args() -> Result<Cmd, String> {
                 lease_seconds: 300,
                 linger: None,
                 fan_out: false,
+                readers: None,
             };
             while let Some(flag) = it.next() {
                 match flag.as_str() {
@@ -279,6 +306,7 @@ fn parse_args() -> Result<Cmd, String> {
                     "--lease-seconds" => a.lease_seconds = number::<u64>(&flag, it.next())?.max(1),
                     "--linger" => a.linger = Some(number(&flag, it.next())?),
                     "--fan-out" => a.fan_out = true,
+                    "--readers" => a.readers = Some(number(&flag, it.next())?),
                     "-h" | "--help" => return Err(usage()),
                     s => return Err(format!("unexpected argument {s:?}\n{}", usage())),
                 }
@@ -333,7 +361,11 @@ async fn open_database(
     match args.db {
         Db::Sqlite => {
             let url = format!("sqlite://{}", dir.join("calinvite.db").display());
-            let store = SqlStore::open(&url)
+            let mut options = SqlOptions::default();
+            if let Some(r) = args.readers {
+                options = options.readers(r);
+            }
+            let store = SqlStore::open_with(&url, options)
                 .await
                 .map_err(|e| format!("SQLite at {url}: {e}"))?;
             Ok(Database {
@@ -418,6 +450,8 @@ async fn one_campaign(
         batches_in_flight: args.batches_in_flight,
         page: args.page,
         fan_out: args.fan_out,
+        overlap: args.overlap,
+        readers: args.readers,
         loadavg_start: loadavg(),
         ..Report::default()
     };
@@ -439,19 +473,45 @@ async fn one_campaign(
         counts.invalid
     ));
 
-    // Tenancy and event, then the list phase.
+    // Tenancy and event, then the list phase; with `--overlap`, the worker
+    // processes start first and deliver while the list is fed (how a
+    // server runs a campaign: its workers are always running).
     let feeder = campaign::feeder(db.store.clone(), args.page);
     let mut campaign = campaign::set_up(&feeder).await?;
+    let mut sink = Sink::start(dir, None)?;
+    let spec = WorkerSpec {
+        exe: exe.to_path_buf(),
+        db_url: db.url.clone(),
+        schema: db.schema.clone(),
+        conns: args.conns,
+        port: sink.port(),
+        batch: args.batch,
+        concurrency: args.concurrency,
+        batches_in_flight: args.batches_in_flight,
+        lease_seconds: 300,
+        // Overlapping, a worker waits for the feed: it stops once it has
+        // claimed nothing for this long (the feed commits every page within
+        // a fraction of it).
+        linger_seconds: args.overlap.then_some(OVERLAP_LINGER_SECONDS),
+        fan_out: args.fan_out,
+        readers: args.readers,
+    };
+    let mut children = Vec::with_capacity(processes);
     let (cpu0, _) = rusage();
-    let t0 = wall_start();
+    let t_feed = wall_start();
+    if args.overlap {
+        for _ in 0..processes {
+            children.push(spec.spawn()?);
+        }
+    }
     let feed = campaign::feed_file(&feeder, &mut campaign, &csv, |percent| {
         progress(&format!(
             "list: {percent}% of the file read in {:.1} s",
-            t0.elapsed().as_secs_f64()
+            t_feed.elapsed().as_secs_f64()
         ));
     })
     .await?;
-    report.list_seconds = t0.elapsed().as_secs_f64();
+    report.list_seconds = t_feed.elapsed().as_secs_f64();
     report.list_cpu_seconds = (rusage().0 - cpu0).as_secs_f64();
     report.list_rows_per_s = counts.rows as f64 / report.list_seconds;
     report.list_vm_hwm_kb = vm_hwm_kb();
@@ -467,25 +527,36 @@ async fn one_campaign(
     ));
 
     // Deliver: P worker processes into smtp-sink.
-    let mut sink = Sink::start(dir, None)?;
-    let spec = WorkerSpec {
-        exe: exe.to_path_buf(),
-        db_url: db.url.clone(),
-        schema: db.schema.clone(),
-        conns: args.conns,
-        port: sink.port(),
-        batch: args.batch,
-        concurrency: args.concurrency,
-        batches_in_flight: args.batches_in_flight,
-        lease_seconds: 300,
-        linger_seconds: None,
-        fan_out: args.fan_out,
+    let t0 = if args.overlap {
+        // Delivery ends when nothing is queued or leased any more.
+        loop {
+            let q = feeder
+                .queue_counts()
+                .await
+                .map_err(|e| format!("queue_counts: {e}"))?;
+            if q.queued == 0 && q.leased == 0 {
+                break;
+            }
+            if children
+                .iter_mut()
+                .all(|c| c.try_wait().ok().flatten().is_some())
+            {
+                return Err(format!(
+                    "every worker stopped with {} messages queued and {} leased",
+                    q.queued, q.leased
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        report.deliver_seconds = t_feed.elapsed().as_secs_f64();
+        t_feed
+    } else {
+        let t0 = wall_start();
+        for _ in 0..processes {
+            children.push(spec.spawn()?);
+        }
+        t0
     };
-    let t0 = wall_start();
-    let mut children = Vec::with_capacity(processes);
-    for _ in 0..processes {
-        children.push(spec.spawn()?);
-    }
     let mut failures = Vec::new();
     for child in children {
         match campaign::finish_worker(child) {
@@ -493,7 +564,9 @@ async fn one_campaign(
             Err(e) => failures.push(e),
         }
     }
-    report.deliver_seconds = t0.elapsed().as_secs_f64();
+    if !args.overlap {
+        report.deliver_seconds = t0.elapsed().as_secs_f64();
+    }
     if !failures.is_empty() {
         return Err(failures.join("; "));
     }
@@ -518,7 +591,12 @@ async fn one_campaign(
         bytes as f64 / sent as f64
     };
     report.deliver_msgs_per_s = report.delivered as f64 / report.deliver_seconds;
-    report.end_to_end_seconds = report.list_seconds + report.deliver_seconds;
+    // Overlapping, the deliver phase began with the list.
+    report.end_to_end_seconds = if args.overlap {
+        report.deliver_seconds
+    } else {
+        report.list_seconds + report.deliver_seconds
+    };
     report.end_to_end_msgs_per_s = report.delivered as f64 / report.end_to_end_seconds;
     progress(&format!(
         "delivered {} messages with {processes} worker processes in {:.1} s ({:.0}/s)",
@@ -767,6 +845,9 @@ async fn worker(args: &WorkerArgs) -> Result<WorkerLine, String> {
         .max_connections(u32::try_from(args.concurrency + 2).unwrap_or(u32::MAX));
     if let Some(s) = &args.schema {
         options = options.schema(s.clone());
+    }
+    if let Some(r) = args.readers {
+        options = options.readers(r);
     }
     let store = SqlStore::open_with(&url, options)
         .await

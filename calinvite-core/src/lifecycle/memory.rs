@@ -8,9 +8,9 @@ use std::sync::{Mutex, PoisonError};
 use chrono::{DateTime, Utc};
 
 use super::model::{
-    Delivery, DeliveryKey, DomainOwner, FanOut, HistoryEntry, Invitation, Lease, ListJob,
-    ListJobId, ListRow, OrganizerAccount, OwnerId, PendingChange, PendingChangeId, PendingState,
-    QueueState, RefusalRecord, Scope, StoredEvent, Suppression,
+    Announcement, Delivery, DeliveryKey, DomainOwner, FanOut, HistoryEntry, Invitation, Lease,
+    ListJob, ListJobId, ListRow, OrganizerAccount, OwnerId, PendingChange, PendingChangeId,
+    PendingState, QueueState, RefusalRecord, Scope, StoredEvent, Suppression,
 };
 use super::store::{Change, QueueCounts, Settlement, Store, StoreError, StoreResult};
 use crate::address::EmailAddress;
@@ -41,6 +41,10 @@ struct Inner {
     held_groups: std::collections::BTreeSet<String>,
     /// Claims of a message whose lease had run out.
     reclaimed: u64,
+    /// Announcements kept, by number.
+    announcements: BTreeMap<u64, Announcement>,
+    /// The number of the last announcement written (never reused).
+    announced: u64,
 }
 
 /// A [`Store`] in memory.
@@ -88,6 +92,7 @@ enum Undo {
     RemoveListRows(Vec<(ListJobId, u64)>),
     SetHeld(String, bool),
     RestoreQueueStates(Vec<(usize, QueueState, Option<String>)>),
+    RemoveAnnouncement(u64),
 }
 
 impl Inner {
@@ -299,6 +304,11 @@ impl Inner {
                 }
                 Undo::RestoreQueueStates(before)
             }
+            Change::Announce(a) => {
+                self.announced += 1;
+                self.announcements.insert(self.announced, a);
+                Undo::RemoveAnnouncement(self.announced)
+            }
         })
     }
 
@@ -383,6 +393,10 @@ impl Inner {
                     self.queue[i].state = state;
                     self.queue[i].last_error = error;
                 }
+            }
+            // The number stays taken, as a database sequence's does.
+            Undo::RemoveAnnouncement(n) => {
+                self.announcements.remove(&n);
             }
         }
     }
@@ -718,6 +732,29 @@ impl Store for MemoryStore {
 
     async fn commit(&self, changes: Vec<Change>) -> StoreResult<()> {
         self.lock().commit(changes)
+    }
+
+    async fn announcements(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> StoreResult<Vec<(u64, Announcement)>> {
+        use std::ops::Bound;
+        Ok(self
+            .lock()
+            .announcements
+            .range((Bound::Excluded(after), Bound::Unbounded))
+            .take(limit)
+            .map(|(n, a)| (*n, a.clone()))
+            .collect())
+    }
+
+    async fn forget_announcements(&self, numbers: &[u64]) -> StoreResult<()> {
+        let mut inner = self.lock();
+        for n in numbers {
+            inner.announcements.remove(n);
+        }
+        Ok(())
     }
 }
 

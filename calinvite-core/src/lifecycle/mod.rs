@@ -22,6 +22,10 @@
 //!   for tests (yours too). SQLite and PostgreSQL live in `calinvite-store`;
 //!   SMTP and SES in `calinvite-smtp` and `calinvite-ses`.
 //! - [`report`]: counts per event, organizer and domain owner; CSV export.
+//! - [`Announcement`]: what happened (an answer, a delivery outcome, an
+//!   event changed …), written in the same commit as the change when the
+//!   pipeline is built to announce, for an application to forward
+//!   ([manual](crate::manual::lifecycle#announcements)).
 //!
 //! The rules are in [`crate::manual::lifecycle`].
 //!
@@ -91,11 +95,12 @@ pub use memory::MemoryStore;
 // The application's records and settings. What only a store implementation
 // needs (the queue, fan-outs, writes) is in `crate::spi`.
 pub use model::{
-    AllowEntry, AuthPolicy, DeliveryKey, DeliveryState, DomainOwner, HistoryEntry, HistoryKind,
-    Invitation, InvitationSource, LateAnswers, ListJob, ListJobId, ListJobState, ListRow,
-    OrganizerAccount, OrganizerId, OwnerId, PendingChange, PendingChangeId, PendingKind,
-    PendingState, PlannedMessage, Refusal, RefusalReason, RefusalRecord, RowVerdict, Scope,
-    Settings, StoredEvent, Suppression, SuppressionReason,
+    AllowEntry, Announcement, AnnouncementKind, AnnouncementType, AuthPolicy, DeliveryKey,
+    DeliveryState, DomainOwner, HistoryEntry, HistoryKind, Invitation, InvitationSource,
+    LateAnswers, ListJob, ListJobId, ListJobState, ListRow, OrganizerAccount, OrganizerId, OwnerId,
+    PendingChange, PendingChangeId, PendingKind, PendingState, PlannedMessage, Refusal,
+    RefusalReason, RefusalRecord, RowVerdict, Scope, Settings, StoredEvent, Suppression,
+    SuppressionReason,
 };
 pub use notice::{
     CounterNotice, CreatedNotice, DefaultNoticeTemplate, NoticeTemplate, NoticeText, RefusedNotice,

@@ -6,9 +6,9 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 
 use super::model::{
-    Delivery, DeliveryKey, DomainOwner, FanOut, HistoryEntry, Invitation, Lease, ListJob,
-    ListJobId, ListRow, OrganizerAccount, OwnerId, PendingChange, PendingChangeId, PendingState,
-    RefusalRecord, Scope, StoredEvent, Suppression,
+    Announcement, Delivery, DeliveryKey, DomainOwner, FanOut, HistoryEntry, Invitation, Lease,
+    ListJob, ListJobId, ListRow, OrganizerAccount, OwnerId, PendingChange, PendingChangeId,
+    PendingState, RefusalRecord, Scope, StoredEvent, Suppression,
 };
 use crate::address::EmailAddress;
 use crate::event::Event;
@@ -139,6 +139,11 @@ pub enum Change {
         /// Why.
         reason: String,
     },
+    /// Keeps an announcement for the application
+    /// ([`Store::announcements`]), numbered after every one kept before.
+    /// Only a pipeline built to announce writes them
+    /// ([`PipelineOptions::announce`](crate::lifecycle::PipelineOptions::announce)).
+    Announce(Announcement),
 }
 
 /// The outcome of one delivery attempt, as the queue records it.
@@ -445,6 +450,41 @@ pub trait Store: Send + Sync {
 
     /// Applies the changes atomically.
     fn commit(&self, changes: Vec<Change>) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Up to `limit` kept announcements numbered above `after`, in number
+    /// order, each with its number ([`Change::Announce`]; manual:
+    /// [announcements](crate::manual::lifecycle#announcements)).
+    ///
+    /// Numbers rise in the order announcements are written, but on a
+    /// database with concurrent writers a transaction that took a number
+    /// may commit after one that took a higher number. A reader that must
+    /// see every announcement therefore reads from the start (`after` 0)
+    /// and [forgets](Store::forget_announcements) exactly those it handled,
+    /// never "everything up to" a number. One the store cannot read back
+    /// (damaged, or written by a newer calinvite sharing the database) is
+    /// passed over and kept, and the page filled from those after it.
+    ///
+    /// By default there are none: a store that keeps no announcements
+    /// cannot serve a pipeline that announces (its commits of
+    /// [`Change::Announce`] fail).
+    fn announcements(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<Vec<(u64, Announcement)>>> + Send {
+        let _ = (after, limit);
+        async { Ok(Vec::new()) }
+    }
+
+    /// Forgets the announcements numbered `numbers` (handled by the
+    /// application); numbers not kept are passed over.
+    fn forget_announcements(
+        &self,
+        numbers: &[u64],
+    ) -> impl Future<Output = StoreResult<()>> + Send {
+        let _ = numbers;
+        async { Ok(()) }
+    }
 }
 
 /// A shared store is a store: several pipelines (tenants, workers) over one
@@ -641,5 +681,18 @@ impl<S: Store> Store for std::sync::Arc<S> {
     }
     fn commit(&self, changes: Vec<Change>) -> impl Future<Output = StoreResult<()>> + Send {
         (**self).commit(changes)
+    }
+    fn announcements(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<Vec<(u64, Announcement)>>> + Send {
+        (**self).announcements(after, limit)
+    }
+    fn forget_announcements(
+        &self,
+        numbers: &[u64],
+    ) -> impl Future<Output = StoreResult<()>> + Send {
+        (**self).forget_announcements(numbers)
     }
 }

@@ -190,6 +190,47 @@
 //! One-click unsubscribe suppresses the address for every future send of the
 //! owner.
 //!
+//! ## <span id="announcements"></span>Announcements
+//!
+//! An application often wants to hear what happened as it happens — to
+//! post it to webhooks, a message bus or an audit log. A pipeline built
+//! with [`PipelineOptions::announce`](crate::lifecycle::PipelineOptions::announce)
+//! (`.announce(true)` on its builder; off by default, and then nothing is
+//! built or written) adds an [`Announcement`](crate::lifecycle::Announcement)
+//! to the very commit of each change that causes one
+//! ([`Change::Announce`](crate::spi::Change::Announce)): an announcement
+//! exists exactly when its change was committed, never for a write that
+//! was rolled back or lost a race and was decided again. Each names its
+//! domain owner and organizer, is stamped with the command's `now`, and
+//! says what happened, with an [`AnnouncementType`](crate::lifecycle::AnnouncementType)
+//! to route on:
+//!
+//! | type | when |
+//! |------|------|
+//! | `invitation.answered` | an answer was recorded (mail or web), with the answer it replaces (a changed mind), whether it counts (late, forwarded) |
+//! | `invitation.countered` | a recipient proposed another time |
+//! | `delivery.sent` | a relay accepted an invitation, update or cancellation (notices to the organizer are not announced) |
+//! | `delivery.delivered` | a delivery report or notice confirmed it |
+//! | `delivery.bounced` | the relay refused it for good, or a report or notice said it bounced (permanent or not) |
+//! | `delivery.complaint` | the recipient reported it as spam |
+//! | `delivery.suppressed` | an address was suppressed: an unsubscribe, or by hand (the owner's, with no organizer) |
+//! | `delivery.failed` | a queued message will not go out: given up after its retries, or set aside (superseded, suppressed since, event cancelled) |
+//! | `event.created` | an event was adopted from the organizer's calendar or made through the API |
+//! | `event.updated` | a new revision is being sent; or, for an event that is over, the change was kept and nobody mailed |
+//! | `event.cancelled` | the event, or some instances, cancelled (likewise) |
+//! | `pending.created`, `pending.approved`, `pending.rejected`, `pending.superseded` | a change held for approval, and how it ended |
+//! | `list.progress` | a list job started, moved, or recorded a page of rows |
+//!
+//! Invitations are named by event code and address, never by token (a
+//! recipient's bearer secret). A store keeps announcements numbered in the
+//! order they were written until the application forgets them
+//! ([`Store::announcements`](crate::spi::Store::announcements),
+//! [`Store::forget_announcements`](crate::spi::Store::forget_announcements)).
+//! On a database with concurrent writers a transaction may commit after
+//! one that took a higher number, so a reader reads from the start and
+//! forgets exactly what it handled: an outbox, read at least once.
+//! The reference invite server posts them as signed webhooks.
+//!
 //! ## Reports
 //!
 //! Counted from invitations and their histories

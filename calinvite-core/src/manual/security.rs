@@ -46,6 +46,18 @@
 //!   registered organizer whose message failed is told why at the account's
 //!   own notification address, since the `From` of a failed message is
 //!   unproven.
+//! - What an application does beyond that refusal is its own. It may keep a
+//!   stranger's message for a sender that registers later, and tell the
+//!   sender so — but only when the verdict shows a DMARC pass, the one proof
+//!   that the `From` is the sender's (anything less would mail whomever a
+//!   forger named): [`Pipeline::compose_notice`](crate::lifecycle::Pipeline::compose_notice)
+//!   writes such a notice for the application to send (it is not queued,
+//!   so a secret in it, a sign-in link, is not stored). A kept message
+//!   handed to
+//!   [`Pipeline::receive`](crate::lifecycle::Pipeline::receive) again once
+//!   its address is registered, with the verdict it arrived with, meets the
+//!   new organizer's policy like any other: a forged message kept under
+//!   someone's address does not become their event.
 //! - Replies, counters and refreshes are authenticated by the token in their
 //!   UID; a DMARC pass is not required, because genuine calendar mail from
 //!   hosted domains often fails alignment

@@ -116,6 +116,40 @@ fn four_steps_send_an_invitation_and_record_the_reply() {
 }
 
 #[test]
+fn an_application_notice_is_written_not_queued_and_never_to_a_suppressed_address() {
+    use calinvite_core::lifecycle::{NoticeText, RefusalReason, SuppressionReason};
+    let pipeline = pipeline();
+    let scope = block_on(pipeline.register(&tenant())).unwrap();
+    let newcomer = EmailAddress::parse("Newcomer@Example.org").unwrap();
+    let text = NoticeText::new("Your invitation is held", "Register with this link: …");
+    let (envelope, bytes) =
+        block_on(pipeline.compose_notice(scope.owner, &newcomer, &text)).unwrap();
+    assert_eq!(envelope.to().as_str(), "newcomer@example.org");
+    assert_eq!(envelope.from().as_str(), "bounces@events.example.com");
+    let message = String::from_utf8_lossy(&bytes).into_owned();
+    assert!(
+        message.contains("Subject: Your invitation is held"),
+        "{message}"
+    );
+    assert!(message.contains("To: <newcomer@example.org>"), "{message}");
+    assert!(message.contains("Register with this link"), "{message}");
+    // Nothing was queued: the message is the application's to send.
+    assert_eq!(block_on(pipeline.run_until_idle()).unwrap(), 0);
+    assert!(pipeline.transport().sent().is_empty());
+    // Suppressed: refused.
+    block_on(pipeline.suppress(scope.owner, newcomer.clone(), SuppressionReason::Complaint))
+        .unwrap();
+    let e = block_on(pipeline.compose_notice(scope.owner, &newcomer, &text)).unwrap_err();
+    assert!(
+        matches!(&e, PipelineError::Refused(r) if r.reason == RefusalReason::Suppressed),
+        "{e:?}"
+    );
+    // An owner that does not exist is not found.
+    let e = block_on(pipeline.compose_notice(OwnerId(99), &newcomer, &text)).unwrap_err();
+    assert!(matches!(e, PipelineError::NotFound(_)), "{e:?}");
+}
+
+#[test]
 fn a_draft_may_name_its_own_organizer() {
     let pipeline = pipeline();
     let tenant = tenant().allow(AllowEntry::Domain("example.com".into()));

@@ -34,6 +34,10 @@
 //! for a message with a null sender (bounces are never bounced). Replies are
 //! always answered `250`: a rejection would tell a prober which invitation
 //! tokens exist. [`ListenerConfig::reject_refusals`] turns rejections off.
+//! An application that wants more for some refusals (keeping the message of
+//! a sender who may register later) installs a [`RefusalHook`]
+//! ([`InboundServer::with_refusal_hook`]): it decides, after the pipeline,
+//! whether the sender hears the refusal, gets `250`, or is asked to retry.
 //!
 //! # What is added to the message
 //!
@@ -98,6 +102,7 @@
 //! # }
 //! ```
 
+mod refusals;
 mod session;
 mod verify;
 mod wire;
@@ -117,6 +122,7 @@ use tokio::task::JoinSet;
 
 use crate::metrics::{ListenerCounters, ListenerMetrics, bump};
 
+pub use refusals::{RefusalAction, RefusalFuture, RefusalHook, RefusedMessage};
 pub use verify::{NoVerification, Verifier, VerifyContext};
 
 /// How the listener behaves. [`ListenerConfig::new`] gives defaults that suit
@@ -201,6 +207,7 @@ pub struct InboundServer<S, T, V> {
     config: ListenerConfig,
     pipeline: Arc<Pipeline<S, T>>,
     verifier: V,
+    refusal_hook: Option<Box<dyn RefusalHook>>,
     shutdown: watch::Sender<bool>,
     trace_ids: AtomicU64,
     session_ids: AtomicU64,
@@ -223,11 +230,20 @@ impl<S: Store, T: Transport, V: Verifier> InboundServer<S, T, V> {
             config,
             pipeline,
             verifier,
+            refusal_hook: None,
             shutdown,
             trace_ids: AtomicU64::new(0),
             session_ids: AtomicU64::new(0),
             counters: Arc::default(),
         }
+    }
+
+    /// Installs `hook`: it sees every message the pipeline refuses and
+    /// decides what the sender hears ([`RefusalHook`]).
+    #[must_use]
+    pub fn with_refusal_hook(mut self, hook: impl RefusalHook) -> Self {
+        self.refusal_hook = Some(Box::new(hook));
+        self
     }
 
     /// The configuration.

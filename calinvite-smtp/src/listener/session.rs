@@ -19,6 +19,7 @@ use crate::metrics::{ListenerCounters, add, bump};
 use crate::obs::{domain_of, ms_since, outcome_name};
 
 use super::InboundServer;
+use super::refusals::{RefusalAction, RefusedMessage};
 use super::verify::{Verifier, VerifyContext};
 use super::wire::{Line, Wire, WireError};
 
@@ -646,6 +647,7 @@ where
             self.server.next_trace_id() & 0xff_ffff
         );
         let mut raw = self.received_header(&transaction, &id);
+        let header_len = raw.len();
         raw.extend_from_slice(&message);
         drop(message);
 
@@ -682,24 +684,49 @@ where
                 config.pipeline_timeout,
                 self.server
                     .pipeline
-                    .receive(&raw, envelope, verdict.clone()),
+                    .receive(&raw, envelope.clone(), verdict.clone()),
             )
             .await;
             let failure = match received {
+                Ok(Ok(Outcome::Refused(refusal))) => {
+                    let refused = RefusedMessage {
+                        owner,
+                        raw: &raw,
+                        as_arrived: raw.get(header_len..).unwrap_or_default(),
+                        envelope: &envelope,
+                        verdict: &verdict,
+                        refusal: &refusal,
+                        trace_id: &id,
+                    };
+                    match self.refusal_action(refused).await {
+                        RefusalAction::Taken { outcome } => {
+                            tracing::debug!(
+                                owner = owner.0,
+                                outcome,
+                                reason = refusal.reason.as_str(),
+                                "refused message taken by the application"
+                            );
+                            outcomes.push(outcome);
+                            continue;
+                        }
+                        RefusalAction::Retry => "the refusal hook asked for a retry".to_owned(),
+                        RefusalAction::Keep => {
+                            tracing::debug!(
+                                owner = owner.0,
+                                outcome = "refused",
+                                reason = refusal.reason.as_str(),
+                                "message recorded as refused"
+                            );
+                            outcomes.push("refused");
+                            rejections.push(refusal);
+                            continue;
+                        }
+                    }
+                }
                 Ok(Ok(outcome)) => {
                     let name = outcome_name(&outcome);
                     outcomes.push(name);
-                    if let Outcome::Refused(refusal) = outcome {
-                        tracing::debug!(
-                            owner = owner.0,
-                            outcome = name,
-                            reason = refusal.reason.as_str(),
-                            "message recorded as refused"
-                        );
-                        rejections.push(refusal);
-                    } else {
-                        tracing::debug!(owner = owner.0, outcome = name, "message recorded");
-                    }
+                    tracing::debug!(owner = owner.0, outcome = name, "message recorded");
                     continue;
                 }
                 Ok(Err(e)) => pipeline_failure(&e),
@@ -761,6 +788,25 @@ where
             "message accepted"
         );
         format!("250 2.0.0 OK id={id}")
+    }
+
+    /// What the application's [`RefusalHook`](super::RefusalHook) says about
+    /// a refused message ([`RefusalAction::Keep`] without one); a hook that
+    /// takes longer than the pipeline may is a retry.
+    async fn refusal_action(&self, message: RefusedMessage<'_>) -> RefusalAction {
+        let Some(hook) = &self.server.refusal_hook else {
+            return RefusalAction::Keep;
+        };
+        let timeout = self.server.config.pipeline_timeout;
+        tokio::time::timeout(timeout, hook.refused(message))
+            .await
+            .unwrap_or_else(|_| {
+                tracing::warn!(
+                    timeout_ms = millis(timeout),
+                    "the refusal hook timed out; the sender is asked to retry"
+                );
+                RefusalAction::Retry
+            })
     }
 
     fn received_header(&self, transaction: &Transaction, id: &str) -> Vec<u8> {

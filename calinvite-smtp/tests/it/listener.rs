@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use calinvite_core::ParticipationStatus;
+use calinvite_core::inbound::{AuthResult, AuthVerdict};
 use calinvite_core::lifecycle::{AuthPolicy, MemoryStore, Pipeline, RecordingTransport, Store};
 use calinvite_smtp::listener::{
     InboundServer, Listener, ListenerConfig, ListenerHandle, NoVerification, Verifier,
@@ -389,6 +390,100 @@ async fn refusals_the_sender_should_hear_are_rejected_others_accepted() {
     .await;
     c.send(b".\r\n").await;
     c.expect(250).await;
+    handle.shutdown().await.unwrap();
+}
+
+/// What the hook saw of one message: the reason, the pipeline's bytes, the
+/// bytes as they arrived, the verdict.
+type Seen = (String, Vec<u8>, Vec<u8>, AuthVerdict);
+
+/// A refusal hook that takes refusals of strangers to the ingest mailbox
+/// while `mode` says so, and notes what it saw.
+struct Keeper {
+    mode: std::sync::Mutex<calinvite_smtp::listener::RefusalAction>,
+    seen: std::sync::Mutex<Vec<Seen>>,
+}
+
+struct KeeperHook(Arc<Keeper>);
+
+impl calinvite_smtp::listener::RefusalHook for KeeperHook {
+    fn refused<'a>(
+        &'a self,
+        m: calinvite_smtp::listener::RefusedMessage<'a>,
+    ) -> calinvite_smtp::listener::RefusalFuture<'a> {
+        Box::pin(async move {
+            self.0.seen.lock().unwrap().push((
+                m.refusal.reason.as_str().to_owned(),
+                m.raw.to_vec(),
+                m.as_arrived.to_vec(),
+                m.verdict.clone(),
+            ));
+            *self.0.mode.lock().unwrap()
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_refusal_hook_decides_what_the_sender_of_a_refused_message_hears() {
+    use calinvite_smtp::listener::RefusalAction;
+    let pipeline = pipeline(MemoryStore::new(), AuthPolicy::AllowListOnly).await;
+    let keeper = Arc::new(Keeper {
+        mode: std::sync::Mutex::new(RefusalAction::Taken { outcome: "held" }),
+        seen: std::sync::Mutex::new(Vec::new()),
+    });
+    let verdict = AuthVerdict {
+        spf: AuthResult::Pass,
+        dkim: vec![("example.org".into(), AuthResult::Pass)],
+        dmarc: AuthResult::Pass,
+    };
+    let server = InboundServer::new(config(), pipeline.clone(), FixedVerdict(verdict.clone()))
+        .with_refusal_hook(KeeperHook(keeper.clone()));
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let handle = Listener::from_tcp(tcp, Arc::new(server)).spawn().unwrap();
+    let mut c = Client::greeted(handle.local_addr()).await;
+    let message = organizer_request("early@example.org", "newcomer@example.org");
+    // Taken: 250 instead of the 550 a stranger gets, counted as accepted.
+    let (code, text) = c.deliver("newcomer@example.org", &[INGEST], &message).await;
+    assert_eq!(code, 250, "{text}");
+    {
+        let seen = keeper.seen.lock().unwrap();
+        let (reason, raw, arrived, v) = &seen[0];
+        assert_eq!(reason, "not-an-organizer");
+        assert!(raw.starts_with(b"Received: "), "the pipeline's bytes");
+        assert!(
+            raw.ends_with(arrived),
+            "the message as it arrived ends them"
+        );
+        assert_eq!(arrived.as_slice(), message.as_slice());
+        assert_eq!(v, &verdict);
+    }
+    // Retry: 451, the sender keeps it.
+    *keeper.mode.lock().unwrap() = RefusalAction::Retry;
+    let (code, text) = c.deliver("newcomer@example.org", &[INGEST], &message).await;
+    assert_eq!(code, 451, "{text}");
+    // Keep: what the sender hears without a hook.
+    *keeper.mode.lock().unwrap() = RefusalAction::Keep;
+    let (code, text) = c.deliver("newcomer@example.org", &[INGEST], &message).await;
+    assert!(text.starts_with("550 5.7.1"), "{code} {text}");
+    // Messages that are not refused never reach the hook.
+    let (code, text) = c
+        .deliver(
+            ORGANIZER,
+            &[INGEST],
+            &organizer_request("known@example.com", ORGANIZER),
+        )
+        .await;
+    assert_eq!(code, 250, "{text}");
+    assert_eq!(keeper.seen.lock().unwrap().len(), 3);
+    let m = handle.metrics();
+    assert_eq!(
+        (
+            m.messages_accepted,
+            m.messages_deferred,
+            m.messages_rejected
+        ),
+        (2, 1, 1)
+    );
     handle.shutdown().await.unwrap();
 }
 

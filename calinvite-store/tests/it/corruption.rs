@@ -787,3 +787,63 @@ fn values_of_the_wrong_type_on_sqlite() {
         store.close().await;
     });
 }
+
+/// Announcements this build cannot read — damaged, or written by a newer
+/// calinvite sharing the database — are passed over and left where they
+/// are: a page is filled from the rows after them, never held back.
+#[test]
+fn announcements_this_build_cannot_read_are_passed_over() {
+    on_both("unreadable_announcements", async |fx| {
+        let readable = |summary: &str| {
+            json!({
+                "owner": 1,
+                "organizer": 1,
+                "at": "2026-11-22T09:00:00Z",
+                "kind": {"event-created": {"code": fx.code.as_str(), "summary": summary, "from_calendar": false}},
+            })
+            .to_string()
+        };
+        let newer = json!({"owner": 1, "organizer": 1, "at": "2026-11-22T09:00:00Z", "kind": {"event-exploded": {}}}).to_string();
+        for body in [
+            "{not json".to_owned(),
+            readable("first"),
+            newer,
+            readable("second"),
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO announcements (owner, organizer, at, kind, body) \
+                 VALUES (1, 1, 0, 'event.created', '{}')",
+                body.replace('\'', "''")
+            )))
+            .execute(&fx.raw)
+            .await
+            .unwrap();
+        }
+        let s = fx.store();
+        let page = s.announcements(0, 2).await.unwrap();
+        let summaries: Vec<(u64, String)> = page
+            .iter()
+            .map(|(n, a)| match &a.kind {
+                calinvite_core::lifecycle::AnnouncementKind::EventCreated { summary, .. } => {
+                    (*n, summary.clone())
+                }
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(summaries, [(2, "first".into()), (4, "second".into())]);
+        assert_eq!(s.announcements(2, 10).await.unwrap().len(), 1);
+        s.forget_announcements(&[2, 4]).await.unwrap();
+        assert!(s.announcements(0, 10).await.unwrap().is_empty());
+        let left: i64 = sqlx::Row::get(
+            &sqlx::query("SELECT COUNT(*) AS n FROM announcements")
+                .fetch_one(&fx.raw)
+                .await
+                .unwrap(),
+            "n",
+        );
+        assert_eq!(
+            left, 2,
+            "the unreadable rows are left for a build that reads them"
+        );
+    });
+}

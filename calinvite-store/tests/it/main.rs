@@ -21,5 +21,6 @@ mod lists;
 mod migration_invitations;
 mod migration_lists;
 mod queue_concurrency;
+mod readers;
 mod schema_version;
 mod tenancy;

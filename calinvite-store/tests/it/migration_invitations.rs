@@ -110,7 +110,7 @@ fn schema_1_invitations_migrate_with_every_row() {
 
         // Opened by this build: migrated, every row as it was.
         let store = SqlStore::open(&url).await.unwrap();
-        assert_eq!(store.schema_version().await.unwrap(), 4);
+        assert_eq!(store.schema_version().await.unwrap(), 5);
         let pipeline = Pipeline::new(
             store.clone(),
             RecordingTransport::new(),

@@ -102,7 +102,7 @@ async fn scenario(dialect: Dialect, url: &str, schema: Option<&str>) {
 
     // Opened by this build: migrated, every row as it was.
     let store = open(url, schema).await;
-    assert_eq!(store.schema_version().await.unwrap(), 4);
+    assert_eq!(store.schema_version().await.unwrap(), 5);
     let pipeline = Pipeline::new(
         store.clone(),
         RecordingTransport::new(),

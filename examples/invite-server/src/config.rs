@@ -32,8 +32,12 @@ pub struct Config {
     pub outbound: OutboundConfig,
     /// The delivery worker.
     pub worker: WorkerSection,
+    /// Webhooks to the application.
+    pub webhooks: WebhooksSection,
     /// The demo tenant made on first start.
     pub demo: DemoConfig,
+    /// Invitations from addresses that are not registered organizers yet.
+    pub organizers: OrganizersConfig,
     /// Logs.
     pub log: LogConfig,
 }
@@ -47,7 +51,9 @@ impl Default for Config {
             smtp: SmtpConfig::default(),
             outbound: OutboundConfig::default(),
             worker: WorkerSection::default(),
+            webhooks: WebhooksSection::default(),
             demo: DemoConfig::default(),
+            organizers: OrganizersConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -153,6 +159,12 @@ pub enum Verify {
     None,
     /// SPF, DKIM and DMARC checked against DNS (a public MX).
     Dns,
+    /// The results a filtering gateway in front of the listener wrote in
+    /// an `Authentication-Results` header under its own authserv-id
+    /// (`[smtp] trusted_authserv_id`; see [`crate::authres`]). Only behind a
+    /// gateway that removes such headers from the mail it receives: anyone
+    /// who can reach the listener directly can write one.
+    AuthenticationResults,
 }
 
 /// The inbound SMTP listener: the MX of the domain owners' ingest, reply and
@@ -167,8 +179,12 @@ pub struct SmtpConfig {
     pub listen: String,
     /// The name in the greeting and `Received:` headers (default `localhost`).
     pub hostname: String,
-    /// Authentication of what arrives: `none` (default) or `dns`.
+    /// Authentication of what arrives: `none` (default), `dns` or
+    /// `authentication-results`.
     pub verify: Verify,
+    /// With `verify = "authentication-results"`: the authserv-id of the
+    /// gateway whose `Authentication-Results` header is trusted.
+    pub trusted_authserv_id: Option<String>,
     /// Largest message accepted, in bytes (default 10 MiB).
     pub max_message_bytes: usize,
 }
@@ -180,6 +196,7 @@ impl Default for SmtpConfig {
             listen: "127.0.0.1:2525".into(),
             hostname: "localhost".into(),
             verify: Verify::None,
+            trusted_authserv_id: None,
             max_message_bytes: 10 * 1024 * 1024,
         }
     }
@@ -307,6 +324,48 @@ impl Default for WorkerSection {
     }
 }
 
+/// Webhooks: what happens (answers, deliveries, event changes, held
+/// changes, list progress) posted to the endpoints tenants register, signed
+/// per the Standard Webhooks specification.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct WebhooksSection {
+    /// Post webhooks from this process (default `true`). Off, nothing is
+    /// announced and no endpoint is called; endpoints can still be managed.
+    pub enabled: bool,
+    /// Allow endpoints on loopback, private, link-local and other
+    /// non-public addresses (default `false`: refused when registered and
+    /// again when sent, so that a tenant cannot reach the server's own
+    /// network). For a closed network or a test.
+    pub allow_private_targets: bool,
+    /// How long one post may take, connecting included (default 15 s).
+    pub timeout_seconds: u64,
+    /// The waits before each retry of a failed post, in seconds (default:
+    /// 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h — the
+    /// specification's schedule, about three days); each wait is spread by
+    /// up to a fifth either way. After the last, the message is given up.
+    pub retry_schedule_seconds: Vec<u64>,
+    /// An endpoint that has failed every post for this many hours is
+    /// disabled (default 120: five days).
+    pub disable_after_hours: u64,
+    /// How long each endpoint's delivery log is kept, in days (default 30).
+    pub keep_log_days: u64,
+}
+
+impl Default for WebhooksSection {
+    fn default() -> Self {
+        WebhooksSection {
+            enabled: true,
+            allow_private_targets: false,
+            timeout_seconds: 15,
+            retry_schedule_seconds: vec![5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400],
+            disable_after_hours: 120,
+            keep_log_days: 30,
+        }
+    }
+}
+
 /// The demo tenant made on first start, so that one command gives a server
 /// ready to send an invitation.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -332,6 +391,55 @@ impl Default for DemoConfig {
             mail_domain: "invites.localhost".into(),
             organizer_name: "Demo Organizer".into(),
             organizer_address: "organizer@example.com".into(),
+        }
+    }
+}
+
+/// Invitations sent to a domain owner's ingest mailbox from an address that
+/// is not a registered organizer yet: held until the address registers
+/// (see [`crate::unregistered`]).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct OrganizersConfig {
+    /// How long such an invitation is held, in hours (default 72; 0: none
+    /// is held, each is refused as before).
+    pub hold_hours: u64,
+    /// Whether a sender may register itself with the sign-in link mailed to
+    /// it — the default of every domain owner, each of which can switch it
+    /// off through the API (default `true`).
+    pub self_registration: bool,
+    /// How long a sign-in link works, in hours (default 24).
+    pub link_hours: u64,
+    /// At most one instruction mail or sign-in link per address in this
+    /// many hours (default 24).
+    pub notice_interval_hours: u64,
+    /// At most this many instruction mails per domain owner and hour
+    /// (default 20).
+    pub max_notices_per_owner_per_hour: u64,
+    /// Held invitations at most per address (default 10).
+    pub max_held_per_address: u64,
+    /// Held invitations at most per domain owner (default 500).
+    pub max_held_per_owner: u64,
+    /// Bytes of held invitations at most per domain owner (default 64 MiB).
+    pub max_held_bytes_per_owner: u64,
+    /// How often expired invitations and links are purged, in seconds
+    /// (default 600).
+    pub purge_interval_seconds: u64,
+}
+
+impl Default for OrganizersConfig {
+    fn default() -> Self {
+        OrganizersConfig {
+            hold_hours: 72,
+            self_registration: true,
+            link_hours: 24,
+            notice_interval_hours: 24,
+            max_notices_per_owner_per_hour: 20,
+            max_held_per_address: 10,
+            max_held_per_owner: 500,
+            max_held_bytes_per_owner: 64 * 1024 * 1024,
+            purge_interval_seconds: 600,
         }
     }
 }
@@ -393,6 +501,10 @@ pub const ENV: &[(&str, &str)] = &[
     ("CALINVITE_SMTP_LISTEN", "smtp.listen"),
     ("CALINVITE_SMTP_HOSTNAME", "smtp.hostname"),
     ("CALINVITE_SMTP_VERIFY", "smtp.verify"),
+    (
+        "CALINVITE_SMTP_TRUSTED_AUTHSERV_ID",
+        "smtp.trusted_authserv_id",
+    ),
     ("CALINVITE_SMTP_MAX_MESSAGE_BYTES", "smtp.max_message_bytes"),
     ("CALINVITE_OUTBOUND_KIND", "outbound.kind"),
     ("CALINVITE_OUTBOUND_CAPTURE_DIR", "outbound.capture_dir"),
@@ -414,10 +526,58 @@ pub const ENV: &[(&str, &str)] = &[
     ("CALINVITE_WORKER_CONCURRENCY", "worker.concurrency"),
     ("CALINVITE_WORKER_BATCH", "worker.batch"),
     ("CALINVITE_WORKER_LEASE_SECONDS", "worker.lease_seconds"),
+    ("CALINVITE_WEBHOOKS_ENABLED", "webhooks.enabled"),
+    (
+        "CALINVITE_WEBHOOKS_ALLOW_PRIVATE_TARGETS",
+        "webhooks.allow_private_targets",
+    ),
+    (
+        "CALINVITE_WEBHOOKS_TIMEOUT_SECONDS",
+        "webhooks.timeout_seconds",
+    ),
+    (
+        "CALINVITE_WEBHOOKS_RETRY_SCHEDULE_SECONDS",
+        "webhooks.retry_schedule_seconds",
+    ),
+    (
+        "CALINVITE_WEBHOOKS_DISABLE_AFTER_HOURS",
+        "webhooks.disable_after_hours",
+    ),
+    ("CALINVITE_WEBHOOKS_KEEP_LOG_DAYS", "webhooks.keep_log_days"),
     ("CALINVITE_DEMO_ENABLED", "demo.enabled"),
     ("CALINVITE_DEMO_MAIL_DOMAIN", "demo.mail_domain"),
     ("CALINVITE_DEMO_ORGANIZER_NAME", "demo.organizer_name"),
     ("CALINVITE_DEMO_ORGANIZER_ADDRESS", "demo.organizer_address"),
+    ("CALINVITE_ORGANIZERS_HOLD_HOURS", "organizers.hold_hours"),
+    (
+        "CALINVITE_ORGANIZERS_SELF_REGISTRATION",
+        "organizers.self_registration",
+    ),
+    ("CALINVITE_ORGANIZERS_LINK_HOURS", "organizers.link_hours"),
+    (
+        "CALINVITE_ORGANIZERS_NOTICE_INTERVAL_HOURS",
+        "organizers.notice_interval_hours",
+    ),
+    (
+        "CALINVITE_ORGANIZERS_MAX_NOTICES_PER_OWNER_PER_HOUR",
+        "organizers.max_notices_per_owner_per_hour",
+    ),
+    (
+        "CALINVITE_ORGANIZERS_MAX_HELD_PER_ADDRESS",
+        "organizers.max_held_per_address",
+    ),
+    (
+        "CALINVITE_ORGANIZERS_MAX_HELD_PER_OWNER",
+        "organizers.max_held_per_owner",
+    ),
+    (
+        "CALINVITE_ORGANIZERS_MAX_HELD_BYTES_PER_OWNER",
+        "organizers.max_held_bytes_per_owner",
+    ),
+    (
+        "CALINVITE_ORGANIZERS_PURGE_INTERVAL_SECONDS",
+        "organizers.purge_interval_seconds",
+    ),
     ("CALINVITE_LOG_FORMAT", "log.format"),
     ("CALINVITE_LOG_FILTER", "log.filter"),
 ];
@@ -503,6 +663,44 @@ impl Config {
                     .into(),
             );
         }
+        if self.smtp.verify == Verify::AuthenticationResults
+            && self
+                .smtp
+                .trusted_authserv_id
+                .as_deref()
+                .is_none_or(|id| id.trim().is_empty())
+        {
+            return bad(
+                "smtp.verify = \"authentication-results\" needs smtp.trusted_authserv_id: \
+                 the authserv-id of the gateway whose header is trusted"
+                    .into(),
+            );
+        }
+        let o = &self.organizers;
+        if o.link_hours == 0 || o.notice_interval_hours == 0 || o.purge_interval_seconds == 0 {
+            return bad(
+                "organizers.link_hours, organizers.notice_interval_hours and \
+                 organizers.purge_interval_seconds must be at least 1"
+                    .into(),
+            );
+        }
+        let w = &self.webhooks;
+        if !(1..=120).contains(&w.timeout_seconds) {
+            return bad("webhooks.timeout_seconds must be from 1 to 120".into());
+        }
+        if w.retry_schedule_seconds.len() > 30
+            || w.retry_schedule_seconds.iter().any(|s| *s > 7 * 24 * 3600)
+        {
+            return bad(
+                "webhooks.retry_schedule_seconds: at most 30 retries, each at most a week after the one before"
+                    .into(),
+            );
+        }
+        if w.disable_after_hours == 0 || w.keep_log_days == 0 {
+            return bad(
+                "webhooks.disable_after_hours and webhooks.keep_log_days must be at least 1".into(),
+            );
+        }
         if let Some(url) = &self.database.url
             && !(url.starts_with("sqlite:")
                 || url.starts_with("postgres:")
@@ -585,6 +783,19 @@ fn typed_value(defaults: &toml::Table, path: &str, value: &str) -> Result<toml::
             "false" | "0" | "no" | "off" => toml::Value::Boolean(false),
             _ => return Err(format!("{value:?} is not true or false")),
         },
+        // A list of whole numbers, comma-separated (`5,300,1800`).
+        Some(toml::Value::Array(_)) => toml::Value::Array(
+            value
+                .split(',')
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(|v| {
+                    v.parse().map(toml::Value::Integer).map_err(|_| {
+                        format!("{value:?} is not a comma-separated list of whole numbers")
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        ),
         _ => toml::Value::String(value.to_owned()),
     })
 }
@@ -636,19 +847,25 @@ mod tests {
         for (name, path) in ENV {
             let value = match *path {
                 "smtp.verify" => "dns",
+                "organizers.self_registration" => "false",
                 "outbound.kind" => "smtp",
                 "outbound.smtp.security" => "starttls",
                 "log.format" => "json",
                 "http.listen" | "smtp.listen" => "127.0.0.1:1",
                 "database.url" => "postgres://u@h/db",
                 p if p.ends_with("enabled") => "false",
+                p if p.ends_with("allow_private_targets") => "true",
                 p if p.ends_with("rate_per_second") => "2.5",
+                p if p.ends_with("schedule_seconds") => "1, 2,3",
                 p if p.contains("bytes") => "4096",
                 p if p.ends_with("port")
                     || p.ends_with("connections")
                     || p.ends_with("seconds")
+                    || p.ends_with("hours")
+                    || p.ends_with("days")
                     || p.ends_with("concurrency")
-                    || p.ends_with("batch") =>
+                    || p.ends_with("batch")
+                    || p.starts_with("organizers.") =>
                 {
                     "3"
                 }
@@ -689,6 +906,25 @@ mod tests {
         assert!(e.to_string().contains("CALINVITE_WORKER_BATCH"), "{e}");
         let e = Config::load(None, env(&[("CALINVITE_HTTP_LISTEN", "nowhere")])).unwrap_err();
         assert!(e.to_string().contains("http.listen"), "{e}");
+        let e = Config::load(
+            None,
+            env(&[("CALINVITE_WEBHOOKS_RETRY_SCHEDULE_SECONDS", "5,soon")]),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("CALINVITE_WEBHOOKS_RETRY_SCHEDULE_SECONDS"),
+            "{e}"
+        );
+        let c = Config::load(
+            None,
+            env(&[("CALINVITE_WEBHOOKS_RETRY_SCHEDULE_SECONDS", "1, 2,3")]),
+        )
+        .unwrap();
+        assert_eq!(c.webhooks.retry_schedule_seconds, [1, 2, 3]);
+        let e =
+            Config::load(None, env(&[("CALINVITE_WEBHOOKS_TIMEOUT_SECONDS", "0")])).unwrap_err();
+        assert!(e.to_string().contains("webhooks.timeout_seconds"), "{e}");
     }
 
     #[test]

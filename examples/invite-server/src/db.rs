@@ -3,17 +3,22 @@
 //! The core's [`Store`](calinvite_core::lifecycle::Store) keeps tenants,
 //! events, invitations and the queue; it has no place for what only a
 //! server needs: API keys, `Idempotency-Key` answers, which tenant ids are
-//! taken, and the uploaded lists being fed. Those live here, in tables named
-//! `invite_server_…` next to the store's, through a small pool of the
-//! server's own: one database to back up, and nothing added to the core.
+//! taken, the uploaded lists being fed, and webhook endpoints with their
+//! messages and attempts (their queries are in the webhooks module). Those
+//! live here, in tables named `invite_server_…` next to the store's,
+//! through a small pool of the server's own: one database to back up.
 //!
 //! One query reads a table of the store directly: the suppression list,
 //! which the `Store` trait looks up by address but cannot list
 //! ([`ServerDb::suppressions`]). It reads the columns of
-//! `calinvite-store`'s schema (version 4) and parses each row's body with
+//! `calinvite-store`'s schema (version 5) and parses each row's body with
 //! the core's own type, as the store does.
 
+mod held;
+
 use std::str::FromStr as _;
+
+pub(crate) use held::{HeldRecord, LinkRecord, result_name};
 
 use calinvite_core::lifecycle::{OrganizerId, OwnerId, Scope, Suppression};
 use calinvite_store::Dialect;
@@ -24,37 +29,38 @@ use sqlx::{AnyPool, Row as _};
 /// The server's tables could not be read or written.
 #[derive(Debug, thiserror::Error)]
 #[error("database: {0}")]
-pub struct DbError(String);
+pub struct DbError(pub(crate) String);
 
-type DbResult<T> = Result<T, DbError>;
+pub(crate) type DbResult<T> = Result<T, DbError>;
 
-fn db(e: impl std::fmt::Display) -> DbError {
+pub(crate) fn db(e: impl std::fmt::Display) -> DbError {
     DbError(e.to_string())
 }
 
-fn is_unique_violation(e: &sqlx::Error) -> bool {
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.kind() == sqlx::error::ErrorKind::UniqueViolation)
 }
 
 /// Microseconds since the epoch, as stored.
-fn micros(t: DateTime<Utc>) -> i64 {
+pub(crate) fn micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
 }
 
-fn from_micros(v: i64) -> DateTime<Utc> {
+pub(crate) fn from_micros(v: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(v).unwrap_or_default()
 }
 
-fn id(v: u64) -> DbResult<i64> {
+pub(crate) fn id(v: u64) -> DbResult<i64> {
     i64::try_from(v).map_err(|_| DbError(format!("id {v} does not fit")))
 }
 
-fn uid(v: i64) -> u64 {
+pub(crate) fn uid(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
-/// The migrations, in order; `{blob}` is the dialect's byte-string type.
-const MIGRATIONS: &[&[&str]] = &[&[
+/// The first migration: the server's tables; `{blob}` is the dialect's
+/// byte-string type.
+const FIRST: &[&str] = &[
     "CREATE TABLE invite_server_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE invite_server_keys (id TEXT PRIMARY KEY, hash TEXT NOT NULL, owner BIGINT NOT NULL, \
      organizer BIGINT, label TEXT NOT NULL, created_at BIGINT NOT NULL, revoked_at BIGINT)",
@@ -70,7 +76,34 @@ const MIGRATIONS: &[&[&str]] = &[&[
      organizer BIGINT NOT NULL, code TEXT NOT NULL, name TEXT NOT NULL, digest TEXT NOT NULL, \
      csv {blob} NOT NULL, fed BIGINT NOT NULL, error TEXT, created_at BIGINT NOT NULL)",
     "CREATE INDEX invite_server_lists_event ON invite_server_lists (code, created_at, id)",
-]];
+];
+
+/// Webhook endpoints (`organizer` NULL: the whole domain owner; `types`
+/// NULL: every type), one message per endpoint and announcement, and each
+/// message's attempts (the endpoint's delivery log). `{serial}` is an
+/// auto-numbered primary key.
+const WEBHOOKS: &[&str] = &[
+    "CREATE TABLE invite_server_webhooks (id TEXT PRIMARY KEY, owner BIGINT NOT NULL, \
+     organizer BIGINT, url TEXT NOT NULL, types TEXT, description TEXT NOT NULL, \
+     secret TEXT NOT NULL, previous_secret TEXT, previous_until BIGINT, enabled BIGINT NOT NULL, \
+     disabled_reason TEXT, failing_since BIGINT, failures BIGINT NOT NULL, \
+     created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)",
+    "CREATE INDEX invite_server_webhooks_owner ON invite_server_webhooks (owner, id)",
+    "CREATE TABLE invite_server_webhook_messages (id {serial}, endpoint TEXT NOT NULL, \
+     announcement BIGINT NOT NULL, msg_id TEXT NOT NULL, kind TEXT NOT NULL, \
+     payload TEXT NOT NULL, state TEXT NOT NULL, attempts BIGINT NOT NULL, due BIGINT NOT NULL, \
+     lease_until BIGINT, last_status BIGINT, last_error TEXT, created_at BIGINT NOT NULL, \
+     done_at BIGINT, UNIQUE (endpoint, announcement))",
+    "CREATE INDEX invite_server_webhook_messages_due ON invite_server_webhook_messages (state, due)",
+    "CREATE INDEX invite_server_webhook_messages_log ON invite_server_webhook_messages (endpoint, id)",
+    "CREATE INDEX invite_server_webhook_messages_done ON invite_server_webhook_messages (done_at)",
+    "CREATE TABLE invite_server_webhook_attempts (message BIGINT NOT NULL, attempt BIGINT NOT NULL, \
+     at BIGINT NOT NULL, status BIGINT, error TEXT, duration_ms BIGINT NOT NULL, \
+     PRIMARY KEY (message, attempt))",
+];
+
+/// The migrations, in order.
+const MIGRATIONS: &[&[&str]] = &[FIRST, held::MIGRATION, WEBHOOKS];
 
 /// An API key as stored (never its secret).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -177,12 +210,23 @@ impl ServerDb {
         self.pool.close().await;
     }
 
-    /// The SQL for this dialect: `$n` parameters become `?n` on SQLite.
-    /// Every text passed is a constant of this module.
-    fn sql(&self, text: &str) -> sqlx::AssertSqlSafe<String> {
+    /// The pool (for the webhook tables' queries).
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// The SQL for this dialect: `$n` parameters become `?n` on SQLite,
+    /// `{blob}` the byte-string type and `{serial}` an auto-numbered
+    /// primary key. Every text passed is a constant of this crate.
+    pub(crate) fn sql(&self, text: &str) -> sqlx::AssertSqlSafe<String> {
         sqlx::AssertSqlSafe(match self.dialect {
-            Dialect::Sqlite => text.replace('$', "?").replace("{blob}", "BLOB"),
-            _ => text.replace("{blob}", "BYTEA"),
+            Dialect::Sqlite => text
+                .replace('$', "?")
+                .replace("{blob}", "BLOB")
+                .replace("{serial}", "INTEGER PRIMARY KEY AUTOINCREMENT"),
+            _ => text
+                .replace("{blob}", "BYTEA")
+                .replace("{serial}", "BIGSERIAL PRIMARY KEY"),
         })
     }
 

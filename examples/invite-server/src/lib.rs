@@ -11,15 +11,17 @@
 //!  HTTP clients ──► router (axum, /v1 …) ─┐
 //!                                          ├─► Pipeline ──► SqlStore (SQLite / PostgreSQL)
 //!  MX ──► SMTP Listener ──────────────────┘       │             ▲ invite_server_* tables (keys,
-//!                                                  ▼             │ Idempotency-Keys, lists)
+//!                                                  ▼             │ Idempotency-Keys, lists, webhooks)
 //!                                   Worker ──► Outbound: capture folder (.eml) or SMTP relay
+//!                       webhooks::Dispatcher ──► announcements ──► signed POSTs to tenants' endpoints
 //! ```
 //!
 //! - [`RunningServer::start`] runs everything a [`Config`] asks for;
 //!   the `invite-server` binary is that plus a command line.
 //! - [`router`] is the HTTP API alone, over an [`AppState`] — for an
 //!   application that has its own pipeline, worker and listener and mounts
-//!   the API next to its own routes:
+//!   the API next to its own routes (webhooks then need its pipeline built
+//!   with `.announce(true)` and a [`webhooks::Dispatcher`] spawned):
 //!
 //! ```no_run
 //! # async fn mount() -> Result<(), Box<dyn std::error::Error>> {
@@ -60,17 +62,35 @@
 //! | `…/report` | per event, organizer and owner, JSON or CSV; mailed |
 //! | `/v1/suppressions`, `/v1/refusals` | the suppression list, the refusal log |
 //! | `/v1/keys` | API keys: made (shown once), listed, revoked |
+//! | `/v1/held`, `/v1/organizers/registrations`, `/v1/owner/registration` | invitations from addresses not registered yet, held; a sign-in link mailed to an address; the self-registration switch ([`unregistered`]) |
+//! | `/v1/webhooks` | webhook endpoints: registered (secret shown once), listed, changed, deleted, secret rotated, delivery log ([`webhooks`]) |
 //!
 //! `/healthz`, `/readyz` (the database answers) and `/metrics`
-//! (Prometheus) need no key and show no tenant's data.
+//! (Prometheus) need no key and show no tenant's data. `/register/{token}`
+//! is the sign-in link's page (HTML; the token is the credential).
+//!
+//! ## Organizers who are not registered yet
+//!
+//! An invitation sent to the ingest mailbox from an address no organizer
+//! has is held, not lost; a sender whose message passed DMARC gets one
+//! mail with a sign-in link, and registering releases what it sent, as
+//! events. [`unregistered`] has the whole flow and its limits.
 //!
 //! ## What is kept where
 //!
-//! calinvite's store keeps tenants, events, invitations and the delivery
-//! queue. The server keeps its own few tables beside them, in the same
-//! database ([`ServerDb`]): API keys (their SHA-256, never the key),
-//! answers to `Idempotency-Key`s (a day), tenant ids, and uploaded lists
-//! until they are fed. Nothing in the core was changed for the server.
+//! calinvite's store keeps tenants, events, invitations, the delivery
+//! queue and the announcements webhooks are made from. The server keeps
+//! its own few tables beside them, in the same database ([`ServerDb`]):
+//! API keys (their SHA-256, never the key), answers to `Idempotency-Key`s
+//! (a day), tenant ids, uploaded lists until they are fed, invitations held
+//! from unregistered addresses with their sign-in links (SHA-256 only), and
+//! webhook endpoints with their messages and attempts (the delivery log,
+//! kept `[webhooks] keep_log_days`). The server uses calinvite's public
+//! API only: the listener's
+//! [`RefusalHook`](calinvite_smtp::listener::RefusalHook) to hold what the
+//! core refuses, and
+//! [`Pipeline::compose_notice`](calinvite_core::lifecycle::Pipeline::compose_notice)
+//! to write the instruction mail.
 //!
 //! ## Logs
 //!
@@ -83,6 +103,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod authres;
 pub mod config;
 mod db;
 pub mod extract;
@@ -93,6 +114,8 @@ pub mod problem;
 mod router;
 mod server;
 mod state;
+pub mod unregistered;
+pub mod webhooks;
 
 pub use config::Config;
 pub use db::{DbError, ServerDb};

@@ -65,6 +65,8 @@ pub(crate) struct Scrape {
     pub(crate) worker: Option<(WorkerReport, u64)>,
     pub(crate) listener: Option<ListenerMetrics>,
     pub(crate) relay: Option<RelayMetrics>,
+    pub(crate) webhooks: crate::webhooks::WebhookCounts,
+    pub(crate) webhook_backlog: Option<u64>,
 }
 
 /// Escapes a label value.
@@ -243,6 +245,51 @@ pub(crate) fn render(http: &HttpMetrics, s: &Scrape) -> String {
             "counter",
             "Relay connections that could not be opened or set up.",
             r.connection_failures,
+        );
+    }
+    let w = &s.webhooks;
+    o.one(
+        "calinvite_webhook_messages_written_total",
+        "counter",
+        "Webhook messages written: one per endpoint and announcement it subscribes to.",
+        w.written,
+    );
+    o.family(
+        "calinvite_webhook_attempts_total",
+        "counter",
+        "Webhook posts by result: sent (2xx), retried (failed, tried again later), refused (the target's address is not allowed).",
+    );
+    for (result, n) in [
+        ("sent", w.sent),
+        ("retried", w.retried),
+        ("refused", w.refused),
+    ] {
+        o.sample("calinvite_webhook_attempts_total", &[("result", result)], n);
+    }
+    o.one(
+        "calinvite_webhook_messages_failed_total",
+        "counter",
+        "Webhook messages given up: retries spent, or the endpoint gone.",
+        w.failed,
+    );
+    o.family(
+        "calinvite_webhook_endpoints_disabled_total",
+        "counter",
+        "Webhook endpoints disabled, by why: gone (410) or failing (every post failed for days).",
+    );
+    for (reason, n) in [("gone", w.disabled_gone), ("failing", w.disabled_failing)] {
+        o.sample(
+            "calinvite_webhook_endpoints_disabled_total",
+            &[("reason", reason)],
+            n,
+        );
+    }
+    if let Some(n) = s.webhook_backlog {
+        o.one(
+            "calinvite_webhook_messages_pending",
+            "gauge",
+            "Webhook messages waiting to be posted (retries included).",
+            n,
         );
     }
     o.family(

@@ -121,6 +121,12 @@ const KINDS: &[(&str, u16, &str, &str)] = &[
         "The Idempotency-Key was used before with a different method, path or body. Use a new key for a new request.",
     ),
     (
+        "too-many-requests",
+        429,
+        "Too many requests",
+        "The same thing was asked for too recently (a sign-in link to one address, say); `detail` says when it may be asked again.",
+    ),
+    (
         "unavailable",
         503,
         "Temporarily unavailable",
@@ -242,6 +248,11 @@ impl ApiError {
         let mut e = Self::new("refused", refusal.detail.clone());
         e.reason = Some(refusal.reason.as_str().to_owned());
         e
+    }
+
+    /// 429: asked for again too soon.
+    pub fn too_many_requests(detail: impl Into<String>) -> Self {
+        Self::new("too-many-requests", detail)
     }
 
     /// 503.

@@ -18,7 +18,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::{
-    events, invitations, keys, lists, ops, organizers, pending, reports, suppressions,
+    events, held, invitations, keys, lists, ops, organizers, pending, reports, suppressions,
+    webhooks,
 };
 use crate::problem::{ApiError, FieldError, PROBLEM_JSON, Problem};
 use crate::state::AppState;
@@ -46,6 +47,8 @@ problem details (`application/problem+json`). Lists are paged with `limit` and \
         (name = "reports", description = "Reports per event, organizer and domain owner"),
         (name = "suppressions", description = "The suppression list and the refusal log"),
         (name = "keys", description = "API keys"),
+        (name = "held invitations", description = "Invitations from addresses that are not registered organizers yet, held until they register"),
+        (name = "webhooks", description = "Webhook endpoints: answers, deliveries, event changes, held changes and list progress, posted and signed (Standard Webhooks)"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
 )]
@@ -111,8 +114,20 @@ fn routes() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(suppressions::get_suppression))
         .routes(routes!(suppressions::list_refusals))
+        .routes(routes!(held::list_held))
+        .routes(routes!(held::get_held, held::discard_held))
+        .routes(routes!(held::start_registration))
+        .routes(routes!(held::get_registration, held::patch_registration))
         .routes(routes!(keys::list_keys, keys::create_key))
         .routes(routes!(keys::revoke_key))
+        .routes(routes!(webhooks::list_webhooks, webhooks::create_webhook))
+        .routes(routes!(
+            webhooks::get_webhook,
+            webhooks::patch_webhook,
+            webhooks::delete_webhook
+        ))
+        .routes(routes!(webhooks::rotate_secret))
+        .routes(routes!(webhooks::list_deliveries))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))
@@ -193,6 +208,7 @@ pub fn router(state: AppState) -> Router {
     api.info.version = env!("CARGO_PKG_VERSION").to_owned();
     let document = Arc::new(serde_json::to_vec(&api).unwrap_or_default());
     router
+        .merge(crate::unregistered::pages::routes())
         .route(
             "/openapi.json",
             get(move || {

@@ -1,12 +1,13 @@
 //! The whole server in one process: the HTTP API, the inbound SMTP
-//! listener, the delivery worker and the list feeder over one database, and
-//! the order they stop in.
+//! listener, the delivery worker, the list feeder and the webhook
+//! dispatcher over one database, and the order they stop in.
 //!
 //! [`RunningServer::start`] opens the database (making the demo tenant on
 //! first start), binds the HTTP and SMTP ports and starts the worker.
 //! [`RunningServer::shutdown`] stops accepting HTTP requests and SMTP
 //! sessions, lets those in flight finish, stops the worker once it has
-//! recorded the messages it holds, and closes the database. Everything
+//! recorded the messages it holds, then the webhook dispatcher once its
+//! posts in flight have answered, and closes the database. Everything
 //! still queued stays queued, in the database, for the next start.
 
 use std::net::SocketAddr;
@@ -20,7 +21,9 @@ use calinvite_core::lifecycle::{
 };
 use calinvite_core::{EventDraft, Schedule, TimeZone, ZonedDateTime};
 use calinvite_smtp::auth::MailAuthVerifier;
-use calinvite_smtp::listener::{Listener, ListenerConfig, ListenerHandle, Verifier, VerifyContext};
+use calinvite_smtp::listener::{
+    InboundServer, Listener, ListenerConfig, ListenerHandle, Verifier, VerifyContext,
+};
 use calinvite_smtp::relay::{Credentials, RelayConfig, SmtpRelay};
 use calinvite_store::{SqlOptions, SqlStore};
 use tokio::net::TcpListener;
@@ -31,6 +34,8 @@ use crate::config::{Config, OutboundKind, RelaySecurity, Verify, redact_url};
 use crate::db::ServerDb;
 use crate::outbound::{CaptureFolder, Outbound};
 use crate::state::{AppState, Limits, ServerPipeline};
+use crate::webhooks::target::TargetPolicy;
+use crate::webhooks::{Dispatcher, DispatcherHandle, RetryPolicy};
 
 /// The server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +79,7 @@ impl std::fmt::Debug for Demo {
 enum ServerVerifier {
     None,
     Dns(Box<MailAuthVerifier>),
+    Header(crate::authres::TrustedAuthResults),
 }
 
 impl Verifier for ServerVerifier {
@@ -81,6 +87,7 @@ impl Verifier for ServerVerifier {
         match self {
             ServerVerifier::None => AuthVerdict::default(),
             ServerVerifier::Dns(v) => v.verify(context, message).await,
+            ServerVerifier::Header(v) => v.verify(context, message).await,
         }
     }
 }
@@ -172,7 +179,13 @@ pub async fn open(config: &Config) -> Result<Opened, StartError> {
             )
         })?),
     };
-    let pipeline = Arc::new(calinvite::pipeline(store, outbound).build());
+    // Webhooks read what the pipeline announces (in the commit of each
+    // change); without them it announces nothing.
+    let pipeline = Arc::new(
+        calinvite::pipeline(store, outbound)
+            .announce(config.webhooks.enabled)
+            .build(),
+    );
     Ok(Opened { pipeline, db })
 }
 
@@ -186,7 +199,9 @@ pub struct RunningServer {
     http_task: JoinHandle<std::io::Result<()>>,
     listener: Option<ListenerHandle>,
     worker: Option<WorkerHandle>,
+    webhooks: Option<DispatcherHandle>,
     chores: JoinHandle<()>,
+    sweeper: JoinHandle<()>,
     grace: Duration,
     config: Config,
 }
@@ -219,7 +234,14 @@ impl RunningServer {
             config.http.max_upload_bytes,
             Duration::from_secs(config.http.request_timeout_seconds.max(1)),
         );
-        let state = AppState::new(pipeline.clone(), db.clone(), limits);
+        let state = AppState::with_organizers(
+            pipeline.clone(),
+            db.clone(),
+            limits,
+            config.organizers.clone(),
+        );
+        let targets = TargetPolicy::new(config.webhooks.allow_private_targets);
+        state.set_webhook_targets(targets);
 
         let demo = if config.demo.enabled {
             demo(&state, &config).await?
@@ -235,6 +257,14 @@ impl RunningServer {
         let http_addr = tcp
             .local_addr()
             .map_err(|e| StartError::new("the HTTP port", e))?;
+        // Sign-in links for senders not registered yet point at this server.
+        state.newcomers().set_link_base(
+            config
+                .http
+                .public_url
+                .as_deref()
+                .unwrap_or(&format!("http://{http_addr}")),
+        );
 
         // Inbound SMTP.
         let (listener, smtp_addr) = if config.smtp.enabled {
@@ -245,13 +275,22 @@ impl RunningServer {
                     MailAuthVerifier::system()
                         .map_err(|e| StartError::new("DNS for SPF/DKIM/DMARC", e))?,
                 )),
+                Verify::AuthenticationResults => {
+                    ServerVerifier::Header(crate::authres::TrustedAuthResults::new(
+                        config.smtp.trusted_authserv_id.clone().unwrap_or_default(),
+                    ))
+                }
                 _ => ServerVerifier::None,
             };
-            let l = Listener::bind(config.smtp.listen.as_str(), lc, pipeline.clone(), verifier)
+            let tcp = TcpListener::bind(config.smtp.listen.as_str())
                 .await
                 .map_err(|e| {
                     StartError::new(&format!("the SMTP port {}", config.smtp.listen), e)
                 })?;
+            // Invitations from addresses not registered yet are held.
+            let inbound = InboundServer::new(lc, pipeline.clone(), verifier)
+                .with_refusal_hook(state.newcomers().hook());
+            let l = Listener::from_tcp(tcp, Arc::new(inbound));
             let server = l.server().clone();
             state.watch_listener(move || server.metrics());
             let handle = l
@@ -278,6 +317,19 @@ impl RunningServer {
             None
         };
 
+        // Webhooks.
+        let webhooks = if config.webhooks.enabled {
+            let d = Dispatcher::new(
+                state.clone(),
+                RetryPolicy::from_config(&config.webhooks),
+                targets,
+            )
+            .map_err(|e| StartError::new("webhooks", e))?;
+            Some(d.spawn())
+        } else {
+            None
+        };
+
         // The HTTP API.
         let app = crate::router(state.clone());
         let (http_stop, mut stopped) = watch::channel(false);
@@ -297,16 +349,23 @@ impl RunningServer {
         }
         let chores = {
             let state = state.clone();
+            let keep_log =
+                chrono::TimeDelta::days(i64::try_from(config.webhooks.keep_log_days).unwrap_or(30));
             tokio::spawn(async move {
                 loop {
                     let before = state.now() - chrono::TimeDelta::hours(24);
                     if let Err(e) = state.db().idem_expire(before).await {
                         tracing::warn!(error = %e, "could not forget old Idempotency-Keys");
                     }
+                    if let Err(e) = state.db().expire_messages(state.now() - keep_log).await {
+                        tracing::warn!(error = %e, "could not forget old webhook deliveries");
+                    }
                     tokio::time::sleep(Duration::from_secs(3600)).await;
                 }
             })
         };
+
+        let sweeper = state.newcomers().spawn_sweeper();
 
         tracing::info!(
             http = %http_addr,
@@ -314,6 +373,7 @@ impl RunningServer {
             database = %redact_url(&config.database_url()),
             outbound = pipeline.transport().kind(),
             worker = config.worker.enabled,
+            webhooks = config.webhooks.enabled,
             "invite server started"
         );
         Ok(RunningServer {
@@ -325,7 +385,9 @@ impl RunningServer {
             http_task,
             listener,
             worker,
+            webhooks,
             chores,
+            sweeper,
             grace: Duration::from_secs(config.http.shutdown_grace_seconds),
             config,
         })
@@ -398,10 +460,16 @@ impl RunningServer {
         tokio::join!(http, smtp);
         self.state.stop_lists().await;
         self.chores.abort();
+        self.sweeper.abort();
         let worker = match self.worker {
             Some(w) => Some(w.stop().await),
             None => None,
         };
+        // After the worker: what it recorded last is announced, and posted
+        // now or at the next start.
+        if let Some(d) = self.webhooks {
+            d.stop().await;
+        }
         let still_queued = self
             .state
             .pipeline()
@@ -459,15 +527,18 @@ async fn demo(state: &AppState, config: &Config) -> Result<Option<Demo>, StartEr
         return Ok(None);
     }
     let d = &config.demo;
-    let tenant = SingleTenant::new(&d.mail_domain, &d.organizer_name, &d.organizer_address)
-        .map_err(|e| fail(&e))?
-        .owner_name(&format!("{} (demo)", d.organizer_name));
-    // A loopback listener checks no SPF/DKIM: the demo organizer is trusted
-    // by its address alone. Behind DNS checks it takes the default policy.
+    // A loopback listener checks no SPF/DKIM: the demo organizer (and any
+    // organizer registered later, which takes the owner's settings) is
+    // trusted by its address alone. Behind checks it takes the default
+    // policy.
     let policy = match config.smtp.verify {
         Verify::None => AuthPolicy::AllowListOnly,
         _ => AuthPolicy::default(),
     };
+    let tenant = SingleTenant::new(&d.mail_domain, &d.organizer_name, &d.organizer_address)
+        .map_err(|e| fail(&e))?
+        .owner_name(&format!("{} (demo)", d.organizer_name))
+        .settings(Settings::default().with_auth(policy));
     let now = state.now();
     db.claim_owner(scope.owner, now)
         .await

@@ -19,6 +19,9 @@ use crate::keys;
 use crate::metrics::{HttpMetrics, Scrape};
 use crate::outbound::Outbound;
 use crate::problem::{ApiError, ApiResult};
+use crate::unregistered::Newcomers;
+use crate::webhooks::WebhookMetrics;
+use crate::webhooks::target::TargetPolicy;
 
 /// The pipeline the server runs: calinvite's SQL store, and the outbound
 /// transport chosen by configuration.
@@ -67,6 +70,9 @@ struct Inner {
     worker: OnceLock<Arc<WorkerCounters>>,
     listener: OnceLock<ListenerSource>,
     feeder: ListFeeder,
+    newcomers: Arc<Newcomers>,
+    webhooks: WebhookMetrics,
+    targets: OnceLock<TargetPolicy>,
 }
 
 /// What the handlers share. Cheap to clone.
@@ -85,6 +91,18 @@ impl AppState {
     /// The state of a router over `pipeline`, with the server's tables in
     /// `db` (the same database as the pipeline's store).
     pub fn new(pipeline: Arc<ServerPipeline>, db: ServerDb, limits: Limits) -> Self {
+        Self::with_organizers(pipeline, db, limits, Default::default())
+    }
+
+    /// [`AppState::new`], holding invitations from addresses that are not
+    /// registered organizers yet as `organizers` says.
+    pub fn with_organizers(
+        pipeline: Arc<ServerPipeline>,
+        db: ServerDb,
+        limits: Limits,
+        organizers: crate::config::OrganizersConfig,
+    ) -> Self {
+        let newcomers = Arc::new(Newcomers::new(pipeline.clone(), db.clone(), organizers));
         AppState(Arc::new(Inner {
             pipeline,
             db,
@@ -93,7 +111,15 @@ impl AppState {
             worker: OnceLock::new(),
             listener: OnceLock::new(),
             feeder: ListFeeder::default(),
+            newcomers,
+            webhooks: WebhookMetrics::default(),
+            targets: OnceLock::new(),
         }))
+    }
+
+    /// Invitations from addresses that are not registered organizers yet.
+    pub fn newcomers(&self) -> &Arc<Newcomers> {
+        &self.0.newcomers
     }
 
     /// The pipeline.
@@ -126,6 +152,22 @@ impl AppState {
         let _ = self.0.listener.set(Box::new(source));
     }
 
+    /// What webhooks did, counted.
+    pub fn webhook_metrics(&self) -> &WebhookMetrics {
+        &self.0.webhooks
+    }
+
+    /// Which webhook targets endpoints may name (set once, at start;
+    /// public addresses only until then).
+    pub fn set_webhook_targets(&self, policy: TargetPolicy) {
+        let _ = self.0.targets.set(policy);
+    }
+
+    /// Which webhook targets endpoints may name.
+    pub fn webhook_targets(&self) -> TargetPolicy {
+        self.0.targets.get().copied().unwrap_or_default()
+    }
+
     /// The current time (the pipeline's clock).
     pub(crate) fn now(&self) -> DateTime<Utc> {
         self.0.pipeline.now()
@@ -139,6 +181,8 @@ impl AppState {
             worker: self.0.worker.get().map(|w| (w.snapshot(), w.in_flight())),
             listener: self.0.listener.get().map(|f| f()),
             relay: self.0.pipeline.transport().relay_metrics(),
+            webhooks: self.0.webhooks.snapshot(),
+            webhook_backlog: self.0.db.webhook_backlog().await.ok(),
         }
     }
 

@@ -3,15 +3,16 @@
 //! and yours. Each scenario builds its own [`Scenario`](crate::scenario::Scenario)
 //! on a fresh, empty store and panics with a message naming what went wrong.
 //!
-//! The scenarios come in four groups: `ingest` (what organizers send and what
+//! The scenarios come in five groups: `ingest` (what organizers send and what
 //! goes out: event creation, change detection, stale organizer messages,
 //! organizer authentication, sending rules, approvals, update audiences,
 //! tenancy) and `answers` (replies and their ordering, recurring instances,
 //! late answers, counters and refreshes, delivery reports and transport
 //! failures, unsubscribes, web answers, reports and CSV export), `lists`
 //! (a recipient list sent as one job: verdicts, resuming, pause and cancel)
-//! and `queue` (batches claimed, read and settled together; the queue's
-//! counts).
+//! `queue` (batches claimed, read and settled together; the queue's
+//! counts) and `announce` (announcements written with their changes, in
+//! order, rolled back with them, kept until forgotten).
 //!
 //! Every scenario is in one registry, and that registry is the only way to
 //! reach one: the scenario functions are private, and a scenario left out of
@@ -21,6 +22,8 @@
 //! scenario added later cannot be skipped on any store.
 
 // A scenario function missing from the registry below is dead code: an error.
+#[deny(dead_code)]
+mod announce;
 #[deny(dead_code)]
 mod answers;
 #[deny(dead_code)]
@@ -124,6 +127,13 @@ macro_rules! __with_conformance_scenarios {
                 a_lost_lease_or_a_conflict_costs_only_its_own_message,
                 batch_reads_and_counts,
             ],
+            announce: [
+                every_change_is_announced_in_order,
+                held_changes_are_announced,
+                lists_and_suppressions_are_announced,
+                a_pipeline_that_does_not_announce_writes_none,
+                announcements_commit_or_roll_back_with_their_changes,
+            ],
         }
     };
 }
@@ -171,7 +181,7 @@ pub fn scenario<S: Store + 'static>(name: &str) -> Option<Conformance<S>> {
 /// `name` is the scenario's `group::scenario` (to name a database after, say);
 /// the function awaits `scenario(store)` on an executor your store works on,
 /// then cleans up. The tests are generated in one module per group (`ingest`,
-/// `answers`, `lists`, `queue`) inside the module where the macro is called; those modules
+/// `answers`, `lists`, `queue`, `announce`) inside the module where the macro is called; those modules
 /// import everything of it, so `$run` is a name (or path) in scope there.
 ///
 /// See [the crate docs](crate#testing-your-own-store) for a whole example.

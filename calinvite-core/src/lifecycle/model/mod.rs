@@ -15,10 +15,12 @@ use crate::targeting::{InvitationState, UpdateAudience};
 use crate::template::MessageKind;
 use crate::time::OccurrenceId;
 
+mod announce;
 mod lists;
 mod queue;
 mod records;
 
+pub use announce::*;
 pub use lists::*;
 pub use queue::*;
 pub use records::*;

@@ -74,21 +74,31 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
             let r = Refusal::new(RefusalReason::UnknownInvitation, "no such invitation");
             return self.refuse(owner, None, None, r, Vec::new(), now).await;
         };
-        self.store
-            .commit(vec![
-                Change::Suppress(Suppression {
-                    owner,
+        let mut changes = vec![
+            Change::Suppress(Suppression {
+                owner,
+                address: inv.recipient.address().clone(),
+                reason: SuppressionReason::Unsubscribed,
+                at: now,
+            }),
+            Change::AppendHistory(HistoryEntry {
+                token: inv.token.clone(),
+                at: now,
+                kind: HistoryKind::Unsubscribed,
+            }),
+        ];
+        self.announce(&mut changes, || {
+            Some(Announcement::new(
+                inv.scope,
+                now,
+                AnnouncementKind::Suppressed {
                     address: inv.recipient.address().clone(),
                     reason: SuppressionReason::Unsubscribed,
-                    at: now,
-                }),
-                Change::AppendHistory(HistoryEntry {
-                    token: inv.token.clone(),
-                    at: now,
-                    kind: HistoryKind::Unsubscribed,
-                }),
-            ])
-            .await?;
+                    code: Some(inv.code.clone()),
+                },
+            ))
+        });
+        self.store.commit(changes).await?;
         Ok(Outcome::Unsubscribed(inv.token))
     }
 
@@ -106,14 +116,25 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
             reason = reason.as_str(),
             "suppressed"
         );
-        self.store
-            .commit(vec![Change::Suppress(Suppression {
+        let mut changes = Vec::with_capacity(2);
+        self.announce(&mut changes, || {
+            Some(Announcement::of_owner(
                 owner,
-                address,
-                reason,
-                at: now,
-            })])
-            .await?;
+                now,
+                AnnouncementKind::Suppressed {
+                    address: address.clone(),
+                    reason,
+                    code: None,
+                },
+            ))
+        });
+        changes.push(Change::Suppress(Suppression {
+            owner,
+            address,
+            reason,
+            at: now,
+        }));
+        self.store.commit(changes).await?;
         Ok(())
     }
 
@@ -235,7 +256,11 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                     }
                     Ok((status, effect)) => {
                         *answered_ref.lock().unwrap_or_else(PoisonError::into_inner) = Some(status);
-                        let mut changes = vec![Change::AppendHistory(effect.entry)];
+                        let mut changes = Vec::with_capacity(3);
+                        self.announce(&mut changes, || {
+                            answer_announcement(&inv, &effect, settings.late_answers, now)
+                        });
+                        changes.push(Change::AppendHistory(effect.entry));
                         if effect.invitation != inv {
                             changes.push(Change::UpdateInvitation {
                                 expected: inv.version,
@@ -288,20 +313,31 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
             comment: comment.as_deref(),
         });
         let notice = self.notice(owner, event.latest.organizer().address(), &text, None, now)?;
-        self.store
-            .commit(vec![
-                Change::AppendHistory(HistoryEntry {
-                    token: inv.token.clone(),
-                    at: now,
-                    kind: HistoryKind::Counter {
-                        start,
-                        end,
-                        comment,
-                    },
-                }),
-                notice,
-            ])
-            .await?;
+        let mut changes = Vec::with_capacity(3);
+        self.announce(&mut changes, || {
+            Some(Announcement::new(
+                inv.scope,
+                now,
+                AnnouncementKind::Countered {
+                    code: inv.code.clone(),
+                    address: inv.recipient.address().clone(),
+                    start: start.clone(),
+                    end: end.clone(),
+                    comment: comment.clone(),
+                },
+            ))
+        });
+        changes.push(Change::AppendHistory(HistoryEntry {
+            token: inv.token.clone(),
+            at: now,
+            kind: HistoryKind::Counter {
+                start,
+                end,
+                comment,
+            },
+        }));
+        changes.push(notice);
+        self.store.commit(changes).await?;
         Ok(Outcome::CounterRecorded(inv.token))
     }
 
@@ -408,11 +444,18 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                 Ok(inv) => inv,
                 Err(refused) => return Ok(refused),
             };
-            let changes = if delivered {
+            let mut changes = if delivered {
                 delivered_changes(&inv, now)
             } else {
                 bounce_changes(&inv, permanent, detail, now)
             };
+            self.announce(&mut changes, || {
+                Some(if delivered {
+                    delivered_announcement(&inv, now)
+                } else {
+                    bounced_announcement(&inv, permanent, detail, now)
+                })
+            });
             self.store.commit(changes).await?;
             Ok(Outcome::DeliveryRecorded(token.clone()))
         })
@@ -436,6 +479,87 @@ pub(super) fn delivered_changes(inv: &Invitation, now: DateTime<Utc>) -> Vec<Cha
             kind: HistoryKind::Delivered,
         }),
     ]
+}
+
+/// What an answer recorded as `effect` on `inv` announces: the answer, the
+/// one it replaces (of the event, or of the instance answered), and
+/// whether it counts (the engine's rule: not forwarded, and not late
+/// unless late answers apply).
+fn answer_announcement(
+    inv: &Invitation,
+    effect: &engine::ReplyEffect,
+    late_answers: crate::lifecycle::LateAnswers,
+    now: DateTime<Utc>,
+) -> Option<Announcement> {
+    let HistoryKind::Answer {
+        status,
+        instance,
+        comment,
+        forwarded_from,
+        late,
+        web,
+        ..
+    } = &effect.entry.kind
+    else {
+        return None;
+    };
+    let previous = match instance {
+        None => inv.status,
+        Some(id) => inv
+            .instance_answers
+            .iter()
+            .find(|(x, _)| x == id)
+            .map(|(_, s)| *s),
+    };
+    let applied = forwarded_from.is_none()
+        && (!*late || late_answers == crate::lifecycle::LateAnswers::Apply);
+    Some(Announcement::new(
+        inv.scope,
+        now,
+        AnnouncementKind::Answered {
+            code: inv.code.clone(),
+            address: inv.recipient.address().clone(),
+            status: *status,
+            previous,
+            instance: *instance,
+            applied,
+            late: *late,
+            web: *web,
+            forwarded_from: forwarded_from.clone(),
+            comment: comment.clone(),
+        },
+    ))
+}
+
+/// A delivery report or notice said `inv`'s message was delivered.
+pub(super) fn delivered_announcement(inv: &Invitation, now: DateTime<Utc>) -> Announcement {
+    Announcement::new(
+        inv.scope,
+        now,
+        AnnouncementKind::Delivered {
+            code: inv.code.clone(),
+            address: inv.recipient.address().clone(),
+        },
+    )
+}
+
+/// `inv`'s message bounced.
+pub(super) fn bounced_announcement(
+    inv: &Invitation,
+    permanent: bool,
+    detail: &str,
+    now: DateTime<Utc>,
+) -> Announcement {
+    Announcement::new(
+        inv.scope,
+        now,
+        AnnouncementKind::Bounced {
+            code: inv.code.clone(),
+            address: inv.recipient.address().clone(),
+            permanent,
+            detail: detail.chars().take(500).collect(),
+        },
+    )
 }
 
 /// The state changes of a bounce: a hard one suppresses the address

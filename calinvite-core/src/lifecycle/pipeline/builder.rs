@@ -127,6 +127,13 @@ impl<S, T, C, I> PipelineBuilder<S, T, C, I> {
         self.options.batch = batch;
         self
     }
+
+    /// Whether to write [announcements](crate::lifecycle::Announcement)
+    /// with the changes that cause them (default: no).
+    pub fn announce(mut self, announce: bool) -> Self {
+        self.options.announce = announce;
+        self
+    }
 }
 
 impl<S: Store, T: Transport> PipelineBuilder<S, T, Arc<dyn Clock>, Box<dyn IdSource + Send>> {

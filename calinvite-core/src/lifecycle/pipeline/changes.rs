@@ -75,7 +75,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
         decided: Decided,
         now: DateTime<Utc>,
     ) -> Result<Outcome, PipelineError> {
-        let (changes, outcome) = match decided {
+        let (mut changes, outcome) = match decided {
             Decided::Done(changes, outcome) => (changes, outcome),
             Decided::Held(hold) => {
                 let pages = self.read_audience(&event.code).await?;
@@ -89,6 +89,10 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                 )
             }
         };
+        if self.options.announce {
+            let announced = announced(event, &changes, now);
+            changes.extend(announced.into_iter().map(Change::Announce));
+        }
         self.store.commit(changes).await?;
         Ok(outcome)
     }
@@ -187,6 +191,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
         id: &PendingChangeId,
         approve: bool,
     ) -> Result<Outcome, PipelineError> {
+        let now = self.now();
         let settings = self.settings(scope).await?;
         let settings = &settings;
         self.retrying("approval", || async move {
@@ -199,8 +204,12 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                 return Ok(Outcome::Resolved(id.clone(), pending.state));
             }
             let event = self.scoped_event(scope, &pending.code).await?;
-            let (changes, state) =
+            let (mut changes, state) =
                 self.naming(|name| resolution(&pending, &event, approve, settings, name))??;
+            if self.options.announce {
+                let announced = announced(&event, &changes, now);
+                changes.extend(announced.into_iter().map(Change::Announce));
+            }
             self.store.commit(changes).await?;
             Ok(Outcome::Resolved(id.clone(), state))
         })
@@ -230,6 +239,85 @@ struct Hold {
     audience: FanOutAudience,
     /// The event as it now stands (not sent yet).
     next: StoredEvent,
+}
+
+/// What the writes of a change to `event` (decided by [`publication`],
+/// [`cancellation`], [`held`] or [`resolution`]) announce: pending changes
+/// held, resolved or superseded; the update or cancellation going out (one
+/// per revision sent); or, for an event that is over, the change kept
+/// without mailing anyone.
+fn announced(event: &StoredEvent, changes: &[Change], now: DateTime<Utc>) -> Vec<Announcement> {
+    let code = &event.code;
+    let of = |kind| Announcement::new(event.scope, now, kind);
+    let mut out = Vec::new();
+    let mut mailed = false;
+    let mut over = false;
+    let mut next = None;
+    for c in changes {
+        match c {
+            Change::ResolvePending { id, state } => {
+                out.push(of(AnnouncementKind::PendingResolved {
+                    id: id.clone(),
+                    code: code.clone(),
+                    state: *state,
+                }));
+            }
+            Change::InsertPending(p) => out.push(of(AnnouncementKind::PendingCreated {
+                id: p.id.clone(),
+                code: code.clone(),
+                change: p.kind.clone(),
+                recipients: p.recipients.len() as u64,
+            })),
+            Change::PutFanOut(f) => {
+                mailed = true;
+                out.push(of(match f.kind {
+                    MessageKind::Update | MessageKind::Invitation => {
+                        AnnouncementKind::EventUpdated {
+                            code: code.clone(),
+                            sequence: f.sequence,
+                            mailed: true,
+                        }
+                    }
+                    MessageKind::InstanceCancellation(id) => AnnouncementKind::EventCancelled {
+                        code: code.clone(),
+                        sequence: f.sequence,
+                        instances: vec![id],
+                        mailed: true,
+                    },
+                    _ => AnnouncementKind::EventCancelled {
+                        code: code.clone(),
+                        sequence: f.sequence,
+                        instances: Vec::new(),
+                        mailed: true,
+                    },
+                }));
+            }
+            Change::Refuse(r) if r.refusal.reason == RefusalReason::EventEnded => over = true,
+            Change::UpdateEvent { event: n, .. } => next = Some(n),
+            _ => {}
+        }
+    }
+    // An event that is over: the change is kept, nobody is mailed.
+    if over
+        && !mailed
+        && let Some(n) = next
+    {
+        if n.cancelled && !event.cancelled {
+            out.push(of(AnnouncementKind::EventCancelled {
+                code: code.clone(),
+                sequence: event.sent_sequence,
+                instances: Vec::new(),
+                mailed: false,
+            }));
+        } else if n.latest != event.latest {
+            out.push(of(AnnouncementKind::EventUpdated {
+                code: code.clone(),
+                sequence: event.sent_sequence,
+                mailed: false,
+            }));
+        }
+    }
+    out
 }
 
 /// The open pending changes, superseded.

@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 
-use super::answers::bounce_changes;
+use super::answers::{bounce_changes, bounced_announcement};
 use super::*;
 use crate::lifecycle::store::Settle;
 use crate::lifecycle::transport::TransportError;
@@ -163,6 +163,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
             return Ok(Ready::Refused {
                 reason: "not sent: its invitation is missing from the store".into(),
                 record: None,
+                invitation: None,
             });
         };
         let owner = &read.owners[&inv.scope.owner];
@@ -172,6 +173,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
             Ready::Refused {
                 record: Some(refusal_record(delivery.owner, None, None, &r, now)),
                 reason,
+                invitation: Some(inv.clone()),
             }
         };
         let revision = self.revision(code, sequence).await?;
@@ -194,6 +196,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
             return Ok(Ready::Refused {
                 reason,
                 record: None,
+                invitation: Some(inv),
             });
         }
         let envelope = message.envelope().clone();
@@ -331,7 +334,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
         for p in &prepared {
             let jitter = self.jitter_for(p)?;
             let (settlement, changes, report) =
-                p.outcome(p.invitation(), now, jitter, self.options.max_attempts);
+                p.outcome(p.invitation(), now, jitter, &self.options);
             items.push(Settle {
                 lease: p.delivery.lease(),
                 settlement,
@@ -373,7 +376,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                 };
                 let jitter = self.jitter_for(p)?;
                 let (settlement, changes, report) =
-                    p.outcome(inv.as_ref(), now, jitter, self.options.max_attempts);
+                    p.outcome(inv.as_ref(), now, jitter, &self.options);
                 self.store.settle(&lease, settlement, changes).await?;
                 Ok(report)
             })
@@ -477,6 +480,8 @@ enum Ready {
     Refused {
         reason: String,
         record: Option<Change>,
+        /// The invitation, when it was found (to announce the failure).
+        invitation: Option<Invitation>,
     },
 }
 
@@ -516,14 +521,31 @@ impl Prepared {
         inv: Option<&Invitation>,
         now: DateTime<Utc>,
         jitter: f64,
-        max_attempts: u32,
+        options: &PipelineOptions,
     ) -> (Settlement, Vec<Change>, DeliveryReport) {
         let key = self.delivery.key.clone();
+        let max_attempts = options.max_attempts;
         let answer = match (&self.ready, &self.answer) {
-            (Ready::Refused { reason, record }, _) => {
+            (
+                Ready::Refused {
+                    reason,
+                    record,
+                    invitation,
+                },
+                _,
+            ) => {
+                let mut changes: Vec<Change> = record.iter().cloned().collect();
+                if options.announce {
+                    changes.extend(
+                        invitation
+                            .as_ref()
+                            .and_then(|i| self.failed(i, reason, now))
+                            .map(Change::Announce),
+                    );
+                }
                 return (
                     Settlement::Failed(reason.clone()),
-                    record.iter().cloned().collect(),
+                    changes,
                     DeliveryReport::Failed(key, reason.clone()),
                 );
             }
@@ -542,12 +564,27 @@ impl Prepared {
         };
         let attempts = self.delivery.attempts;
         match answer {
-            Ok(()) => (
-                Settlement::Sent(now),
-                inv.map(|i| sent_changes(i, &self.delivery, now))
-                    .unwrap_or_default(),
-                DeliveryReport::Sent(key),
-            ),
+            Ok(()) => {
+                let mut changes = inv
+                    .map(|i| sent_changes(i, &self.delivery, now))
+                    .unwrap_or_default();
+                if options.announce
+                    && let (Some(i), Payload::Invitation { kind, sequence, .. }) =
+                        (inv, &self.delivery.payload)
+                {
+                    changes.push(Change::Announce(Announcement::new(
+                        i.scope,
+                        now,
+                        AnnouncementKind::Sent {
+                            code: i.code.clone(),
+                            address: i.recipient.address().clone(),
+                            message: *kind,
+                            sequence: *sequence,
+                        },
+                    )));
+                }
+                (Settlement::Sent(now), changes, DeliveryReport::Sent(key))
+            }
             Err(e) if e.is_transient() && attempts < max_attempts => {
                 let due =
                     now + chrono::TimeDelta::seconds(engine::backoff_seconds(attempts, jitter));
@@ -567,9 +604,19 @@ impl Prepared {
                 } else {
                     format!("gave up after {attempts} attempts: {}", e.message())
                 };
-                let changes = inv
+                let mut changes = inv
                     .map(|i| bounce_changes(i, permanent, e.message(), now))
                     .unwrap_or_default();
+                if options.announce
+                    && let Some(i) = inv
+                {
+                    let announced = if permanent {
+                        Some(bounced_announcement(i, true, e.message(), now))
+                    } else {
+                        self.failed(i, &reason, now)
+                    };
+                    changes.extend(announced.map(Change::Announce));
+                }
                 (
                     Settlement::Failed(reason.clone()),
                     changes,
@@ -577,6 +624,24 @@ impl Prepared {
                 )
             }
         }
+    }
+
+    /// This invitation message will not go out, for `reason`.
+    fn failed(&self, inv: &Invitation, reason: &str, now: DateTime<Utc>) -> Option<Announcement> {
+        let Payload::Invitation { kind, sequence, .. } = &self.delivery.payload else {
+            return None;
+        };
+        Some(Announcement::new(
+            inv.scope,
+            now,
+            AnnouncementKind::Failed {
+                code: inv.code.clone(),
+                address: inv.recipient.address().clone(),
+                message: *kind,
+                sequence: *sequence,
+                reason: reason.chars().take(500).collect(),
+            },
+        ))
     }
 }
 

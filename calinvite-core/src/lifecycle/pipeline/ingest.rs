@@ -252,17 +252,32 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                 .map(|base| base.join(&format!("e/{code}"))),
         });
         let notice = self.notice(owner, organizer.address(), &text, None, now)?;
-        self.store
-            .commit(vec![
-                Change::InsertEvent(stored),
-                Change::InsertRevision {
+        // Copied only for an announcement (the event moves into the changes).
+        let summary = self
+            .options
+            .announce
+            .then(|| event.summary().as_str().to_owned());
+        let mut changes = vec![
+            Change::InsertEvent(stored),
+            Change::InsertRevision {
+                code: code.clone(),
+                sequence: Sequence::INITIAL,
+                event,
+            },
+            notice,
+        ];
+        self.announce(&mut changes, || {
+            Some(Announcement::new(
+                scope,
+                now,
+                AnnouncementKind::EventCreated {
                     code: code.clone(),
-                    sequence: Sequence::INITIAL,
-                    event,
+                    summary: summary.unwrap_or_default(),
+                    from_calendar: true,
                 },
-                notice,
-            ])
-            .await?;
+            ))
+        });
+        self.store.commit(changes).await?;
         Ok(Outcome::EventCreated(code))
     }
 

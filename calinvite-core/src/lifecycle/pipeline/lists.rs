@@ -96,14 +96,12 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                 updated_at: now,
                 version: 0,
             };
-            match self
-                .store
-                .commit(vec![Change::PutListJob {
-                    expected: None,
-                    job: job.clone(),
-                }])
-                .await
-            {
+            let mut changes = vec![Change::PutListJob {
+                expected: None,
+                job: job.clone(),
+            }];
+            self.announce(&mut changes, || Some(list_progress(&job, 0, 0, now)));
+            match self.store.commit(changes).await {
                 Ok(()) => {
                     tracing::info!(command = "start_list", "list job started");
                     return Ok(job);
@@ -244,7 +242,16 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                 suppressions: &suppressions,
                 existing: &existing,
             };
-            let (changes, recorded) = list_page_decision(&read, &todo, || self.token(), now)?;
+            let (mut changes, recorded) = list_page_decision(&read, &todo, || self.token(), now)?;
+            if self.options.announce {
+                let invited = changes
+                    .iter()
+                    .filter(|c| matches!(c, Change::InsertInvitation(_)))
+                    .count() as u64;
+                changes.push(Change::Announce(list_progress(
+                    &job, recorded, invited, now,
+                )));
+            }
             self.store.commit(changes).await?;
             Ok(Ok((recorded, skipped)))
         })
@@ -286,10 +293,17 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
         let now = self.now();
         self.retrying("list state", || async move {
             let job = self.scoped_job(scope, id).await?;
-            let changes = list_state_changes(&job, to, now)?;
+            let mut changes = list_state_changes(&job, to, now)?;
             if changes.is_empty() {
                 return Ok(job);
             }
+            self.announce(&mut changes, || {
+                let moved = ListJob {
+                    state: to,
+                    ..job.clone()
+                };
+                Some(list_progress(&moved, 0, 0, now))
+            });
             self.store.commit(changes).await?;
             tracing::info!(
                 command = "list_state",
@@ -432,6 +446,22 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
         }
         Ok(())
     }
+}
+
+/// What a step of `job` announces: its state, and the rows it recorded.
+fn list_progress(job: &ListJob, recorded: u64, invited: u64, now: DateTime<Utc>) -> Announcement {
+    Announcement::new(
+        job.scope,
+        now,
+        AnnouncementKind::ListProgress {
+            job: job.id.clone(),
+            code: job.code.clone(),
+            name: job.name.clone(),
+            state: job.state,
+            recorded,
+            invited,
+        },
+    )
 }
 
 /// A page's row numbers must each name one row: 1 or more (the header is

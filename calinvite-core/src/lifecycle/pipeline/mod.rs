@@ -33,11 +33,11 @@ use chrono::{DateTime, Utc};
 
 use super::engine;
 use super::model::{
-    Delivery, DeliveryKey, DeliveryState, DomainOwner, FanOut, FanOutAudience, HistoryEntry,
-    HistoryKind, Invitation, InvitationSource, ListJob, ListJobId, ListJobState, ListRow,
-    OrganizerAccount, OwnerId, Payload, PendingChange, PendingChangeId, PendingKind, PendingState,
-    PlannedMessage, QueueState, Refusal, RefusalReason, RefusalRecord, RowVerdict, Scope, Settings,
-    StoredEvent, Suppression, SuppressionReason,
+    Announcement, AnnouncementKind, Delivery, DeliveryKey, DeliveryState, DomainOwner, FanOut,
+    FanOutAudience, HistoryEntry, HistoryKind, Invitation, InvitationSource, ListJob, ListJobId,
+    ListJobState, ListRow, OrganizerAccount, OwnerId, Payload, PendingChange, PendingChangeId,
+    PendingKind, PendingState, PlannedMessage, QueueState, Refusal, RefusalReason, RefusalRecord,
+    RowVerdict, Scope, Settings, StoredEvent, Suppression, SuppressionReason,
 };
 use super::notice::{
     Attachment, CounterNotice, CreatedNotice, DefaultNoticeTemplate, NoticeTemplate, NoticeText,
@@ -139,6 +139,12 @@ pub struct PipelineOptions {
     pub notices: Arc<dyn NoticeTemplate>,
     /// Limits on inbound messages.
     pub limits: InboundLimits,
+    /// Write an [`Announcement`] with every change an application may want
+    /// to hear of (an answer, a delivery outcome, an event changed …), in
+    /// the same commit ([manual: announcements](crate::manual::lifecycle#announcements)).
+    /// Off by default: a pipeline that does not announce builds none and
+    /// writes none.
+    pub announce: bool,
 }
 
 impl std::fmt::Debug for PipelineOptions {
@@ -147,6 +153,7 @@ impl std::fmt::Debug for PipelineOptions {
             .field("batch", &self.batch)
             .field("lease_seconds", &self.lease_seconds)
             .field("max_attempts", &self.max_attempts)
+            .field("announce", &self.announce)
             .finish_non_exhaustive()
     }
 }
@@ -161,6 +168,7 @@ impl Default for PipelineOptions {
             template: Arc::new(DefaultTemplate),
             notices: Arc::new(DefaultNoticeTemplate),
             limits: InboundLimits::default(),
+            announce: false,
         }
     }
 }
@@ -355,6 +363,19 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
         };
         let organizer = self.store.organizer(scope).await?;
         Ok(organizer.and_then(|o| o.settings).unwrap_or(fallback))
+    }
+
+    /// Adds what `make` announces to `changes` when the pipeline announces
+    /// ([`PipelineOptions::announce`]); `make` runs only then, so a pipeline
+    /// that does not announce pays nothing for it.
+    fn announce<I: IntoIterator<Item = Announcement>>(
+        &self,
+        changes: &mut Vec<Change>,
+        make: impl FnOnce() -> I,
+    ) {
+        if self.options.announce {
+            changes.extend(make().into_iter().map(Change::Announce));
+        }
     }
 
     /// Records a refusal and returns it as an outcome.

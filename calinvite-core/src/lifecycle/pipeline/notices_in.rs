@@ -11,13 +11,16 @@
 //! owner's invitations; every notice that cannot be applied is refused with a
 //! typed, recorded reason.
 
-use super::answers::{bounce_changes, delivered_changes};
+use super::answers::{
+    bounce_changes, bounced_announcement, delivered_announcement, delivered_changes,
+};
 use super::{Outcome, Pipeline, PipelineError};
 use crate::address::EmailAddress;
 use crate::compose::IdempotencyKey;
 use crate::ids::InvitationToken;
 use crate::lifecycle::model::{
-    HistoryEntry, HistoryKind, Refusal, RefusalReason, Suppression, SuppressionReason,
+    Announcement, AnnouncementKind, HistoryEntry, HistoryKind, Refusal, RefusalReason, Suppression,
+    SuppressionReason,
 };
 use crate::lifecycle::store::{Change, Store};
 use crate::lifecycle::transport::Transport;
@@ -196,7 +199,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                     .refuse(owner.id, Some(inv.scope), code.as_ref(), r, Vec::new(), now)
                     .await;
             }
-            let (changes, outcome) = match &notice.effect {
+            let (mut changes, outcome) = match &notice.effect {
                 NoticeEffect::Delivered => (
                     delivered_changes(&inv, now),
                     Outcome::DeliveryRecorded(token.clone()),
@@ -211,10 +214,11 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                     } else {
                         detail
                     };
-                    (
-                        bounce_changes(&inv, *permanent, &detail, now),
-                        Outcome::DeliveryRecorded(token.clone()),
-                    )
+                    let mut changes = bounce_changes(&inv, *permanent, &detail, now);
+                    self.announce(&mut changes, || {
+                        Some(bounced_announcement(&inv, *permanent, &detail, now))
+                    });
+                    (changes, Outcome::DeliveryRecorded(token.clone()))
                 }
                 NoticeEffect::Complained { feedback_type } => (
                     vec![
@@ -237,6 +241,22 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                     Outcome::Unsubscribed(token.clone()),
                 ),
             };
+            self.announce(&mut changes, || match &notice.effect {
+                NoticeEffect::Delivered => Some(delivered_announcement(&inv, now)),
+                NoticeEffect::Complained { feedback_type } => Some(Announcement::new(
+                    inv.scope,
+                    now,
+                    AnnouncementKind::Complained {
+                        code: inv.code.clone(),
+                        address: inv.recipient.address().clone(),
+                        feedback_type: feedback_type
+                            .as_ref()
+                            .map(|f| f.chars().take(MAX_DETAIL_CHARS).collect()),
+                    },
+                )),
+                // Announced with its changes above (its detail is cleaned there).
+                NoticeEffect::Bounced { .. } => None,
+            });
             self.store.commit(changes).await?;
             Ok(outcome)
         })

@@ -138,6 +138,46 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
         self.store.commit(vec![Change::Enqueue(delivery)]).await?;
         Ok(key)
     }
+
+    /// Writes a plain notice from domain owner `owner` (its name and reply
+    /// address, as every notice) to `to`, with its envelope (from the
+    /// owner's bounce address), without queueing it: for an application's
+    /// own notice that carries a secret — a sign-in link — and so must not
+    /// be kept in the store, which the application hands to its transport
+    /// itself. calinvite mails only registered organizers
+    /// ([D7](crate::manual::design#d7)); an application writing to anyone
+    /// else should know who it writes to (a DMARC pass of that address's
+    /// own mail, say). A suppressed address is refused (`suppressed`).
+    pub async fn compose_notice(
+        &self,
+        owner: OwnerId,
+        to: &EmailAddress,
+        text: &NoticeText,
+    ) -> Result<(crate::Envelope, Vec<u8>), PipelineError> {
+        let owner = self.owner(owner).await?;
+        if let Some(s) = self.store.suppression(owner.id, to).await? {
+            return Err(Refusal::new(
+                RefusalReason::Suppressed,
+                format!("{} is suppressed ({})", to.to_unicode(), s.reason.as_str()),
+            )
+            .into());
+        }
+        let name = self.unique_name()?;
+        let bytes = write_notice(
+            &owner.name,
+            &owner.reply,
+            to,
+            &text.subject,
+            &text.body,
+            None,
+            &format!("notice.{name}@{}", owner.mail_domain),
+            self.now(),
+        );
+        Ok((
+            crate::Envelope::new(owner.bounce.clone(), to.clone()),
+            bytes,
+        ))
+    }
 }
 
 impl<S: Store, T: Transport> crate::lifecycle::report::ReadsStore for Pipeline<S, T> {

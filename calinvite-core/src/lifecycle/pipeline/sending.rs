@@ -75,28 +75,43 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                 "the event must carry the code it was given".into(),
             ));
         }
-        self.store
-            .commit(vec![
-                Change::InsertEvent(StoredEvent {
-                    scope,
+        // Copied only for an announcement (the event moves into the changes).
+        let summary = self
+            .options
+            .announce
+            .then(|| event.summary().as_str().to_owned());
+        let mut changes = vec![
+            Change::InsertEvent(StoredEvent {
+                scope,
+                code: code.clone(),
+                organizer_uid: None,
+                organizer_sequence: Sequence::INITIAL,
+                organizer_stamp: None,
+                latest: event.clone(),
+                raw_calendar: None,
+                sent_sequence: Sequence::INITIAL,
+                cancelled: false,
+                created_at: now,
+                version: 0,
+            }),
+            Change::InsertRevision {
+                code: code.clone(),
+                sequence: Sequence::INITIAL,
+                event,
+            },
+        ];
+        self.announce(&mut changes, || {
+            Some(Announcement::new(
+                scope,
+                now,
+                AnnouncementKind::EventCreated {
                     code: code.clone(),
-                    organizer_uid: None,
-                    organizer_sequence: Sequence::INITIAL,
-                    organizer_stamp: None,
-                    latest: event.clone(),
-                    raw_calendar: None,
-                    sent_sequence: Sequence::INITIAL,
-                    cancelled: false,
-                    created_at: now,
-                    version: 0,
-                }),
-                Change::InsertRevision {
-                    code: code.clone(),
-                    sequence: Sequence::INITIAL,
-                    event,
+                    summary: summary.unwrap_or_default(),
+                    from_calendar: false,
                 },
-            ])
-            .await?;
+            ))
+        });
+        self.store.commit(changes).await?;
         Ok(code)
     }
 

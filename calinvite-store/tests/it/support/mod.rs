@@ -258,11 +258,14 @@ where
     (scope, code)
 }
 
-/// Takes schema 3 back out of a database (either dialect): its tables, the
-/// queue's group column and its index. Run with the version rows above 2
+/// Takes schemas 5, 4 and 3 back out of a database (either dialect): the
+/// announcements, the reclaim counts, schema 3's tables, the queue's group
+/// column and its index. Run with the version rows above 2
 /// deleted, it leaves the database as schema 2 made it.
 pub(crate) const UNDO_SCHEMA_3: &[&str] = &[
-    // Schema 4 first: the reclaim counts.
+    // Schema 5 first: the announcements.
+    "DROP TABLE announcements",
+    // Then schema 4: the reclaim counts.
     "ALTER TABLE deliveries DROP COLUMN reclaims",
     "DROP INDEX deliveries_group",
     "ALTER TABLE deliveries DROP COLUMN grp",

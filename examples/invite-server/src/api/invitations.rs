@@ -90,7 +90,7 @@ pub struct InstanceAnswer {
     pub status: String,
 }
 
-fn occurrence(id: &calinvite_core::OccurrenceId) -> String {
+pub(crate) fn occurrence(id: &calinvite_core::OccurrenceId) -> String {
     match id {
         calinvite_core::OccurrenceId::At(t) => t.to_rfc3339(),
         calinvite_core::OccurrenceId::On(d) => d.to_string(),
@@ -169,7 +169,7 @@ pub struct HistoryBody {
     pub detail: Option<String>,
 }
 
-fn message_kind(kind: &calinvite_core::MessageKind) -> &'static str {
+pub(crate) fn message_kind(kind: &calinvite_core::MessageKind) -> &'static str {
     match kind {
         calinvite_core::MessageKind::Invitation => "invitation",
         calinvite_core::MessageKind::Update => "update",

@@ -22,6 +22,7 @@ use crate::problem::{ApiError, ApiResult};
 use crate::state::AppState;
 
 pub mod events;
+pub mod held;
 pub mod invitations;
 pub mod keys;
 pub mod lists;
@@ -31,6 +32,7 @@ pub mod pending;
 pub mod reports;
 pub mod suppressions;
 pub(crate) mod time;
+pub mod webhooks;
 
 /// A page of a list, and where the next one starts.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

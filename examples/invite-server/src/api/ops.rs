@@ -69,7 +69,8 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Heal
 )]
 pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
     let scrape = state.scrape().await;
-    let text = crate::metrics::render(state.http_metrics(), &scrape);
+    let mut text = crate::metrics::render(state.http_metrics(), &scrape);
+    text.push_str(&state.newcomers().metrics_text().await);
     let mut r = (StatusCode::OK, text).into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -95,6 +95,10 @@ pub struct OrganizerCreated {
     /// Its API key, shown this once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<NewKeyBody>,
+    /// Invitations held from its addresses before it was registered, and
+    /// what each became (they went through as if they arrived now).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub released: Vec<super::held::ReleasedBody>,
 }
 
 /// Changes to an organizer: the fields given are replaced.
@@ -383,10 +387,13 @@ pub(crate) async fn create_organizer(
     } else {
         None
     };
+    // The owner vouches for the address: what it sent before is released.
+    let released = state.newcomers().release_allowed(&account).await;
     let o = owner(&state, owner_id).await?;
     let body = OrganizerCreated {
         organizer: OrganizerBody::new(&account, o.settings, o.ingest.as_str()),
         key,
+        released: released.iter().map(Into::into).collect(),
     };
     let location = format!("/v1/organizers/{}", account.scope.organizer.0);
     Ok((
@@ -509,5 +516,9 @@ pub(crate) async fn patch_organizer(
         a.settings = Some(s.apply(base));
     }
     state.pipeline().register_organizer(a.clone()).await?;
+    if patch.addresses.is_some() || patch.domains.is_some() {
+        // Invitations held from addresses it has now are released.
+        state.newcomers().release_allowed(&a).await;
+    }
     Ok(Json(OrganizerBody::new(&a, o.settings, o.ingest.as_str())))
 }

@@ -80,18 +80,20 @@ fn the_systemd_unit_runs_the_server_as_its_own_user_and_waits_for_its_shutdown()
     }
     // The stop timeout covers the server's own: HTTP requests and SMTP
     // sessions finish side by side, then the worker records what it holds
-    // (up to a relay's reply timeout; allow 30 s).
+    // (up to a relay's reply timeout; allow 30 s), then the webhook posts in
+    // flight are answered (up to their timeout).
     let stop: u64 = get("TimeoutStopSec")
         .parse()
         .expect("TimeoutStopSec in seconds");
-    let http = Config::default().http.shutdown_grace_seconds;
+    let defaults = Config::default();
+    let http = defaults.http.shutdown_grace_seconds;
     let smtp = calinvite_smtp::listener::ListenerConfig::new("x")
         .shutdown_grace
         .as_secs();
+    let needed = http.max(smtp) + 30 + defaults.webhooks.timeout_seconds;
     assert!(
-        stop >= http.max(smtp) + 30,
-        "TimeoutStopSec={stop} s, but the server may take {} s to stop",
-        http.max(smtp) + 30
+        stop >= needed,
+        "TimeoutStopSec={stop} s, but the server may take {needed} s to stop"
     );
 
     // Its command line, as the binary reads it: `serve` swapped for

@@ -19,6 +19,7 @@ struct Tenant {
     list: String,
     pending: String,
     key_id: String,
+    webhook: String,
 }
 
 /// Builds one tenant under the owner whose key is `owner_key`: an
@@ -82,6 +83,20 @@ async fn tenant(s: &TestServer, owner_key: &str, tag: &str) -> Tenant {
     let change = change.expect(200).clone();
     assert_eq!(change["outcome"], "pending-approval", "{change}");
     let pending = change["pending_change"].as_str().unwrap().to_owned();
+    // A public address (an IP literal: nothing to resolve), for a type
+    // that never happens here: nothing is ever posted to it.
+    let webhook = s
+        .call(
+            Method::POST,
+            "/v1/webhooks",
+            Some(&key),
+            Some(json!({"url": "https://8.8.8.8/calinvite", "types": ["delivery.complaint"]})),
+        )
+        .await;
+    let webhook = webhook.expect(201)["webhook"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     Tenant {
         key,
         organizer,
@@ -90,13 +105,21 @@ async fn tenant(s: &TestServer, owner_key: &str, tag: &str) -> Tenant {
         list,
         pending,
         key_id,
+        webhook,
     }
 }
 
 /// Every endpoint that names a tenant's resource, for tenant `t`: method,
 /// path, body.
 fn requests(t: &Tenant) -> Vec<(Method, String, Option<Value>)> {
-    let (e, g, l, p, o) = (&t.event, &t.guest, &t.list, &t.pending, t.organizer);
+    let (e, g, l, p, o, w) = (
+        &t.event,
+        &t.guest,
+        &t.list,
+        &t.pending,
+        t.organizer,
+        &t.webhook,
+    );
     vec![
         (Method::GET, format!("/v1/organizers/{o}"), None),
         (
@@ -152,6 +175,22 @@ fn requests(t: &Tenant) -> Vec<(Method, String, Option<Value>)> {
         (Method::GET, format!("/v1/pending/{p}"), None),
         (Method::POST, format!("/v1/pending/{p}/reject"), None),
         (Method::POST, format!("/v1/events/{e}/cancel"), None),
+        (
+            Method::POST,
+            "/v1/webhooks".to_owned(),
+            Some(
+                json!({"url": "https://8.8.8.8/x", "organizer": o, "types": ["delivery.complaint"]}),
+            ),
+        ),
+        (Method::GET, format!("/v1/webhooks/{w}"), None),
+        (
+            Method::PATCH,
+            format!("/v1/webhooks/{w}"),
+            Some(json!({"description": "x"})),
+        ),
+        (Method::GET, format!("/v1/webhooks/{w}/deliveries"), None),
+        (Method::POST, format!("/v1/webhooks/{w}/rotate"), None),
+        (Method::DELETE, format!("/v1/webhooks/{w}"), None),
         (Method::DELETE, format!("/v1/keys/{}", t.key_id), None),
     ]
 }
@@ -234,7 +273,157 @@ async fn another_tenants_resources_do_not_exist(db: Db) {
         keys.iter().all(|k| k.get("key").is_none()),
         "a listed key shows no secret"
     );
+    // Webhook endpoints: an organizer lists its own, never a secret.
+    let hooks = s
+        .call(Method::GET, "/v1/webhooks", Some(&b.key), None)
+        .await;
+    let hooks = hooks.expect(200)["items"].as_array().unwrap().clone();
+    assert!(!hooks.is_empty());
+    assert!(
+        hooks
+            .iter()
+            .all(|h| h["organizer"] == b.organizer && h.get("secret").is_none()),
+        "{hooks:?}"
+    );
+    let hooks = s
+        .call(Method::GET, "/v1/webhooks", Some(&owner2), None)
+        .await;
+    assert!(!hooks.text.contains(&b.webhook), "{}", hooks.text);
     s.stop().await;
+}
+
+/// A webhook endpoint may not be on this machine or its networks: loopback,
+/// private, link-local, unique-local and other non-public addresses —
+/// literal, IPv4-mapped, or a name that resolves to one — are refused with
+/// a 400 naming `/url`, and so are other schemes and URLs with credentials.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_targets_on_private_addresses_are_refused() {
+    let s = TestServer::start(Db::Sqlite, |_| {}).await;
+    for (url, why) in [
+        ("http://127.0.0.1:8080/hook", "loopback"),
+        ("http://localhost:8080/hook", "loopback"),
+        ("http://[::1]/hook", "loopback"),
+        ("http://[::ffff:127.0.0.1]/hook", "loopback"),
+        ("http://2130706433/hook", "loopback"),
+        ("http://10.1.2.3/hook", "private"),
+        ("http://192.168.0.10/hook", "private"),
+        ("http://172.20.0.1/hook", "private"),
+        ("http://100.64.0.1/hook", "private"),
+        ("http://169.254.169.254/latest/meta-data/", "link-local"),
+        ("http://[fe80::1]/hook", "link-local"),
+        ("http://[fd00::1]/hook", "unique-local"),
+        ("http://0.0.0.0/hook", "unspecified"),
+        ("http://[::]/hook", "unspecified"),
+        ("http://224.0.0.1/hook", "multicast"),
+        ("ftp://8.8.8.8/hook", "scheme"),
+        ("file:///etc/passwd", "scheme"),
+        ("gopher://8.8.8.8/", "scheme"),
+        ("https://user:secret@8.8.8.8/hook", "password"),
+        ("https://no-such-host.invalid/hook", "does not resolve"),
+    ] {
+        let r = s.post("/v1/webhooks", json!({"url": url})).await;
+        let p = r.problem(400);
+        assert_eq!(p["errors"][0]["pointer"], "/url", "{url}: {p}");
+        assert!(
+            p["detail"].as_str().unwrap().contains(why),
+            "{url}: {}",
+            p["detail"]
+        );
+    }
+    // Changing an endpoint's URL is checked the same way.
+    let made = s
+        .post(
+            "/v1/webhooks",
+            json!({"url": "https://8.8.8.8/hook", "types": ["delivery.complaint"]}),
+        )
+        .await;
+    let id = made.expect(201)["webhook"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = s
+        .call(
+            Method::PATCH,
+            &format!("/v1/webhooks/{id}"),
+            Some(&s.key),
+            Some(json!({"url": "http://127.0.0.1/hook"})),
+        )
+        .await;
+    assert_eq!(r.problem(400)["errors"][0]["pointer"], "/url");
+    let listed = s.get("/v1/webhooks").await;
+    assert!(listed.text.contains("https://8.8.8.8/hook"));
+    assert!(!listed.text.contains("127.0.0.1"));
+    s.stop().await;
+}
+
+/// The address rule holds at send time too, on the addresses the client
+/// resolves and connects to: an endpoint registered while private targets
+/// were allowed is refused once they are not (the server restarted with
+/// the stricter setting), before any connection; the delivery log says
+/// why, and the receiver gets nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_targets_are_checked_again_when_sent() {
+    use crate::hooks::Receiver;
+    let (mut c, dir, schema) = crate::common::config(Db::Sqlite, "wh");
+    c.webhooks.allow_private_targets = true;
+    let first = TestServer::start_with(c.clone(), dir.clone(), schema).await;
+    let hook = Receiver::start().await;
+    // A name, so that the guard in the client's resolver is what refuses
+    // it (a name may resolve elsewhere by the time it is used).
+    let url = hook.url.replace("127.0.0.1", "localhost");
+    let (id, _) = crate::webhooks::register(&first, &url, &["delivery.sent"]).await;
+    let key = first.key.clone();
+    let mut first = first;
+    first.server.take().unwrap().shutdown().await;
+
+    c.webhooks.allow_private_targets = false;
+    c.webhooks.retry_schedule_seconds = vec![1, 1];
+    let server = invite_server::RunningServer::start(c).await.unwrap();
+    let base = format!("http://{}", server.http_addr());
+    let call = |method: Method, path: String, body: Option<Value>| {
+        let mut r = first
+            .client
+            .request(method, format!("{base}{path}"))
+            .bearer_auth(&key);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        async move { crate::common::Reply::from(r.send().await.unwrap()).await }
+    };
+    let event = server.demo().unwrap().event.clone();
+    call(
+        Method::POST,
+        format!("/v1/events/{event}/invitations"),
+        Some(json!({"address": "strict@example.net"})),
+    )
+    .await
+    .expect(201);
+    let log = crate::common::eventually("the message given up", || async {
+        let r = call(Method::GET, format!("/v1/webhooks/{id}/deliveries"), None).await;
+        let items = r.expect(200)["items"].as_array().unwrap().clone();
+        items.first().filter(|m| m["state"] == "failed").cloned()
+    })
+    .await;
+    let attempts = log["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 3, "{log}");
+    for a in attempts {
+        assert!(a.get("status").is_none(), "{a}");
+        assert_eq!(
+            a["error"],
+            "refused: localhost resolves to 127.0.0.1, a loopback address; webhooks go to public addresses only",
+            "{a}"
+        );
+    }
+    assert!(hook.posts().is_empty(), "nothing reached the receiver");
+    let m = call(Method::GET, "/metrics".into(), None).await;
+    assert!(
+        m.text
+            .contains("calinvite_webhook_attempts_total{result=\"refused\"} 3"),
+        "{}",
+        m.text
+    );
+    server.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,7 +10,11 @@
 //! 3. their calendars answer Yes, Maybe and No with iMIP REPLYs through
 //!    Postfix to the listener; the API shows the answers and each history;
 //! 4. the organizer moves the event: the update reaches Yes and Maybe only;
-//! 5. the report (JSON) and the CSV count what happened.
+//! 5. the report (JSON) and the CSV count what happened;
+//! 6. signed webhooks arrive and verify: the application's endpoint,
+//!    registered first, received the event created, each message sent,
+//!    each answer and the update, every post verified by the
+//!    `standardwebhooks` package (PyPI).
 //!
 //! Once on SQLite, once on PostgreSQL. Fails, never skips, when Postfix or
 //! PostgreSQL is missing (scripts/test.sh starts both).
@@ -23,6 +27,7 @@ use invite_server::config::OutboundKind;
 use serde_json::json;
 
 use crate::common::{Db, TestServer, eventually, unique};
+use crate::hooks::{Receiver, verify};
 use crate::mail;
 
 /// Postfix relays the test domain to one listener port: one story at a time.
@@ -62,8 +67,12 @@ async fn story(db: Db) {
         c.outbound.smtp.host = "127.0.0.1".into();
         c.outbound.smtp.port = 25;
         c.outbound.smtp.helo = Some("calinvite.test".into());
+        // The application's receiver is on loopback.
+        c.webhooks.allow_private_targets = true;
     })
     .await;
+    let hook = Receiver::start().await;
+    let (_, secret) = crate::webhooks::register(&s, &hook.url, &[]).await;
 
     // 1. The organizer's calendar invites calinvite, through Postfix.
     let uid = format!("{run}@organizer.example");
@@ -242,6 +251,54 @@ async fn story(db: Db) {
     let owner_csv = s.get("/v1/owner/report?format=csv").await;
     owner_csv.expect(200);
     assert!(owner_csv.text.lines().nth(1).unwrap().starts_with("1,"));
+
+    // 6. Signed webhooks arrived and verify.
+    let posts = hook.wait_for(10).await;
+    let kinds: Vec<&str> = posts.iter().map(|p| p.kind()).collect();
+    assert_eq!(kinds[0], "event.created", "{kinds:?}");
+    assert_eq!(posts[0].json["data"]["event"], code.as_str());
+    assert_eq!(posts[0].json["data"]["from_calendar"], true);
+    let count = |k: &str| kinds.iter().filter(|x| **x == k).count();
+    assert_eq!(
+        (
+            count("delivery.sent"),
+            count("invitation.answered"),
+            count("event.updated")
+        ),
+        (5, 3, 1),
+        "{kinds:?}"
+    );
+    let updated = kinds.iter().position(|k| *k == "event.updated").unwrap();
+    assert_eq!(
+        kinds[updated + 1..],
+        ["delivery.sent", "delivery.sent"],
+        "the update, then its two messages"
+    );
+    let mut answered: Vec<(String, String)> = posts
+        .iter()
+        .filter(|p| p.kind() == "invitation.answered")
+        .map(|p| {
+            let d = &p.json["data"];
+            (
+                d["address"].as_str().unwrap().to_owned(),
+                d["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    answered.sort();
+    let mut want: Vec<(String, String)> = guests
+        .iter()
+        .zip(answers)
+        .map(|(g, a)| (g.clone(), a.to_ascii_lowercase()))
+        .collect();
+    want.sort();
+    assert_eq!(answered, want);
+    let one = [secret.as_str()];
+    let checks: Vec<(&crate::hooks::Post, &[&str])> = posts.iter().map(|p| (p, &one[..])).collect();
+    assert!(
+        verify(&checks).iter().all(|v| v == &[0]),
+        "every post verifies with the endpoint's secret"
+    );
 
     let stopped = s.stop().await;
     assert_eq!(stopped.still_queued, Some(0));

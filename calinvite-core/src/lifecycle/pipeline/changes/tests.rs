@@ -584,6 +584,75 @@ fn a_cancellation_is_refused_recorded_or_unchanged_when_nothing_is_to_send() {
     );
 }
 
+#[test]
+fn a_change_to_a_past_event_is_announced_as_not_mailed() {
+    let e = event("Launch", false);
+    let kinds = |changes: &[Change]| -> Vec<AnnouncementKind> {
+        announced(&e, changes, after())
+            .into_iter()
+            .map(|a| {
+                assert_eq!(
+                    (a.owner, a.organizer, a.at),
+                    (e.scope.owner, Some(e.scope.organizer), after())
+                );
+                a.kind
+            })
+            .collect()
+    };
+    let Decided::Done(changes, _) = publication(
+        &e,
+        edited(&e, "Launch (notes)"),
+        &e.latest,
+        &[],
+        &Settings::default(),
+        after(),
+        &mut || unreachable!(),
+    ) else {
+        panic!("kept")
+    };
+    assert_eq!(
+        kinds(&changes),
+        [AnnouncementKind::EventUpdated {
+            code: e.code.clone(),
+            sequence: e.sent_sequence,
+            mailed: false,
+        }]
+    );
+    let Ok(Decided::Done(changes, _)) = cancellation(
+        &e,
+        e.clone(),
+        None,
+        &[],
+        &Settings::default(),
+        after(),
+        &mut || unreachable!(),
+    ) else {
+        panic!("recorded")
+    };
+    assert_eq!(
+        kinds(&changes),
+        [AnnouncementKind::EventCancelled {
+            code: e.code.clone(),
+            sequence: e.sent_sequence,
+            instances: Vec::new(),
+            mailed: false,
+        }]
+    );
+    // Unchanged: nothing to announce.
+    let Decided::Done(changes, Outcome::Unchanged(_)) = publication(
+        &e,
+        e.clone(),
+        &e.latest,
+        &[],
+        &Settings::default(),
+        before(),
+        &mut || unreachable!(),
+    ) else {
+        panic!("unchanged")
+    };
+    assert!(kinds(&changes).is_empty());
+}
+
 /// A page as `read_audience` returns it, nobody suppressed.
 fn page(invitations: Vec<Invitation>) -> AudiencePage {
     AudiencePage {
