@@ -351,3 +351,69 @@ impl Received {
         self.by_recipient.values().map(|n| n - 1).sum()
     }
 }
+
+// ----------------------------------------------------------------- webhooks
+
+/// One webhook post received.
+#[derive(Clone, Debug)]
+pub struct Post {
+    /// `webhook-id`: the same on every attempt of one message.
+    pub id: String,
+    /// The payload's `type`.
+    pub kind: String,
+    /// The payload's `data.address`, if any.
+    pub address: Option<String>,
+}
+
+/// An application's webhook endpoint on a loopback port: answers `204` to
+/// every post and keeps what it got.
+pub struct HookSink {
+    pub url: String,
+    posts: std::sync::Arc<std::sync::Mutex<Vec<Post>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl HookSink {
+    pub async fn start() -> HookSink {
+        use axum::http::{HeaderMap, StatusCode};
+        let posts = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = posts.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+                let kept = kept.clone();
+                async move {
+                    let json: serde_json::Value =
+                        serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+                    let id = headers
+                        .get("webhook-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_owned();
+                    kept.lock().unwrap().push(Post {
+                        id,
+                        kind: json["type"].as_str().unwrap_or("").to_owned(),
+                        address: json["data"]["address"].as_str().map(str::to_owned),
+                    });
+                    StatusCode::NO_CONTENT
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        HookSink { url, posts, task }
+    }
+
+    pub fn posts(&self) -> Vec<Post> {
+        self.posts.lock().unwrap().clone()
+    }
+}
+
+impl Drop for HookSink {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

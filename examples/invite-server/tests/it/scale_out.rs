@@ -16,6 +16,13 @@
 //! in hand: kills × 2 × batch) and at most the claims of expired leases the
 //! queue counted (`calinvite_queue_reclaimed_total`); both lists were fed to
 //! their end; the queue is empty; both processes stop cleanly on SIGTERM.
+//!
+//! Both processes' webhook dispatchers post to one application endpoint:
+//! every message sent is announced once (one `webhook-id` per message), and
+//! a post is repeated only when its process was killed holding it (at most
+//! one per kill: an endpoint's posts go one at a time); such a post waits
+//! for its lease (the post timeout, 1 s here, and a minute), which is most
+//! of this test's time.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -24,7 +31,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::common::{postgres_url, unique};
-use crate::procs::{ServerProcess, Sink, admin, free_port, metric, printed_key};
+use crate::procs::{HookSink, ServerProcess, Sink, admin, free_port, metric, printed_key};
 
 const API_INVITATIONS: usize = 2400;
 const LIST_ROWS: usize = 600;
@@ -33,7 +40,7 @@ const KILLS: usize = 5;
 const BATCH: usize = 16;
 /// The worker's default number of batches in hand.
 const BATCHES_IN_HAND: usize = 2;
-const DEADLINE: Duration = Duration::from_secs(150);
+const DEADLINE: Duration = Duration::from_secs(180);
 
 fn api_address(i: usize) -> String {
     format!("guest{i:05}@scale.example.net")
@@ -142,6 +149,8 @@ async fn two_processes_on_one_postgres_send_everything_once_through_kills() {
         ("CALINVITE_WORKER_BATCH", BATCH.to_string()),
         ("CALINVITE_WORKER_CONCURRENCY", "4".into()),
         ("CALINVITE_WORKER_LEASE_SECONDS", "3".into()),
+        ("CALINVITE_WEBHOOKS_ALLOW_PRIVATE_TARGETS", "true".into()),
+        ("CALINVITE_WEBHOOKS_TIMEOUT_SECONDS", "1".into()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -206,6 +215,15 @@ async fn two_processes_on_one_postgres_send_everything_once_through_kills() {
         .as_str()
         .unwrap_or_else(|| panic!("{r}"))
         .to_owned();
+    let hooks = HookSink::start().await;
+    let r = client
+        .post(format!("{}/v1/webhooks", urls[0]))
+        .bearer_auth(&key)
+        .json(&json!({"url": hooks.url, "types": ["delivery.sent"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
 
     // A list to each process.
     let mut lists = Vec::new();
@@ -307,7 +325,18 @@ async fn two_processes_on_one_postgres_send_everything_once_through_kills() {
             .unwrap();
         let state =
             |s: &str| metric(&text, "calinvite_queue_messages", &format!("state=\"{s}\"")).unwrap();
-        if state("queued") + state("leased") == 0.0 && state("sent") as usize >= expected {
+        let hooks_pending = metric(&text, "calinvite_webhook_messages_pending", "").unwrap_or(1.0);
+        let announced = hooks
+            .posts()
+            .iter()
+            .map(|p| p.id.clone())
+            .collect::<std::collections::HashSet<_>>()
+            .len();
+        if state("queued") + state("leased") == 0.0
+            && state("sent") as usize >= expected
+            && announced >= expected
+            && hooks_pending == 0.0
+        {
             break text;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -398,6 +427,38 @@ async fn two_processes_on_one_postgres_send_everything_once_through_kills() {
     );
     let failed = metric(&metrics, "calinvite_queue_messages", "state=\"failed\"").unwrap();
     assert_eq!(failed, 0.0);
+    // The application heard of each message sent once; a post repeated
+    // only for a killed process.
+    let posts: Vec<_> = hooks
+        .posts()
+        .into_iter()
+        .filter(|p| p.kind == "delivery.sent")
+        .collect();
+    let mut by_id: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for p in &posts {
+        *by_id.entry(p.id.as_str()).or_default() += 1;
+    }
+    let repeats: usize = by_id.values().map(|n| n - 1).sum();
+    eprintln!(
+        "scale-out webhooks: {} posts, {} messages, {repeats} repeated",
+        posts.len(),
+        by_id.len()
+    );
+    assert_eq!(
+        by_id.len(),
+        expected,
+        "one webhook message per message sent"
+    );
+    assert!(
+        repeats <= KILLS,
+        "{repeats} posts repeated for {KILLS} kills"
+    );
+    let heard: std::collections::HashSet<&str> =
+        posts.iter().filter_map(|p| p.address.as_deref()).collect();
+    assert!(
+        invited.iter().all(|a| heard.contains(a.as_str())),
+        "an address without its delivery.sent post"
+    );
 
     let store = calinvite_store::SqlStore::open_with(
         &postgres_url(),

@@ -3,7 +3,9 @@
 //! answered 201 leads to exactly one message, sent by it or, after a
 //! restart on the same database, by the next process. Once in this process
 //! (`RunningServer::shutdown`), once as an operator does it: SIGTERM to the
-//! `invite-server` binary sending through an SMTP relay.
+//! `invite-server` binary sending through an SMTP relay, with an
+//! application's webhook endpoint that hears of every message sent exactly
+//! once.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +13,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::common::{Db, Reply, TestServer, captured, config, eventually, unique};
-use crate::procs::{ServerProcess, Sink, admin, free_port, printed_key};
+use crate::procs::{HookSink, ServerProcess, Sink, admin, free_port, printed_key};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stopping_under_load_loses_and_doubles_nothing() {
@@ -120,6 +122,11 @@ async fn sigterm_under_load_loses_and_doubles_nothing() {
         // busy machine: messages are queued, and some on the wire, when
         // SIGTERM comes.
         ("CALINVITE_OUTBOUND_SMTP_RATE_PER_SECOND", "30".to_owned()),
+        // The application's endpoint is on loopback.
+        (
+            "CALINVITE_WEBHOOKS_ALLOW_PRIVATE_TARGETS",
+            "true".to_owned(),
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -168,6 +175,16 @@ async fn sigterm_under_load_loses_and_doubles_nothing() {
         "{base}/v1/events/{}/invitations",
         event["code"].as_str().unwrap()
     );
+    // The application hears of every message the relay takes.
+    let hooks = HookSink::start().await;
+    let r = client
+        .post(format!("{base}/v1/webhooks"))
+        .bearer_auth(&key)
+        .json(&json!({"url": hooks.url, "types": ["delivery.sent"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
 
     // Clients that keep sending until the server stops answering.
     let sent = Arc::new(tokio::sync::Mutex::new(Vec::<Sent>::new()));
@@ -279,6 +296,35 @@ async fn sigterm_under_load_loses_and_doubles_nothing() {
         accepted.len(),
         before.files
     );
+    // Every message sent was announced to the application once, across the
+    // SIGTERM: one post per message (one webhook-id each), none repeated.
+    let mut posts = Vec::new();
+    for _ in 0..300 {
+        posts = hooks.posts();
+        if posts.len() >= total {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let posts = hooks
+        .posts()
+        .into_iter()
+        .filter(|p| p.kind == "delivery.sent")
+        .collect::<Vec<_>>();
+    let ids: std::collections::HashSet<&str> = posts.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(ids.len(), posts.len(), "a webhook post repeated");
+    assert_eq!(
+        posts.len(),
+        total,
+        "one delivery.sent post per message sent"
+    );
+    for a in &accepted {
+        assert!(
+            posts.iter().any(|p| p.address.as_deref() == Some(*a)),
+            "{a}: no delivery.sent post"
+        );
+    }
     let (_, _) = server.terminate(Duration::from_secs(90));
     assert!(sink.running(), "smtp-sink died: {}", sink.log_text());
     drop(sink);
