@@ -298,10 +298,8 @@ async fn sigterm_under_load_loses_and_doubles_nothing() {
     );
     // Every message sent was announced to the application once, across the
     // SIGTERM: one post per message (one webhook-id each), none repeated.
-    let mut posts = Vec::new();
     for _ in 0..300 {
-        posts = hooks.posts();
-        if posts.len() >= total {
+        if hooks.posts().len() >= total {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
