@@ -10,9 +10,10 @@
 //! - The delivery queue: PostgreSQL workers claim with `FOR UPDATE SKIP
 //!   LOCKED`; SQLite has one writer connection, so claims never overlap.
 //!   Expired leases (a worker that died) are claimed again.
-//! - SQLite reads outside transactions go to reader connections of their
-//!   own ([`SqlOptions::readers`]; WAL mode: readers and the writer never
-//!   wait for each other), so look-ups go on while a commit is written.
+//! - SQLite reads outside transactions can go to reader connections of
+//!   their own ([`SqlOptions::readers`]; WAL mode: readers and the writer
+//!   never wait for each other), so look-ups go on while a commit is
+//!   written.
 //! - List jobs: one row per job (unique per event and name), its rows in
 //!   (job, row) order; a queued message's group is a column, and claims pass
 //!   over the messages of groups in `held_groups`.
@@ -61,11 +62,18 @@ pub struct SqlOptions {
     pub schema: Option<String>,
     /// How long SQLite waits for the write lock.
     pub busy_timeout: Duration,
-    /// SQLite: connections that only read, beside the one writer (0: every
-    /// read goes through the writer). In WAL mode readers never wait for the
-    /// writer nor it for them, so reads outside transactions — the API's
-    /// look-ups, a claimed batch's invitations, reports — run while a commit
-    /// or a claim is being written. PostgreSQL reads share its one pool.
+    /// SQLite: connections that only read, beside the one writer (default
+    /// 0: every read goes through the writer). In WAL mode readers never
+    /// wait for the writer nor it for them, so reads outside transactions
+    /// run while a commit or a claim is being written: many concurrent
+    /// callers (an HTTP API's look-ups) gain. A reader's page cache starts
+    /// empty again after every commit it did not make, so one caller that
+    /// reads what it has just written (a list fed page by page, a worker
+    /// preparing its batch) is faster on the writer, whose cache holds
+    /// those pages: measured on a list campaign, 4 readers cut the feed
+    /// from about 9,400 to 6,400 rows a second, while an API under 50
+    /// concurrent clients went from about 540 to 1,000 invitations a
+    /// second. PostgreSQL reads share its one pool.
     pub readers: u32,
 }
 
@@ -75,7 +83,7 @@ impl Default for SqlOptions {
             max_connections: 8,
             schema: None,
             busy_timeout: Duration::from_secs(10),
-            readers: 4,
+            readers: 0,
         }
     }
 }

@@ -106,6 +106,9 @@ pub struct DatabaseConfig {
     pub schema: Option<String>,
     /// Connections per pool on PostgreSQL (default 8).
     pub max_connections: u32,
+    /// SQLite: connections that only read, beside the one writer (default
+    /// 4), so that API look-ups run while the writer commits.
+    pub sqlite_readers: u32,
 }
 
 impl Default for DatabaseConfig {
@@ -114,6 +117,7 @@ impl Default for DatabaseConfig {
             url: None,
             schema: None,
             max_connections: 8,
+            sqlite_readers: 4,
         }
     }
 }
@@ -124,6 +128,7 @@ impl fmt::Debug for DatabaseConfig {
             .field("url", &self.url.as_deref().map(redact_url))
             .field("schema", &self.schema)
             .field("max_connections", &self.max_connections)
+            .field("sqlite_readers", &self.sqlite_readers)
             .finish()
     }
 }
@@ -497,6 +502,10 @@ pub const ENV: &[(&str, &str)] = &[
         "CALINVITE_DATABASE_MAX_CONNECTIONS",
         "database.max_connections",
     ),
+    (
+        "CALINVITE_DATABASE_SQLITE_READERS",
+        "database.sqlite_readers",
+    ),
     ("CALINVITE_SMTP_ENABLED", "smtp.enabled"),
     ("CALINVITE_SMTP_LISTEN", "smtp.listen"),
     ("CALINVITE_SMTP_HOSTNAME", "smtp.hostname"),
@@ -860,6 +869,7 @@ mod tests {
                 p if p.contains("bytes") => "4096",
                 p if p.ends_with("port")
                     || p.ends_with("connections")
+                    || p.ends_with("readers")
                     || p.ends_with("seconds")
                     || p.ends_with("hours")
                     || p.ends_with("days")

@@ -156,7 +156,9 @@ pub async fn open(config: &Config) -> Result<Opened, StartError> {
             )
         })?;
     }
-    let mut options = SqlOptions::default().max_connections(config.database.max_connections);
+    let mut options = SqlOptions::default()
+        .max_connections(config.database.max_connections)
+        .readers(config.database.sqlite_readers);
     if let Some(s) = &config.database.schema {
         options = options.schema(s.clone());
     }
