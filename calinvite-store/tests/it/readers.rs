@@ -18,7 +18,7 @@ fn owner(id: u64) -> DomainOwner {
     DomainOwner::new(
         OwnerId(id),
         format!("Owner {id}"),
-        &format!("o{id}.example.com"),
+        format!("o{id}.example.com"),
         a(format!("create@o{id}.example.com")),
         a(format!("rsvp@o{id}.example.com")),
         a(format!("bounces@o{id}.example.com")),
