@@ -107,6 +107,21 @@ impl SqlOptions {
     }
 }
 
+/// Pool options of `n` connections with no reaping of idle or old ones, so
+/// sqlx starts no pool maintenance task: in sqlx-core 0.9.0 that task can
+/// spin at 100% CPU for ever once the pool's idle count underflows under
+/// concurrent use (sqlx issue #3645, fixed upstream by PR #4289), and it
+/// then also hangs runtime shutdown. Seen here at the end of a
+/// million-message SQLite run. Connections that break are still replaced
+/// (and PostgreSQL ones are tested before use).
+fn unreaped(n: u32) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(n)
+        .min_connections(0)
+        .idle_timeout(None)
+        .max_lifetime(None)
+}
+
 /// The core's [`Store`] on SQLite or PostgreSQL.
 #[derive(Debug, Clone)]
 pub struct SqlStore {
@@ -249,66 +264,55 @@ impl SqlStore {
             .map_err(unavailable)?;
             pool.close().await;
         }
-        let pool = AnyPoolOptions::new()
-            // SQLite has one writer; one connection keeps claims and
-            // optimistic writes strictly ordered (and avoids lock upgrades).
-            .max_connections(match dialect {
-                Dialect::Sqlite => 1,
-                Dialect::Postgres => options.max_connections,
-            })
-            // Pinging a connection before every use doubles the trips to
-            // SQLite's worker thread and finds nothing: the file is local.
-            .test_before_acquire(dialect == Dialect::Postgres)
-            // No reaping of idle or old connections, so sqlx starts no pool
-            // maintenance task: in sqlx-core 0.9.0 that task can spin at 100%
-            // CPU for ever once the pool's idle count underflows under
-            // concurrent use (sqlx issue #3645, fixed upstream by PR #4289),
-            // and it then also hangs runtime shutdown. Seen here at the end
-            // of a million-message SQLite run. Connections that break are
-            // still replaced (and PostgreSQL ones are tested before use).
-            .min_connections(0)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .after_connect(move |conn, _meta| {
-                let schema_name = schema_name.clone();
-                Box::pin(async move {
-                    match dialect {
-                        Dialect::Sqlite => {
-                            for pragma in [
-                                "PRAGMA journal_mode = WAL".to_owned(),
-                                "PRAGMA synchronous = NORMAL".to_owned(),
-                                "PRAGMA foreign_keys = ON".to_owned(),
-                                format!("PRAGMA busy_timeout = {busy}"),
-                                // Fan-outs write thousands of rows per commit: a
-                                // page cache of 64 MiB (2 MiB by default) keeps
-                                // them from spilling mid-transaction and the
-                                // indexes they touch from being read again.
-                                "PRAGMA cache_size = -65536".to_owned(),
-                                // Statement journals of multi-row writes in memory.
-                                "PRAGMA temp_store = MEMORY".to_owned(),
-                                // Checkpoint every 40 MiB of WAL rather than 4 MiB:
-                                // a page rewritten many times is copied back once.
-                                "PRAGMA wal_autocheckpoint = 10000".to_owned(),
-                            ] {
-                                sqlx::query(sqlx::AssertSqlSafe(pragma))
-                                    .execute(&mut *conn)
-                                    .await?;
-                            }
-                        }
-                        Dialect::Postgres => {
-                            if let Some(s) = schema_name {
-                                sqlx::query(sqlx::AssertSqlSafe(format!("SET search_path TO {s}")))
-                                    .execute(&mut *conn)
-                                    .await?;
-                            }
+        // SQLite has one writer; one connection keeps claims and optimistic
+        // writes strictly ordered (and avoids lock upgrades).
+        let pool = unreaped(match dialect {
+            Dialect::Sqlite => 1,
+            Dialect::Postgres => options.max_connections,
+        })
+        // Pinging a connection before every use doubles the trips to
+        // SQLite's worker thread and finds nothing: the file is local.
+        .test_before_acquire(dialect == Dialect::Postgres)
+        .after_connect(move |conn, _meta| {
+            let schema_name = schema_name.clone();
+            Box::pin(async move {
+                match dialect {
+                    Dialect::Sqlite => {
+                        for pragma in [
+                            "PRAGMA journal_mode = WAL".to_owned(),
+                            "PRAGMA synchronous = NORMAL".to_owned(),
+                            "PRAGMA foreign_keys = ON".to_owned(),
+                            format!("PRAGMA busy_timeout = {busy}"),
+                            // Fan-outs write thousands of rows per commit: a
+                            // page cache of 64 MiB (2 MiB by default) keeps
+                            // them from spilling mid-transaction and the
+                            // indexes they touch from being read again.
+                            "PRAGMA cache_size = -65536".to_owned(),
+                            // Statement journals of multi-row writes in memory.
+                            "PRAGMA temp_store = MEMORY".to_owned(),
+                            // Checkpoint every 40 MiB of WAL rather than 4 MiB:
+                            // a page rewritten many times is copied back once.
+                            "PRAGMA wal_autocheckpoint = 10000".to_owned(),
+                        ] {
+                            sqlx::query(sqlx::AssertSqlSafe(pragma))
+                                .execute(&mut *conn)
+                                .await?;
                         }
                     }
-                    Ok(())
-                })
+                    Dialect::Postgres => {
+                        if let Some(s) = schema_name {
+                            sqlx::query(sqlx::AssertSqlSafe(format!("SET search_path TO {s}")))
+                                .execute(&mut *conn)
+                                .await?;
+                        }
+                    }
+                }
+                Ok(())
             })
-            .connect_with(connect)
-            .await
-            .map_err(unavailable)?;
+        })
+        .connect_with(connect)
+        .await
+        .map_err(unavailable)?;
         let mut store = SqlStore {
             readers: pool.clone(),
             pool,
@@ -318,12 +322,8 @@ impl SqlStore {
         if readers > 0 {
             // Opened once the writer has made the file (and put it in WAL
             // mode, which the file keeps).
-            store.readers = AnyPoolOptions::new()
-                .max_connections(readers)
+            store.readers = unreaped(readers)
                 .test_before_acquire(false)
-                .min_connections(0)
-                .idle_timeout(None)
-                .max_lifetime(None)
                 .after_connect(move |conn, _meta| {
                     Box::pin(async move {
                         for pragma in [
