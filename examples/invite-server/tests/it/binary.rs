@@ -70,7 +70,13 @@ fn stop(mut child: Child, rx: &mpsc::Receiver<String>) -> Vec<String> {
     assert!(term.success());
     let status = child.wait().unwrap();
     assert!(status.success(), "exit after SIGTERM: {status}");
-    rx.try_iter().collect()
+    // The reader thread may not have passed on the last lines yet when the
+    // process is reaped: read until it ends (at the pipe's end of file).
+    let mut lines = Vec::new();
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(10)) {
+        lines.push(line);
+    }
+    lines
 }
 
 #[test]
