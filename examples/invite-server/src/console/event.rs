@@ -329,3 +329,42 @@ pub(crate) async fn page_route(
 ) -> Result<Response, WebRejection> {
     page_handler(state, user, headers, code, raw).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use calinvite_core::ParticipationStatus as P;
+    use calinvite_core::lifecycle::HistoryEntry;
+    use calinvite_core::{InvitationToken, OccurrenceId};
+
+    fn answer(status: P, instance: Option<OccurrenceId>) -> HistoryEntry {
+        HistoryEntry::new(
+            InvitationToken::generate(&calinvite_core::SequentialIds::new(7)),
+            chrono::DateTime::UNIX_EPOCH,
+            HistoryKind::Answer {
+                status,
+                instance,
+                comment: None,
+                sequence: Sequence::INITIAL,
+                forwarded_from: None,
+                sent_by: None,
+                late: false,
+                web: false,
+            },
+        )
+    }
+
+    #[test]
+    fn changes_of_mind_count_whole_event_answers_that_differ() {
+        assert_eq!(changes_of_mind(&[]), 0);
+        let day = OccurrenceId::On(chrono::NaiveDate::from_ymd_opt(2036, 1, 1).unwrap());
+        let h = [
+            answer(P::Accepted, None),
+            answer(P::Accepted, None),
+            answer(P::Declined, Some(day)),
+            answer(P::Declined, None),
+            answer(P::Tentative, None),
+        ];
+        assert_eq!(changes_of_mind(&h), 2);
+    }
+}

@@ -121,7 +121,8 @@ pub(crate) async fn list(
         let (events, after) = walk_events(&state, &scopes, cursor.as_deref(), 200)
             .await
             .map_err(|e| web_error(&e))?;
-        for e in &events {
+        let last = events.len().saturating_sub(1);
+        for (i, e) in events.iter().enumerate() {
             scanned += 1;
             let here = encode_cursor(&format!("{}:{}", e.scope().organizer.0, e.code()));
             let body = EventBody::new(e, Default::default());
@@ -135,7 +136,10 @@ pub(crate) async fn list(
                 rows.push(EventBody::new(e, counts));
             }
             if rows.len() == PAGE || scanned >= SCAN {
-                next = Some(here);
+                // A link on only when something may follow.
+                if i < last || after.is_some() {
+                    next = Some(here);
+                }
                 break 'walk;
             }
         }
