@@ -534,3 +534,66 @@ async fn tenancy_over_every_route_on_sqlite() {
 async fn tenancy_over_every_route_on_postgres() {
     tenancy_over_every_route(Db::Postgres).await;
 }
+
+/// The `href` of the page's "next" link, unescaped.
+fn next_href(page: &Reply) -> Option<String> {
+    let at = page.text.find("data-page=\"next\"")?;
+    let start = page.text[..at].rfind("href=\"")? + 6;
+    let end = page.text[start..].find('"')? + start;
+    Some(page.text[start..end].replace("&amp;", "&"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_and_recipients_come_a_page_at_a_time() {
+    let s = TestServer::start(Db::Sqlite, |_| {}).await;
+    for i in 0..50 {
+        s.post(
+            "/v1/events",
+            json!({"summary": format!("Event {i}"), "start": "2036-06-01", "end": "2036-06-01",
+                   "organizer": 1}),
+        )
+        .await
+        .expect(201);
+    }
+    for i in 0..103 {
+        s.post(
+            &format!("/v1/events/{}/invitations", s.event),
+            json!({"address": format!("guest{i:03}@example.net")}),
+        )
+        .await
+        .expect(201);
+    }
+    let mut b = sign_in(&s, ORGANIZER).await;
+    // 51 events: 50, then 1.
+    let first = b.get("/console").await;
+    assert_eq!(first.text.matches("data-event=").count(), 50);
+    let next = next_href(&first).expect("a link to the next page");
+    let second = b.get(&next).await;
+    assert_eq!(second.status, 200, "{}", second.text);
+    assert_eq!(second.text.matches("data-event=").count(), 1);
+    assert!(next_href(&second).is_none());
+    // 103 recipients: 100, then 3, none twice.
+    let page1 = b.get(&format!("/console/events/{}", s.event)).await;
+    assert_eq!(page1.text.matches("data-recipient=").count(), 100);
+    let next = next_href(&page1).expect("a link to more recipients");
+    let page2 = b.get(&next).await;
+    assert_eq!(page2.text.matches("data-recipient=").count(), 3);
+    assert!(next_href(&page2).is_none());
+    for i in 0..103 {
+        let row = format!("data-recipient=\"guest{i:03}@example.net\"");
+        assert_eq!(
+            page1.text.matches(&row).count() + page2.text.matches(&row).count(),
+            1,
+            "{row}"
+        );
+    }
+    // Searching narrows across pages.
+    let found = b
+        .get(&format!("/console/events/{}?q=GUEST10", s.event))
+        .await;
+    assert_eq!(found.text.matches("data-recipient=").count(), 3);
+    // A damaged page link is a clear 400.
+    let r = b.get("/console?cursor=%2A%2A").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    s.stop().await;
+}
