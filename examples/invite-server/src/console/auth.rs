@@ -20,7 +20,9 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use calinvite_core::EmailAddress;
-use calinvite_core::lifecycle::{AllowEntry, NoticeText, Store as _, Transport as _};
+use calinvite_core::lifecycle::{
+    AllowEntry, NoticeText, OrganizerAccount, Store as _, Transport as _,
+};
 use chrono::{DateTime, TimeDelta, Utc};
 use maud::html;
 use serde::Deserialize;
@@ -147,7 +149,22 @@ impl FromRequestParts<AppState> for ConsoleUser {
         }
         let tenant = match s.who {
             Who::Owner(o) => Tenant::Owner(o),
-            Who::Organizer(sc) => Tenant::Organizer(sc),
+            Who::Organizer(sc) => {
+                // An address taken off the organizer signs out at once.
+                let account = state
+                    .pipeline()
+                    .store()
+                    .organizer(sc)
+                    .await
+                    .map_err(|_| WebRejection::unavailable().into_response())?;
+                if !account.is_some_and(|a| may_sign_in_as(&a, &s.address)) {
+                    db.end_console_session(&digest)
+                        .await
+                        .map_err(|e| db_failed(&e).into_response())?;
+                    return Err(signed_out(&parts.method));
+                }
+                Tenant::Organizer(sc)
+            }
         };
         Ok(ConsoleUser {
             caller: Caller {
@@ -266,11 +283,7 @@ async fn accounts(state: &AppState, address: &EmailAddress) -> Result<Vec<Who>, 
     for owner in db.owners().await.map_err(|e| e.to_string())? {
         let organizers = store.organizers(owner).await.map_err(|e| e.to_string())?;
         for a in organizers {
-            let listed = a.allow.iter().any(|e| match e {
-                AllowEntry::Address(x) => x.as_str().eq_ignore_ascii_case(&lower),
-                AllowEntry::Domain(_) => false,
-            });
-            if listed || a.notify.as_str().eq_ignore_ascii_case(&lower) {
+            if may_sign_in_as(&a, &lower) {
                 out.push(Who::Organizer(a.scope));
             }
         }
@@ -280,6 +293,16 @@ async fn accounts(state: &AppState, address: &EmailAddress) -> Result<Vec<Who>, 
     }
     out.truncate(MAX_ACCOUNTS);
     Ok(out)
+}
+
+/// Whether `address` may sign in as organizer `a`: its notification
+/// address, or an address it lists as one that may send as it.
+fn may_sign_in_as(a: &OrganizerAccount, address: &str) -> bool {
+    a.notify.as_str().eq_ignore_ascii_case(address)
+        || a.allow.iter().any(|e| match e {
+            AllowEntry::Address(x) => x.as_str().eq_ignore_ascii_case(address),
+            AllowEntry::Domain(_) => false,
+        })
 }
 
 /// Mails `address` one link per account it may sign in as (none when it

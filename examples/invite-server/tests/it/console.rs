@@ -508,6 +508,20 @@ async fn tenancy_over_every_route(db: Db) {
         .await;
     assert!(!r.text.contains("data-recipient="));
 
+    // An organizer's address taken off it is signed out at once.
+    s.call(
+        reqwest::Method::PATCH,
+        &format!("/v1/organizers/{second}"),
+        Some(&s.key),
+        Some(json!({"addresses": ["third@example.com"], "notify": "third@example.com"})),
+    )
+    .await
+    .expect(200);
+    assert_eq!(
+        users[2].1.get("/console").await.status,
+        StatusCode::SEE_OTHER
+    );
+
     // An administrator removed is signed out at once.
     let r = s
         .call(
