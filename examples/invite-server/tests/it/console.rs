@@ -587,7 +587,17 @@ async fn events_and_recipients_come_a_page_at_a_time() {
     assert_eq!(second.text.matches("data-event=").count(), 1);
     assert!(next_href(&second).is_none());
     // 103 recipients: 100, then 3, none twice.
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "a figure for people, not a result"
+    )]
+    let t = std::time::Instant::now();
     let page1 = b.get(&format!("/console/events/{}", s.event)).await;
+    println!(
+        "console: an event page of 100 recipients (of 103) in {} ms, {} bytes",
+        t.elapsed().as_millis(),
+        page1.text.len()
+    );
     assert_eq!(page1.text.matches("data-recipient=").count(), 100);
     let next = next_href(&page1).expect("a link to more recipients");
     let page2 = b.get(&next).await;
