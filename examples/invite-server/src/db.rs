@@ -218,6 +218,12 @@ impl ServerDb {
         self.pool.close().await;
     }
 
+    /// Whether the database is SQLite (else PostgreSQL): for the few
+    /// queries whose SQL differs, such as reading JSON.
+    pub(crate) fn is_sqlite(&self) -> bool {
+        matches!(self.dialect, Dialect::Sqlite)
+    }
+
     /// The pool (for the webhook tables' queries).
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool

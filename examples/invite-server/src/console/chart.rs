@@ -14,19 +14,58 @@ const WIDTH: u32 = 640;
 const HEIGHT: u32 = 200;
 const PAD: u32 = 24;
 
+/// The latest [`MAX_DAYS`] days of `per_day`, oldest first.
+fn latest(per_day: &BTreeMap<NaiveDate, u64>) -> Vec<(&NaiveDate, &u64)> {
+    let mut days: Vec<_> = per_day.iter().rev().take(MAX_DAYS).collect();
+    days.reverse();
+    days
+}
+
 /// The chart of `per_day` (answers counted on each day) and its table.
 pub(crate) fn answers(per_day: &BTreeMap<NaiveDate, u64>) -> Markup {
-    let days: Vec<(&NaiveDate, &u64)> = per_day
-        .iter()
-        .rev()
-        .take(MAX_DAYS)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
+    let days = latest(per_day);
     if days.is_empty() {
         return html! { p data-chart="empty" { "No answers yet." } };
     }
+    let (svg, summary) = drawing(&days);
+    html! {
+        figure data-chart="answers" {
+            (svg)
+            figcaption { (summary) }
+        }
+        details {
+            summary { "The chart's numbers" }
+            table class="console-table" data-chart-table="answers" {
+                caption { "Answers per day" }
+                thead { tr { th scope="col" { "Day" } th scope="col" class="n" { "Answers" } } }
+                tbody {
+                    @for (d, c) in &days {
+                        tr { th scope="row" { (d.to_string()) } td class="n" { (c) } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The chart alone, as an SVG document (`/console/events/{code}/chart.svg`).
+pub(crate) fn document(per_day: &BTreeMap<NaiveDate, u64>) -> String {
+    let days = latest(per_day);
+    if days.is_empty() {
+        return html! {
+            svg xmlns="http://www.w3.org/2000/svg" role="img" width=(WIDTH) height=(HEIGHT)
+                viewBox={ "0 0 " (WIDTH) " " (HEIGHT) } aria-labelledby="chart-title" {
+                title id="chart-title" { "Answers per day: no answers yet" }
+                text x=(PAD) y=(HEIGHT / 2) font-size="14" fill="#333" { "No answers yet." }
+            }
+        }
+        .into_string();
+    }
+    drawing(&days).0.into_string()
+}
+
+/// The SVG of `days` (not empty) and the sentence that sums it up.
+fn drawing(days: &[(&NaiveDate, &u64)]) -> (Markup, String) {
     let total: u64 = days.iter().map(|(_, n)| **n).sum();
     let max = days.iter().map(|(_, n)| **n).max().unwrap_or(1).max(1);
     let first = days.first().map(|(d, _)| d.to_string()).unwrap_or_default();
@@ -48,8 +87,7 @@ pub(crate) fn answers(per_day: &BTreeMap<NaiveDate, u64>) -> Markup {
         );
     }
     let summary = format!("{total} answers from {first} to {last}; the busiest day had {max}.");
-    html! {
-        figure data-chart="answers" {
+    let svg = html! {
             svg xmlns="http://www.w3.org/2000/svg" role="img" width=(WIDTH) height=(HEIGHT)
                 viewBox={ "0 0 " (WIDTH) " " (HEIGHT) } aria-labelledby="chart-title chart-desc" {
                 title id="chart-title" { "Answers per day" }
@@ -60,21 +98,8 @@ pub(crate) fn answers(per_day: &BTreeMap<NaiveDate, u64>) -> Markup {
                 text x=(PAD) y=(PAD - 8) font-size="12" fill="#333" { (max) " at most" }
                 (PreEscaped(bars))
             }
-            figcaption { (summary) }
-        }
-        details {
-            summary { "The chart's numbers" }
-            table class="console-table" data-chart-table="answers" {
-                caption { "Answers per day" }
-                thead { tr { th scope="col" { "Day" } th scope="col" class="n" { "Answers" } } }
-                tbody {
-                    @for (d, c) in &days {
-                        tr { th scope="row" { (d.to_string()) } td class="n" { (c) } }
-                    }
-                }
-            }
-        }
-    }
+    };
+    (svg, summary)
 }
 
 #[cfg(test)]

@@ -4,18 +4,17 @@
 //! time. Another tenant's event is not found.
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse as _, Response};
 use calinvite_core::Keyword as _;
-use calinvite_core::lifecycle::report;
-use calinvite_core::lifecycle::{HistoryKind, Invitation, PipelineError, Store as _};
+use calinvite_core::lifecycle::{HistoryKind, Invitation, Store as _};
 use calinvite_core::{EmailAddress, Sequence};
 use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::events::{query, show_start};
-use super::{ConsoleUser, chart, page, web_error};
-use crate::api::{EventBody, answer_counts, answer_keyword, find_event, time};
+use super::{ConsoleUser, chart, figures, page, web_error};
+use crate::api::{EventBody, answer_keyword, find_event, time};
 use crate::extract::{decode_cursor, encode_cursor};
 use crate::state::AppState;
 use crate::web::WebRejection;
@@ -96,9 +95,9 @@ pub(crate) async fn page_handler(
         }
     };
     let needle = q.q.trim().to_lowercase();
-    let counts = answer_counts(&state, event.code())
+    let counts = figures::answer_counts(state.db(), event.code())
         .await
-        .map_err(|e| web_error(&e))?;
+        .map_err(unavailable)?;
     let body = EventBody::new(&event, counts);
     let store = state.pipeline().store();
 
@@ -187,18 +186,15 @@ pub(crate) async fn page_handler(
             break;
         }
     }
-    let mut changes = Vec::with_capacity(rows.len());
-    for inv in &rows {
-        let h = state
-            .pipeline()
-            .history(event.scope(), inv.token())
-            .await
-            .map_err(|e: PipelineError| unavailable(e))?;
-        changes.push(changes_of_mind(&h));
-    }
-    let report = report::event_report(state.pipeline(), event.scope(), event.code())
+    let tokens: Vec<_> = rows.iter().map(|i| i.token().clone()).collect();
+    let histories = figures::answer_histories(state.db(), &tokens)
         .await
         .map_err(unavailable)?;
+    let changes: Vec<u32> = rows
+        .iter()
+        .map(|i| histories.get(i.token()).map_or(0, |h| changes_of_mind(h)))
+        .collect();
+    let per_day = answers_per_day(&state, &event).await?;
 
     let next_link = next.map(|c| {
         let mut pairs = form_urlencoded::Serializer::new(String::new());
@@ -225,7 +221,8 @@ pub(crate) async fn page_handler(
             " · No " strong { (body.answers.declined) } " · No answer " strong { (body.answers.no_answer) }
             " — of " (body.answers.invitations) " invited"
         }
-        (chart::answers(&report.answers_over_time))
+        (chart::answers(&per_day))
+        p { a href={ "/console/events/" (body.code) "/chart.svg" } { "The chart as an image" } }
         h2 { "Revisions sent" }
         @if revisions.is_empty() {
             p { "None sent yet." }
@@ -317,6 +314,43 @@ fn details(e: &EventBody) -> Markup {
             @if let Some(d) = &e.description { dt { "Description" } dd { (d) } }
         }
     }
+}
+
+/// How many answers came each day (UTC), forwarded copies' left out: the
+/// chart's numbers.
+async fn answers_per_day(
+    state: &AppState,
+    event: &calinvite_core::lifecycle::StoredEvent,
+) -> Result<std::collections::BTreeMap<chrono::NaiveDate, u64>, WebRejection> {
+    figures::answers_per_day(state.db(), event.code())
+        .await
+        .map_err(unavailable)
+}
+
+/// `GET /console/events/{code}/chart.svg`: the answers-over-time chart
+/// alone, as an SVG image.
+pub(crate) async fn chart_route(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    Path(code): Path<String>,
+) -> Result<Response, WebRejection> {
+    let event = find_event(&state, &user.caller, &code)
+        .await
+        .map_err(|e| web_error(&e))?;
+    let per_day = answers_per_day(&state, &event).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/svg+xml; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; frame-ancestors 'none'",
+            ),
+        ],
+        chart::document(&per_day),
+    )
+        .into_response())
 }
 
 /// The route's handler.

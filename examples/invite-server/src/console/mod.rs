@@ -18,6 +18,7 @@ pub(crate) mod auth;
 mod chart;
 mod event;
 mod events;
+mod figures;
 pub(crate) mod store;
 
 use axum::Router;
@@ -55,6 +56,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/console", get(events::list))
         .route("/console/", get(events::list))
         .route("/console/events/{code}", get(event::page_route))
+        .route("/console/events/{code}/chart.svg", get(event::chart_route))
         .route(
             "/console/sign-in",
             get(auth::sign_in_page).post(auth::sign_in),

@@ -16,12 +16,12 @@ use sqlx::Connection as _;
 
 use crate::common::{Db, Reply, TestServer, captured, eventually, postgres_url};
 
-const OWNER_ADMIN: &str = "owner@invites.localhost";
-const ORGANIZER: &str = "organizer@example.com";
+pub(crate) const OWNER_ADMIN: &str = "owner@invites.localhost";
+pub(crate) const ORGANIZER: &str = "organizer@example.com";
 const SECOND: &str = "second@example.com";
 
 /// A browser: no redirects followed, its own cookies.
-struct Browser {
+pub(crate) struct Browser {
     client: reqwest::Client,
     base: String,
     cookies: BTreeMap<String, String>,
@@ -61,7 +61,7 @@ impl Browser {
         Reply::from(r).await
     }
 
-    async fn get(&mut self, path: &str) -> Reply {
+    pub(crate) async fn get(&mut self, path: &str) -> Reply {
         let r = self
             .client
             .get(format!("{}{path}", self.base))
@@ -72,7 +72,7 @@ impl Browser {
         self.keep(r).await
     }
 
-    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Reply {
+    pub(crate) async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Reply {
         let body = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(fields)
             .finish();
@@ -90,7 +90,7 @@ impl Browser {
 }
 
 /// The CSRF token of a page's (first) form.
-fn csrf(page: &Reply) -> String {
+pub(crate) fn csrf(page: &Reply) -> String {
     let at = page
         .text
         .find("name=\"csrf\" value=\"")
@@ -157,7 +157,7 @@ async fn next_link(s: &TestServer, address: &str, before: usize) -> String {
 }
 
 /// Signs `address` in through its mailed link.
-async fn sign_in(s: &TestServer, address: &str) -> Browser {
+pub(crate) async fn sign_in(s: &TestServer, address: &str) -> Browser {
     let mut b = Browser::new(s);
     let before = tokens(s, address).len();
     let r = ask(&mut b, address).await;

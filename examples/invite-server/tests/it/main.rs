@@ -15,6 +15,7 @@ mod api;
 mod binary;
 mod common;
 mod console;
+mod console_scale;
 mod deploy;
 mod fuzz;
 mod hooks;
