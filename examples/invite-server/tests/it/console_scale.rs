@@ -178,7 +178,9 @@ async fn agree(db: Db) {
     assert_eq!(page.status, 200, "{}", page.text);
     // The chart: the latest 90 days (all 40 here), inline and on its own.
     assert_eq!(chart_table(&page.text), expected.per_day);
-    let svg = b.get(&format!("/console/events/{}/chart.svg", s.event)).await;
+    let svg = b
+        .get(&format!("/console/events/{}/chart.svg", s.event))
+        .await;
     assert_eq!(svg.status, 200, "{}", svg.text);
     assert_eq!(
         svg.headers.get("content-type").unwrap(),
@@ -187,7 +189,8 @@ async fn agree(db: Db) {
     assert!(svg.text.starts_with("<svg"), "{}", svg.text);
     let total: u64 = expected.per_day.values().sum();
     assert!(
-        svg.text.contains(&format!("{total} answers from 2036-01-01")),
+        svg.text
+            .contains(&format!("{total} answers from 2036-01-01")),
         "{}",
         svg.text
     );
