@@ -18,6 +18,7 @@ pub(crate) mod auth;
 mod chart;
 mod event;
 mod events;
+mod lists;
 pub(crate) mod store;
 
 use axum::Router;
@@ -64,6 +65,7 @@ pub(crate) fn routes() -> Router<AppState> {
             get(auth::link_page).post(auth::use_link),
         )
         .route("/console/sign-out", post(auth::sign_out))
+        .merge(lists::routes())
 }
 
 /// The console speaks English for now.
@@ -92,11 +94,24 @@ pub(crate) fn page(
     title: &str,
     body: Markup,
 ) -> Response {
+    page_with_head(state, headers, user, title, None, body)
+}
+
+/// [`page`] with `head` added to the page's head (a refresh, say).
+pub(crate) fn page_with_head(
+    state: &AppState,
+    headers: &HeaderMap,
+    user: &ConsoleUser,
+    title: &str,
+    head: Option<Markup>,
+    body: Markup,
+) -> Response {
     let issued = csrf::issue(state, headers, auth::SIGN_OUT);
-    let mut r = Shell::new(LANG, title)
-        .noindex()
-        .css(CSS.to_owned())
-        .render(html! {
+    let mut shell = Shell::new(LANG, title).noindex().css(CSS.to_owned());
+    if let Some(head) = head {
+        shell = shell.head(head);
+    }
+    let mut r = shell.render(html! {
             header class="console-bar" {
                 nav aria-label="Console" {
                     a href="/console" { "Events" }

@@ -6,6 +6,10 @@
 //! forms refused without their CSRF token — and tenancy over every
 //! console route: an organizer sees its own events only, a domain owner's
 //! administrator every organizer's.
+//!
+//! Sending to a list from the console is tested in [`lists`].
+
+mod lists;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -378,6 +382,9 @@ const ROUTES: &[&str] = &[
     "/console",
     "/console/events/{event}",
     "/console/events/{event}?q=guest&status=no-answer",
+    "/console/events/{event}/lists",
+    "/console/lists/{list}",
+    "/console/lists/{list}/rows.csv",
 ];
 
 async fn tenancy_over_every_route(db: Db) {
@@ -405,6 +412,21 @@ async fn tenancy_over_every_route(db: Db) {
         )
         .await
         .expect(201);
+    }
+    // A list on each event.
+    let mut lists = BTreeMap::new();
+    for code in [&s.event, &other] {
+        let r = s
+            .client
+            .post(format!("{}/v1/events/{code}/lists?name=t", s.base))
+            .bearer_auth(&s.key)
+            .header("content-type", "text/csv")
+            .body("email\nlisted@example.net\n")
+            .send()
+            .await
+            .unwrap();
+        let r = Reply::from(r).await;
+        lists.insert(code.clone(), r.expect(202)["id"].as_str().unwrap().to_owned());
     }
 
     // The domain owner's administrators are managed by the API.
@@ -442,13 +464,16 @@ async fn tenancy_over_every_route(db: Db) {
     ];
     for (who, browser, sees) in &mut users {
         for route in ROUTES {
-            let events: Vec<&String> = if route.contains("{event}") {
+            let per_event = route.contains("{event}") || route.contains("{list}");
+            let events: Vec<&String> = if per_event {
                 vec![&s.event, &other]
             } else {
                 vec![&s.event]
             };
             for code in events {
-                let path = route.replace("{event}", code);
+                let path = route
+                    .replace("{event}", code)
+                    .replace("{list}", &lists[code]);
                 let r = browser.get(&path).await;
                 if *who == "signed out" {
                     assert_eq!(r.status, StatusCode::SEE_OTHER, "{who} {path}");
@@ -456,10 +481,25 @@ async fn tenancy_over_every_route(db: Db) {
                     continue;
                 }
                 let visible = sees.contains(&code);
-                if route.contains("{event}") {
+                if per_event {
                     let want = if visible { 200 } else { 404 };
                     assert_eq!(r.status.as_u16(), want, "{who} {path}: {}", r.text);
-                    if visible {
+                    if !visible {
+                        assert!(!r.text.contains("listed@example.net"), "{who} {path}");
+                        assert!(!r.text.contains(&lists[code]), "{who} {path}");
+                    }
+                    if visible && route.contains("{list}") {
+                        assert!(
+                            r.text.contains(&lists[code]) || r.text.starts_with("row,address,verdict"),
+                            "{who} {path}: {}",
+                            r.text
+                        );
+                    } else if visible && route.ends_with("/lists") {
+                        assert!(
+                            r.text.contains(&format!("data-list=\"{}\"", lists[code])),
+                            "{who} {path}"
+                        );
+                    } else if visible {
                         assert!(
                             r.text.contains("data-recipient=\"guest@example.net\""),
                             "{who} {path}"
