@@ -19,6 +19,7 @@ mod chart;
 mod event;
 mod events;
 mod lists;
+mod pending;
 pub(crate) mod store;
 
 use axum::Router;
@@ -66,6 +67,7 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route("/console/sign-out", post(auth::sign_out))
         .merge(lists::routes())
+        .merge(pending::routes())
 }
 
 /// The console speaks English for now.
@@ -115,6 +117,8 @@ pub(crate) fn page_with_head(
             header class="console-bar" {
                 nav aria-label="Console" {
                     a href="/console" { "Events" }
+                    " · "
+                    a href="/console/pending" { "Waiting for approval" }
                 }
                 div {
                     span class="muted" { "Signed in as " (user.address) " (" (user.describe()) ") " }

@@ -7,9 +7,11 @@
 //! console route: an organizer sees its own events only, a domain owner's
 //! administrator every organizer's.
 //!
-//! Sending to a list from the console is tested in [`lists`].
+//! Sending to a list from the console is tested in [`lists`], approvals
+//! in [`pending`].
 
 mod lists;
+mod pending;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -385,6 +387,8 @@ const ROUTES: &[&str] = &[
     "/console/events/{event}/lists",
     "/console/lists/{list}",
     "/console/lists/{list}/rows.csv",
+    "/console/pending",
+    "/console/pending/{pending}",
 ];
 
 async fn tenancy_over_every_route(db: Db) {
@@ -429,6 +433,29 @@ async fn tenancy_over_every_route(db: Db) {
         lists.insert(code.clone(), r.expect(202)["id"].as_str().unwrap().to_owned());
     }
 
+    // A change held for approval on each event.
+    let mut pending = BTreeMap::new();
+    for (organizer, code) in [(1, &s.event), (second, &other)] {
+        s.call(
+            reqwest::Method::PATCH,
+            &format!("/v1/organizers/{organizer}"),
+            Some(&s.key.clone()),
+            Some(json!({"settings": {"approval": true, "audience": "everyone"}})),
+        )
+        .await
+        .expect(200);
+        let r = s
+            .call(
+                reqwest::Method::PATCH,
+                &format!("/v1/events/{code}"),
+                Some(&s.key.clone()),
+                Some(json!({"location": "Room 9"})),
+            )
+            .await;
+        let id = r.expect(200)["pending_change"].as_str().unwrap().to_owned();
+        pending.insert(code.clone(), id);
+    }
+
     // The domain owner's administrators are managed by the API.
     let r = s
         .post("/v1/owner/admins", json!({"address": "Boss@Example.org"}))
@@ -464,7 +491,9 @@ async fn tenancy_over_every_route(db: Db) {
     ];
     for (who, browser, sees) in &mut users {
         for route in ROUTES {
-            let per_event = route.contains("{event}") || route.contains("{list}");
+            let per_event = route.contains("{event}")
+                || route.contains("{list}")
+                || route.contains("{pending}");
             let events: Vec<&String> = if per_event {
                 vec![&s.event, &other]
             } else {
@@ -473,7 +502,8 @@ async fn tenancy_over_every_route(db: Db) {
             for code in events {
                 let path = route
                     .replace("{event}", code)
-                    .replace("{list}", &lists[code]);
+                    .replace("{list}", &lists[code])
+                    .replace("{pending}", &pending[code]);
                 let r = browser.get(&path).await;
                 if *who == "signed out" {
                     assert_eq!(r.status, StatusCode::SEE_OTHER, "{who} {path}");
@@ -485,10 +515,16 @@ async fn tenancy_over_every_route(db: Db) {
                     let want = if visible { 200 } else { 404 };
                     assert_eq!(r.status.as_u16(), want, "{who} {path}: {}", r.text);
                     if !visible {
+                        assert!(!r.text.contains(&pending[code]), "{who} {path}");
                         assert!(!r.text.contains("listed@example.net"), "{who} {path}");
                         assert!(!r.text.contains(&lists[code]), "{who} {path}");
                     }
-                    if visible && route.contains("{list}") {
+                    if visible && route.contains("{pending}") {
+                        assert!(
+                            r.text.contains(&format!("data-pending=\"{}\"", pending[code])),
+                            "{who} {path}"
+                        );
+                    } else if visible && route.contains("{list}") {
                         assert!(
                             r.text.contains(&lists[code]) || r.text.starts_with("row,address,verdict"),
                             "{who} {path}: {}",

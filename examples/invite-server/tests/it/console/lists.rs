@@ -6,7 +6,7 @@
 use super::*;
 
 /// The CSRF token of the form posting to `action`.
-fn csrf_of(page: &Reply, action: &str) -> String {
+pub(super) fn csrf_of(page: &Reply, action: &str) -> String {
     let marker = format!("action=\"{action}\"");
     let at = page
         .text
