@@ -20,6 +20,7 @@ mod event;
 mod events;
 mod lists;
 mod pending;
+mod reports;
 pub(crate) mod store;
 
 use axum::Router;
@@ -68,6 +69,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/console/sign-out", post(auth::sign_out))
         .merge(lists::routes())
         .merge(pending::routes())
+        .merge(reports::routes())
 }
 
 /// The console speaks English for now.
@@ -119,6 +121,8 @@ pub(crate) fn page_with_head(
                     a href="/console" { "Events" }
                     " · "
                     a href="/console/pending" { "Waiting for approval" }
+                    " · "
+                    a href="/console/reports" { "Reports" }
                 }
                 div {
                     span class="muted" { "Signed in as " (user.address) " (" (user.describe()) ") " }

@@ -8,10 +8,11 @@
 //! administrator every organizer's.
 //!
 //! Sending to a list from the console is tested in [`lists`], approvals
-//! in [`pending`].
+//! in [`pending`], reports in [`reports`].
 
 mod lists;
 mod pending;
+mod reports;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -389,6 +390,10 @@ const ROUTES: &[&str] = &[
     "/console/lists/{list}/rows.csv",
     "/console/pending",
     "/console/pending/{pending}",
+    "/console/events/{event}/report",
+    "/console/events/{event}/report.csv",
+    "/console/organizers/{organizer}/report",
+    "/console/organizers/{organizer}/report.csv",
 ];
 
 async fn tenancy_over_every_route(db: Db) {
@@ -493,7 +498,8 @@ async fn tenancy_over_every_route(db: Db) {
         for route in ROUTES {
             let per_event = route.contains("{event}")
                 || route.contains("{list}")
-                || route.contains("{pending}");
+                || route.contains("{pending}")
+                || route.contains("{organizer}");
             let events: Vec<&String> = if per_event {
                 vec![&s.event, &other]
             } else {
@@ -503,7 +509,11 @@ async fn tenancy_over_every_route(db: Db) {
                 let path = route
                     .replace("{event}", code)
                     .replace("{list}", &lists[code])
-                    .replace("{pending}", &pending[code]);
+                    .replace("{pending}", &pending[code])
+                    .replace(
+                        "{organizer}",
+                        &if *code == s.event { 1 } else { second }.to_string(),
+                    );
                 let r = browser.get(&path).await;
                 if *who == "signed out" {
                     assert_eq!(r.status, StatusCode::SEE_OTHER, "{who} {path}");
@@ -519,7 +529,15 @@ async fn tenancy_over_every_route(db: Db) {
                         assert!(!r.text.contains("listed@example.net"), "{who} {path}");
                         assert!(!r.text.contains(&lists[code]), "{who} {path}");
                     }
-                    if visible && route.contains("{pending}") {
+                    if visible && route.contains("/report") {
+                        assert!(
+                            r.text.contains("data-report-of=")
+                                || r.text.contains("guest@example.net")
+                                || r.text.contains(code.as_str()),
+                            "{who} {path}: {}",
+                            r.text
+                        );
+                    } else if visible && route.contains("{pending}") {
                         assert!(
                             r.text.contains(&format!("data-pending=\"{}\"", pending[code])),
                             "{who} {path}"
