@@ -209,7 +209,11 @@ pub(crate) fn validate(s: &mut Settings) -> ApiResult<()> {
         if ratio < AA_TEXT {
             // The colour given is the one to change; with only a
             // background given, the background.
-            let given = if pointer == "/colors/text" { &c.text } else { &c.accent };
+            let given = if pointer == "/colors/text" {
+                &c.text
+            } else {
+                &c.accent
+            };
             let field = if given.is_none() && c.background.is_some() {
                 "/colors/background"
             } else {

@@ -155,6 +155,7 @@ pub(crate) async fn team_logo(Path(file): Path<String>) -> Response {
 pub(crate) async fn make(state: &AppState, scope: Scope, now: DateTime<Utc>) -> Result<(), String> {
     let p = state.pipeline();
     let landing = LandingDb(state.db());
+    let mut codes = Vec::with_capacity(272);
     for g in season(now.date_naive()) {
         let (home, zone, _) = TEAMS[g.home];
         let (away, _, _) = TEAMS[g.away];
@@ -187,6 +188,7 @@ pub(crate) async fn make(state: &AppState, scope: Scope, now: DateTime<Utc>) -> 
             .set_display(scope.owner, code.as_str(), &display, now)
             .await
             .map_err(|e| e.to_string())?;
+        codes.push(code.to_string());
     }
     let page = PageRecord {
         slug: SLUG.to_owned(),
@@ -206,7 +208,7 @@ pub(crate) async fn make(state: &AppState, scope: Scope, now: DateTime<Utc>) -> 
             },
             logo_url: None,
             background_url: None,
-            events: None,
+            events: Some(codes),
             group_by: GroupBy::Week,
             language: "en".to_owned(),
             private: false,

@@ -18,6 +18,10 @@ use crate::state::AppState;
 /// The most events a page shows.
 pub(crate) const MAX_SHOWN: usize = 1_000;
 
+/// Up to this many chosen events are looked up one by one; more, by
+/// reading the organizer's events.
+const FEW: usize = 20;
+
 /// One event as a page shows it.
 #[derive(Clone, Debug)]
 pub(crate) struct Shown {
@@ -93,7 +97,8 @@ pub(crate) async fn gather(state: &AppState, page: &PageRecord) -> ApiResult<Vec
     let displays = LandingDb(state.db()).displays(page.scope.owner).await?;
     let mut out = Vec::new();
     match &page.settings.events {
-        Some(codes) => {
+        // A few chosen events: each looked up.
+        Some(codes) if codes.len() <= FEW => {
             for code in codes {
                 let Ok(code) = EventCode::parse(code) else {
                     continue;
@@ -109,14 +114,28 @@ pub(crate) async fn gather(state: &AppState, page: &PageRecord) -> ApiResult<Vec
                 }
             }
         }
-        None => {
+        // Every upcoming event, or many chosen ones: the organizer's
+        // events read in pages.
+        chosen => {
+            let wanted: Option<std::collections::HashSet<&str>> = chosen
+                .as_ref()
+                .map(|c| c.iter().map(String::as_str).collect());
             let mut after: Option<EventCode> = None;
             loop {
                 let batch = store
                     .events(page.scope, after.as_ref(), 500)
                     .await
                     .map_err(calinvite_core::lifecycle::PipelineError::from)?;
-                out.extend(batch.iter().filter_map(|e| shown(e, &displays, now)));
+                out.extend(
+                    batch
+                        .iter()
+                        .filter(|e| {
+                            wanted
+                                .as_ref()
+                                .is_none_or(|w| w.contains(e.code().as_str()))
+                        })
+                        .filter_map(|e| shown(e, &displays, now)),
+                );
                 if batch.len() < 500 || out.len() >= MAX_SHOWN * 4 {
                     break;
                 }
@@ -188,8 +207,9 @@ pub(crate) fn group(events: Vec<Shown>, by: GroupBy, words: &Strings) -> Vec<Gro
 }
 
 /// A group id part from a category: lowercase ASCII letters and digits,
-/// other runs as one `-`, with a short hash when anything was dropped
-/// (so that two categories never share an id).
+/// other runs as one `-`, with a short hash when anything but spaces and
+/// dashes was dropped (so that two categories share an id only when they
+/// differ in case, and then share the group).
 pub(crate) fn slug(text: &str) -> String {
     let mut out = String::new();
     let mut lossy = false;
@@ -204,14 +224,13 @@ pub(crate) fn slug(text: &str) -> String {
                 out.push('-');
             }
         }
-        if c.is_ascii_uppercase() {
-            lossy = true;
-        }
     }
-    let mut out = out.trim_matches('-').chars().take(40).collect::<String>();
+    let trimmed = out.trim_matches('-');
+    lossy |= trimmed.len() > 40;
+    let mut out = trimmed.chars().take(40).collect::<String>();
     if lossy || out.is_empty() {
         use sha2::Digest as _;
-        let h = sha2::Sha256::digest(text.as_bytes());
+        let h = sha2::Sha256::digest(text.to_lowercase().as_bytes());
         out.push_str(&format!("-{:02x}{:02x}{:02x}", h[0], h[1], h[2]));
     }
     out.trim_start_matches('-').to_owned()

@@ -17,6 +17,7 @@ mod common;
 mod deploy;
 mod fuzz;
 mod hooks;
+mod landing;
 mod load;
 mod mail;
 mod newcomers;
