@@ -38,6 +38,8 @@ pub struct Config {
     pub demo: DemoConfig,
     /// Invitations from addresses that are not registered organizers yet.
     pub organizers: OrganizersConfig,
+    /// The public web pages: landing pages, call-to-action links, web RSVP.
+    pub web: WebConfig,
     /// Logs.
     pub log: LogConfig,
 }
@@ -54,6 +56,7 @@ impl Default for Config {
             webhooks: WebhooksSection::default(),
             demo: DemoConfig::default(),
             organizers: OrganizersConfig::default(),
+            web: WebConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -329,6 +332,55 @@ impl Default for WorkerSection {
     }
 }
 
+/// The public web pages (landing pages, call-to-action links, web RSVP
+/// and unsubscribe): who may send how much through them.
+///
+/// A public form that mails any address is a spam cannon unless it is
+/// limited. The limits are counted per process (as a reverse proxy's are):
+/// with several processes behind a load balancer, divide them.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct WebConfig {
+    /// Serve the public pages (default `true`).
+    pub enabled: bool,
+    /// Proxies whose `X-Forwarded-For` is believed, as addresses or CIDR
+    /// ranges (`"10.0.0.0/8"`, `"::1"`). Default: none — the client is
+    /// the peer of the connection. Never list a range that untrusted
+    /// clients can connect from: they could then choose their address.
+    pub trusted_proxies: Vec<String>,
+    /// Sends one client address may ask for per minute (default 20; one
+    /// submit costs one per event it asks for).
+    pub per_ip_per_minute: u32,
+    /// Sends one recipient address may be sent through the public pages
+    /// per hour (default 10).
+    pub per_address_per_hour: u32,
+    /// Invitations one organizer's public pages may send per hour (default
+    /// 10,000).
+    pub per_organizer_per_hour: u32,
+    /// Events one landing-page submit may ask for before a confirmation
+    /// mail is sent first instead (default 10).
+    pub max_events_per_submit: u32,
+    /// Leading zero bits a self-hosted proof-of-work challenge asks of
+    /// every public form (default 0: off). About 2^bits hashes in the
+    /// visitor's browser; 16–20 is a fraction of a second.
+    pub proof_of_work_bits: u8,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            enabled: true,
+            trusted_proxies: Vec::new(),
+            per_ip_per_minute: 20,
+            per_address_per_hour: 10,
+            per_organizer_per_hour: 10_000,
+            max_events_per_submit: 10,
+            proof_of_work_bits: 0,
+        }
+    }
+}
+
 /// Webhooks: what happens (answers, deliveries, event changes, held
 /// changes, list progress) posted to the endpoints tenants register, signed
 /// per the Standard Webhooks specification.
@@ -387,6 +439,10 @@ pub struct DemoConfig {
     /// The demo organizer's address: the one allowed to send calendar
     /// invitations to the ingest mailbox (default `organizer@example.com`).
     pub organizer_address: String,
+    /// Also make a demo landing page, `demo-season`: a generated 272-game
+    /// season of a fictional football league for the demo organizer
+    /// (default `true`).
+    pub season: bool,
 }
 
 impl Default for DemoConfig {
@@ -396,6 +452,7 @@ impl Default for DemoConfig {
             mail_domain: "invites.localhost".into(),
             organizer_name: "Demo Organizer".into(),
             organizer_address: "organizer@example.com".into(),
+            season: true,
         }
     }
 }
@@ -553,10 +610,27 @@ pub const ENV: &[(&str, &str)] = &[
         "webhooks.disable_after_hours",
     ),
     ("CALINVITE_WEBHOOKS_KEEP_LOG_DAYS", "webhooks.keep_log_days"),
+    ("CALINVITE_WEB_ENABLED", "web.enabled"),
+    ("CALINVITE_WEB_TRUSTED_PROXIES", "web.trusted_proxies"),
+    ("CALINVITE_WEB_PER_IP_PER_MINUTE", "web.per_ip_per_minute"),
+    (
+        "CALINVITE_WEB_PER_ADDRESS_PER_HOUR",
+        "web.per_address_per_hour",
+    ),
+    (
+        "CALINVITE_WEB_PER_ORGANIZER_PER_HOUR",
+        "web.per_organizer_per_hour",
+    ),
+    (
+        "CALINVITE_WEB_MAX_EVENTS_PER_SUBMIT",
+        "web.max_events_per_submit",
+    ),
+    ("CALINVITE_WEB_PROOF_OF_WORK_BITS", "web.proof_of_work_bits"),
     ("CALINVITE_DEMO_ENABLED", "demo.enabled"),
     ("CALINVITE_DEMO_MAIL_DOMAIN", "demo.mail_domain"),
     ("CALINVITE_DEMO_ORGANIZER_NAME", "demo.organizer_name"),
     ("CALINVITE_DEMO_ORGANIZER_ADDRESS", "demo.organizer_address"),
+    ("CALINVITE_DEMO_SEASON", "demo.season"),
     ("CALINVITE_ORGANIZERS_HOLD_HOURS", "organizers.hold_hours"),
     (
         "CALINVITE_ORGANIZERS_SELF_REGISTRATION",
@@ -710,6 +784,29 @@ impl Config {
                 "webhooks.disable_after_hours and webhooks.keep_log_days must be at least 1".into(),
             );
         }
+        let web = &self.web;
+        for p in &web.trusted_proxies {
+            if let Err(e) = crate::web::client::Cidr::parse(p) {
+                return bad(format!("web.trusted_proxies: {e}"));
+            }
+        }
+        if web.per_ip_per_minute == 0
+            || web.per_address_per_hour == 0
+            || web.per_organizer_per_hour == 0
+            || web.max_events_per_submit == 0
+        {
+            return bad(
+                "web.per_ip_per_minute, web.per_address_per_hour, web.per_organizer_per_hour \
+                 and web.max_events_per_submit must be at least 1"
+                    .into(),
+            );
+        }
+        if web.proof_of_work_bits > 28 {
+            return bad(
+                "web.proof_of_work_bits above 28 would take visitors minutes; use 0 (off) to 28"
+                    .into(),
+            );
+        }
         if let Some(url) = &self.database.url
             && !(url.starts_with("sqlite:")
                 || url.starts_with("postgres:")
@@ -792,6 +889,15 @@ fn typed_value(defaults: &toml::Table, path: &str, value: &str) -> Result<toml::
             "false" | "0" | "no" | "off" => toml::Value::Boolean(false),
             _ => return Err(format!("{value:?} is not true or false")),
         },
+        // A list of addresses, comma-separated (`10.0.0.0/8, ::1`).
+        Some(toml::Value::Array(_)) if path == "web.trusted_proxies" => toml::Value::Array(
+            value
+                .split(',')
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(|v| toml::Value::String(v.to_owned()))
+                .collect(),
+        ),
         // A list of whole numbers, comma-separated (`5,300,1800`).
         Some(toml::Value::Array(_)) => toml::Value::Array(
             value
@@ -866,6 +972,7 @@ mod tests {
                 p if p.ends_with("allow_private_targets") => "true",
                 p if p.ends_with("rate_per_second") => "2.5",
                 p if p.ends_with("schedule_seconds") => "1, 2,3",
+                "web.trusted_proxies" => "10.0.0.0/8",
                 p if p.contains("bytes") => "4096",
                 p if p.ends_with("port")
                     || p.ends_with("connections")
@@ -875,6 +982,7 @@ mod tests {
                     || p.ends_with("days")
                     || p.ends_with("concurrency")
                     || p.ends_with("batch")
+                    || p.starts_with("web.")
                     || p.starts_with("organizers.") =>
                 {
                     "3"
@@ -935,6 +1043,31 @@ mod tests {
         let e =
             Config::load(None, env(&[("CALINVITE_WEBHOOKS_TIMEOUT_SECONDS", "0")])).unwrap_err();
         assert!(e.to_string().contains("webhooks.timeout_seconds"), "{e}");
+    }
+
+    #[test]
+    fn web_settings_come_from_the_environment_and_are_checked() {
+        let c = Config::load(
+            None,
+            env(&[
+                ("CALINVITE_WEB_TRUSTED_PROXIES", "10.0.0.0/8, ::1"),
+                ("CALINVITE_WEB_PER_IP_PER_MINUTE", "7"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.web.trusted_proxies, ["10.0.0.0/8", "::1"]);
+        assert_eq!(c.web.per_ip_per_minute, 7);
+        let e = Config::load(
+            None,
+            env(&[("CALINVITE_WEB_TRUSTED_PROXIES", "10.0.0.0/40")]),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("web.trusted_proxies"), "{e}");
+        let e =
+            Config::load(None, env(&[("CALINVITE_WEB_PER_ADDRESS_PER_HOUR", "0")])).unwrap_err();
+        assert!(e.to_string().contains("web.per_address_per_hour"), "{e}");
+        let e = Config::load(None, env(&[("CALINVITE_WEB_PROOF_OF_WORK_BITS", "40")])).unwrap_err();
+        assert!(e.to_string().contains("proof_of_work_bits"), "{e}");
     }
 
     #[test]
