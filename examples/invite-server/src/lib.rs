@@ -111,6 +111,7 @@ pub mod keys;
 pub mod metrics;
 pub mod outbound;
 pub mod problem;
+pub mod public;
 mod router;
 mod server;
 mod state;

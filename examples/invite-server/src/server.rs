@@ -259,6 +259,20 @@ impl RunningServer {
         let http_addr = tcp
             .local_addr()
             .map_err(|e| StartError::new("the HTTP port", e))?;
+        // Web answer and unsubscribe links in invitations point at this
+        // server: every owner it serves carries its public URL.
+        let base = crate::public::links::links_base(
+            config.http.public_url.as_deref(),
+            &http_addr.to_string(),
+        )
+        .map_err(StartError)?;
+        let opened = Opened {
+            pipeline: pipeline.clone(),
+            db: db.clone(),
+        };
+        crate::public::links::update_owners(&opened, &base)
+            .await
+            .map_err(StartError)?;
         // Sign-in links for senders not registered yet point at this server.
         state.newcomers().set_link_base(
             config

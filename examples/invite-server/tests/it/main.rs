@@ -22,6 +22,7 @@ mod mail;
 mod newcomers;
 mod openapi;
 mod procs;
+mod public;
 mod scale_out;
 mod security;
 mod shutdown;
