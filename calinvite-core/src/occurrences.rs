@@ -144,6 +144,21 @@ pub fn is_occurrence(event: &Event, id: OccurrenceId) -> bool {
     hit
 }
 
+/// When occurrence `id` of `event` happens: its overridden time when it was
+/// moved, else the rule's (its id is its start; it lasts as long as the
+/// first occurrence).
+pub fn schedule_of(event: &Event, id: &OccurrenceId) -> Schedule {
+    let wanted = id.whole_seconds();
+    event
+        .overrides()
+        .iter()
+        .find(|o| o.id().whole_seconds() == wanted)
+        .map_or_else(
+            || crate::ics::instance_schedule(event.schedule(), id),
+            |o| *o.schedule(),
+        )
+}
+
 /// The instant an occurrence starts (a whole-day one: midnight UTC).
 fn start_instant(id: &OccurrenceId) -> DateTime<Utc> {
     match id {

@@ -108,6 +108,7 @@ pub mod config;
 mod db;
 pub mod extract;
 pub mod keys;
+mod landing;
 pub mod metrics;
 pub mod outbound;
 pub mod problem;
@@ -116,6 +117,7 @@ mod router;
 mod server;
 mod state;
 pub mod unregistered;
+pub mod web;
 pub mod webhooks;
 
 pub use config::Config;

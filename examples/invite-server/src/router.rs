@@ -91,6 +91,11 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(events::list_events, events::create_event))
         .routes(routes!(events::get_event, events::patch_event))
         .routes(routes!(events::cancel_event))
+        .routes(routes!(crate::public::api::cta_link))
+        .routes(routes!(
+            crate::public::api::get_cta_settings,
+            crate::public::api::patch_cta_settings
+        ))
         .routes(routes!(invitations::list_invitations, invitations::invite))
         .routes(routes!(invitations::get_invitation))
         .routes(routes!(lists::upload, lists::event_lists))
@@ -209,6 +214,7 @@ pub fn router(state: AppState) -> Router {
     let document = Arc::new(serde_json::to_vec(&api).unwrap_or_default());
     router
         .merge(crate::unregistered::pages::routes())
+        .merge(crate::web::routes(state.web().config().enabled))
         .route(
             "/openapi.json",
             get(move || {

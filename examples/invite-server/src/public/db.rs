@@ -52,9 +52,9 @@ pub(crate) async fn settings(d: &ServerDb, owner: OwnerId) -> DbResult<CtaSettin
     getrandom::fill(&mut bytes).map_err(|e| crate::db::DbError(format!("randomness: {e}")))?;
     use base64::Engine as _;
     let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-    let r = sqlx::query(d.sql(
-        "INSERT INTO invite_server_cta (owner, secret, signed_only) VALUES ($1, $2, 0)",
-    ))
+    let r = sqlx::query(
+        d.sql("INSERT INTO invite_server_cta (owner, secret, signed_only) VALUES ($1, $2, 0)"),
+    )
     .bind(id(owner.0)?)
     .bind(secret)
     .execute(d.pool())
@@ -71,13 +71,12 @@ pub(crate) async fn settings(d: &ServerDb, owner: OwnerId) -> DbResult<CtaSettin
 
 /// The owner's settings, if made.
 pub(crate) async fn find(d: &ServerDb, owner: OwnerId) -> DbResult<Option<CtaSettings>> {
-    let row = sqlx::query(d.sql(
-        "SELECT secret, signed_only FROM invite_server_cta WHERE owner = $1",
-    ))
-    .bind(id(owner.0)?)
-    .fetch_optional(d.pool())
-    .await
-    .map_err(db)?;
+    let row =
+        sqlx::query(d.sql("SELECT secret, signed_only FROM invite_server_cta WHERE owner = $1"))
+            .bind(id(owner.0)?)
+            .fetch_optional(d.pool())
+            .await
+            .map_err(db)?;
     row.map(|r| {
         Ok(CtaSettings {
             secret: r.try_get("secret").map_err(db)?,
@@ -88,7 +87,11 @@ pub(crate) async fn find(d: &ServerDb, owner: OwnerId) -> DbResult<Option<CtaSet
 }
 
 /// Sets whether the owner's links must be signed.
-pub(crate) async fn set_signed_only(d: &ServerDb, owner: OwnerId, on: bool) -> DbResult<CtaSettings> {
+pub(crate) async fn set_signed_only(
+    d: &ServerDb,
+    owner: OwnerId,
+    on: bool,
+) -> DbResult<CtaSettings> {
     settings(d, owner).await?;
     sqlx::query(d.sql("UPDATE invite_server_cta SET signed_only = $1 WHERE owner = $2"))
         .bind(i64::from(on))

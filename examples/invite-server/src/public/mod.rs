@@ -4,7 +4,7 @@
 //! (`/e/{code}`). No GET changes anything: mail scanners follow every link
 //! of a message, so each GET shows a page whose button posts the form.
 
-pub(crate) mod api;
+pub mod api;
 mod cta;
 mod db;
 pub mod links;
