@@ -94,7 +94,7 @@ pub(crate) async fn cta_link(
         Some(a) => {
             let address = calinvite_core::EmailAddress::parse(a.trim())
                 .map_err(|e| ApiError::bad_request(format!("address: {e}")))?;
-            let sig = super::cta::sign(&settings.secret, &event.code(), address.as_str());
+            let sig = super::cta::sign(&settings.secret, event.code(), address.as_str());
             let mut u = url::Url::parse(&page)
                 .map_err(|e| ApiError::bad_request(format!("the public URL: {e}")))?;
             u.query_pairs_mut()

@@ -157,7 +157,7 @@ fn refused_page(
     let body = html! {
         main id="main" class="wrap" data-sent="0" data-refused=(reason) {
             h1 { (t.cta_title) }
-            (event_card(&event.latest(), t))
+            (event_card(event.latest(), t))
             p.card role="alert" { (text) }
         }
     };
@@ -266,7 +266,7 @@ pub(super) async fn page(
     let body = html! {
         main id="main" class="wrap" data-page="cta" data-address-needed=[address.is_none().then_some("1")] {
             h1 { (t.cta_title) }
-            (event_card(&event.latest(), t))
+            (event_card(event.latest(), t))
             @if let Some(n) = note { p role="status" data-note { (n) } }
             (form(&code, &issued, address.as_ref(), name.as_deref(), sig, t))
         }
@@ -299,7 +299,7 @@ fn sent_page(lang: Lang, event: &StoredEvent, address: &EmailAddress, new: bool)
             p.card role="status" {
                 (if new { t.cta_sent } else { t.cta_already }) " " strong { (address.to_unicode()) }
             }
-            (event_card(&event.latest(), t))
+            (event_card(event.latest(), t))
         }
     };
     Shell::new(lang, t.cta_title).noindex().render(body)

@@ -109,7 +109,7 @@ pub(super) async fn page(
     let action = format!("/rsvp/{}", inv.token().as_str());
     let now = state.now();
     let upcoming = calinvite_core::occurrences::upcoming(
-        &event.latest(),
+        event.latest(),
         now,
         now + TimeDelta::days(AHEAD_DAYS),
         OCCURRENCES,
@@ -118,7 +118,7 @@ pub(super) async fn page(
         main id="main" class="wrap" data-page="rsvp"
             data-current=(inv.status().map_or("none", |s| s.keyword())) {
             h1 { (t.answer_title) }
-            (event_card(&event.latest(), t))
+            (event_card(event.latest(), t))
             p data-current-answer { strong { (t.your_answer) ": " } (label(inv.status(), t)) }
             form.card method="post" action=(action) {
                 (issued.field())
@@ -152,7 +152,7 @@ fn occurrence_form(
     issued: &csrf::Issued,
     t: &Strings,
 ) -> Markup {
-    let schedule = calinvite_core::occurrences::schedule_of(&event.latest(), id);
+    let schedule = calinvite_core::occurrences::schedule_of(event.latest(), id);
     let current = inv.answer_for(Some(*id));
     html! {
         form method="post" action=(action) data-occurrence=(occurrence_value(id)) {
@@ -241,7 +241,7 @@ pub(super) async fn submit(
             let body = html! {
                 main id="main" class="wrap" data-refused=(r.reason.as_str()) {
                     h1 { (t.refused_title) }
-                    (event_card(&event.latest(), t))
+                    (event_card(event.latest(), t))
                     p.card role="alert" { (refusal_text(&r, t)) }
                 }
             };
@@ -272,9 +272,9 @@ fn answered(
             data-occurrence=[instance.as_ref().map(occurrence_value)] {
             h1 { (t.recorded) ": " (label(Some(status), t)) }
             @if let Some(id) = &instance {
-                p { (super::when(&calinvite_core::occurrences::schedule_of(&event.latest(), id), t)) }
+                p { (super::when(&calinvite_core::occurrences::schedule_of(event.latest(), id), t)) }
             }
-            (event_card(&event.latest(), t))
+            (event_card(event.latest(), t))
             @if !applied { p.card role="status" { (t.recorded_not_applied) } }
             p { a href=(again) { (t.change_answer) } }
         }

@@ -42,7 +42,7 @@ pub(super) async fn page(
     let body = html! {
         main id="main" class="wrap" data-page="unsubscribe" {
             h1 { (t.unsubscribe_title) }
-            (event_card(&event.latest(), t))
+            (event_card(event.latest(), t))
             form.card method="post" action=(format!("/unsubscribe/{}", inv.token().as_str())) {
                 (issued.field())
                 (honeypot())
@@ -175,7 +175,7 @@ pub(super) async fn submit(
         main id="main" class="wrap" data-unsubscribed="1" {
             h1 { (t.unsubscribe_title) }
             p.card role="status" { (t.unsubscribed) " " strong { (address) } "." }
-            (event_card(&event.latest(), t))
+            (event_card(event.latest(), t))
         }
     };
     Shell::new(lang, t.unsubscribe_title).noindex().render(body)
