@@ -13,8 +13,7 @@ use crate::problem::{ApiError, ApiResult};
 use crate::state::AppState;
 
 /// The mailing tools whose merge tag a link template can carry.
-#[derive(Clone, Copy, Debug, Deserialize, Serialize, ToSchema, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Platform {
     /// Mailchimp (and Mandrill): `*|EMAIL|*`.
     Mailchimp,
@@ -27,6 +26,17 @@ pub enum Platform {
 }
 
 impl Platform {
+    /// The tool named `name`.
+    pub fn parse(name: &str) -> Option<Platform> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "mailchimp" => Some(Platform::Mailchimp),
+            "sendgrid" => Some(Platform::Sendgrid),
+            "sendgrid-legacy" => Some(Platform::SendgridLegacy),
+            "klaviyo" => Some(Platform::Klaviyo),
+            _ => None,
+        }
+    }
+
     /// The placeholder the tool replaces with the recipient's address.
     pub fn merge_tag(self) -> &'static str {
         match self {
@@ -44,8 +54,9 @@ impl Platform {
 pub struct CtaQuery {
     /// An address: the answer's `url` is signed for it.
     pub address: Option<String>,
-    /// A mailing tool: the answer's `template` carries its merge tag.
-    pub platform: Option<Platform>,
+    /// A mailing tool (`mailchimp`, `sendgrid`, `sendgrid-legacy`,
+    /// `klaviyo`): the answer's `template` carries its merge tag.
+    pub platform: Option<String>,
 }
 
 /// A call-to-action link.
@@ -87,13 +98,22 @@ pub(crate) async fn cta_link(
     ApiQuery(q): ApiQuery<CtaQuery>,
 ) -> ApiResult<Json<CtaLink>> {
     let event = find_event(&state, &caller, &code).await?;
+    let platform = match q.platform.as_deref() {
+        None => None,
+        Some(p) => Some(Platform::parse(p).ok_or_else(|| {
+            ApiError::field(
+                "platform",
+                "a platform is mailchimp, sendgrid, sendgrid-legacy or klaviyo",
+            )
+        })?),
+    };
     let settings = super::db::settings(state.db(), event.scope().owner).await?;
     let page = state.web().url(&format!("e/{}", event.code().as_str()));
     let url = match q.address.as_deref() {
         None => None,
         Some(a) => {
             let address = calinvite_core::EmailAddress::parse(a.trim())
-                .map_err(|e| ApiError::bad_request(format!("address: {e}")))?;
+                .map_err(|e| ApiError::field("address", e.to_string()))?;
             let sig = super::cta::sign(&settings.secret, event.code(), address.as_str());
             let mut u = url::Url::parse(&page)
                 .map_err(|e| ApiError::bad_request(format!("the public URL: {e}")))?;
@@ -103,14 +123,12 @@ pub(crate) async fn cta_link(
             Some(u.to_string())
         }
     };
-    let template = q
-        .platform
-        .map(|p| format!("{page}?email={}", p.merge_tag()));
+    let template = platform.map(|p| format!("{page}?email={}", p.merge_tag()));
     Ok(Json(CtaLink {
         page,
         url,
         template,
-        merge_tag: q.platform.map(|p| p.merge_tag().to_owned()),
+        merge_tag: platform.map(|p| p.merge_tag().to_owned()),
         signed_only: settings.signed_only,
     }))
 }
