@@ -699,3 +699,55 @@ async fn call_to_action_links_on_sqlite() {
 async fn call_to_action_links_on_postgres() {
     call_to_action_links(Db::Postgres).await;
 }
+
+/// An answer after the event's end follows the organizer's settings (by
+/// default recorded, not applied); the event's link sends no one.
+#[tokio::test]
+async fn late_answers_are_recorded_not_applied_and_ended_events_take_no_one() {
+    let s = TestServer::start(Db::Sqlite, |_| {}).await;
+    #[allow(clippy::disallowed_methods)]
+    let now = chrono::Utc::now();
+    let at = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%S").to_string();
+    let end = now + chrono::TimeDelta::seconds(4);
+    let made = s
+        .post(
+            "/v1/events",
+            json!({"organizer": 1, "summary": "Short call", "start": at(now - chrono::TimeDelta::minutes(1)),
+                   "end": at(end), "time_zone": "UTC"}),
+        )
+        .await;
+    let code = made.expect(201)["code"].as_str().unwrap().to_owned();
+    let guest = format!("{}@example.net", unique("l"));
+    let d = invite_and_read(&s, &code, &guest).await;
+    let mut b = Browser::default();
+    let page = b.get(&s, &d.rsvp("accept")).await;
+    #[allow(clippy::disallowed_methods)]
+    let wait = (end - chrono::Utc::now()).to_std().unwrap_or_default();
+    tokio::time::sleep(wait + std::time::Duration::from_secs(2)).await;
+    let token = token_of(&d.rsvp("accept"));
+    let r = b
+        .post(
+            &s,
+            &format!("/rsvp/{token}"),
+            &format!("answer=accepted&csrf={}", enc(&csrf_of(&page))),
+        )
+        .await;
+    assert_eq!(attr(&r, "data-answer"), Some("accepted"), "{}", r.text);
+    assert_eq!(attr(&r, "data-applied"), Some("0"), "{}", r.text);
+    let inv = invitation(&s, &code, &guest).await;
+    assert_eq!(inv["status"], "no-answer", "{inv}");
+    let late = inv["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["kind"] == "answer")
+        .unwrap();
+    assert_eq!(late["late"], true);
+    // The event's call-to-action link: over.
+    let over = b
+        .get(&s, &format!("/e/{code}?email=someone%40example.net"))
+        .await;
+    assert_eq!(over.status, 410, "{}", over.text);
+    assert_eq!(attr(&over, "data-refused"), Some("event-ended"));
+    s.stop().await;
+}
