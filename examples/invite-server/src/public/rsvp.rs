@@ -70,8 +70,9 @@ pub(crate) fn parse_occurrence(s: &str) -> Option<OccurrenceId> {
         .map(OccurrenceId::On)
 }
 
-/// The three buttons, `chosen` highlighted.
-fn buttons(chosen: Option<ParticipationStatus>, t: &Strings) -> Markup {
+/// The three buttons, `chosen` highlighted (and, when `clicked`, marked as
+/// the one clicked in the mail and focused).
+fn buttons(chosen: Option<ParticipationStatus>, clicked: bool, t: &Strings) -> Markup {
     let choices = [
         (ParticipationStatus::Accepted, t.yes),
         (ParticipationStatus::Tentative, t.maybe),
@@ -83,8 +84,8 @@ fn buttons(chosen: Option<ParticipationStatus>, t: &Strings) -> Markup {
                 @let on = chosen == Some(status);
                 button type="submit" name="answer" value=(status.keyword())
                     class=(if on { "btn btn-primary" } else { "btn" })
-                    data-chosen=[on.then_some("1")]
-                    autofocus[on] { (text) }
+                    data-chosen=[(on && clicked).then_some("1")]
+                    autofocus[on && clicked] { (text) }
             }
         }
     }
@@ -125,7 +126,7 @@ pub(super) async fn page(
                 (honeypot())
                 @if !upcoming.is_empty() { h2 { (t.whole_series) } }
                 p { (t.answer_intro) }
-                (buttons(Some(clicked), t))
+                (buttons(Some(clicked), true, t))
                 p.muted { (t.nothing_recorded) }
             }
             @if !upcoming.is_empty() {
@@ -157,10 +158,9 @@ fn occurrence_form(
     html! {
         form method="post" action=(action) data-occurrence=(occurrence_value(id)) {
             (issued.field())
-            (honeypot())
             input type="hidden" name="occurrence" value=(occurrence_value(id));
             p { strong { (super::when(&schedule, t)) } " — " span.muted { (label(current, t)) } }
-            (buttons(current, t))
+            (buttons(current, false, t))
         }
     }
 }

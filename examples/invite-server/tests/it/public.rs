@@ -376,6 +376,9 @@ async fn one_occurrence_answered(db: Db) {
     let mut b = Browser::default();
     let page = b.get(&s, &d.rsvp("accept")).await;
     assert_eq!(attr(&page, "data-occurrences"), Some("5"), "{}", page.text);
+    // One button marked as clicked, one honeypot: no id twice on the page.
+    assert_eq!(page.text.matches("data-chosen").count(), 1);
+    assert_eq!(page.text.matches("id=\"website\"").count(), 1);
     // The second date's form.
     let second_at = page
         .text
