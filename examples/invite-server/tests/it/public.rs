@@ -754,3 +754,36 @@ async fn late_answers_are_recorded_not_applied_and_ended_events_take_no_one() {
     assert_eq!(attr(&over, "data-refused"), Some("event-ended"));
     s.stop().await;
 }
+
+/// A flood from one network is held at `[web] per_ip_per_minute`, with
+/// `Retry-After`; nothing past the limit is sent.
+#[tokio::test]
+async fn a_flood_from_one_network_is_held() {
+    let s = TestServer::start(Db::Sqlite, |c| c.web.per_ip_per_minute = 2).await;
+    let e = s.event.clone();
+    let mut b = Browser::default();
+    let mut statuses = Vec::new();
+    let mut last = None;
+    for n in 0..3 {
+        let a = format!("{}-{n}@example.net", unique("ip"));
+        let p = b.get(&s, &format!("/e/{e}?email={}", enc(&a))).await;
+        let r = b
+            .post(
+                &s,
+                &format!("/e/{e}"),
+                &format!("email={}&csrf={}", enc(&a), enc(&csrf_of(&p))),
+            )
+            .await;
+        statuses.push(r.status.as_u16());
+        last = Some((a, r));
+    }
+    assert_eq!(statuses, vec![200, 200, 429]);
+    let (held, r) = last.unwrap();
+    assert!(r.headers.get("retry-after").is_some(), "{:?}", r.headers);
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    assert!(captured(&s.dir, &held).is_empty());
+    s.get(&format!("/v1/events/{e}/invitations/{held}"))
+        .await
+        .problem(404);
+    s.stop().await;
+}
