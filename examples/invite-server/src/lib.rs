@@ -105,6 +105,7 @@ pub mod admin;
 pub mod api;
 pub mod authres;
 pub mod config;
+mod console;
 mod db;
 pub mod extract;
 pub mod keys;

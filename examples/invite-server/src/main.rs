@@ -175,6 +175,10 @@ fn banner(server: &RunningServer) -> String {
                 s.push_str(&format!(
                     "Demo API key (a domain owner's; shown this once, never again — keep it):\n  {k}\n"
                 ));
+                s.push_str(&format!(
+                    "Console: {url}/console — sign in as {} (the link is mailed there).\n",
+                    d.console_admin
+                ));
                 k.clone()
             }
             None => {

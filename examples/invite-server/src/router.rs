@@ -18,8 +18,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::{
-    events, held, invitations, keys, lists, ops, organizers, pending, reports, suppressions,
-    webhooks,
+    admins, events, held, invitations, keys, lists, ops, organizers, pending, reports,
+    suppressions, webhooks,
 };
 use crate::problem::{ApiError, FieldError, PROBLEM_JSON, Problem};
 use crate::state::AppState;
@@ -80,6 +80,8 @@ impl utoipa::Modify for Security {
 fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(organizers::get_owner, organizers::patch_owner))
+        .routes(routes!(admins::list_admins, admins::add_admin))
+        .routes(routes!(admins::remove_admin))
         .routes(routes!(
             organizers::list_organizers,
             organizers::create_organizer

@@ -14,6 +14,7 @@
 mod api;
 mod binary;
 mod common;
+mod console;
 mod deploy;
 mod fuzz;
 mod hooks;
