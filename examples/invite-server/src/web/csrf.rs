@@ -412,6 +412,17 @@ mod tests {
         let _ = std::fs::remove_dir_all(dir);
     }
 
+    proptest::proptest! {
+        /// Any token is refused with a reason or decoded, never a panic;
+        /// proof of work of any shape is checked without a panic.
+        #[test]
+        fn any_token_is_read_safely(token in "\\PC{0,120}", bits in 0u8..24) {
+            let _ = decode(&token);
+            let _ = token_part(&token);
+            let _ = proof(bits, &token);
+        }
+    }
+
     #[test]
     fn proof_of_work_is_checked_when_asked_for() {
         assert!(proof(0, "tok").is_ok());

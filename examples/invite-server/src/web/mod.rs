@@ -276,6 +276,10 @@ pub(crate) fn routes(enabled: bool) -> Router<AppState> {
         .merge(crate::landing::routes())
         .merge(crate::public::routes())
         .layer(CompressionLayer::new())
+        // Not compressed: the console's pages carry form tokens next to
+        // what the visitor typed (a search), which compression would let
+        // an attacker guess byte by byte (BREACH).
+        .merge(crate::console::routes())
 }
 
 #[cfg(test)]
