@@ -467,12 +467,20 @@ async fn the_page_shows_upcoming_events_in_their_zones_with_og_json_ld_and_a_qr_
     .expect(200);
     assert!(!v.get("/p/season").await.text.contains("noindex"));
     // One event, large: the first to come, its box ticked.
-    s.call(Method::PATCH, "/v1/pages/season", Some(&s.key), Some(json!({"layout": "single"})))
-        .await
-        .expect(200);
+    s.call(
+        Method::PATCH,
+        "/v1/pages/season",
+        Some(&s.key),
+        Some(json!({"layout": "single"})),
+    )
+    .await
+    .expect(200);
     let one = v.get("/p/season").await.text;
     assert_eq!(one.matches("data-event=").count(), 1, "{one}");
-    assert!(one.contains("name=\"event\"") && one.contains(" checked"), "{one}");
+    assert!(
+        one.contains("name=\"event\"") && one.contains(" checked"),
+        "{one}"
+    );
     let js = v.get("/assets/landing.js").await;
     assert_eq!(js.status, 200);
     assert!(js.text.contains("data-select-all"));
