@@ -38,6 +38,8 @@ pub struct Config {
     pub demo: DemoConfig,
     /// Invitations from addresses that are not registered organizers yet.
     pub organizers: OrganizersConfig,
+    /// The public web pages: landing pages, call-to-action links, web RSVP.
+    pub web: WebConfig,
     /// Logs.
     pub log: LogConfig,
 }
@@ -54,6 +56,7 @@ impl Default for Config {
             webhooks: WebhooksSection::default(),
             demo: DemoConfig::default(),
             organizers: OrganizersConfig::default(),
+            web: WebConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -329,6 +332,55 @@ impl Default for WorkerSection {
     }
 }
 
+/// The public web pages (landing pages, call-to-action links, web RSVP
+/// and unsubscribe): who may send how much through them.
+///
+/// A public form that mails any address is a spam cannon unless it is
+/// limited. The limits are counted per process (as a reverse proxy's are):
+/// with several processes behind a load balancer, divide them.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct WebConfig {
+    /// Serve the public pages (default `true`).
+    pub enabled: bool,
+    /// Proxies whose `X-Forwarded-For` is believed, as addresses or CIDR
+    /// ranges (`"10.0.0.0/8"`, `"::1"`). Default: none — the client is
+    /// the peer of the connection. Never list a range that untrusted
+    /// clients can connect from: they could then choose their address.
+    pub trusted_proxies: Vec<String>,
+    /// Sends one client address may ask for per minute (default 20; one
+    /// submit costs one per event it asks for).
+    pub per_ip_per_minute: u32,
+    /// Sends one recipient address may be sent through the public pages
+    /// per hour (default 10).
+    pub per_address_per_hour: u32,
+    /// Invitations one organizer's public pages may send per hour (default
+    /// 10,000).
+    pub per_organizer_per_hour: u32,
+    /// Events one landing-page submit may ask for before a confirmation
+    /// mail is sent first instead (default 10).
+    pub max_events_per_submit: u32,
+    /// Leading zero bits a self-hosted proof-of-work challenge asks of
+    /// every public form (default 0: off). About 2^bits hashes in the
+    /// visitor's browser; 16–20 is a fraction of a second.
+    pub proof_of_work_bits: u8,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            enabled: true,
+            trusted_proxies: Vec::new(),
+            per_ip_per_minute: 20,
+            per_address_per_hour: 10,
+            per_organizer_per_hour: 10_000,
+            max_events_per_submit: 10,
+            proof_of_work_bits: 0,
+        }
+    }
+}
+
 /// Webhooks: what happens (answers, deliveries, event changes, held
 /// changes, list progress) posted to the endpoints tenants register, signed
 /// per the Standard Webhooks specification.
@@ -553,6 +605,22 @@ pub const ENV: &[(&str, &str)] = &[
         "webhooks.disable_after_hours",
     ),
     ("CALINVITE_WEBHOOKS_KEEP_LOG_DAYS", "webhooks.keep_log_days"),
+    ("CALINVITE_WEB_ENABLED", "web.enabled"),
+    ("CALINVITE_WEB_TRUSTED_PROXIES", "web.trusted_proxies"),
+    ("CALINVITE_WEB_PER_IP_PER_MINUTE", "web.per_ip_per_minute"),
+    (
+        "CALINVITE_WEB_PER_ADDRESS_PER_HOUR",
+        "web.per_address_per_hour",
+    ),
+    (
+        "CALINVITE_WEB_PER_ORGANIZER_PER_HOUR",
+        "web.per_organizer_per_hour",
+    ),
+    (
+        "CALINVITE_WEB_MAX_EVENTS_PER_SUBMIT",
+        "web.max_events_per_submit",
+    ),
+    ("CALINVITE_WEB_PROOF_OF_WORK_BITS", "web.proof_of_work_bits"),
     ("CALINVITE_DEMO_ENABLED", "demo.enabled"),
     ("CALINVITE_DEMO_MAIL_DOMAIN", "demo.mail_domain"),
     ("CALINVITE_DEMO_ORGANIZER_NAME", "demo.organizer_name"),
@@ -710,6 +778,29 @@ impl Config {
                 "webhooks.disable_after_hours and webhooks.keep_log_days must be at least 1".into(),
             );
         }
+        let web = &self.web;
+        for p in &web.trusted_proxies {
+            if let Err(e) = crate::web::client::Cidr::parse(p) {
+                return bad(format!("web.trusted_proxies: {e}"));
+            }
+        }
+        if web.per_ip_per_minute == 0
+            || web.per_address_per_hour == 0
+            || web.per_organizer_per_hour == 0
+            || web.max_events_per_submit == 0
+        {
+            return bad(
+                "web.per_ip_per_minute, web.per_address_per_hour, web.per_organizer_per_hour \
+                 and web.max_events_per_submit must be at least 1"
+                    .into(),
+            );
+        }
+        if web.proof_of_work_bits > 28 {
+            return bad(
+                "web.proof_of_work_bits above 28 would take visitors minutes; use 0 (off) to 28"
+                    .into(),
+            );
+        }
         if let Some(url) = &self.database.url
             && !(url.starts_with("sqlite:")
                 || url.starts_with("postgres:")
@@ -792,6 +883,15 @@ fn typed_value(defaults: &toml::Table, path: &str, value: &str) -> Result<toml::
             "false" | "0" | "no" | "off" => toml::Value::Boolean(false),
             _ => return Err(format!("{value:?} is not true or false")),
         },
+        // A list of addresses, comma-separated (`10.0.0.0/8, ::1`).
+        Some(toml::Value::Array(_)) if path == "web.trusted_proxies" => toml::Value::Array(
+            value
+                .split(',')
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(|v| toml::Value::String(v.to_owned()))
+                .collect(),
+        ),
         // A list of whole numbers, comma-separated (`5,300,1800`).
         Some(toml::Value::Array(_)) => toml::Value::Array(
             value

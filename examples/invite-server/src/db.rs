@@ -103,7 +103,14 @@ const WEBHOOKS: &[&str] = &[
 ];
 
 /// The migrations, in order.
-const MIGRATIONS: &[&[&str]] = &[FIRST, held::MIGRATION, WEBHOOKS];
+const MIGRATIONS: &[&[&str]] = &[
+    FIRST,
+    held::MIGRATION,
+    WEBHOOKS,
+    crate::web::MIGRATION,
+    crate::landing::MIGRATION,
+    crate::public::MIGRATION,
+];
 
 /// An API key as stored (never its secret).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -275,6 +282,34 @@ impl ServerDb {
             .await
             .map_err(db)?;
         Ok(())
+    }
+
+    // ------------------------------------------------------------- forms
+
+    /// Records a public form's nonce as spent (kept until `expires`, in
+    /// seconds since the epoch); `false` when it was spent already. Now and
+    /// then (about one call in a thousand, by the nonce's first letters) also forgets
+    /// the nonces expired before `now`.
+    pub(crate) async fn spend_form(&self, nonce: &str, expires: i64, now: i64) -> DbResult<bool> {
+        if nonce.starts_with('A') && nonce.as_bytes().get(1).is_some_and(|b| *b < b'E') {
+            sqlx::query(self.sql("DELETE FROM invite_server_spent_forms WHERE expires_at < $1"))
+                .bind(now)
+                .execute(&self.pool)
+                .await
+                .map_err(db)?;
+        }
+        let r = sqlx::query(
+            self.sql("INSERT INTO invite_server_spent_forms (nonce, expires_at) VALUES ($1, $2)"),
+        )
+        .bind(nonce.to_owned())
+        .bind(expires)
+        .execute(&self.pool)
+        .await;
+        match r {
+            Ok(_) => Ok(true),
+            Err(e) if is_unique_violation(&e) => Ok(false),
+            Err(e) => Err(db(e)),
+        }
     }
 
     // ------------------------------------------------------------- meta

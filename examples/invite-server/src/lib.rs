@@ -108,13 +108,16 @@ pub mod config;
 mod db;
 pub mod extract;
 pub mod keys;
+mod landing;
 pub mod metrics;
 pub mod outbound;
 pub mod problem;
+mod public;
 mod router;
 mod server;
 mod state;
 pub mod unregistered;
+pub mod web;
 pub mod webhooks;
 
 pub use config::Config;

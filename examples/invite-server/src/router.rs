@@ -209,6 +209,7 @@ pub fn router(state: AppState) -> Router {
     let document = Arc::new(serde_json::to_vec(&api).unwrap_or_default());
     router
         .merge(crate::unregistered::pages::routes())
+        .merge(crate::web::routes(state.web().config().enabled))
         .route(
             "/openapi.json",
             get(move || {

@@ -227,6 +227,28 @@ pub struct Stopped {
     pub still_queued: Option<u64>,
 }
 
+/// The key public forms are signed with: made by the first process to
+/// start on this database, read by every other.
+async fn form_key(db: &ServerDb) -> Result<[u8; 32], StartError> {
+    use base64::Engine as _;
+    let engine = base64::engine::general_purpose::STANDARD;
+    let mut fresh = [0u8; 32];
+    getrandom::fill(&mut fresh).map_err(|e| StartError::new("randomness for the form key", e))?;
+    db.note("web.form_key", &engine.encode(fresh))
+        .await
+        .map_err(|e| StartError::new("the server's tables", e))?;
+    let stored = db
+        .meta("web.form_key")
+        .await
+        .map_err(|e| StartError::new("the server's tables", e))?
+        .unwrap_or_default();
+    engine
+        .decode(stored)
+        .ok()
+        .and_then(|k| <[u8; 32]>::try_from(k).ok())
+        .ok_or_else(|| StartError("the stored form key (web.form_key) is damaged".into()))
+}
+
 impl RunningServer {
     /// Starts everything a configuration asks for.
     pub async fn start(config: Config) -> Result<RunningServer, StartError> {
@@ -259,6 +281,21 @@ impl RunningServer {
         let http_addr = tcp
             .local_addr()
             .map_err(|e| StartError::new("the HTTP port", e))?;
+        // The public pages: their address and the form key every process
+        // of this database shares.
+        let public = config
+            .http
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{http_addr}"));
+        let mut base = url::Url::parse(&public)
+            .map_err(|e| StartError::new(&format!("http.public_url {public:?}"), e))?;
+        if !base.path().ends_with('/') {
+            base.set_path(&format!("{}/", base.path()));
+        }
+        let key = form_key(&db).await?;
+        state.set_web(crate::web::Web::new(config.web.clone(), base, key));
+
         // Sign-in links for senders not registered yet point at this server.
         state.newcomers().set_link_base(
             config
@@ -336,11 +373,14 @@ impl RunningServer {
         let app = crate::router(state.clone());
         let (http_stop, mut stopped) = watch::channel(false);
         let http_task = tokio::spawn(async move {
-            axum::serve(tcp, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.wait_for(|s| *s).await;
-                })
-                .await
+            axum::serve(
+                tcp,
+                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            })
+            .await
         });
 
         // Lists left half fed, and answers to Idempotency-Keys a day old.

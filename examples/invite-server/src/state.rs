@@ -73,6 +73,7 @@ struct Inner {
     newcomers: Arc<Newcomers>,
     webhooks: WebhookMetrics,
     targets: OnceLock<TargetPolicy>,
+    web: OnceLock<Arc<crate::web::Web>>,
 }
 
 /// What the handlers share. Cheap to clone.
@@ -114,6 +115,7 @@ impl AppState {
             newcomers,
             webhooks: WebhookMetrics::default(),
             targets: OnceLock::new(),
+            web: OnceLock::new(),
         }))
     }
 
@@ -166,6 +168,35 @@ impl AppState {
     /// Which webhook targets endpoints may name.
     pub fn webhook_targets(&self) -> TargetPolicy {
         self.0.targets.get().copied().unwrap_or_default()
+    }
+
+    /// Sets the public web's configuration, address and form key (once, at
+    /// start).
+    pub fn set_web(&self, web: Arc<crate::web::Web>) {
+        let _ = self.0.web.set(web);
+    }
+
+    /// The public web. A state that was never given one (an application's
+    /// own router in a test) gets the default configuration on
+    /// `http://localhost/` with a key of this process.
+    pub fn web(&self) -> &Arc<crate::web::Web> {
+        self.0.web.get_or_init(|| {
+            let mut key = [0u8; 32];
+            if getrandom::fill(&mut key).is_err() {
+                tracing::error!("no randomness for the form key: public forms will be refused");
+            }
+            let base = url::Url::parse("http://localhost/").unwrap_or_else(|_| unreachable!());
+            crate::web::Web::new(crate::config::WebConfig::default(), base, key)
+        })
+    }
+
+    /// Takes `cost` from `key`'s allowance of the public pages now.
+    pub fn limit(
+        &self,
+        key: crate::web::Key<'_>,
+        cost: u32,
+    ) -> Result<(), crate::web::WebRejection> {
+        Ok(self.web().limits().check(key, cost, self.now())?)
     }
 
     /// The current time (the pipeline's clock).
