@@ -164,17 +164,12 @@ test('one occurrence of a recurring event answered on the web: recorded for that
   const context = await newContext(browser);
   const page = await newPage(context);
   await page.goto(link, { waitUntil: 'networkidle' });
-  // The page offers the occurrences (a select or radio buttons named occurrence).
-  const choices = await page.evaluate(() =>
-    [...document.querySelectorAll('[name=occurrence]')].flatMap((e) =>
-      e.tagName === 'SELECT' ? [...e.options].map((o) => o.value) : [e.value]),
-  );
-  const second = choices.find((v) => /20360609/.test(v.replace(/[-:]/g, '')));
+  // The page offers the next occurrences, each a form of its own with its
+  // RECURRENCE-ID value (data-occurrence) and the three buttons.
+  const choices = await page.locator('form[data-occurrence]').evaluateAll((fs) => fs.map((f) => f.dataset.occurrence));
+  const second = choices.find((v) => v.startsWith('20360609'));
   assert.ok(second, `the second occurrence (9 June 2036) is offered: ${JSON.stringify(choices)}`);
-  const field = page.locator('[name=occurrence]');
-  if ((await field.first().evaluate((e) => e.tagName)) === 'SELECT') await field.selectOption(second);
-  else await page.check(`[name=occurrence][value="${second}"]`);
-  const main = await submit(page, 'button[name=answer][value=declined]');
+  const main = await submit(page, `form[data-occurrence="${second}"] button[name=answer][value=declined]`);
   assert.equal(await main.getAttribute('data-answer'), 'declined');
   const inv = await invitation(code, to);
   assert.notEqual(inv.status, 'declined', 'the whole series is not declined');
