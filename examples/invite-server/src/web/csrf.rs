@@ -131,24 +131,14 @@ fn issue_at(state: &AppState, headers: &HeaderMap, purpose: &str, now: DateTime<
 /// Whether a request's `Origin` or `Sec-Fetch-Site` says it came from
 /// another site. (No header at all — an old browser, a script — is left to
 /// the token and the cookie.)
-///
-/// Browsers send `Origin: null` with a form of a page served with
-/// `Referrer-Policy: no-referrer`, as every page here is, even to its own
-/// origin; their `Sec-Fetch-Site: same-origin` then says where it came
-/// from. `null` without it (a sandboxed frame, a `data:` page, or a browser
-/// that does not say) is refused.
 fn cross_site(state: &AppState, headers: &HeaderMap) -> Option<String> {
-    let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
-    if let Some(site) = site
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
         && site.eq_ignore_ascii_case("cross-site")
     {
         return Some("the form was sent from another site".into());
     }
     let origin = headers.get(header::ORIGIN)?.to_str().ok()?;
     if origin == "null" {
-        if site.is_some_and(|s| s.eq_ignore_ascii_case("same-origin")) {
-            return None;
-        }
         return Some("the form was sent from a page with no origin".into());
     }
     let Ok(o) = url::Url::parse(origin) else {
@@ -326,18 +316,6 @@ mod tests {
         let mut fetch = headers.clone();
         fetch.insert("sec-fetch-site", HeaderValue::from_static("cross-site"));
         assert!(check(&state, &fetch, "landing:demo", &token).await.is_err());
-        let mut sandboxed = headers.clone();
-        sandboxed.insert(header::ORIGIN, HeaderValue::from_static("null"));
-        let e = check(&state, &sandboxed, "landing:demo", &token)
-            .await
-            .unwrap_err();
-        assert!(e.message().contains("no origin"), "{e:?}");
-        sandboxed.insert("sec-fetch-site", HeaderValue::from_static("same-site"));
-        assert!(
-            check(&state, &sandboxed, "landing:demo", &token)
-                .await
-                .is_err()
-        );
         // None of those spent it; the right one works, once.
         let mut same = headers.clone();
         same.insert(header::ORIGIN, HeaderValue::from_static("http://localhost"));
@@ -347,15 +325,6 @@ mod tests {
             .unwrap_err();
         assert!(e.message().contains("already sent"), "{e:?}");
         assert_eq!(e.status(), axum::http::StatusCode::FORBIDDEN);
-        // A browser's form from a page sent with no referrer: `Origin: null`
-        // and `Sec-Fetch-Site: same-origin`.
-        let fresh = issue(&state, &headers, "landing:demo");
-        let mut browser = headers.clone();
-        browser.insert(header::ORIGIN, HeaderValue::from_static("null"));
-        browser.insert("sec-fetch-site", HeaderValue::from_static("same-origin"));
-        check(&state, &browser, "landing:demo", fresh.token())
-            .await
-            .unwrap();
         // A page seen with the cookie already set sets no new one.
         let again = issue(&state, &headers, "landing:demo");
         let mut r = Response::new(axum::body::Body::empty());
