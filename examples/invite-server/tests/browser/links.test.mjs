@@ -14,7 +14,7 @@ import { pathToFileURL } from 'node:url';
 
 import { launch, newContext, newPage } from './lib/browser.mjs';
 import { hrefs, linksOf, readMessage } from './lib/mail.mjs';
-import { address, ctaLink, DEMO_SLUG, invite, prepare, registerLink } from './lib/pages.mjs';
+import { address, consoleLink, ctaLink, DEMO_SLUG, invite, prepare, registerLink } from './lib/pages.mjs';
 import { generousLimits, startServer } from './lib/server.mjs';
 import { assertUnchanged, snapshot } from './lib/state.mjs';
 
@@ -86,17 +86,20 @@ test('the snapshot sees a change: an invitation sent, an address suppressed', as
   assert.throws(() => assertUnchanged(invited, suppressed), /report|suppression list/);
 });
 
-test('the links of invitations, sign-in links and reports change nothing when followed', async (t) => {
+test('the links of invitations, sign-in links (registration, console) and reports change nothing when followed', async (t) => {
   // Invitations sent through the API (with one-click unsubscribe links).
   for (let i = 0; i < 3; i++) await invite(server, server.event, address('scan'));
   // A sign-in link for an address not registered yet.
   await registerLink(server);
+  // A console sign-in link for the demo organizer.
+  await consoleLink(server);
   // The event's report, mailed to the organizer.
   await server.ok('POST', `/v1/events/${server.event}/report/mail`, {});
   await server.settle();
   const links = await newLinks();
   assert.ok(links.length >= 1, 'the captured mail has links to this server');
   assert.ok(links.some((l) => l.url.includes('/register/')), 'the sign-in link is among them');
+  assert.ok(links.some((l) => l.url.includes('/console/sign-in/')), 'the console sign-in link is among them');
   await scan(links, [server.event]);
   t.diagnostic(`${links.length} links followed`);
 });

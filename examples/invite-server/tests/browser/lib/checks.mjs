@@ -166,7 +166,8 @@ export async function postForms(page) {
       .filter((f) => f.method.toLowerCase() === 'post')
       .map((f) => ({
         action: f.action,
-        fields: [...new FormData(f).entries()].map(([k, v]) => [k, String(v)]),
+        // As the browser sends it when its first submit button is pressed.
+        fields: [...new FormData(f, f.querySelector('[type=submit][name]') ?? undefined).entries()].map(([k, v]) => [k, String(v)]),
         hasCsrf: !!f.querySelector('input[type=hidden][name=csrf]'),
       })),
   );

@@ -12,6 +12,7 @@
 //   replay   — statuses a replayed form may get (default: 403)
 //   status   — the page's own status (default 200)
 
+import { postForm, Visitor } from './http.mjs';
 import { findLink, readMessage } from './mail.mjs';
 
 let serial = 0;
@@ -68,6 +69,29 @@ export function ctaLink(server, to = address('cta'), name = 'Cta Guest', event =
   return u.toString();
 }
 
+/** The demo organizer's address (it signs in to the console). */
+export const ORGANIZER = 'organizer@example.com';
+
+/** A console sign-in link mailed to the demo organizer (`/console/sign-in/{token}`). */
+export async function consoleLink(server) {
+  const before = (await server.mailTo(ORGANIZER)).length;
+  const v = new Visitor('127.0.0.1', server.origin);
+  const page = await v.get(server.url('/console/sign-in'));
+  if (page.status !== 200) throw new Error(`/console/sign-in: ${page.status}`);
+  const form = postForm(page.text, server.base);
+  const r = await v.post(form.action, [...form.fields.filter(([k]) => k !== 'email'), ['email', ORGANIZER]]);
+  if (r.status !== 200) throw new Error(`POST /console/sign-in: ${r.status} ${r.text.slice(0, 300)}`);
+  const mails = await server.waitForMail(ORGANIZER, before + 1);
+  for (const m of mails.slice(before).reverse()) {
+    try {
+      return findLink(await readMessage(m.path), /\/console\/sign-in\/[^/?#]+$/);
+    } catch {
+      // another notice to the organizer
+    }
+  }
+  throw new Error('no console sign-in link mailed to the demo organizer');
+}
+
 export const DEMO_SLUG = 'demo-season';
 
 export const PAGES = [
@@ -83,6 +107,20 @@ export const PAGES = [
     module: 'unregistered',
     open: async (s) => s.url(`/register/${'A'.repeat(43)}`),
     status: 404,
+  },
+  {
+    name: 'console-sign-in',
+    module: 'console',
+    open: async (s) => s.url('/console/sign-in'),
+    form: true,
+    fields: { email: () => ORGANIZER },
+  },
+  {
+    name: 'console-sign-in-link',
+    module: 'console',
+    open: (s) => consoleLink(s),
+    form: true,
+    replay: [400, 403, 404, 410],
   },
   {
     name: 'landing',
