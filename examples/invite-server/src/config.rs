@@ -966,6 +966,7 @@ mod tests {
                 p if p.ends_with("allow_private_targets") => "true",
                 p if p.ends_with("rate_per_second") => "2.5",
                 p if p.ends_with("schedule_seconds") => "1, 2,3",
+                "web.trusted_proxies" => "10.0.0.0/8",
                 p if p.contains("bytes") => "4096",
                 p if p.ends_with("port")
                     || p.ends_with("connections")
@@ -975,6 +976,7 @@ mod tests {
                     || p.ends_with("days")
                     || p.ends_with("concurrency")
                     || p.ends_with("batch")
+                    || p.starts_with("web.")
                     || p.starts_with("organizers.") =>
                 {
                     "3"
@@ -1035,6 +1037,31 @@ mod tests {
         let e =
             Config::load(None, env(&[("CALINVITE_WEBHOOKS_TIMEOUT_SECONDS", "0")])).unwrap_err();
         assert!(e.to_string().contains("webhooks.timeout_seconds"), "{e}");
+    }
+
+    #[test]
+    fn web_settings_come_from_the_environment_and_are_checked() {
+        let c = Config::load(
+            None,
+            env(&[
+                ("CALINVITE_WEB_TRUSTED_PROXIES", "10.0.0.0/8, ::1"),
+                ("CALINVITE_WEB_PER_IP_PER_MINUTE", "7"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.web.trusted_proxies, ["10.0.0.0/8", "::1"]);
+        assert_eq!(c.web.per_ip_per_minute, 7);
+        let e = Config::load(
+            None,
+            env(&[("CALINVITE_WEB_TRUSTED_PROXIES", "10.0.0.0/40")]),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("web.trusted_proxies"), "{e}");
+        let e =
+            Config::load(None, env(&[("CALINVITE_WEB_PER_ADDRESS_PER_HOUR", "0")])).unwrap_err();
+        assert!(e.to_string().contains("web.per_address_per_hour"), "{e}");
+        let e = Config::load(None, env(&[("CALINVITE_WEB_PROOF_OF_WORK_BITS", "40")])).unwrap_err();
+        assert!(e.to_string().contains("proof_of_work_bits"), "{e}");
     }
 
     #[test]

@@ -110,6 +110,7 @@ const MIGRATIONS: &[&[&str]] = &[
     crate::web::MIGRATION,
     crate::landing::MIGRATION,
     crate::public::MIGRATION,
+    crate::console::MIGRATION,
 ];
 
 /// An API key as stored (never its secret).

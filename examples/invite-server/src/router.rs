@@ -18,8 +18,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::{
-    events, held, invitations, keys, lists, ops, organizers, pending, reports, suppressions,
-    webhooks,
+    admins, events, held, invitations, keys, lists, ops, organizers, pending, reports,
+    suppressions, webhooks,
 };
 use crate::problem::{ApiError, FieldError, PROBLEM_JSON, Problem};
 use crate::state::AppState;
@@ -80,6 +80,8 @@ impl utoipa::Modify for Security {
 fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(organizers::get_owner, organizers::patch_owner))
+        .routes(routes!(admins::list_admins, admins::add_admin))
+        .routes(routes!(admins::remove_admin))
         .routes(routes!(
             organizers::list_organizers,
             organizers::create_organizer
@@ -91,6 +93,11 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(events::list_events, events::create_event))
         .routes(routes!(events::get_event, events::patch_event))
         .routes(routes!(events::cancel_event))
+        .routes(routes!(crate::public::api::cta_link))
+        .routes(routes!(
+            crate::public::api::get_cta_settings,
+            crate::public::api::patch_cta_settings
+        ))
         .routes(routes!(invitations::list_invitations, invitations::invite))
         .routes(routes!(invitations::get_invitation))
         .routes(routes!(lists::upload, lists::event_lists))

@@ -61,6 +61,9 @@ pub struct Demo {
     pub ingest: String,
     /// A demo event, to invite people to.
     pub event: String,
+    /// The address that may sign in to the console as the domain owner
+    /// (`owner@` the demo's mail domain).
+    pub console_admin: String,
     /// The domain owner's API key — only on the start that made it
     /// (it is never stored, so never shown again).
     pub key: Option<String>,
@@ -296,6 +299,20 @@ impl RunningServer {
         let key = form_key(&db).await?;
         state.set_web(crate::web::Web::new(config.web.clone(), base, key));
 
+        // Web answer and unsubscribe links in invitations point at this
+        // server: every owner it serves carries its public URL.
+        let base = crate::public::links::links_base(
+            config.http.public_url.as_deref(),
+            &http_addr.to_string(),
+        )
+        .map_err(StartError)?;
+        let opened = Opened {
+            pipeline: pipeline.clone(),
+            db: db.clone(),
+        };
+        crate::public::links::update_owners(&opened, &base)
+            .await
+            .map_err(StartError)?;
         // Sign-in links for senders not registered yet point at this server.
         state.newcomers().set_link_base(
             config
@@ -556,6 +573,7 @@ async fn demo(state: &AppState, config: &Config) -> Result<Option<Demo>, StartEr
             organizer_address: config.demo.organizer_address.clone(),
             ingest: owner.ingest.as_str().to_owned(),
             event,
+            console_admin: format!("owner@{}", config.demo.mail_domain),
             key: None,
         }));
     }
@@ -623,6 +641,10 @@ async fn demo(state: &AppState, config: &Config) -> Result<Option<Demo>, StartEr
     let key = crate::api::keys::make_key(state, scope.owner, None, "demo owner key (first start)")
         .await
         .map_err(|e| fail(&e))?;
+    let console_admin = format!("owner@{}", d.mail_domain).to_lowercase();
+    db.add_console_admin(scope.owner, &console_admin, now)
+        .await
+        .map_err(|e| fail(&e))?;
     tracing::info!(owner = scope.owner.0, event = %code, "demo tenant made");
     Ok(Some(Demo {
         owner: scope.owner,
@@ -630,6 +652,7 @@ async fn demo(state: &AppState, config: &Config) -> Result<Option<Demo>, StartEr
         organizer_address: d.organizer_address.clone(),
         ingest: tenant.owner().ingest.as_str().to_owned(),
         event: code.to_string(),
+        console_admin,
         key: Some(key.key),
     }))
 }

@@ -21,6 +21,7 @@ use crate::extract::{Caller, Tenant, decode_cursor, encode_cursor};
 use crate::problem::{ApiError, ApiResult};
 use crate::state::AppState;
 
+pub mod admins;
 pub mod events;
 pub mod held;
 pub mod invitations;

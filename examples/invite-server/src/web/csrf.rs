@@ -42,6 +42,7 @@ pub struct Issued {
     token: String,
     cookie: Option<String>,
     secure: bool,
+    pow_bits: u8,
 }
 
 impl Issued {
@@ -50,9 +51,18 @@ impl Issued {
         &self.token
     }
 
-    /// The hidden field that carries it.
+    /// The hidden field that carries it — and, when the server asks for
+    /// proof of work (`[web] proof_of_work_bits`), the script that does
+    /// it when the button is pressed.
     pub fn field(&self) -> Markup {
-        html! { input type="hidden" name=(FIELD) value=(self.token); }
+        html! {
+            @if self.pow_bits > 0 {
+                input type="hidden" name=(FIELD) value=(self.token) data-pow=(self.pow_bits);
+                script src="/assets/pow.js" defer {}
+            } @else {
+                input type="hidden" name=(FIELD) value=(self.token);
+            }
+        }
     }
 
     /// Sets the cookie on `response` when the browser had none.
@@ -125,6 +135,7 @@ fn issue_at(state: &AppState, headers: &HeaderMap, purpose: &str, now: DateTime<
         token: URL_SAFE_NO_PAD.encode(raw),
         cookie: new_cookie,
         secure,
+        pow_bits: web.config().proof_of_work_bits,
     }
 }
 
@@ -132,14 +143,23 @@ fn issue_at(state: &AppState, headers: &HeaderMap, purpose: &str, now: DateTime<
 /// another site. (No header at all — an old browser, a script — is left to
 /// the token and the cookie.)
 fn cross_site(state: &AppState, headers: &HeaderMap) -> Option<String> {
-    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
-        && site.eq_ignore_ascii_case("cross-site")
+    let site = headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_ascii_lowercase);
+    if let Some(site) = &site
+        && site != "same-origin"
+        && site != "none"
     {
         return Some("the form was sent from another site".into());
     }
     let origin = headers.get(header::ORIGIN)?.to_str().ok()?;
     if origin == "null" {
-        return Some("the form was sent from a page with no origin".into());
+        // A browser that withholds the origin (a page with no referrer, a
+        // sandboxed frame) is believed only when it says the request is
+        // its own site's.
+        return (site.as_deref() != Some("same-origin"))
+            .then(|| "the form was sent from a page with no origin".into());
     }
     let Ok(o) = url::Url::parse(origin) else {
         return Some("the form's origin is not an address".into());
@@ -165,7 +185,54 @@ pub async fn check(
     token: &str,
 ) -> Result<(), WebRejection> {
     verify(state, headers, purpose, token, state.now())?;
-    spend(state, token, state.now()).await
+    spend(state, token_part(token), state.now()).await
+}
+
+/// The token without the proof of work appended to it.
+fn token_part(field: &str) -> &str {
+    field.split('.').next().unwrap_or_default()
+}
+
+/// Leading zero bits of SHA-256(`token` ":" `n`).
+fn work_bits(token: &str, n: &str) -> u32 {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::new()
+        .chain_update(token.as_bytes())
+        .chain_update(b":")
+        .chain_update(n.as_bytes())
+        .finalize();
+    let mut bits = 0;
+    for b in digest {
+        bits += b.leading_zeros();
+        if b != 0 {
+            break;
+        }
+    }
+    bits
+}
+
+/// Checks the proof of work appended to a form's token (`token.n`).
+fn proof(bits: u8, field: &str) -> Result<(), WebRejection> {
+    if bits == 0 {
+        return Ok(());
+    }
+    let mut parts = field.split('.');
+    let token = parts.next().unwrap_or_default();
+    let n = parts
+        .next()
+        .filter(|n| !n.is_empty() && n.len() <= 12 && n.bytes().all(|b| b.is_ascii_digit()));
+    let Some(n) = n else {
+        return Err(WebRejection::forbidden(
+            "this form needs its check done in the browser first (JavaScript must be on); \
+             open the page again and press the button",
+        ));
+    };
+    if work_bits(token, n) < u32::from(bits) {
+        return Err(WebRejection::forbidden(
+            "the browser's check of this form is wrong: open the page again",
+        ));
+    }
+    Ok(())
 }
 
 fn decode(token: &str) -> Option<([u8; 16], i64, [u8; 32])> {
@@ -200,6 +267,8 @@ pub(crate) fn verify(
              and send it from there",
         ));
     };
+    let field = token;
+    let token = token_part(field);
     let Some((nonce, expiry, tag)) = decode(token) else {
         return Err(WebRejection::forbidden(
             "the form's security token is damaged: open the page again",
@@ -216,7 +285,7 @@ pub(crate) fn verify(
             "the form was open too long and has expired: open the page again",
         ));
     }
-    Ok(())
+    proof(state.web().config().proof_of_work_bits, field)
 }
 
 /// Records the token's nonce; refuses a token already spent.
@@ -316,9 +385,15 @@ mod tests {
         let mut fetch = headers.clone();
         fetch.insert("sec-fetch-site", HeaderValue::from_static("cross-site"));
         assert!(check(&state, &fetch, "landing:demo", &token).await.is_err());
+        fetch.insert("sec-fetch-site", HeaderValue::from_static("same-site"));
+        assert!(check(&state, &fetch, "landing:demo", &token).await.is_err());
+        let mut null = headers.clone();
+        null.insert(header::ORIGIN, HeaderValue::from_static("null"));
+        assert!(check(&state, &null, "landing:demo", &token).await.is_err());
         // None of those spent it; the right one works, once.
         let mut same = headers.clone();
-        same.insert(header::ORIGIN, HeaderValue::from_static("http://localhost"));
+        same.insert(header::ORIGIN, HeaderValue::from_static("null"));
+        same.insert("sec-fetch-site", HeaderValue::from_static("same-origin"));
         check(&state, &same, "landing:demo", &token).await.unwrap();
         let e = check(&state, &same, "landing:demo", &token)
             .await
@@ -335,5 +410,33 @@ mod tests {
         let e = verify(&state, &headers, "landing:demo", again.token(), late).unwrap_err();
         assert!(e.message().contains("expired"), "{e:?}");
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    proptest::proptest! {
+        /// Any token is refused with a reason or decoded, never a panic;
+        /// proof of work of any shape is checked without a panic.
+        #[test]
+        fn any_token_is_read_safely(token in "\\PC{0,120}", bits in 0u8..24) {
+            let _ = decode(&token);
+            let _ = token_part(&token);
+            let _ = proof(bits, &token);
+        }
+    }
+
+    #[test]
+    fn proof_of_work_is_checked_when_asked_for() {
+        assert!(proof(0, "tok").is_ok());
+        let e = proof(8, "tok").unwrap_err();
+        assert!(e.message().contains("JavaScript"), "{e:?}");
+        assert!(proof(8, "tok.12x").is_err());
+        assert!(proof(8, "tok.1234567890123").is_err());
+        let n = (0..100_000u32)
+            .find(|n| work_bits("tok", &n.to_string()) >= 8)
+            .unwrap();
+        assert!(proof(8, &format!("tok.{n}")).is_ok());
+        let wrong = (0..100_000u32)
+            .find(|n| work_bits("tok", &n.to_string()) < 8)
+            .unwrap();
+        assert!(proof(8, &format!("tok.{wrong}")).is_err());
     }
 }

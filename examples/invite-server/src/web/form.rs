@@ -267,4 +267,32 @@ mod tests {
         // A repeated single field is refused, not half read.
         assert!(read("email=a&email=b").is_err());
     }
+
+    proptest::proptest! {
+        /// Any body is read or refused with a 400, never a panic.
+        #[test]
+        fn any_body_is_read_or_refused(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400)) {
+            if let Err(e) = parse::<Submit>(&Bytes::from(body)) {
+                proptest::prop_assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+            }
+        }
+
+        /// What a browser encodes is read back as it was typed.
+        #[test]
+        fn fields_round_trip(email in "\\PC{0,40}", events in proptest::collection::vec("\\PC{0,12}", 0..6), name in proptest::option::of("\\PC{0,20}")) {
+            let mut enc = form_urlencoded::Serializer::new(String::new());
+            enc.append_pair("email", &email);
+            for e in &events {
+                enc.append_pair("event", e);
+            }
+            if let Some(n) = &name {
+                enc.append_pair("name", n);
+            }
+            let body = Bytes::from(enc.finish());
+            let s: Submit = parse(&body).unwrap();
+            proptest::prop_assert_eq!(s.email, email);
+            proptest::prop_assert_eq!(s.event, events);
+            proptest::prop_assert_eq!(s.name, name);
+        }
+    }
 }

@@ -244,6 +244,25 @@ async fn site_css() -> Response {
     r
 }
 
+/// The proof-of-work script of public forms (when `[web]
+/// proof_of_work_bits` asks for it).
+const POW_JS: &str = include_str!("assets/pow.js");
+
+async fn pow_js() -> Response {
+    let mut r = POW_JS.into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/javascript; charset=utf-8"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    page::secure(h, None);
+    r
+}
+
 /// The public pages' routes (compressed): the stylesheet, the landing
 /// pages and the pages behind links in mail. Empty when `[web] enabled`
 /// is off.
@@ -253,9 +272,14 @@ pub(crate) fn routes(enabled: bool) -> Router<AppState> {
     }
     Router::new()
         .route("/assets/site.css", get(site_css))
+        .route("/assets/pow.js", get(pow_js))
         .merge(crate::landing::routes())
         .merge(crate::public::routes())
         .layer(CompressionLayer::new())
+        // Not compressed: the console's pages carry form tokens next to
+        // what the visitor typed (a search), which compression would let
+        // an attacker guess byte by byte (BREACH).
+        .merge(crate::console::routes())
 }
 
 #[cfg(test)]

@@ -12,7 +12,8 @@ use super::Lang;
 /// policy that allows this server's own stylesheet and scripts, inline
 /// style only with `nonce`, images from this server and `https:` (an
 /// organizer's logo), forms only to this server, and no framing; no
-/// referrer (the page's URL may hold a token); no type sniffing.
+/// referrer to other sites (the page's URL may hold a token; its own site
+/// gets it, so that a form's `POST` carries its origin); no type sniffing.
 pub fn secure(h: &mut HeaderMap, nonce: Option<&str>) {
     let style = nonce.map_or_else(
         || "style-src 'self'".to_owned(),
@@ -27,7 +28,7 @@ pub fn secure(h: &mut HeaderMap, nonce: Option<&str>) {
     }
     for (name, value) in [
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::REFERRER_POLICY, "no-referrer"),
+        (header::REFERRER_POLICY, "same-origin"),
         (header::X_FRAME_OPTIONS, "DENY"),
     ] {
         h.insert(name, HeaderValue::from_static(value));

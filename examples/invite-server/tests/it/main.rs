@@ -14,6 +14,7 @@
 mod api;
 mod binary;
 mod common;
+mod console;
 mod deploy;
 mod fuzz;
 mod hooks;
@@ -22,6 +23,7 @@ mod mail;
 mod newcomers;
 mod openapi;
 mod procs;
+mod public;
 mod scale_out;
 mod security;
 mod shutdown;
