@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 import { launch, newContext, newPage, VIEWPORTS } from './lib/browser.mjs';
-import { assertAccessible, assertKeyboardReach, postForms, tabTo } from './lib/checks.mjs';
+import { assertAccessible, assertKeyboardReach, focusStart, postForms, tabTo } from './lib/checks.mjs';
 import { pages, prepare } from './lib/pages.mjs';
 import { generousLimits, startServer } from './lib/server.mjs';
 import { assertUnchanged, snapshot } from './lib/state.mjs';
@@ -50,14 +50,13 @@ function value(p, name) {
 
 /** Fills `p`'s fields and ticks its boxes with the keyboard, then submits with `key`. */
 async function submitByKeyboard(p, page, key) {
-  await page.evaluate(() => document.activeElement?.blur());
   for (const name of Object.keys(p.fields ?? {})) {
-    await page.evaluate(() => window.scrollTo(0, 0));
-    await page.evaluate(() => document.activeElement?.blur());
+    await focusStart(page);
     await tabTo(page, (n) => document.activeElement?.getAttribute('name') === n, name);
     await page.keyboard.type(value(p, name));
   }
   for (const name of p.ticks ?? []) {
+    await focusStart(page);
     await tabTo(page, (n) => document.activeElement?.getAttribute('name') === n && document.activeElement.type === 'checkbox', name);
     await page.keyboard.press('Space');
     assert.equal(await page.evaluate(() => document.activeElement.checked), true, `${p.name}: Space ticks a box`);
