@@ -11,8 +11,17 @@ import assert from 'node:assert/strict';
  */
 export async function snapshot(server, { events = [] } = {}) {
   await server.settle();
+  // Some mail is written after the answer, outside the queue (the console's
+  // sign-in link): the count must hold still for a moment.
+  let captured = (await server.captured()).length;
+  for (let i = 0; i < 40; i++) {
+    await new Promise((r) => setTimeout(r, 250));
+    const now = (await server.captured()).length;
+    if (now === captured) break;
+    captured = now;
+  }
   const s = {
-    captured: (await server.captured()).length,
+    captured,
     report: await server.ok('GET', '/v1/owner/report'),
     events: await server.all('/v1/events'),
     suppressions: await server.all('/v1/suppressions'),
