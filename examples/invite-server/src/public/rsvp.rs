@@ -21,9 +21,11 @@ use crate::web::{Key, Lang, Shell, WebForm, WebRejection, csrf, honeypot};
 
 /// Form purpose of the answer buttons.
 const PURPOSE: &str = "rsvp";
-/// Occurrences of a recurring event offered, and how far ahead.
+/// Occurrences of a recurring event offered: the next ten, however far
+/// ahead the series starts (the expansion itself is bounded), within thirty
+/// years.
 const OCCURRENCES: usize = 10;
-const AHEAD_DAYS: i64 = 366;
+const AHEAD_DAYS: i64 = 366 * 30;
 
 /// The answer a link or button names.
 fn answer_of(word: &str) -> Option<ParticipationStatus> {
