@@ -121,7 +121,11 @@ pub(crate) async fn body_of(state: &AppState, rec: &ListRecord) -> ApiResult<Lis
     })
 }
 
-pub(crate) async fn find_list(state: &AppState, caller: &Caller, id: &str) -> ApiResult<ListRecord> {
+pub(crate) async fn find_list(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> ApiResult<ListRecord> {
     state
         .db()
         .list(id)

@@ -184,7 +184,11 @@ pub(crate) async fn event_pending(
     Ok(Json(open.iter().map(|p| body(p, true)).collect()))
 }
 
-pub(crate) async fn find_pending(state: &AppState, caller: &Caller, id: &str) -> ApiResult<PendingChange> {
+pub(crate) async fn find_pending(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> ApiResult<PendingChange> {
     let pid = PendingChangeId::new(id);
     for scope in scopes(state, caller, None).await? {
         if let Some(p) = state

@@ -21,14 +21,16 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse as _, Redirect, Response};
 use axum::routing::{get, post};
-use calinvite_core::list::ListReader;
 use calinvite_core::lifecycle::{ListRow, RowVerdict};
+use calinvite_core::list::ListReader;
 use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::{ConsoleUser, page, page_with_head, web_error};
 use crate::api::find_event;
-use crate::api::lists::{ListBody, body_of, csv_response, find_list, move_list, rows_csv, store_list};
+use crate::api::lists::{
+    ListBody, body_of, csv_response, find_list, move_list, rows_csv, store_list,
+};
 use crate::problem::ApiError;
 use crate::state::AppState;
 use crate::web::{WebRejection, csrf};
@@ -171,7 +173,13 @@ async fn form_page(
         }
         (lists_table(&lists))
     };
-    let mut r = page(&state, &headers, &user, &format!("Send {summary} to a list"), body);
+    let mut r = page(
+        &state,
+        &headers,
+        &user,
+        &format!("Send {summary} to a list"),
+        body,
+    );
     issued.attach(&mut r);
     Ok(r)
 }
@@ -232,7 +240,8 @@ async fn preview(
     let mut entries = Vec::new();
     for entry in reader {
         entries.push(
-            entry.map_err(|e| WebRejection::bad_request(format!("the list cannot be read: {e}")))?,
+            entry
+                .map_err(|e| WebRejection::bad_request(format!("the list cannot be read: {e}")))?,
         );
     }
     let rows: Vec<ListRow> = state
@@ -341,8 +350,8 @@ async fn progress(
     } else {
         l.state.as_str()
     };
-    let refresh = (l.state == "running" && !done)
-        .then(|| html! { meta http-equiv="refresh" content="2"; });
+    let refresh =
+        (l.state == "running" && !done).then(|| html! { meta http-equiv="refresh" content="2"; });
     let issued = csrf::issue(&state, &headers, CONTROL);
     let p = &l.progress;
     let body = html! {

@@ -116,24 +116,24 @@ pub(crate) fn page_with_head(
         shell = shell.head(head);
     }
     let mut r = shell.render(html! {
-            header class="console-bar" {
-                nav aria-label="Console" {
-                    a href="/console" { "Events" }
-                    " · "
-                    a href="/console/pending" { "Waiting for approval" }
-                    " · "
-                    a href="/console/reports" { "Reports" }
-                }
-                div {
-                    span class="muted" { "Signed in as " (user.address) " (" (user.describe()) ") " }
-                    form method="post" action="/console/sign-out" {
-                        (issued.field())
-                        button type="submit" class="btn" { "Sign out" }
-                    }
+        header class="console-bar" {
+            nav aria-label="Console" {
+                a href="/console" { "Events" }
+                " · "
+                a href="/console/pending" { "Waiting for approval" }
+                " · "
+                a href="/console/reports" { "Reports" }
+            }
+            div {
+                span class="muted" { "Signed in as " (user.address) " (" (user.describe()) ") " }
+                form method="post" action="/console/sign-out" {
+                    (issued.field())
+                    button type="submit" class="btn" { "Sign out" }
                 }
             }
-            main class="wrap" id="main" { (body) }
-        });
+        }
+        main class="wrap" id="main" { (body) }
+    });
     issued.attach(&mut r);
     r
 }

@@ -167,9 +167,17 @@ async fn one(
     let state_word = calinvite_core::Keyword::keyword(p.state);
     let issued = csrf::issue(&state, &headers, RESOLVE);
     let rows: [(&str, Option<&str>, &str); 4] = [
-        ("Title", old.as_ref().map(|o| o.summary.as_str()), &new.summary),
+        (
+            "Title",
+            old.as_ref().map(|o| o.summary.as_str()),
+            &new.summary,
+        ),
         ("When", old.as_ref().map(|o| o.when.as_str()), &new.when),
-        ("Where", old.as_ref().map(|o| o.location.as_str()), &new.location),
+        (
+            "Where",
+            old.as_ref().map(|o| o.location.as_str()),
+            &new.location,
+        ),
         (
             "Description",
             old.as_ref().map(|o| o.description.as_str()),
@@ -227,7 +235,13 @@ async fn one(
             }
         }
     };
-    let mut r = page(&state, &headers, &user, "A change waiting for approval", body);
+    let mut r = page(
+        &state,
+        &headers,
+        &user,
+        "A change waiting for approval",
+        body,
+    );
     issued.attach(&mut r);
     Ok(r)
 }

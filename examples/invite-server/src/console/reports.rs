@@ -262,7 +262,13 @@ async fn owner_page(
         (counts(&body))
         p { a class="btn" href="/console/owner/report.csv" download { "Each organizer (CSV)" } }
     };
-    Ok(page(&state, &headers, &user, "Report: every organizer", html))
+    Ok(page(
+        &state,
+        &headers,
+        &user,
+        "Report: every organizer",
+        html,
+    ))
 }
 
 /// `GET /console/owner/report.csv`: the API's.

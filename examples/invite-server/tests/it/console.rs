@@ -435,7 +435,10 @@ async fn tenancy_over_every_route(db: Db) {
             .await
             .unwrap();
         let r = Reply::from(r).await;
-        lists.insert(code.clone(), r.expect(202)["id"].as_str().unwrap().to_owned());
+        lists.insert(
+            code.clone(),
+            r.expect(202)["id"].as_str().unwrap().to_owned(),
+        );
     }
 
     // A change held for approval on each event.
@@ -539,12 +542,14 @@ async fn tenancy_over_every_route(db: Db) {
                         );
                     } else if visible && route.contains("{pending}") {
                         assert!(
-                            r.text.contains(&format!("data-pending=\"{}\"", pending[code])),
+                            r.text
+                                .contains(&format!("data-pending=\"{}\"", pending[code])),
                             "{who} {path}"
                         );
                     } else if visible && route.contains("{list}") {
                         assert!(
-                            r.text.contains(&lists[code]) || r.text.starts_with("row,address,verdict"),
+                            r.text.contains(&lists[code])
+                                || r.text.starts_with("row,address,verdict"),
                             "{who} {path}: {}",
                             r.text
                         );

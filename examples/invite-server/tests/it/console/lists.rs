@@ -59,7 +59,11 @@ async fn send_a_list(db: Db) {
     .expect(201);
     let mut b = sign_in(&s, ORGANIZER).await;
     let event = b.get(&format!("/console/events/{e}")).await;
-    assert!(event.text.contains(&format!("href=\"/console/events/{e}/lists\"")));
+    assert!(
+        event
+            .text
+            .contains(&format!("href=\"/console/events/{e}/lists\""))
+    );
     let form = b.get(&format!("/console/events/{e}/lists")).await;
     assert_eq!(form.status, 200);
     assert!(form.text.contains("data-empty=\"lists\""));
@@ -90,9 +94,9 @@ async fn send_a_list(db: Db) {
         (8, "invited"),
     ] {
         assert!(
-            preview
-                .text
-                .contains(&format!("data-row-verdict=\"{verdict}\" data-row=\"{row}\"")),
+            preview.text.contains(&format!(
+                "data-row-verdict=\"{verdict}\" data-row=\"{row}\""
+            )),
             "row {row} {verdict}: {}",
             preview.text
         );

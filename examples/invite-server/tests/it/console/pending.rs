@@ -3,8 +3,8 @@
 //! under the default rule); approving it sends it to them only; rejecting
 //! sends nothing; another organizer does not find it.
 
-use super::*;
 use super::lists::csrf_of;
+use super::*;
 
 async fn approve_and_reject(db: Db) {
     let s = TestServer::start(db, |_| {}).await;
@@ -52,12 +52,22 @@ async fn approve_and_reject(db: Db) {
     let mut b = sign_in(&s, ORGANIZER).await;
     let list = b.get("/console/pending").await;
     assert_eq!(list.status, 200);
-    assert!(list.text.contains(&format!("data-pending=\"{id}\"")), "{}", list.text);
+    assert!(
+        list.text.contains(&format!("data-pending=\"{id}\"")),
+        "{}",
+        list.text
+    );
     let one = b.get(&format!("/console/pending/{id}")).await;
     assert_eq!(one.status, 200, "{}", one.text);
     assert!(one.text.contains("data-audience=\"2\""), "{}", one.text);
-    assert!(one.text.contains("data-audience-answer=\"accepted\">accepted: 1"));
-    assert!(one.text.contains("data-audience-answer=\"tentative\">tentative: 1"));
+    assert!(
+        one.text
+            .contains("data-audience-answer=\"accepted\">accepted: 1")
+    );
+    assert!(
+        one.text
+            .contains("data-audience-answer=\"tentative\">tentative: 1")
+    );
     for (g, shown) in [
         ("yes@example.net", true),
         ("maybe@example.net", true),
@@ -65,8 +75,7 @@ async fn approve_and_reject(db: Db) {
         ("silent@example.net", false),
     ] {
         assert_eq!(
-            one.text
-                .contains(&format!("data-audience-address=\"{g}\"")),
+            one.text.contains(&format!("data-audience-address=\"{g}\"")),
             shown,
             "{g}"
         );

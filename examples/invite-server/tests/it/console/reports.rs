@@ -3,8 +3,8 @@
 //! administrators only, and an event's report mailed to the signed-in
 //! address.
 
-use super::*;
 use super::lists::csrf_of;
+use super::*;
 
 fn shown(page: &Reply, what: &str) -> u64 {
     let marker = format!("data-count=\"{what}\">");
@@ -33,7 +33,11 @@ async fn reports(db: Db) {
 
     let mut b = sign_in(&s, ORGANIZER).await;
     let event = b.get(&format!("/console/events/{e}")).await;
-    assert!(event.text.contains(&format!("href=\"/console/events/{e}/report\"")));
+    assert!(
+        event
+            .text
+            .contains(&format!("href=\"/console/events/{e}/report\""))
+    );
     let page = b.get(&format!("/console/events/{e}/report")).await;
     assert_eq!(page.status, 200, "{}", page.text);
     assert_eq!(shown(&page, "invitations"), 3);
@@ -95,9 +99,7 @@ async fn reports(db: Db) {
     assert!(text.contains("text/csv"), "{text}");
     let page = owner.get(&format!("/console/events/{e}/report")).await;
     let before = captured(&s.dir, OWNER_ADMIN).len();
-    let r = owner
-        .post(&mail, &[("csrf", &csrf_of(&page, &mail))])
-        .await;
+    let r = owner.post(&mail, &[("csrf", &csrf_of(&page, &mail))]).await;
     assert_eq!(r.status, 200, "{}", r.text);
     eventually("the report mailed to the administrator", || async {
         captured(&s.dir, OWNER_ADMIN).get(before).cloned()
