@@ -11,8 +11,13 @@
 # independent checkers themselves, on first use: openapi-spec-validator,
 # schemathesis and the webhook checker from PyPI, each in a virtual
 # environment of its own, and Debian's systemd package when systemd-analyze is
-# missing; examples/invite-server/scripts/.) Fails loudly when something is missing:
-# no test is ever skipped for want of a tool.
+# missing; examples/invite-server/scripts/.) Then the invite server's browser
+# tests (examples/invite-server/scripts/browser-tests.sh): its public pages in
+# Debian's headless Chromium (the `chromium` package, installed when
+# /usr/bin/chromium is missing) driven by playwright-core, the npm packages
+# pinned in examples/invite-server/tests/browser/package-lock.json (`npm ci`).
+# Fails loudly when something is missing: no test is ever skipped for want of
+# a tool.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -69,6 +74,13 @@ fi
 
 say "cargo test --workspace"
 cargo test --workspace --locked "$@"
+
+# The invite server's public pages in a real browser: accessibility
+# (axe-core), keyboard use, CSRF and replays, links in delivered mail that
+# must change nothing, the landing page's and the recipients' flows, abuse
+# limits. Builds the binary and installs Chromium and the npm packages.
+say "browser tests (examples/invite-server/scripts/browser-tests.sh)"
+"$root/examples/invite-server/scripts/browser-tests.sh"
 
 # The store under load: 100,000 messages drained by concurrent workers, and a
 # 100,000-message fan-out whose workers are killed with SIGKILL hundreds of

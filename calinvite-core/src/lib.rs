@@ -150,6 +150,7 @@ pub mod lifecycle;
 pub mod list;
 pub mod manual;
 mod mime;
+pub mod occurrences;
 mod recurrence;
 mod revision;
 #[cfg(feature = "serde")]

@@ -18,7 +18,10 @@ fn fail(e: impl std::fmt::Display) -> AdminError {
 
 /// Registers a domain owner for `domain` with the next free id, its
 /// mailboxes `create@`, `rsvp@` and `bounces@` the domain, and makes its
-/// key (returned, to be shown once).
+/// key (returned, to be shown once). It takes the links base the server's
+/// other owners carry (see [`crate::public::links`]); the first owner of a
+/// database gets it at the next start, or from
+/// [`update_owners`](crate::public::links::update_owners).
 pub async fn add_owner(
     opened: &Opened,
     domain: &str,
@@ -49,7 +52,21 @@ pub async fn add_owner(
     if name.is_empty() {
         return Err(AdminError("a domain owner needs a name".into()));
     }
-    let owner = DomainOwner::new(id, name, domain, ingest, reply, bounce);
+    let mut owner = DomainOwner::new(id, name, domain, ingest, reply, bounce);
+    // The server's links base, which every owner it serves carries (the
+    // start brings them all to the configured one).
+    for other in db.owners().await.map_err(fail)? {
+        if let Some(base) = p
+            .store()
+            .owner(other)
+            .await
+            .map_err(fail)?
+            .and_then(|o| o.links_base)
+        {
+            owner.links_base = Some(base);
+            break;
+        }
+    }
     p.register_owner(owner.clone()).await.map_err(fail)?;
     let key = make_key_in(db, id, None, "domain owner key", now)
         .await

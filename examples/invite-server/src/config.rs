@@ -439,6 +439,10 @@ pub struct DemoConfig {
     /// The demo organizer's address: the one allowed to send calendar
     /// invitations to the ingest mailbox (default `organizer@example.com`).
     pub organizer_address: String,
+    /// Also make a demo landing page, `demo-season`: a generated 272-game
+    /// season of a fictional football league for the demo organizer
+    /// (default `true`).
+    pub season: bool,
 }
 
 impl Default for DemoConfig {
@@ -448,6 +452,7 @@ impl Default for DemoConfig {
             mail_domain: "invites.localhost".into(),
             organizer_name: "Demo Organizer".into(),
             organizer_address: "organizer@example.com".into(),
+            season: true,
         }
     }
 }
@@ -625,6 +630,7 @@ pub const ENV: &[(&str, &str)] = &[
     ("CALINVITE_DEMO_MAIL_DOMAIN", "demo.mail_domain"),
     ("CALINVITE_DEMO_ORGANIZER_NAME", "demo.organizer_name"),
     ("CALINVITE_DEMO_ORGANIZER_ADDRESS", "demo.organizer_address"),
+    ("CALINVITE_DEMO_SEASON", "demo.season"),
     ("CALINVITE_ORGANIZERS_HOLD_HOURS", "organizers.hold_hours"),
     (
         "CALINVITE_ORGANIZERS_SELF_REGISTRATION",

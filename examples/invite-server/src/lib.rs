@@ -113,7 +113,7 @@ mod landing;
 pub mod metrics;
 pub mod outbound;
 pub mod problem;
-mod public;
+pub mod public;
 mod router;
 mod server;
 mod state;

@@ -249,6 +249,12 @@ async fn add_owner(config: Config, domain: &str, name: &str) -> Result<(), Strin
     let (owner, key) = invite_server::admin::add_owner(&opened, domain, name)
         .await
         .map_err(|e| e.to_string())?;
+    // Its web answer and unsubscribe links point at this server.
+    let base = invite_server::public::links::links_base(
+        config.http.public_url.as_deref(),
+        &config.http.listen,
+    )?;
+    invite_server::public::links::update_owners(&opened, &base).await?;
     let d = &owner.mail_domain;
     out(&format!(
         "domain owner {} registered for {d}: point the domain's MX at this server's SMTP listener\n\

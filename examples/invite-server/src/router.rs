@@ -21,6 +21,7 @@ use crate::api::{
     admins, events, held, invitations, keys, lists, ops, organizers, pending, reports,
     suppressions, webhooks,
 };
+use crate::landing::api as landing_api;
 use crate::problem::{ApiError, FieldError, PROBLEM_JSON, Problem};
 use crate::state::AppState;
 
@@ -49,6 +50,7 @@ problem details (`application/problem+json`). Lists are paged with `limit` and \
         (name = "keys", description = "API keys"),
         (name = "held invitations", description = "Invitations from addresses that are not registered organizers yet, held until they register"),
         (name = "webhooks", description = "Webhook endpoints: answers, deliveries, event changes, held changes and list progress, posted and signed (Standard Webhooks)"),
+        (name = "landing pages", description = "Public pages of an organizer's upcoming events, where visitors ask for invitations; events' display extras"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
 )]
@@ -93,6 +95,11 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(events::list_events, events::create_event))
         .routes(routes!(events::get_event, events::patch_event))
         .routes(routes!(events::cancel_event))
+        .routes(routes!(crate::public::api::cta_link))
+        .routes(routes!(
+            crate::public::api::get_cta_settings,
+            crate::public::api::patch_cta_settings
+        ))
         .routes(routes!(invitations::list_invitations, invitations::invite))
         .routes(routes!(invitations::get_invitation))
         .routes(routes!(lists::upload, lists::event_lists))
@@ -130,6 +137,13 @@ fn routes() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(webhooks::rotate_secret))
         .routes(routes!(webhooks::list_deliveries))
+        .routes(routes!(landing_api::list_pages, landing_api::create_page))
+        .routes(routes!(
+            landing_api::get_page,
+            landing_api::patch_page,
+            landing_api::delete_page
+        ))
+        .routes(routes!(landing_api::get_display, landing_api::put_display))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))

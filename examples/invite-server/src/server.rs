@@ -299,6 +299,20 @@ impl RunningServer {
         let key = form_key(&db).await?;
         state.set_web(crate::web::Web::new(config.web.clone(), base, key));
 
+        // Web answer and unsubscribe links in invitations point at this
+        // server: every owner it serves carries its public URL.
+        let base = crate::public::links::links_base(
+            config.http.public_url.as_deref(),
+            &http_addr.to_string(),
+        )
+        .map_err(StartError)?;
+        let opened = Opened {
+            pipeline: pipeline.clone(),
+            db: db.clone(),
+        };
+        crate::public::links::update_owners(&opened, &base)
+            .await
+            .map_err(StartError)?;
         // Sign-in links for senders not registered yet point at this server.
         state.newcomers().set_link_base(
             config
@@ -624,6 +638,11 @@ async fn demo(state: &AppState, config: &Config) -> Result<Option<Demo>, StartEr
     db.note("demo_event", code.as_str())
         .await
         .map_err(|e| fail(&e))?;
+    if d.season {
+        crate::landing::demo::make(state, scope, now)
+            .await
+            .map_err(|e| fail(&e))?;
+    }
     let key = crate::api::keys::make_key(state, scope.owner, None, "demo owner key (first start)")
         .await
         .map_err(|e| fail(&e))?;

@@ -10,6 +10,7 @@
 //! [`refresh_refusal`], [`delivered_changes`] and [`bounce_changes`] are pure.
 
 use super::*;
+use crate::OccurrenceId;
 use crate::lifecycle::engine::Answer;
 
 impl<S: Store, T: Transport> Pipeline<S, T> {
@@ -21,7 +22,28 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
         token: &InvitationToken,
         status: ParticipationStatus,
     ) -> Result<Outcome, PipelineError> {
-        let result = self.web_answer_at(owner, token, status, self.now()).await;
+        let result = self
+            .web_answer_at(owner, token, status, None, self.now())
+            .await;
+        self.finished("web_answer", result)
+    }
+
+    /// An answer given on calinvite's web page for one occurrence of a
+    /// recurring event (`instance`, its original start). Refused
+    /// (as [`RefusalReason::NoAnswer`], the reason a mailed answer naming no instance gets) when the event does not repeat
+    /// or `instance` is not one of its occurrences, as far as
+    /// [`crate::occurrences::is_occurrence`] can tell.
+    #[tracing::instrument(name = "web_answer", skip_all, fields(owner = owner.0, status = status.as_str()))]
+    pub async fn web_answer_instance(
+        &self,
+        owner: OwnerId,
+        token: &InvitationToken,
+        status: ParticipationStatus,
+        instance: OccurrenceId,
+    ) -> Result<Outcome, PipelineError> {
+        let result = self
+            .web_answer_at(owner, token, status, Some(instance), self.now())
+            .await;
         self.finished("web_answer", result)
     }
 
@@ -30,6 +52,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
         owner: OwnerId,
         token: &InvitationToken,
         status: ParticipationStatus,
+        instance: Option<OccurrenceId>,
         now: DateTime<Utc>,
     ) -> Result<Outcome, PipelineError> {
         let owner = self.owner(owner).await?;
@@ -44,6 +67,23 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
             return self.refuse(owner.id, None, None, r, Vec::new(), now).await;
         };
         let answer = Answer::web(status);
+        let Some(instance) = instance else {
+            return self.answer(&owner, inv, &|_| Ok(answer.clone()), now).await;
+        };
+        let event = self.store.event(owner.id, &inv.code).await?;
+        if let Some(r) = event.and_then(|e| instance_refusal(&e.latest, instance)) {
+            return self
+                .refuse(
+                    owner.id,
+                    Some(inv.scope),
+                    Some(&inv.code),
+                    r,
+                    Vec::new(),
+                    now,
+                )
+                .await;
+        }
+        let answer = answer.for_instance(instance);
         self.answer(&owner, inv, &|_| Ok(answer.clone()), now).await
     }
 
@@ -624,6 +664,23 @@ fn refresh_refusal(
     }
 }
 
+/// Why a web answer for `instance` of `event` is refused: the event does
+/// not repeat, or `instance` is none of its occurrences.
+fn instance_refusal(event: &Event, instance: OccurrenceId) -> Option<Refusal> {
+    if !event.is_recurring() {
+        return Some(Refusal::new(
+            RefusalReason::NoAnswer,
+            "the event does not repeat: answer it as a whole",
+        ));
+    }
+    (!crate::occurrences::is_occurrence(event, instance)).then(|| {
+        Refusal::new(
+            RefusalReason::NoAnswer,
+            "the event has no occurrence at that time",
+        )
+    })
+}
+
 /// The current revision (`sequence`) queued again for an invitation, as a
 /// new copy (its own message key), and the invitation holding it.
 fn resend_changes(inv: &Invitation, sequence: Sequence, now: DateTime<Utc>) -> Vec<Change> {
@@ -743,6 +800,32 @@ mod tests {
         assert_eq!(*expected, 3);
         assert_eq!(invitation.copies, 1);
         assert_eq!(invitation.sequence_held, Some(Sequence::INITIAL.next()));
+    }
+
+    #[test]
+    fn a_web_answer_names_an_occurrence_of_a_repeating_event_or_is_refused() {
+        use super::super::fixtures;
+        let weekly = fixtures::weekly();
+        let on = |d| OccurrenceId::On(NaiveDate::from_ymd_opt(2026, 12, d).expect("day"));
+        assert_eq!(instance_refusal(&weekly.latest, on(8)), None);
+        assert_eq!(instance_refusal(&weekly.latest, on(22)), None);
+        let reason = |r: Option<Refusal>| r.map(|r| r.reason);
+        // The fifth week is past COUNT=4; a Wednesday is no instance.
+        assert_eq!(
+            reason(instance_refusal(&weekly.latest, on(29))),
+            Some(RefusalReason::NoAnswer)
+        );
+        assert_eq!(
+            reason(instance_refusal(&weekly.latest, on(2))),
+            Some(RefusalReason::NoAnswer)
+        );
+        let once = fixtures::event("Invoice due", false);
+        let refused = instance_refusal(&once.latest, on(1)).expect("refused");
+        assert!(
+            refused.detail.contains("does not repeat"),
+            "{}",
+            refused.detail
+        );
     }
 
     #[test]

@@ -258,6 +258,80 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
         .await
     }
 
+    /// A dry run: the verdict each of `entries` would get if fed now to a
+    /// new list named `name` of event `code` — invalid, duplicate, already
+    /// invited, refused (suppressed, own address, the event over …) or
+    /// invited — decided by the same rules as [`Pipeline::feed_list`] over
+    /// what the store holds, without recording, inviting or queuing
+    /// anything. The rows' `job` is empty and an invited row's token is a
+    /// placeholder. Rows are decided as one list (a repeated address is a
+    /// duplicate wherever it repeats).
+    pub async fn preview_list(
+        &self,
+        scope: Scope,
+        code: &EventCode,
+        name: &str,
+        entries: &[ListEntry],
+    ) -> Result<Vec<ListRow>, PipelineError> {
+        check_rows(entries)?;
+        let event = self.scoped_event(scope, code).await?;
+        let owner = self.owner(scope.owner).await?;
+        let pending = self.store.open_pending(code).await?;
+        let now = self.now();
+        let mut suppressions = HashMap::new();
+        let mut existing = HashMap::new();
+        for page in entries.chunks(self.options.batch.max(1)) {
+            let addresses: Vec<EmailAddress> = page
+                .iter()
+                .filter_map(|e| e.outcome.as_ref().ok().map(|r| r.address().clone()))
+                .collect();
+            for s in self
+                .store
+                .suppressions_among(scope.owner, &addresses)
+                .await?
+            {
+                suppressions.insert(s.address.clone(), s);
+            }
+            for i in self.store.invitations_to(code, &addresses).await? {
+                existing.insert(i.recipient.address().clone(), i);
+            }
+        }
+        let job = ListJob {
+            id: ListJobId::new(""),
+            scope,
+            code: code.clone(),
+            name: name.trim().to_owned(),
+            state: ListJobState::Running,
+            created_at: now,
+            updated_at: now,
+            version: 0,
+        };
+        let read = ListPageRead {
+            owner: &owner,
+            job: &job,
+            event: &event,
+            pending: &pending,
+            suppressions: &suppressions,
+            existing: &existing,
+        };
+        let todo: Vec<&ListEntry> = entries.iter().collect();
+        let placeholders = crate::SequentialIds::new(0);
+        let (changes, _) = list_page_decision(
+            &read,
+            &todo,
+            || InvitationToken::try_generate(&placeholders),
+            now,
+        )
+        .map_err(PipelineError::from)?;
+        Ok(changes
+            .into_iter()
+            .find_map(|c| match c {
+                Change::InsertListRows(rows) => Some(rows),
+                _ => None,
+            })
+            .unwrap_or_default())
+    }
+
     /// Pauses job `id`: its queued messages are held and no more rows are
     /// taken until it is resumed.
     pub async fn pause_list(&self, scope: Scope, id: &ListJobId) -> Result<ListJob, PipelineError> {

@@ -103,7 +103,7 @@ pub struct UploadQuery {
     pub name: String,
 }
 
-async fn body_of(state: &AppState, rec: &ListRecord) -> ApiResult<ListBody> {
+pub(crate) async fn body_of(state: &AppState, rec: &ListRecord) -> ApiResult<ListBody> {
     let progress = state
         .pipeline()
         .list_progress(rec.scope, &ListJobId::new(rec.id.clone()))
@@ -121,7 +121,11 @@ async fn body_of(state: &AppState, rec: &ListRecord) -> ApiResult<ListBody> {
     })
 }
 
-async fn find_list(state: &AppState, caller: &Caller, id: &str) -> ApiResult<ListRecord> {
+pub(crate) async fn find_list(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> ApiResult<ListRecord> {
     state
         .db()
         .list(id)
@@ -182,13 +186,31 @@ pub(crate) async fn upload(
     if bytes.is_empty() {
         return Err(ApiError::bad_request("the list is empty"));
     }
-    let digest: String = Sha256::digest(&bytes)
+    let record = store_list(&state, &event, &name, &bytes).await?;
+    let body = body_of(&state, &record).await?;
+    let mut r = (StatusCode::ACCEPTED, Json(body)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("/v1/lists/{}", record.id)) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(r)
+}
+
+/// Keeps list `bytes` (not empty) as list `name` of `event` and starts
+/// feeding it in the background: the same rows under the same name find
+/// the same job again; other rows under a name taken are a conflict.
+pub(crate) async fn store_list(
+    state: &AppState,
+    event: &calinvite_core::lifecycle::StoredEvent,
+    name: &str,
+    bytes: &[u8],
+) -> ApiResult<ListRecord> {
+    let digest: String = Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
     let job = state
         .pipeline()
-        .start_list(event.scope(), event.code(), &name)
+        .start_list(event.scope(), event.code(), name)
         .await?;
     let id = job.id.as_str().to_owned();
     let record = match state.db().list(&id).await? {
@@ -203,13 +225,13 @@ pub(crate) async fn upload(
                 id: id.clone(),
                 scope: event.scope(),
                 code: event.code().to_string(),
-                name: name.clone(),
+                name: name.to_owned(),
                 digest,
                 fed: false,
                 error: None,
                 created_at: state.now(),
             };
-            if !state.db().insert_list(&record, &bytes).await? {
+            if !state.db().insert_list(&record, bytes).await? {
                 // Uploaded at the same moment by another request: the same job.
                 state.db().list(&id).await?.ok_or_else(ApiError::internal)?
             } else {
@@ -221,12 +243,7 @@ pub(crate) async fn upload(
     if !record.fed {
         state.feed_list(id.clone());
     }
-    let body = body_of(&state, &record).await?;
-    let mut r = (StatusCode::ACCEPTED, Json(body)).into_response();
-    if let Ok(v) = HeaderValue::from_str(&format!("/v1/lists/{id}")) {
-        r.headers_mut().insert(header::LOCATION, v);
-    }
-    Ok(r)
+    Ok(record)
 }
 
 /// An event's lists, oldest first.
@@ -285,14 +302,20 @@ pub(crate) async fn list_rows(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Response> {
     let rec = find_list(&state, &caller, &id).await?;
+    let csv = rows_csv(&state, &rec).await?;
+    Ok(csv_response(csv, &format!("list-{id}.csv")))
+}
+
+/// The per-row report of list `rec`, as CSV.
+pub(crate) async fn rows_csv(state: &AppState, rec: &ListRecord) -> ApiResult<String> {
     let mut csv = String::new();
     state
         .pipeline()
-        .list_csv(rec.scope, &ListJobId::new(id.clone()), |chunk| {
+        .list_csv(rec.scope, &ListJobId::new(rec.id.clone()), |chunk| {
             csv.push_str(chunk);
         })
         .await?;
-    Ok(csv_response(csv, &format!("list-{id}.csv")))
+    Ok(csv)
 }
 
 /// A CSV body, offered as a download named `filename`.
@@ -312,7 +335,7 @@ pub(crate) fn csv_response(csv: String, filename: &str) -> Response {
     r
 }
 
-async fn move_list(
+pub(crate) async fn move_list(
     state: &AppState,
     caller: &Caller,
     id: &str,

@@ -76,7 +76,7 @@ pub struct PendingQuery {
     pub cursor: Option<String>,
 }
 
-fn body(p: &PendingChange, with_audience: bool) -> PendingBody {
+pub(crate) fn body(p: &PendingChange, with_audience: bool) -> PendingBody {
     let (kind, instances) = match &p.kind {
         PendingKind::Update => ("update", Vec::new()),
         PendingKind::Cancel => ("cancel", Vec::new()),
@@ -133,20 +133,34 @@ pub(crate) async fn list_pending(
     ApiQuery(q): ApiQuery<PendingQuery>,
 ) -> ApiResult<Json<Page<PendingBody>>> {
     let limit = page_limit(q.limit)?;
-    let scopes = scopes(&state, &caller, q.organizer).await?;
-    let (events, next_cursor) = walk_events(&state, &scopes, q.cursor.as_deref(), limit).await?;
+    let (open, next_cursor) =
+        open_pending(&state, &caller, q.organizer, q.cursor.as_deref(), limit).await?;
+    let items = open.iter().map(|p| body(p, false)).collect();
+    Ok(Json(Page { items, next_cursor }))
+}
+
+/// The open changes of a page of `limit` of the caller's events (from
+/// `cursor`), and the next page's cursor.
+pub(crate) async fn open_pending(
+    state: &AppState,
+    caller: &Caller,
+    organizer: Option<u64>,
+    cursor: Option<&str>,
+    limit: usize,
+) -> ApiResult<(Vec<PendingChange>, Option<String>)> {
+    let scopes = scopes(state, caller, organizer).await?;
+    let (events, next_cursor) = walk_events(state, &scopes, cursor, limit).await?;
     let store = state.pipeline().store();
     let mut items = Vec::new();
     for e in &events {
-        for p in store
-            .open_pending(e.code())
-            .await
-            .map_err(PipelineError::from)?
-        {
-            items.push(body(&p, false));
-        }
+        items.extend(
+            store
+                .open_pending(e.code())
+                .await
+                .map_err(PipelineError::from)?,
+        );
     }
-    Ok(Json(Page { items, next_cursor }))
+    Ok((items, next_cursor))
 }
 
 /// An event's open changes, each with everyone it would reach.
@@ -170,7 +184,11 @@ pub(crate) async fn event_pending(
     Ok(Json(open.iter().map(|p| body(p, true)).collect()))
 }
 
-async fn find_pending(state: &AppState, caller: &Caller, id: &str) -> ApiResult<PendingChange> {
+pub(crate) async fn find_pending(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> ApiResult<PendingChange> {
     let pid = PendingChangeId::new(id);
     for scope in scopes(state, caller, None).await? {
         if let Some(p) = state
@@ -202,7 +220,7 @@ pub(crate) async fn get_pending(
     Ok(Json(body(&find_pending(&state, &caller, &id).await?, true)))
 }
 
-async fn resolve(
+pub(crate) async fn resolve(
     state: &AppState,
     caller: &Caller,
     id: &str,

@@ -215,6 +215,8 @@ pub(crate) async fn page_handler(
         p { a href="/console" { "← All events" } }
         h1 data-event-page=(body.code) { (body.summary) }
         (details(&body))
+        p { a class="btn" href={ "/console/events/" (body.code) "/lists" } data-send-list="" { "Send to a list" }
+            " " a class="btn" href={ "/console/events/" (body.code) "/report" } data-report-link="" { "Report" } }
         h2 { "Answers" }
         p {
             "Yes " strong { (body.answers.accepted) } " · Maybe " strong { (body.answers.tentative) }

@@ -19,6 +19,9 @@ mod chart;
 mod event;
 mod events;
 mod figures;
+mod lists;
+mod pending;
+mod reports;
 pub(crate) mod store;
 
 use axum::Router;
@@ -66,6 +69,9 @@ pub(crate) fn routes() -> Router<AppState> {
             get(auth::link_page).post(auth::use_link),
         )
         .route("/console/sign-out", post(auth::sign_out))
+        .merge(lists::routes())
+        .merge(pending::routes())
+        .merge(reports::routes())
 }
 
 /// The console speaks English for now.
@@ -94,25 +100,42 @@ pub(crate) fn page(
     title: &str,
     body: Markup,
 ) -> Response {
+    page_with_head(state, headers, user, title, None, body)
+}
+
+/// [`page`] with `head` added to the page's head (a refresh, say).
+pub(crate) fn page_with_head(
+    state: &AppState,
+    headers: &HeaderMap,
+    user: &ConsoleUser,
+    title: &str,
+    head: Option<Markup>,
+    body: Markup,
+) -> Response {
     let issued = csrf::issue(state, headers, auth::SIGN_OUT);
-    let mut r = Shell::new(LANG, title)
-        .noindex()
-        .css(CSS.to_owned())
-        .render(html! {
-            header class="console-bar" {
-                nav aria-label="Console" {
-                    a href="/console" { "Events" }
-                }
-                div {
-                    span class="muted" { "Signed in as " (user.address) " (" (user.describe()) ") " }
-                    form method="post" action="/console/sign-out" {
-                        (issued.field())
-                        button type="submit" class="btn" { "Sign out" }
-                    }
+    let mut shell = Shell::new(LANG, title).noindex().css(CSS.to_owned());
+    if let Some(head) = head {
+        shell = shell.head(head);
+    }
+    let mut r = shell.render(html! {
+        header class="console-bar" {
+            nav aria-label="Console" {
+                a href="/console" { "Events" }
+                " · "
+                a href="/console/pending" { "Waiting for approval" }
+                " · "
+                a href="/console/reports" { "Reports" }
+            }
+            div {
+                span class="muted" { "Signed in as " (user.address) " (" (user.describe()) ") " }
+                form method="post" action="/console/sign-out" {
+                    (issued.field())
+                    button type="submit" class="btn" { "Sign out" }
                 }
             }
-            main class="wrap" id="main" { (body) }
-        });
+        }
+        main class="wrap" id="main" { (body) }
+    });
     issued.attach(&mut r);
     r
 }

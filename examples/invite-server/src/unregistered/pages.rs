@@ -293,8 +293,24 @@ fn cookie(headers: &HeaderMap) -> Option<String> {
 
 /// Why the form is refused, when it is: no CSRF value, one that differs
 /// from the cookie's, or a form from another origin.
+///
+/// A browser's `Sec-Fetch-Site` other than `same-origin` (or `none`: typed
+/// or bookmarked) is another site. Browsers send `Origin: null` for a form
+/// of a page served with `Referrer-Policy: no-referrer`, as these pages
+/// are, even from the same origin: `null` names no site, so it is left to
+/// the check value, which only a page of this server set in its
+/// `SameSite=Strict` cookie.
 fn forged(headers: &HeaderMap, body: &[u8]) -> Option<&'static str> {
-    if let Some(origin) = headers.get(header::ORIGIN) {
+    if let Some(site) = headers.get("sec-fetch-site") {
+        let site = site.to_str().unwrap_or("");
+        if !site.eq_ignore_ascii_case("same-origin") && !site.eq_ignore_ascii_case("none") {
+            return Some("the form was sent from another site");
+        }
+    }
+    if let Some(origin) = headers
+        .get(header::ORIGIN)
+        .filter(|o| o.as_bytes() != b"null")
+    {
         let origin = origin.to_str().unwrap_or("");
         let host = headers
             .get(header::HOST)
@@ -518,6 +534,20 @@ mod tests {
             HeaderValue::from_static("http://127.0.0.1:8080"),
         );
         assert_eq!(forged(&h, body.as_bytes()), None);
+        // A page sent with no referrer: browsers say `Origin: null`.
+        h.insert(header::ORIGIN, HeaderValue::from_static("null"));
+        h.insert("sec-fetch-site", HeaderValue::from_static("same-origin"));
+        assert_eq!(forged(&h, body.as_bytes()), None);
+        h.insert("sec-fetch-site", HeaderValue::from_static("cross-site"));
+        assert_eq!(
+            forged(&h, body.as_bytes()),
+            Some("the form was sent from another site")
+        );
+        h.insert("sec-fetch-site", HeaderValue::from_static("same-site"));
+        assert_eq!(
+            forged(&h, body.as_bytes()),
+            Some("the form was sent from another site")
+        );
     }
 
     #[test]

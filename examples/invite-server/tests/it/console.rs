@@ -6,6 +6,13 @@
 //! forms refused without their CSRF token — and tenancy over every
 //! console route: an organizer sees its own events only, a domain owner's
 //! administrator every organizer's.
+//!
+//! Sending to a list from the console is tested in [`lists`], approvals
+//! in [`pending`], reports in [`reports`].
+
+mod lists;
+mod pending;
+mod reports;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -378,6 +385,15 @@ const ROUTES: &[&str] = &[
     "/console",
     "/console/events/{event}",
     "/console/events/{event}?q=guest&status=no-answer",
+    "/console/events/{event}/lists",
+    "/console/lists/{list}",
+    "/console/lists/{list}/rows.csv",
+    "/console/pending",
+    "/console/pending/{pending}",
+    "/console/events/{event}/report",
+    "/console/events/{event}/report.csv",
+    "/console/organizers/{organizer}/report",
+    "/console/organizers/{organizer}/report.csv",
 ];
 
 async fn tenancy_over_every_route(db: Db) {
@@ -405,6 +421,47 @@ async fn tenancy_over_every_route(db: Db) {
         )
         .await
         .expect(201);
+    }
+    // A list on each event.
+    let mut lists = BTreeMap::new();
+    for code in [&s.event, &other] {
+        let r = s
+            .client
+            .post(format!("{}/v1/events/{code}/lists?name=t", s.base))
+            .bearer_auth(&s.key)
+            .header("content-type", "text/csv")
+            .body("email\nlisted@example.net\n")
+            .send()
+            .await
+            .unwrap();
+        let r = Reply::from(r).await;
+        lists.insert(
+            code.clone(),
+            r.expect(202)["id"].as_str().unwrap().to_owned(),
+        );
+    }
+
+    // A change held for approval on each event.
+    let mut pending = BTreeMap::new();
+    for (organizer, code) in [(1, &s.event), (second, &other)] {
+        s.call(
+            reqwest::Method::PATCH,
+            &format!("/v1/organizers/{organizer}"),
+            Some(&s.key.clone()),
+            Some(json!({"settings": {"approval": true, "audience": "everyone"}})),
+        )
+        .await
+        .expect(200);
+        let r = s
+            .call(
+                reqwest::Method::PATCH,
+                &format!("/v1/events/{code}"),
+                Some(&s.key.clone()),
+                Some(json!({"location": "Room 9"})),
+            )
+            .await;
+        let id = r.expect(200)["pending_change"].as_str().unwrap().to_owned();
+        pending.insert(code.clone(), id);
     }
 
     // The domain owner's administrators are managed by the API.
@@ -442,13 +499,24 @@ async fn tenancy_over_every_route(db: Db) {
     ];
     for (who, browser, sees) in &mut users {
         for route in ROUTES {
-            let events: Vec<&String> = if route.contains("{event}") {
+            let per_event = route.contains("{event}")
+                || route.contains("{list}")
+                || route.contains("{pending}")
+                || route.contains("{organizer}");
+            let events: Vec<&String> = if per_event {
                 vec![&s.event, &other]
             } else {
                 vec![&s.event]
             };
             for code in events {
-                let path = route.replace("{event}", code);
+                let path = route
+                    .replace("{event}", code)
+                    .replace("{list}", &lists[code])
+                    .replace("{pending}", &pending[code])
+                    .replace(
+                        "{organizer}",
+                        &if *code == s.event { 1 } else { second }.to_string(),
+                    );
                 let r = browser.get(&path).await;
                 if *who == "signed out" {
                     assert_eq!(r.status, StatusCode::SEE_OTHER, "{who} {path}");
@@ -456,10 +524,41 @@ async fn tenancy_over_every_route(db: Db) {
                     continue;
                 }
                 let visible = sees.contains(&code);
-                if route.contains("{event}") {
+                if per_event {
                     let want = if visible { 200 } else { 404 };
                     assert_eq!(r.status.as_u16(), want, "{who} {path}: {}", r.text);
-                    if visible {
+                    if !visible {
+                        assert!(!r.text.contains(&pending[code]), "{who} {path}");
+                        assert!(!r.text.contains("listed@example.net"), "{who} {path}");
+                        assert!(!r.text.contains(&lists[code]), "{who} {path}");
+                    }
+                    if visible && route.contains("/report") {
+                        assert!(
+                            r.text.contains("data-report-of=")
+                                || r.text.contains("guest@example.net")
+                                || r.text.contains(code.as_str()),
+                            "{who} {path}: {}",
+                            r.text
+                        );
+                    } else if visible && route.contains("{pending}") {
+                        assert!(
+                            r.text
+                                .contains(&format!("data-pending=\"{}\"", pending[code])),
+                            "{who} {path}"
+                        );
+                    } else if visible && route.contains("{list}") {
+                        assert!(
+                            r.text.contains(&lists[code])
+                                || r.text.starts_with("row,address,verdict"),
+                            "{who} {path}: {}",
+                            r.text
+                        );
+                    } else if visible && route.ends_with("/lists") {
+                        assert!(
+                            r.text.contains(&format!("data-list=\"{}\"", lists[code])),
+                            "{who} {path}"
+                        );
+                    } else if visible {
                         assert!(
                             r.text.contains("data-recipient=\"guest@example.net\""),
                             "{who} {path}"

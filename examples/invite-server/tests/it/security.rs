@@ -20,6 +20,7 @@ struct Tenant {
     pending: String,
     key_id: String,
     webhook: String,
+    page: String,
 }
 
 /// Builds one tenant under the owner whose key is `owner_key`: an
@@ -97,6 +98,15 @@ async fn tenant(s: &TestServer, owner_key: &str, tag: &str) -> Tenant {
         .as_str()
         .unwrap()
         .to_owned();
+    let page = format!("page-{}", tag.to_ascii_lowercase());
+    s.call(
+        Method::POST,
+        "/v1/pages",
+        Some(&key),
+        Some(json!({"slug": page, "title": format!("Page {tag}"), "events": [event]})),
+    )
+    .await
+    .expect(201);
     Tenant {
         key,
         organizer,
@@ -106,6 +116,7 @@ async fn tenant(s: &TestServer, owner_key: &str, tag: &str) -> Tenant {
         pending,
         key_id,
         webhook,
+        page,
     }
 }
 
@@ -191,6 +202,24 @@ fn requests(t: &Tenant) -> Vec<(Method, String, Option<Value>)> {
         (Method::GET, format!("/v1/webhooks/{w}/deliveries"), None),
         (Method::POST, format!("/v1/webhooks/{w}/rotate"), None),
         (Method::DELETE, format!("/v1/webhooks/{w}"), None),
+        (Method::GET, format!("/v1/pages/{}", t.page), None),
+        (
+            Method::PATCH,
+            format!("/v1/pages/{}", t.page),
+            Some(json!({"title": "x"})),
+        ),
+        (
+            Method::POST,
+            "/v1/pages".to_owned(),
+            Some(json!({"slug": format!("{}-x", t.page), "organizer": o, "title": "x"})),
+        ),
+        (Method::GET, format!("/v1/events/{e}/display"), None),
+        (
+            Method::PUT,
+            format!("/v1/events/{e}/display"),
+            Some(json!({"text": "x"})),
+        ),
+        (Method::DELETE, format!("/v1/pages/{}", t.page), None),
         (Method::DELETE, format!("/v1/keys/{}", t.key_id), None),
     ]
 }
@@ -258,6 +287,15 @@ async fn another_tenants_resources_do_not_exist(db: Db) {
         let page = s.call(Method::GET, "/v1/events", Some(key), None).await;
         let text = &page.text;
         page.expect(200);
+        assert!(
+            text.contains(own.as_str()) && !text.contains(other.as_str()),
+            "{text}"
+        );
+    }
+    for (key, own, other) in [(&b.key, &b.page, &a.page), (&owner2, &c.page, &b.page)] {
+        let pages = s.call(Method::GET, "/v1/pages", Some(key), None).await;
+        let text = &pages.text;
+        pages.expect(200);
         assert!(
             text.contains(own.as_str()) && !text.contains(other.as_str()),
             "{text}"

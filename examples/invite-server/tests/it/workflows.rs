@@ -75,7 +75,15 @@ async fn a_list_is_sent_once_and_reported_row_by_row() {
             .then_some(())
     })
     .await;
-    let rows = s.get(&format!("/v1/lists/{id}/rows")).await;
+    // A message is captured a moment before its delivery is settled as sent.
+    let rows = eventually("the list's rows reported sent", || async {
+        let rows = s.get(&format!("/v1/lists/{id}/rows")).await;
+        let text = rows.text.clone();
+        (text.contains("\n2,ann@example.net,invited,,sent")
+            && text.contains("\n3,bob@example.net,invited,,sent"))
+        .then_some(rows)
+    })
+    .await;
     rows.expect(200);
     assert!(rows.content_type().starts_with("text/csv"));
     let lines: Vec<&str> = rows.text.lines().collect();

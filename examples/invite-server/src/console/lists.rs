@@ -1,0 +1,460 @@
+//! Sending an event to a list from the console.
+//!
+//! `GET /console/events/{code}/lists` offers a form for the list (CSV with
+//! a header row naming an address column, pasted) and lists the event's
+//! lists so far. Its button asks for a dry run
+//! (`POST …/lists/preview`): every row's verdict as the core would give it
+//! now — invalid (with why), duplicate, already invited, suppressed, the
+//! owner's own address … — with nothing recorded or queued. Only the dry
+//! run's "Send" button (`POST …/lists`) starts the list's job, through the
+//! API layer's upload ([`crate::api::lists::store_list`]).
+//!
+//! `GET /console/lists/{id}` shows where a list stands and refreshes itself
+//! every two seconds (a `<meta http-equiv="refresh">`, no script) while it
+//! runs; Pause, Resume and Cancel are forms. `GET /console/lists/{id}/rows.csv`
+//! is the per-row report, the API's CSV. Another tenant's list is not found.
+
+use std::collections::BTreeMap;
+
+use axum::Router;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse as _, Redirect, Response};
+use axum::routing::{get, post};
+use calinvite_core::lifecycle::{ListRow, RowVerdict};
+use calinvite_core::list::ListReader;
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::{ConsoleUser, page, page_with_head, web_error};
+use crate::api::find_event;
+use crate::api::lists::{
+    ListBody, body_of, csv_response, find_list, move_list, rows_csv, store_list,
+};
+use crate::problem::ApiError;
+use crate::state::AppState;
+use crate::web::{WebRejection, csrf};
+
+/// The dry run's form.
+const PREVIEW: &str = "console-list-preview";
+/// The dry run's "Send" form.
+const SEND: &str = "console-list-send";
+/// Pause, Resume and Cancel.
+const CONTROL: &str = "console-list-control";
+/// Rows of a dry run shown one by one, at most (all are counted).
+const SHOWN: usize = 1_000;
+
+/// The routes.
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/console/events/{code}/lists", get(form_page).post(send))
+        .route("/console/events/{code}/lists/preview", post(preview))
+        .route("/console/lists/{id}", get(progress))
+        .route("/console/lists/{id}/rows.csv", get(rows))
+        .route("/console/lists/{id}/{action}", post(control))
+}
+
+/// The list forms' fields.
+#[derive(Debug, Deserialize)]
+struct ListForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    csv: String,
+}
+
+/// A form of up to the server's upload limit (a list can be long).
+async fn list_form(state: &AppState, request: Request) -> Result<ListForm, WebRejection> {
+    let kind = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if kind != "application/x-www-form-urlencoded" {
+        return Err(WebRejection::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "this page takes a form (application/x-www-form-urlencoded)",
+        ));
+    }
+    // Percent-encoding at most triples the list, plus the other fields.
+    let max = state.limits().max_upload;
+    let body = axum::body::to_bytes(request.into_body(), max.saturating_mul(3) + 4096)
+        .await
+        .map_err(|_| too_large(max))?;
+    let form: ListForm = crate::web::form::parse(&body)?;
+    if form.csv.len() > max {
+        return Err(too_large(max));
+    }
+    Ok(form)
+}
+
+fn too_large(max: usize) -> WebRejection {
+    WebRejection::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("the list is larger than {} KiB", max / 1024),
+    )
+}
+
+/// The list's name, checked as the API checks it.
+fn list_name(name: &str) -> Result<String, WebRejection> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return Err(WebRejection::bad_request(
+            "the list's name must be 1 to 200 characters, no control characters",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// An API error, with a conflict said as one.
+fn api_error(e: &ApiError) -> WebRejection {
+    if e.status() == StatusCode::CONFLICT {
+        WebRejection::new(StatusCode::CONFLICT, e.problem().detail)
+    } else {
+        web_error(e)
+    }
+}
+
+/// The list form, and the event's lists so far.
+async fn form_page(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    headers: HeaderMap,
+    Path(code): Path<String>,
+) -> Result<Response, WebRejection> {
+    let event = find_event(&state, &user.caller, &code)
+        .await
+        .map_err(|e| web_error(&e))?;
+    let mut lists = Vec::new();
+    for rec in state
+        .db()
+        .lists_of(event.code().as_str())
+        .await
+        .map_err(|e| web_error(&e.into()))?
+    {
+        if user.caller.sees(rec.scope) {
+            lists.push(body_of(&state, &rec).await.map_err(|e| web_error(&e))?);
+        }
+    }
+    let issued = csrf::issue(&state, &headers, PREVIEW);
+    let code = event.code().as_str().to_owned();
+    let summary = event.latest().summary().as_str().to_owned();
+    let max_kib = state.limits().max_upload / 1024;
+    let body = html! {
+        p { a href={ "/console/events/" (code) } { "← " (summary) } }
+        h1 { "Send “" (summary) "” to a list" }
+        form method="post" action={ "/console/events/" (code) "/lists/preview" } class="card" {
+            (issued.field())
+            p { label for="name" { "The list's name" } br;
+                input type="text" id="name" name="name" required maxlength="200"
+                    aria-describedby="name-help";
+                br; span id="name-help" class="muted" {
+                    "Sending the same rows again under the same name sends nobody twice."
+                }
+            }
+            p { label for="csv" { "The list (CSV)" } br;
+                textarea id="csv" name="csv" rows="12" cols="70" required
+                    aria-describedby="csv-help" {}
+                br; span id="csv-help" class="muted" {
+                    "A header row naming the address column (" code { "email" } " or " code { "address" }
+                    "; " code { "name" } " and " code { "language" } " are read too), then one recipient a row. At most "
+                    (max_kib) " KiB."
+                }
+            }
+            p { button type="submit" class="btn btn-primary" { "Check the list" } }
+            p class="muted" { "Nothing is sent until you press Send on the next page." }
+        }
+        (lists_table(&lists))
+    };
+    let mut r = page(
+        &state,
+        &headers,
+        &user,
+        &format!("Send {summary} to a list"),
+        body,
+    );
+    issued.attach(&mut r);
+    Ok(r)
+}
+
+fn lists_table(lists: &[ListBody]) -> Markup {
+    html! {
+        h2 { "Lists of this event" }
+        @if lists.is_empty() {
+            p data-empty="lists" { "None yet." }
+        } @else {
+            table class="console-table" {
+                thead { tr {
+                    th scope="col" { "Name" } th scope="col" { "State" }
+                    th scope="col" class="n" { "Rows" } th scope="col" class="n" { "Invited" }
+                } }
+                tbody { @for l in lists {
+                    tr data-list=(l.id) {
+                        th scope="row" { a href={ "/console/lists/" (l.id) } { (l.name) } }
+                        td { (l.state) } td class="n" { (l.progress.rows) } td class="n" { (l.progress.invited) }
+                    }
+                } }
+            }
+        }
+    }
+}
+
+/// In words, for people.
+fn verdict_words(v: &RowVerdict) -> String {
+    match v {
+        RowVerdict::Invited(_) => "will be invited".into(),
+        RowVerdict::AlreadyInvited(_) => "already invited to this event".into(),
+        RowVerdict::Duplicate(_) => "repeats an earlier row's address".into(),
+        RowVerdict::Invalid(why) => format!("not usable: {why}"),
+        RowVerdict::Refused { detail, .. } => format!("refused: {detail}"),
+        _ => v.name().to_owned(),
+    }
+}
+
+/// `POST /console/events/{code}/lists/preview`: the dry run.
+async fn preview(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    headers: HeaderMap,
+    Path(code): Path<String>,
+    request: Request,
+) -> Result<Response, WebRejection> {
+    let form = list_form(&state, request).await?;
+    csrf::check(&state, &headers, PREVIEW, &form.csrf).await?;
+    let name = list_name(&form.name)?;
+    let event = find_event(&state, &user.caller, &code)
+        .await
+        .map_err(|e| web_error(&e))?;
+    if form.csv.trim().is_empty() {
+        return Err(WebRejection::bad_request("the list is empty"));
+    }
+    let reader = ListReader::new(form.csv.as_bytes())
+        .map_err(|e| WebRejection::bad_request(format!("the list cannot be read: {e}")))?;
+    let mut entries = Vec::new();
+    for entry in reader {
+        entries.push(
+            entry
+                .map_err(|e| WebRejection::bad_request(format!("the list cannot be read: {e}")))?,
+        );
+    }
+    let rows: Vec<ListRow> = state
+        .pipeline()
+        .preview_list(event.scope(), event.code(), &name, &entries)
+        .await
+        .map_err(|e| web_error(&e.into()))?;
+    let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
+    for r in &rows {
+        *counts.entry(r.verdict.name()).or_default() += 1;
+    }
+    let invited = counts.get("invited").copied().unwrap_or(0);
+    let issued = csrf::issue(&state, &headers, SEND);
+    let code = event.code().as_str().to_owned();
+    let summary = event.latest().summary().as_str().to_owned();
+    let body = html! {
+        p { a href={ "/console/events/" (code) "/lists" } { "← Another list" } }
+        h1 { "Check “" (name) "” before sending" }
+        p data-preview-invited=(invited) {
+            strong { (invited) } " of " (rows.len()) " rows would be invited to “" (summary) "”."
+        }
+        ul data-preview-counts="" {
+            @for (verdict, n) in &counts { li data-verdict-count=(verdict) { (verdict) ": " (n) } }
+        }
+        form method="post" action={ "/console/events/" (code) "/lists" } class="card" {
+            (issued.field())
+            input type="hidden" name="name" value=(name);
+            input type="hidden" name="csv" value=(form.csv);
+            @if invited == 0 {
+                p { "Nobody on this list would be invited." }
+            }
+            button type="submit" class="btn btn-primary" disabled[invited == 0] {
+                "Send to " (invited) " recipients"
+            }
+        }
+        h2 { "Rows" }
+        @if rows.len() > SHOWN { p class="muted" { "The first " (SHOWN) " rows:" } }
+        table class="console-table" {
+            caption class="visually-hidden" { "Each row's verdict" }
+            thead { tr {
+                th scope="col" class="n" { "Row" } th scope="col" { "Address" } th scope="col" { "Verdict" }
+            } }
+            tbody { @for r in rows.iter().take(SHOWN) {
+                tr data-row-verdict=(r.verdict.name()) data-row=(r.row) {
+                    td class="n" { (r.row) } td { (r.address) } td { (verdict_words(&r.verdict)) }
+                }
+            } }
+        }
+    };
+    let mut r = page(&state, &headers, &user, &format!("Check {name}"), body);
+    issued.attach(&mut r);
+    Ok(r)
+}
+
+/// `POST /console/events/{code}/lists`: starts the list's job.
+async fn send(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    headers: HeaderMap,
+    Path(code): Path<String>,
+    request: Request,
+) -> Result<Response, WebRejection> {
+    let form = list_form(&state, request).await?;
+    csrf::check(&state, &headers, SEND, &form.csrf).await?;
+    let name = list_name(&form.name)?;
+    let event = find_event(&state, &user.caller, &code)
+        .await
+        .map_err(|e| web_error(&e))?;
+    if form.csv.trim().is_empty() {
+        return Err(WebRejection::bad_request("the list is empty"));
+    }
+    let record = store_list(&state, &event, &name, form.csv.as_bytes())
+        .await
+        .map_err(|e| api_error(&e))?;
+    tracing::info!(list = %record.id, "list sent from the console");
+    Ok(Redirect::to(&format!("/console/lists/{}", record.id)).into_response())
+}
+
+/// Whether nothing more will change by itself: cancelled, unreadable, or
+/// every row taken and no invitation waiting to be sent.
+fn finished(l: &ListBody) -> bool {
+    l.state == "cancelled" || l.error.is_some() || (l.all_rows_taken && queued(l) == 0)
+}
+
+/// New invitations neither taken by a mail server nor bounced yet.
+fn queued(l: &ListBody) -> u64 {
+    l.progress
+        .invited
+        .saturating_sub(l.progress.submitted + l.progress.hard_bounced)
+}
+
+/// `GET /console/lists/{id}`.
+async fn progress(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, WebRejection> {
+    let rec = find_list(&state, &user.caller, &id)
+        .await
+        .map_err(|e| web_error(&e))?;
+    let l = body_of(&state, &rec).await.map_err(|e| web_error(&e))?;
+    let done = finished(&l);
+    let shown_state = if done && l.state == "running" {
+        "done"
+    } else {
+        l.state.as_str()
+    };
+    let refresh =
+        (l.state == "running" && !done).then(|| html! { meta http-equiv="refresh" content="2"; });
+    let issued = csrf::issue(&state, &headers, CONTROL);
+    let p = &l.progress;
+    let body = html! {
+        p { a href={ "/console/events/" (l.event) "/lists" } { "← The event's lists" } }
+        h1 { "List “" (l.name) "”" }
+        p data-list-state=(shown_state) role="status" {
+            "State: " strong { (shown_state) }
+            @if !l.all_rows_taken && l.error.is_none() && l.state != "cancelled" { " — rows still being read" }
+            @if let Some(e) = &l.error { " — stopped: " (e) }
+        }
+        table class="console-table" data-list-progress=(l.id) {
+            caption class="visually-hidden" { "Progress" }
+            tbody {
+                tr { th scope="row" { "Rows read" } td class="n" data-count="rows" { (p.rows) } }
+                tr { th scope="row" { "Invited" } td class="n" data-count="invited" { (p.invited) } }
+                tr { th scope="row" { "Already invited" } td class="n" data-count="already-invited" { (p.already_invited) } }
+                tr { th scope="row" { "Duplicates" } td class="n" data-count="duplicate" { (p.duplicates) } }
+                tr { th scope="row" { "Not usable" } td class="n" data-count="invalid" { (p.invalid) } }
+                @for (reason, n) in &p.refused {
+                    tr { th scope="row" { "Refused: " (reason) } td class="n" data-count=(reason) { (n) } }
+                }
+                tr { th scope="row" { "Waiting to be sent" } td class="n" data-count="queued" { (queued(&l)) } }
+                tr { th scope="row" { "Sent" } td class="n" data-count="sent" { (p.submitted) } }
+                tr { th scope="row" { "Bounced" } td class="n" data-count="bounced" { (p.hard_bounced) } }
+                tr { th scope="row" { "Answered" } td class="n" data-count="answered" { (p.answered) } }
+            }
+        }
+        div class="console-filters" {
+            @if l.state == "running" && !done {
+                (control_form(&l.id, "pause", "Pause", &issued))
+            }
+            @if l.state == "paused" {
+                (control_form(&l.id, "resume", "Resume", &issued))
+            }
+            @if l.state != "cancelled" {
+                (control_form(&l.id, "cancel", "Cancel the list", &issued))
+            }
+            a class="btn" href={ "/console/lists/" (l.id) "/rows.csv" } download { "Each row's report (CSV)" }
+        }
+    };
+    let mut r = page_with_head(
+        &state,
+        &headers,
+        &user,
+        &format!("List {}", l.name),
+        refresh,
+        body,
+    );
+    issued.attach(&mut r);
+    Ok(r)
+}
+
+fn control_form(id: &str, action: &str, label: &str, issued: &csrf::Issued) -> Markup {
+    html! {
+        form method="post" action={ "/console/lists/" (id) "/" (action) } {
+            (issued.field())
+            button type="submit" class="btn" data-list-action=(action) { (label) }
+        }
+    }
+}
+
+/// The form fields of Pause, Resume and Cancel.
+#[derive(Debug, Deserialize)]
+struct ControlForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /console/lists/{id}/{pause|resume|cancel}`.
+async fn control(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    headers: HeaderMap,
+    Path((id, action)): Path<(String, String)>,
+    crate::web::WebForm(form): crate::web::WebForm<ControlForm>,
+) -> Result<Response, WebRejection> {
+    let to = match action.as_str() {
+        "pause" => "pause",
+        "resume" => "resume",
+        "cancel" => "cancel",
+        _ => return Err(WebRejection::not_found("There is nothing here.")),
+    };
+    csrf::check(&state, &headers, CONTROL, &form.csrf).await?;
+    let _moved = move_list(&state, &user.caller, &id, to)
+        .await
+        .map_err(|e| web_error(&e))?;
+    Ok(Redirect::to(&format!("/console/lists/{id}")).into_response())
+}
+
+/// `GET /console/lists/{id}/rows.csv`: the API's per-row report.
+async fn rows(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    Path(id): Path<String>,
+) -> Result<Response, WebRejection> {
+    let rec = find_list(&state, &user.caller, &id)
+        .await
+        .map_err(|e| web_error(&e))?;
+    let csv = rows_csv(&state, &rec).await.map_err(|e| web_error(&e))?;
+    let mut r = csv_response(csv, &format!("list-{id}.csv"));
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(r)
+}
