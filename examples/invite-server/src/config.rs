@@ -968,7 +968,7 @@ mod tests {
                 "log.format" => "json",
                 "http.listen" | "smtp.listen" => "127.0.0.1:1",
                 "database.url" => "postgres://u@h/db",
-                p if p.ends_with("enabled") => "false",
+                p if p.ends_with("enabled") || p == "demo.season" => "false",
                 p if p.ends_with("allow_private_targets") => "true",
                 p if p.ends_with("rate_per_second") => "2.5",
                 p if p.ends_with("schedule_seconds") => "1, 2,3",
