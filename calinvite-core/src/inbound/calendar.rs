@@ -505,7 +505,13 @@ fn end_of(c: &Component, start: Option<InboundTime>, ctx: &mut Ctx<'_>) -> Optio
     })
 }
 
-/// RFC 5545 §3.3.6 durations (`P1W`, `P2DT3H`, `-PT15M`), in seconds.
+/// The longest duration read: ten thousand years. Anything longer is no
+/// event's length, and refusing it keeps every sum of times far from
+/// overflow.
+const MAX_DURATION_SECONDS: i64 = 10_000 * 366 * 86_400;
+
+/// RFC 5545 §3.3.6 durations (`P1W`, `P2DT3H`, `-PT15M`), in seconds; `None`
+/// for text that is not one, or for one longer than ten thousand years.
 pub(crate) fn parse_duration(s: &str) -> Option<i64> {
     let (sign, rest) = match s.as_bytes().first()? {
         b'-' => (-1, &s[1..]),
@@ -538,6 +544,9 @@ pub(crate) fn parse_duration(s: &str) -> Option<i64> {
                     _ => return None,
                 };
                 total = total.checked_add(n.checked_mul(mult)?)?;
+                if total > MAX_DURATION_SECONDS {
+                    return None;
+                }
                 any = true;
             }
         }
@@ -828,5 +837,10 @@ mod tests {
         assert_eq!(parse_duration("PT5"), None);
         assert_eq!(parse_duration("P1H"), None);
         assert_eq!(parse_duration("P99999999999999999999D"), None);
+        // Found by the duration fuzz target: seconds up to i64::MAX.
+        assert_eq!(parse_duration("P0DT9223372036854775807S"), None);
+        assert_eq!(parse_duration("P3660000D"), Some(3_660_000 * 86_400));
+        assert_eq!(parse_duration("P3660001D"), None);
+        assert_eq!(parse_duration("-P3660001D"), None);
     }
 }
