@@ -67,28 +67,17 @@ struct ListForm {
 
 /// A form of up to the server's upload limit (a list can be long).
 async fn list_form(state: &AppState, request: Request) -> Result<ListForm, WebRejection> {
-    let kind = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    if kind != "application/x-www-form-urlencoded" {
-        return Err(WebRejection::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "this page takes a form (application/x-www-form-urlencoded)",
-        ));
-    }
     // Percent-encoding at most triples the list, plus the other fields.
     let max = state.limits().max_upload;
-    let body = axum::body::to_bytes(request.into_body(), max.saturating_mul(3) + 4096)
+    let form: ListForm = crate::web::form::read_form(request, max.saturating_mul(3) + 4096)
         .await
-        .map_err(|_| too_large(max))?;
-    let form: ListForm = crate::web::form::parse(&body)?;
+        .map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                too_large(max)
+            } else {
+                e
+            }
+        })?;
     if form.csv.len() > max {
         return Err(too_large(max));
     }

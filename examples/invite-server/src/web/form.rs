@@ -132,34 +132,42 @@ pub struct WebForm<T>(pub T);
 impl<T: DeserializeOwned> FromRequest<AppState> for WebForm<T> {
     type Rejection = WebRejection;
 
-    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let kind = request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        if kind != "application/x-www-form-urlencoded" {
-            return Err(WebRejection::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "this page takes a form (application/x-www-form-urlencoded)",
-            ));
-        }
-        let body = axum::body::to_bytes(request.into_body(), MAX_FORM)
-            .await
-            .map_err(|_| {
-                WebRejection::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("the form is larger than {} KiB", MAX_FORM / 1024),
-                )
-            })?;
-        let _ = state;
-        parse(&body).map(WebForm)
+    async fn from_request(request: Request, _: &AppState) -> Result<Self, Self::Rejection> {
+        read_form(request, MAX_FORM).await.map(WebForm)
     }
+}
+
+/// Reads an `application/x-www-form-urlencoded` body of at most `max`
+/// bytes into `T` (see [`parse`]); any other type is 415, a longer body 413.
+pub async fn read_form<T: DeserializeOwned>(
+    request: Request,
+    max: usize,
+) -> Result<T, WebRejection> {
+    let kind = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if kind != "application/x-www-form-urlencoded" {
+        return Err(WebRejection::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "this page takes a form (application/x-www-form-urlencoded)",
+        ));
+    }
+    let body = axum::body::to_bytes(request.into_body(), max)
+        .await
+        .map_err(|_| {
+            WebRejection::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the form is larger than {} KiB", max / 1024),
+            )
+        })?;
+    parse(&body)
 }
 
 /// Reads form fields: repeated keys become a list, a single value a
