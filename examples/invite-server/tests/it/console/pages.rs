@@ -116,7 +116,7 @@ async fn pages_through_the_console(db: Db) {
 
     // A text colour too light on white: refused, the ratio said next to
     // the field, nothing made; the form keeps what was typed.
-    let r = post(&mut b, "/console/pages/new", (fields(&token, "#eeeeee"))).await;
+    let r = post(&mut b, "/console/pages/new", fields(&token, "#eeeeee")).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
     assert!(r.text.contains("data-error-for=\"text\""), "{}", r.text);
     let at = r.text.find("data-error-for=\"text\"").unwrap();
@@ -129,7 +129,7 @@ async fn pages_through_the_console(db: Db) {
 
     // Made.
     let token = csrf_of(&r, "/console/pages/new");
-    let r = post(&mut b, "/console/pages/new", (fields(&token, "#1f2328"))).await;
+    let r = post(&mut b, "/console/pages/new", fields(&token, "#1f2328")).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
     assert_eq!(location(&r), "/console/pages/spring/edit?saved=1");
     let api = s.get("/v1/pages/spring").await;
@@ -147,7 +147,7 @@ async fn pages_through_the_console(db: Db) {
     let r = post(
         &mut b,
         "/console/pages/new",
-        (fields(&csrf_of(&again, "/console/pages/new"), "#1f2328")),
+        fields(&csrf_of(&again, "/console/pages/new"), "#1f2328"),
     )
     .await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
