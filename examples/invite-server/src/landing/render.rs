@@ -314,7 +314,7 @@ async fn view(
         .then(|| csrf::issue(state, headers, &purpose(&page.slug)));
     let qr_svg = qr::code(&url).map(|c| qr::inline_svg(&c));
     let body = html! {
-        main class="wrap" data-page=(page.slug) data-events=(events.len()) {
+        main class="wrap" data-page=(page.slug) data-events=(events.len()) inert[preview.is_some()] {
             @if let Some(problem) = preview {
                 p class="notice" data-preview="" role="status" {
                     "Preview: nothing is saved or sent from here."
