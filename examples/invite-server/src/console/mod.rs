@@ -100,6 +100,7 @@ textarea:focus{outline:3px solid #1a5fb4;outline-offset:2px}\
 .event-choices{list-style:none;padding:0;max-height:24rem;overflow:auto}\
 .copy-row{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center}\
 .copy-row input{flex:1 1 20rem;min-width:0}\
+[hidden]{display:none !important}\
 ";
 
 /// A console page for a signed-in user: the bar (who is signed in, the

@@ -648,6 +648,24 @@ async fn form_page(
                 @if p.field == "form" { (p.detail) } @else { a href={ "#" (p.field) } { (p.detail) } }
             }
         }
+        @if let (Some(slug), Some(url)) = (&ed.slug, &ed.url) {
+            section class="card" aria-labelledby="share-heading" {
+                h2 id="share-heading" { "Share" }
+                div class="field" {
+                    label for="page-url" { "The page's address" }
+                    div class="copy-row" {
+                        input type="text" id="page-url" value=(url) readonly size="50";
+                        button type="button" class="btn" data-copy="page-url" hidden { "Copy" }
+                    }
+                    span id="page-url-status" role="status" class="muted" {}
+                }
+                p {
+                    a href=(url) { "Open the page" } " · "
+                    a href={ "/p/" (slug) "/qr.png" } download={ (slug) "-qr.png" } data-qr="png" { "QR code (PNG)" } " · "
+                    a href={ "/p/" (slug) "/qr.svg" } download={ (slug) "-qr.svg" } data-qr="svg" { "QR code (SVG)" }
+                }
+            }
+        }
         div class="page-edit" {
             form method="post" action=(action) class="card" data-preview-form="" id="page-form" {
                 (issued.field())
@@ -786,6 +804,9 @@ async fn form_page(
                 div class="actions" {
                     button type="submit" class="btn btn-primary" { "Save" }
                     button type="submit" class="btn" formaction=(preview_action) data-preview-button="" { "Preview" }
+                    @if let Some(slug) = &ed.slug {
+                        a class="btn" href={ "/console/pages/" (slug) "/delete" } data-delete="" { "Delete this page…" }
+                    }
                 }
                 p class="muted" { "Preview shows the page beside this form as it would look; nothing is saved until you press Save." }
             }
@@ -793,28 +814,6 @@ async fn form_page(
                 h2 id="preview-heading" { "Preview" }
                 iframe src=(frame) title="Preview of the landing page" data-preview-frame=""
                     data-preview-base="/console/pages/preview" loading="lazy" {}
-            }
-        }
-        @if let (Some(slug), Some(url)) = (&ed.slug, &ed.url) {
-            section class="card" aria-labelledby="share-heading" {
-                h2 id="share-heading" { "Share" }
-                div class="field" {
-                    label for="page-url" { "The page's address" }
-                    div class="copy-row" {
-                        input type="text" id="page-url" value=(url) readonly size="50";
-                        button type="button" class="btn" data-copy="page-url" hidden { "Copy" }
-                    }
-                    span id="page-url-status" role="status" class="muted" {}
-                }
-                p {
-                    a href=(url) { "Open the page" } " · "
-                    a href={ "/p/" (slug) "/qr.png" } download={ (slug) "-qr.png" } data-qr="png" { "QR code (PNG)" } " · "
-                    a href={ "/p/" (slug) "/qr.svg" } download={ (slug) "-qr.svg" } data-qr="svg" { "QR code (SVG)" }
-                }
-            }
-            section class="card" aria-labelledby="delete-heading" {
-                h2 id="delete-heading" { "Delete" }
-                p { a href={ "/console/pages/" (slug) "/delete" } data-delete="" { "Delete this page…" } }
             }
         }
     };
