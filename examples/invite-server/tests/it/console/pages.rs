@@ -400,6 +400,13 @@ async fn call_to_action_links_carry_the_merge_tag() {
     let s = TestServer::start(Db::Sqlite, |_| {}).await;
     let code = an_event(&s, 1, "Autumn concert").await;
     let mut b = sign_in(&s, ORGANIZER).await;
+    let event = b.get(&format!("/console/events/{code}")).await;
+    assert!(
+        event
+            .text
+            .contains(&format!("href=\"/console/cta?event={code}\"")),
+        "the event page links to its call-to-action link"
+    );
     let form = b.get("/console/cta").await;
     assert_eq!(form.status, 200);
     assert!(form.text.contains(&format!("data-event=\"{code}\"")));
