@@ -236,6 +236,25 @@ fn skip_text(lang: Lang) -> &'static str {
 mod tests {
     use super::*;
 
+    #[test]
+    fn framing_is_opened_to_this_server_only_where_asked() {
+        let mut r = Shell::new(Lang::En, "t").render(html! { main id="main" {} });
+        let plain = r.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(!plain.contains("frame-src"));
+        let h = r.headers_mut();
+        framable_by_self(h);
+        frames_self(h);
+        let csp = h[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+        assert!(csp.contains("frame-ancestors 'self'"), "{csp}");
+        assert!(!csp.contains("frame-ancestors 'none'"), "{csp}");
+        assert!(csp.ends_with("; frame-src 'self'"), "{csp}");
+        assert!(csp.starts_with("default-src 'none'"), "{csp}");
+        assert_eq!(h[header::X_FRAME_OPTIONS], "SAMEORIGIN");
+    }
+
     #[tokio::test]
     async fn a_page_carries_its_policy_and_its_nonce() {
         let r = Shell::new(Lang::De, "Titel <&>")
