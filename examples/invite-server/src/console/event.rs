@@ -216,7 +216,8 @@ pub(crate) async fn page_handler(
         h1 data-event-page=(body.code) { (body.summary) }
         (details(&body))
         p { a class="btn" href={ "/console/events/" (body.code) "/lists" } data-send-list="" { "Send to a list" }
-            " " a class="btn" href={ "/console/events/" (body.code) "/report" } data-report-link="" { "Report" } }
+            " " a class="btn" href={ "/console/events/" (body.code) "/report" } data-report-link="" { "Report" }
+            " " a class="btn" href={ "/console/cta?event=" (body.code) } data-cta-link="" { "Call-to-action link" } }
         h2 { "Answers" }
         p {
             "Yes " strong { (body.answers.accepted) } " · Maybe " strong { (body.answers.tentative) }

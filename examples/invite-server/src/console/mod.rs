@@ -20,6 +20,7 @@ mod event;
 mod events;
 mod figures;
 mod lists;
+mod pages;
 mod pending;
 mod reports;
 pub(crate) mod store;
@@ -70,6 +71,7 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route("/console/sign-out", post(auth::sign_out))
         .merge(lists::routes())
+        .merge(pages::routes())
         .merge(pending::routes())
         .merge(reports::routes())
 }
@@ -89,6 +91,16 @@ vertical-align:top}\
 .console-filters{display:flex;flex-wrap:wrap;gap:.75rem;align-items:flex-end}\
 .console-filters label{display:flex;flex-direction:column}\
 a:focus,button:focus,input:focus,select:focus{outline:3px solid #1a5fb4;outline-offset:2px}\
+textarea:focus{outline:3px solid #1a5fb4;outline-offset:2px}\
+.page-edit{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:1rem;align-items:start}\
+@media (max-width:60rem){.page-edit{grid-template-columns:minmax(0,1fr)}}\
+.page-preview iframe{width:100%;height:42rem;border:1px solid #767676;border-radius:6px;background:#fff}\
+.field-error{color:#a4000f;font-weight:600}\
+.problem{border-left-color:#a4000f}\
+.event-choices{list-style:none;padding:0;max-height:24rem;overflow:auto}\
+.copy-row{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center}\
+.copy-row input{flex:1 1 20rem;min-width:0}\
+[hidden]{display:none !important}\
 ";
 
 /// A console page for a signed-in user: the bar (who is signed in, the
@@ -125,6 +137,8 @@ pub(crate) fn page_with_head(
                 a href="/console/pending" { "Waiting for approval" }
                 " · "
                 a href="/console/reports" { "Reports" }
+                " · "
+                a href="/console/pages" { "Landing pages" }
             }
             div {
                 span class="muted" { "Signed in as " (user.address) " (" (user.describe()) ") " }

@@ -8,9 +8,10 @@
 //! administrator every organizer's.
 //!
 //! Sending to a list from the console is tested in [`lists`], approvals
-//! in [`pending`], reports in [`reports`].
+//! in [`pending`], reports in [`reports`], landing pages in [`pages`].
 
 mod lists;
+mod pages;
 mod pending;
 mod reports;
 
@@ -394,6 +395,13 @@ const ROUTES: &[&str] = &[
     "/console/events/{event}/report.csv",
     "/console/organizers/{organizer}/report",
     "/console/organizers/{organizer}/report.csv",
+    "/console/pages",
+    "/console/pages/new",
+    "/console/pages/{page}/edit",
+    "/console/pages/{page}/delete",
+    "/console/pages/preview?organizer={organizer}&title=Preview",
+    "/console/cta",
+    "/console/cta?event={event}&platform=mailchimp",
 ];
 
 async fn tenancy_over_every_route(db: Db) {
@@ -464,6 +472,18 @@ async fn tenancy_over_every_route(db: Db) {
         pending.insert(code.clone(), id);
     }
 
+    // A landing page of each organizer.
+    let mut pages = BTreeMap::new();
+    for (organizer, code, slug) in [(1, &s.event, "first-page"), (second, &other, "second-page")] {
+        s.post(
+            "/v1/pages",
+            json!({"slug": slug, "organizer": organizer, "title": format!("Page {slug}")}),
+        )
+        .await
+        .expect(201);
+        pages.insert(code.clone(), slug.to_owned());
+    }
+
     // The domain owner's administrators are managed by the API.
     let r = s
         .post("/v1/owner/admins", json!({"address": "Boss@Example.org"}))
@@ -502,6 +522,7 @@ async fn tenancy_over_every_route(db: Db) {
             let per_event = route.contains("{event}")
                 || route.contains("{list}")
                 || route.contains("{pending}")
+                || route.contains("{page}")
                 || route.contains("{organizer}");
             let events: Vec<&String> = if per_event {
                 vec![&s.event, &other]
@@ -513,6 +534,7 @@ async fn tenancy_over_every_route(db: Db) {
                     .replace("{event}", code)
                     .replace("{list}", &lists[code])
                     .replace("{pending}", &pending[code])
+                    .replace("{page}", &pages[code])
                     .replace(
                         "{organizer}",
                         &if *code == s.event { 1 } else { second }.to_string(),
@@ -531,6 +553,7 @@ async fn tenancy_over_every_route(db: Db) {
                         assert!(!r.text.contains(&pending[code]), "{who} {path}");
                         assert!(!r.text.contains("listed@example.net"), "{who} {path}");
                         assert!(!r.text.contains(&lists[code]), "{who} {path}");
+                        assert!(!r.text.contains(&pages[code]), "{who} {path}");
                     }
                     if visible && route.contains("/report") {
                         assert!(
@@ -553,6 +576,24 @@ async fn tenancy_over_every_route(db: Db) {
                             "{who} {path}: {}",
                             r.text
                         );
+                    } else if visible && route.contains("{page}") {
+                        assert!(
+                            r.text.contains(&format!("Page {}", pages[code])),
+                            "{who} {path}: {}",
+                            r.text
+                        );
+                    } else if visible && route.starts_with("/console/pages/preview") {
+                        assert!(
+                            r.text.contains(&format!("data-event=\"{code}\"")),
+                            "{who} {path}: {}",
+                            r.text
+                        );
+                    } else if visible && route.starts_with("/console/cta") {
+                        assert!(
+                            r.text.contains(&format!("{code}?email=*|EMAIL|*")),
+                            "{who} {path}: {}",
+                            r.text
+                        );
                     } else if visible && route.ends_with("/lists") {
                         assert!(
                             r.text.contains(&format!("data-list=\"{}\"", lists[code])),
@@ -568,6 +609,16 @@ async fn tenancy_over_every_route(db: Db) {
                         );
                     } else {
                         assert!(!r.text.contains("guest@example.net"), "{who} {path}");
+                    }
+                } else if *route == "/console/pages" {
+                    assert_eq!(r.status, 200, "{who} {path}");
+                    for c in [&s.event, &other] {
+                        assert_eq!(
+                            r.text.contains(&format!("data-page-slug=\"{}\"", pages[c])),
+                            sees.contains(&c),
+                            "{who} {path} lists {}?",
+                            pages[c]
+                        );
                     }
                 } else {
                     assert_eq!(r.status, 200, "{who} {path}");
