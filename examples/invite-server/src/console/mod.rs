@@ -89,6 +89,11 @@ vertical-align:top}\
 .console-filters{display:flex;flex-wrap:wrap;gap:.75rem;align-items:flex-end}\
 .console-filters label{display:flex;flex-direction:column}\
 a:focus,button:focus,input:focus,select:focus{outline:3px solid #1a5fb4;outline-offset:2px}\
+figure[data-chart]{margin:1rem 0}\
+figure[data-chart] svg{max-width:100%;height:auto}\
+@media (max-width:40rem){.console-bar,main{overflow-wrap:anywhere}\
+.console-table th,.console-table td{padding:.3rem .25rem;overflow-wrap:anywhere}\
+textarea{max-width:100%;box-sizing:border-box}}\
 ";
 
 /// A console page for a signed-in user: the bar (who is signed in, the
