@@ -19,8 +19,8 @@
 use std::collections::BTreeMap;
 
 use axum::Router;
-use axum::extract::{FromRequest as _, Path, Request, State};
 use axum::extract::DefaultBodyLimit;
+use axum::extract::{FromRequest as _, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse as _, Redirect, Response};
 use axum::routing::{get, post};
@@ -131,7 +131,9 @@ async fn multipart_form(
     let request = Request::from_parts(parts, axum::body::Body::from(bytes));
     let mut multipart = axum::extract::Multipart::from_request(request, state)
         .await
-        .map_err(|e| WebRejection::bad_request(format!("the form cannot be read: {}", e.body_text())))?;
+        .map_err(|e| {
+            WebRejection::bad_request(format!("the form cannot be read: {}", e.body_text()))
+        })?;
     let unreadable = |e: axum::extract::multipart::MultipartError| {
         WebRejection::bad_request(format!("the form cannot be read: {}", e.body_text()))
     };

@@ -240,7 +240,7 @@ async function answerCount(page, what) {
   return Number(await page.locator(`[data-answer-count="${what}"]`).innerText());
 }
 
-test('an organizer signs in, finds the event its calendar mailed, sends it to a 1,000-row CSV file; answers move the counts and the chart', async () => {
+test('an organizer signs in, finds the event its calendar mailed, sends it to a 1,000-row CSV file; answers move the counts and the chart', async (t) => {
   // The organizer's calendar mails an event in.
   const uid = `club-night-${RUN}@club.example`;
   made.uid = uid;
@@ -304,6 +304,19 @@ test('an organizer signs in, finds the event its calendar mailed, sends it to a 
   await page.goto(server.url(`/console/events/${event.code}/lists`), { waitUntil: 'networkidle' });
   assert.equal(await page.locator('[data-empty="lists"]').count(), 1);
   await checkPage(page, 'list-new');
+  // A file an old spreadsheet saved in Latin-1: refused, saying why and where.
+  await page.locator('#name').fill('Latin-1');
+  await page.locator('#file').setInputFiles({
+    name: 'old.csv',
+    mimeType: 'text/csv',
+    buffer: Buffer.from('email,name\r\njerome@example.net,J\xe9r\xf4me\r\n', 'latin1'),
+  });
+  const [refused] = await Promise.all([page.waitForNavigation(), page.locator('form[enctype] button[type=submit]').click()]);
+  assert.equal(refused.status(), 400);
+  assert.match(await page.locator('main').innerText(), /“old\.csv” is not UTF-8 text \(line 2 has a byte that is not\)/);
+  await assertAccessible(page, 'the list form refusing a file');
+  assert.equal((await server.mailTo('jerome@example.net')).length, 0);
+  await page.goto(server.url(`/console/events/${event.code}/lists`), { waitUntil: 'networkidle' });
   // With the keyboard: the name typed, the file chosen (Space opens the
   // chooser), Enter on the button.
   await focusStart(page);
@@ -352,6 +365,7 @@ test('an organizer signs in, finds the event its calendar mailed, sends it to a 
   }
   await page.locator('[data-list-state="done"]').waitFor({ timeout: 100_000 });
   if (first === 'running') assert.ok(loads >= 2, `the page reloaded itself (${loads} loads)`);
+  t.diagnostic(`the progress page was first ${first}; it loaded ${loads} times`);
   await page.waitForLoadState('load');
   assert.equal(await page.locator('meta[http-equiv="refresh"]').count(), 0, 'a finished list stops refreshing');
   const count = async (what) => Number(await page.locator(`[data-count="${what}"]`).innerText());

@@ -282,7 +282,10 @@ async fn upload_a_csv_file() {
         "{}",
         form.text
     );
-    assert!(form.text.contains("type=\"file\" id=\"file\" name=\"file\""));
+    assert!(
+        form.text
+            .contains("type=\"file\" id=\"file\" name=\"file\"")
+    );
     assert!(form.text.contains("At most 8 KiB"), "{}", form.text);
 
     // A file, as a spreadsheet saves "CSV UTF-8": each row's verdict.
@@ -378,11 +381,18 @@ async fn upload_a_csv_file() {
     assert!(both.text.contains("not both"), "{}", both.text);
     let neither = refused(&mut b, ("", b""), "").await;
     assert_eq!(neither.status, StatusCode::BAD_REQUEST, "{}", neither.text);
-    assert!(neither.text.contains("the list is empty"), "{}", neither.text);
+    assert!(
+        neither.text.contains("the list is empty"),
+        "{}",
+        neither.text
+    );
     // Latin-1, as an old spreadsheet saves it.
     let latin = refused(
         &mut b,
-        ("old.csv", b"email,name\nj1@example.net,J\nj2@example.net,J\xe9r\xf4me\n"),
+        (
+            "old.csv",
+            b"email,name\nj1@example.net,J\nj2@example.net,J\xe9r\xf4me\n",
+        ),
         "",
     )
     .await;
@@ -426,9 +436,16 @@ async fn upload_a_csv_file() {
         )
         .await;
     assert_eq!(preview.status, 200, "{}", preview.text);
-    let at = preview.text.find("name=\"csv\" value=\"").expect("the rows") + 18;
+    let at = preview
+        .text
+        .find("name=\"csv\" value=\"")
+        .expect("the rows")
+        + 18;
     let carried = preview.text[at..].split('"').next().unwrap();
-    assert!(carried.starts_with("email,name\r\na1@example.net"), "{carried}");
+    assert!(
+        carried.starts_with("email,name\r\na1@example.net"),
+        "{carried}"
+    );
     let sent = b
         .post(
             &send_path,
