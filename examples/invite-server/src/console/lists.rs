@@ -590,3 +590,36 @@ async fn rows(
     );
     Ok(r)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chosen_file_is_utf8_text_or_refused_saying_where() {
+        let t = file_text("a.csv", b"\xEF\xBB\xBFemail\nx@example.net\n".to_vec()).unwrap();
+        assert_eq!(
+            t, "email\nx@example.net\n",
+            "the byte-order mark is dropped"
+        );
+        assert_eq!(file_text("", b"email\n".to_vec()).unwrap(), "email\n");
+        let e = file_text(
+            "old.csv",
+            b"email,name\nj@example.net,J\xe9r\xf4me\n".to_vec(),
+        )
+        .unwrap_err();
+        assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+        assert!(
+            e.message()
+                .starts_with("“old.csv” is not UTF-8 text (line 2 has a byte that is not)"),
+            "{}",
+            e.message()
+        );
+        let e = file_text("", Vec::new()).unwrap_err();
+        assert_eq!(e.message(), "the file is empty");
+        // A long or odd name is cut, never a panic.
+        let name = "é".repeat(500);
+        let e = file_text(&name, vec![0xff]).unwrap_err();
+        assert!(e.message().chars().count() < 400, "{}", e.message());
+    }
+}
