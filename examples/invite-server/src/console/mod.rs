@@ -101,6 +101,11 @@ textarea:focus{outline:3px solid #1a5fb4;outline-offset:2px}\
 .copy-row{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center}\
 .copy-row input{flex:1 1 20rem;min-width:0}\
 [hidden]{display:none !important}\
+figure[data-chart]{margin:1rem 0}\
+figure[data-chart] svg{max-width:100%;height:auto}\
+@media (max-width:40rem){.console-bar,main{overflow-wrap:anywhere}\
+.console-table th,.console-table td{padding:.3rem .25rem;overflow-wrap:anywhere}\
+textarea{max-width:100%;box-sizing:border-box}}\
 ";
 
 /// A console page for a signed-in user: the bar (who is signed in, the

@@ -97,6 +97,51 @@ impl Browser {
     }
 }
 
+impl Browser {
+    /// POSTs a `multipart/form-data` form as a browser would: `(name,
+    /// file name, bytes)` each, a file part when a file name is given
+    /// (`Some("")`: a file input with no file chosen).
+    pub(crate) async fn post_multipart(
+        &mut self,
+        path: &str,
+        parts: &[(&str, Option<&str>, &[u8])],
+    ) -> Reply {
+        let boundary = "----calinvite-test-boundary-7MA4YWxkTrZu0gW";
+        let mut body = Vec::new();
+        for (name, file, data) in parts {
+            body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+            match file {
+                Some(f) => body.extend_from_slice(
+                    format!(
+                        "Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\n\
+                         Content-Type: text/csv\r\n\r\n"
+                    )
+                    .as_bytes(),
+                ),
+                None => body.extend_from_slice(
+                    format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
+                ),
+            }
+            body.extend_from_slice(data);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        let r = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        self.keep(r).await
+    }
+}
+
 /// The CSRF token of a page's (first) form.
 pub(crate) fn csrf(page: &Reply) -> String {
     let at = page
