@@ -23,6 +23,12 @@
 //!    second (the answer page's `data-sent`), submits per second, and the
 //!    submit's latency.
 //!
+//! With `--forms-first F`, each visitor first reads the page `F` times
+//! (untimed) and keeps its forms, then submits them one after another as
+//! fast as the server answers: the submit endpoint on its own, without
+//! the page reads each real visit also makes (`invitations_per_s` is then
+//! over the time from the first submit to the last answer).
+//!
 //! One JSON line. Non-zero exit when a request failed or nothing was sent.
 
 use std::collections::BTreeMap;
@@ -52,6 +58,8 @@ struct Report {
     page_gzip_bytes: usize,
     clients: usize,
     per_submit: usize,
+    /// `--forms-first`: forms read per visitor before the timed submits (0: off).
+    forms_first: usize,
     seconds: f64,
     submits: u64,
     submits_per_s: f64,
@@ -76,11 +84,13 @@ struct Args {
     seconds: f64,
     warmup: f64,
     per_submit: usize,
+    forms_first: usize,
 }
 
 fn parse_args() -> Result<Args, String> {
     let usage = "usage: landing-load --server-bin PATH [--db sqlite|postgres] [--requests N] \
-                 [--clients N] [--seconds S] [--warmup W] [--per-submit K]";
+                 [--clients N] [--seconds S] [--warmup W] [--per-submit K] \
+                 [--forms-first F]";
     let mut a = Args {
         server_bin: PathBuf::new(),
         db: "sqlite".into(),
@@ -90,6 +100,7 @@ fn parse_args() -> Result<Args, String> {
         seconds: 10.0,
         warmup: 1.0,
         per_submit: 10,
+        forms_first: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -108,6 +119,7 @@ fn parse_args() -> Result<Args, String> {
             "--seconds" => a.seconds = num(value()?)?,
             "--warmup" => a.warmup = num(value()?)?,
             "--per-submit" => a.per_submit = num(value()?)? as usize,
+            "--forms-first" => a.forms_first = num(value()?)? as usize,
             _ => return Err(format!("unknown argument {flag}\n{usage}")),
         }
     }
@@ -271,6 +283,90 @@ struct Seen {
     errors: u64,
 }
 
+/// A visitor's form, as the page gave it: its token and the events on it.
+struct Form {
+    token: String,
+    codes: Vec<String>,
+}
+
+/// Reads the page once (keeping `cookie` as the server sets it): its form.
+async fn read_form(http: &reqwest::Client, page: &str, cookie: &mut String) -> Option<Form> {
+    let mut get = http.get(page);
+    if !cookie.is_empty() {
+        get = get.header("cookie", cookie.as_str());
+    }
+    let r = get.send().await.ok()?;
+    if let Some(c) = r.headers().get("set-cookie").and_then(|v| v.to_str().ok()) {
+        *cookie = c.split(';').next().unwrap_or_default().to_owned();
+    }
+    let html = r.text().await.ok()?;
+    let token = values(&html, "csrf").first().map(|t| (*t).to_owned())?;
+    let codes = values(&html, "event")
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    Some(Form { token, codes })
+}
+
+/// Submits visitor `n`'s `i`-th form: `k` events for a new address. The
+/// status and body of the answer, and how long it took.
+async fn submit(
+    http: &reqwest::Client,
+    page: &str,
+    cookie: &str,
+    form: &Form,
+    (n, i, k): (usize, u64, usize),
+) -> (Option<(u16, String)>, Duration) {
+    // Each visitor ticks a different run of K games.
+    let codes = &form.codes;
+    let from = (n * 7 + i as usize * k) % codes.len().max(1);
+    let mut body = format!(
+        "email={}&csrf={}&website=",
+        enc(&format!("v{n}.{i}.{}@load.example.net", std::process::id())),
+        enc(&form.token)
+    );
+    for c in codes.iter().cycle().skip(from).take(k.min(codes.len())) {
+        body.push_str("&event=");
+        body.push_str(&enc(c));
+    }
+    let t = wall_start();
+    let answer = http
+        .post(page)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", cookie)
+        .body(body)
+        .send()
+        .await;
+    let result = match answer {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            r.text().await.ok().map(|b| (status, b))
+        }
+        Err(_) => None,
+    };
+    (result, t.elapsed())
+}
+
+impl Seen {
+    /// Counts one submit's answer.
+    fn count(&mut self, result: Option<(u16, String)>, took: Duration) {
+        match result {
+            Some((200, body)) => {
+                self.submits.push(took);
+                let sent = body
+                    .split("data-sent=\"")
+                    .nth(1)
+                    .and_then(|r| r.split('"').next())
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0);
+                self.sent += sent;
+            }
+            Some((s, _)) => *self.other.entry(s).or_default() += 1,
+            None => self.errors += 1,
+        }
+    }
+}
+
 async fn visitor(
     http: reqwest::Client,
     page: Arc<String>,
@@ -287,71 +383,40 @@ async fn visitor(
         if begun >= end {
             break;
         }
-        let mut get = http.get(page.as_str());
-        if !cookie.is_empty() {
-            get = get.header("cookie", &cookie);
-        }
-        let Ok(r) = get.send().await else {
+        let Some(form) = read_form(&http, &page, &mut cookie).await else {
             seen.errors += 1;
             tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
-        if let Some(c) = r.headers().get("set-cookie").and_then(|v| v.to_str().ok()) {
-            cookie = c.split(';').next().unwrap_or_default().to_owned();
+        let (result, took) = submit(&http, &page, &cookie, &form, (n, i, k)).await;
+        if begun >= warmup {
+            seen.count(result, took);
         }
-        let Ok(html) = r.text().await else {
-            seen.errors += 1;
-            continue;
-        };
-        let token = values(&html, "csrf")
-            .first()
-            .map(|t| (*t).to_owned())
-            .unwrap_or_default();
-        let codes = values(&html, "event");
-        // Each visitor ticks a different run of K games.
-        let from = (n * 7 + i as usize * k) % codes.len().max(1);
-        let mut form = format!(
-            "email={}&csrf={}&website=",
-            enc(&format!("v{n}.{i}.{}@load.example.net", std::process::id())),
-            enc(&token)
-        );
-        for c in codes.iter().cycle().skip(from).take(k.min(codes.len())) {
-            form.push_str("&event=");
-            form.push_str(&enc(c));
-        }
-        let t = wall_start();
-        let answer = http
-            .post(page.as_str())
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("cookie", &cookie)
-            .body(form)
-            .send()
-            .await;
-        let result = match answer {
-            Ok(r) => {
-                let status = r.status().as_u16();
-                r.text().await.ok().map(|b| (status, b))
-            }
-            Err(_) => None,
-        };
-        let took = t.elapsed();
-        if begun < warmup {
-            continue;
-        }
-        match result {
-            Some((200, body)) => {
-                seen.submits.push(took);
-                let sent = body
-                    .split("data-sent=\"")
-                    .nth(1)
-                    .and_then(|r| r.split('"').next())
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .unwrap_or(0);
-                seen.sent += sent;
-            }
-            Some((s, _)) => *seen.other.entry(s).or_default() += 1,
+    }
+    seen
+}
+
+/// `--forms-first`: visitor `n` reads `forms` forms, then waits for
+/// `go` and submits them all, one after another.
+async fn visitor_forms_first(
+    http: reqwest::Client,
+    page: Arc<String>,
+    (n, k, forms): (usize, usize, usize),
+    ready: Arc<tokio::sync::Barrier>,
+) -> Seen {
+    let mut seen = Seen::default();
+    let mut cookie = String::new();
+    let mut kept = Vec::with_capacity(forms);
+    for _ in 0..forms {
+        match read_form(&http, &page, &mut cookie).await {
+            Some(f) => kept.push(f),
             None => seen.errors += 1,
         }
+    }
+    ready.wait().await;
+    for (i, form) in kept.iter().enumerate() {
+        let (result, took) = submit(&http, &page, &cookie, form, (n, i as u64, k)).await;
+        seen.count(result, took);
     }
     seen
 }
@@ -362,6 +427,7 @@ fn run(a: &Args) -> Result<Report, String> {
         db: a.db.clone(),
         clients: a.clients,
         per_submit: a.per_submit,
+        forms_first: a.forms_first,
         cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
         loadavg_start: loadavg(),
         ..Report::default()
@@ -427,26 +493,45 @@ fn run(a: &Args) -> Result<Report, String> {
         report.page_max_ms = ms(times.last().copied().unwrap_or_default());
 
         // 2. Visitors submitting.
-        let warmup = Duration::from_secs_f64(a.warmup);
-        let end = warmup + Duration::from_secs_f64(a.seconds);
-        let started = wall_start();
         let mut tasks = tokio::task::JoinSet::new();
-        for n in 0..a.clients {
-            tasks.spawn(visitor(
-                http.clone(),
-                page.clone(),
-                n,
-                a.per_submit,
-                started,
-                warmup,
-                end,
-            ));
-        }
         let mut seen = Vec::new();
-        while let Some(s) = tasks.join_next().await {
-            seen.push(s.map_err(|e| e.to_string())?);
-        }
-        let measured = started.elapsed().saturating_sub(warmup);
+        let measured = if a.forms_first > 0 {
+            // Every visitor reads its forms; the clock starts when all have.
+            let ready = Arc::new(tokio::sync::Barrier::new(a.clients + 1));
+            for n in 0..a.clients {
+                tasks.spawn(visitor_forms_first(
+                    http.clone(),
+                    page.clone(),
+                    (n, a.per_submit, a.forms_first),
+                    ready.clone(),
+                ));
+            }
+            ready.wait().await;
+            let started = wall_start();
+            while let Some(s) = tasks.join_next().await {
+                seen.push(s.map_err(|e| e.to_string())?);
+            }
+            started.elapsed()
+        } else {
+            let warmup = Duration::from_secs_f64(a.warmup);
+            let end = warmup + Duration::from_secs_f64(a.seconds);
+            let started = wall_start();
+            for n in 0..a.clients {
+                tasks.spawn(visitor(
+                    http.clone(),
+                    page.clone(),
+                    n,
+                    a.per_submit,
+                    started,
+                    warmup,
+                    end,
+                ));
+            }
+            while let Some(s) = tasks.join_next().await {
+                seen.push(s.map_err(|e| e.to_string())?);
+            }
+            started.elapsed().saturating_sub(warmup)
+        };
         let metrics = match http.get(format!("{base}/metrics")).send().await {
             Ok(r) => r.text().await.ok(),
             Err(_) => None,
