@@ -22,6 +22,7 @@ mod figures;
 mod lists;
 mod pending;
 mod reports;
+mod settings;
 pub(crate) mod store;
 
 use axum::Router;
@@ -72,6 +73,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(lists::routes())
         .merge(pending::routes())
         .merge(reports::routes())
+        .merge(settings::routes())
 }
 
 /// The console speaks English for now.
@@ -88,6 +90,7 @@ vertical-align:top}\
 .console-table td.n,.console-table th.n{text-align:right}\
 .console-filters{display:flex;flex-wrap:wrap;gap:.75rem;align-items:flex-end}\
 .console-filters label{display:flex;flex-direction:column}\
+.console-check{display:inline-block;margin-right:1rem}\
 a:focus,button:focus,input:focus,select:focus{outline:3px solid #1a5fb4;outline-offset:2px}\
 ";
 
@@ -125,6 +128,8 @@ pub(crate) fn page_with_head(
                 a href="/console/pending" { "Waiting for approval" }
                 " · "
                 a href="/console/reports" { "Reports" }
+                " · "
+                a href="/console/settings" { "Settings" }
             }
             div {
                 span class="muted" { "Signed in as " (user.address) " (" (user.describe()) ") " }

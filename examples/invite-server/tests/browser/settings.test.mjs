@@ -1,0 +1,96 @@
+// The console's settings pages (sending, API keys, webhook endpoints), as
+// the demo organizer signed in by its mailed link: accessible (axe-core),
+// every control reached with Tab and showing its focus; a key made with the
+// keyboard alone, its secret on that answer only.
+
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+
+import { launch, newContext, newPage } from './lib/browser.mjs';
+import { assertAccessible, assertKeyboardReach, focusStart, tabTo } from './lib/checks.mjs';
+import { consoleLink, prepare } from './lib/pages.mjs';
+import { generousLimits, startServer } from './lib/server.mjs';
+
+let server;
+let browser;
+let organizer;
+
+before(async () => {
+  server = await startServer({
+    config: [generousLimits(), '[webhooks]', 'allow_private_targets = true'].join('\n'),
+  });
+  browser = await launch();
+  ({ organizer } = await prepare(server));
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+/** A context signed in to the console as the demo organizer. */
+async function signedIn(options = {}) {
+  const link = await consoleLink(server);
+  const context = await newContext(browser, options);
+  const page = await newPage(context);
+  await page.goto(link, { waitUntil: 'networkidle' });
+  await Promise.all([
+    page.waitForNavigation({ waitUntil: 'networkidle' }),
+    page.click('form[method=post] [type=submit]'),
+  ]);
+  assert.equal(new URL(page.url()).pathname, '/console', 'signed in');
+  return { context, page };
+}
+
+test('every settings page is accessible and usable with the keyboard', async () => {
+  const key = await server.ok('POST', '/v1/keys', { organizer, label: 'browser test' });
+  const hook = await server.ok('POST', '/v1/webhooks', {
+    organizer,
+    url: 'http://127.0.0.1:9/hook',
+    description: 'browser test',
+  });
+  const w = hook.webhook.id;
+  const paths = [
+    '/console/settings',
+    `/console/settings/organizers/${organizer}`,
+    '/console/settings/keys',
+    `/console/settings/keys/${key.id}`,
+    '/console/settings/webhooks',
+    `/console/settings/webhooks/${w}`,
+    `/console/settings/webhooks/${w}/delete`,
+    `/console/settings/webhooks/${w}/deliveries`,
+  ];
+  for (const javaScript of [true, false]) {
+    const { context, page } = await signedIn({ javaScript });
+    for (const path of paths) {
+      const r = await page.goto(server.url(path), { waitUntil: 'networkidle' });
+      assert.equal(r.status(), 200, path);
+      await assertAccessible(page, `${path} (JavaScript ${javaScript ? 'on' : 'off'})`);
+      if (javaScript) await assertKeyboardReach(page, path);
+    }
+    assert.deepEqual(context.problems, [], 'console errors (a CSP violation shows here)');
+    await context.close();
+  }
+});
+
+test('a key is made with the keyboard alone and shown on that page only', async () => {
+  const { context, page } = await signedIn();
+  await page.goto(server.url('/console/settings/keys'), { waitUntil: 'networkidle' });
+  await focusStart(page);
+  await tabTo(page, () => document.activeElement?.getAttribute('name') === 'label');
+  await page.keyboard.type('made by keyboard');
+  await tabTo(page, () => {
+    const e = document.activeElement;
+    return e?.type === 'submit' && e.form?.getAttribute('action') === '/console/settings/keys';
+  });
+  await Promise.all([page.waitForNavigation({ waitUntil: 'networkidle' }), page.keyboard.press('Enter')]);
+  const secret = await page.inputValue('#new-key');
+  assert.match(secret, /^cik_/);
+  await assertAccessible(page, 'the new key page');
+  await page.goto(server.url('/console/settings/keys'), { waitUntil: 'networkidle' });
+  const html = await page.content();
+  assert.ok(html.includes('made by keyboard'), 'listed');
+  assert.ok(!html.includes(secret), 'the secret is not shown again');
+  assert.deepEqual(context.problems, [], 'console errors');
+  await context.close();
+});
