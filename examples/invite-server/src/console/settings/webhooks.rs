@@ -536,7 +536,7 @@ async fn deliveries(
             }
         }
         @if let Some(c) = &log.next_cursor {
-            p { a rel="next" data-page="next" href={ (base) "/deliveries?cursor=" (c) } { "Older messages" } }
+            p { a href={ (base) "/deliveries?cursor=" (c) } rel="next" data-page="next" { "Older messages" } }
         }
         @if !q.cursor.is_empty() {
             p { a href={ (base) "/deliveries" } { "The newest messages" } }

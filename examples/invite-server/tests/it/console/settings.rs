@@ -2,7 +2,8 @@
 //! settings an organizer and a domain owner's administrator save are what
 //! the API then reports (and an organizer goes back to its owner's); API
 //! keys made, shown once, working, revoked; webhook endpoints registered
-//! (their secret shown once, signing what is posted), their delivery log,
+//! (their secret shown once, signing what is posted), their delivery log
+//! (a page at a time),
 //! disabled, enabled, rotated and deleted. Every form is refused without
 //! its CSRF token, and another tenant's key or endpoint is not found.
 
@@ -534,6 +535,43 @@ async fn webhook_endpoints(db: Db) {
         "the answer's status: {}",
         log.text
     );
+    // The log comes 50 messages a page, newest first: 55 older ones more.
+    let values: Vec<String> = (0..55)
+        .map(|i| {
+            format!(
+                "('{id}', {}, 'msg_older_{i:02}', 'delivery.sent', '{{}}', 'sent', 1, 0, {}, {})",
+                1_000_000 + i,
+                1_000_000 + i,
+                1_000_000 + i
+            )
+        })
+        .collect();
+    sql(
+        &s,
+        &format!(
+            "INSERT INTO invite_server_webhook_messages (endpoint, announcement, msg_id, kind, \
+             payload, state, attempts, due, created_at, done_at) VALUES {}",
+            values.join(", ")
+        ),
+    )
+    .await;
+    let first = b.get(&format!("{base}/deliveries")).await;
+    assert_eq!(first.text.matches("data-delivery=").count(), 50);
+    let next = super::next_href(&first).expect("a link to older messages");
+    let second = b.get(&next).await;
+    assert_eq!(second.status, 200, "{}", second.text);
+    assert_eq!(second.text.matches("data-delivery=").count(), 6);
+    assert!(super::next_href(&second).is_none());
+    // In the order written: the first message, posted for real, comes last.
+    assert!(second.text.contains(">200<") && !first.text.contains(">200<"));
+    for i in 0..55 {
+        let row = format!("data-delivery=\"msg_older_{i:02}\"");
+        assert_eq!(
+            first.text.matches(&row).count() + second.text.matches(&row).count(),
+            1,
+            "{row}"
+        );
+    }
     // Shown once: no later page has the secret.
     let list = b.get("/console/settings/webhooks").await;
     let one = b.get(&base).await;
