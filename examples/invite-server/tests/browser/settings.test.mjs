@@ -1,13 +1,14 @@
 // The console's settings pages (sending, API keys, webhook endpoints), as
 // the demo organizer signed in by its mailed link: accessible (axe-core),
-// every control reached with Tab and showing its focus; a key made with the
-// keyboard alone, its secret on that answer only.
+// every control reached with Tab and showing its focus, every form with its
+// CSRF token with JavaScript on and off; a key made with the keyboard
+// alone, its secret on that answer only.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
 import { launch, newContext, newPage } from './lib/browser.mjs';
-import { assertAccessible, assertKeyboardReach, focusStart, tabTo } from './lib/checks.mjs';
+import { assertAccessible, assertKeyboardReach, focusStart, postForms, tabTo } from './lib/checks.mjs';
 import { consoleLink, prepare } from './lib/pages.mjs';
 import { generousLimits, startServer } from './lib/server.mjs';
 
@@ -65,8 +66,15 @@ test('every settings page is accessible and usable with the keyboard', async () 
     for (const path of paths) {
       const r = await page.goto(server.url(path), { waitUntil: 'networkidle' });
       assert.equal(r.status(), 200, path);
-      await assertAccessible(page, `${path} (JavaScript ${javaScript ? 'on' : 'off'})`);
-      if (javaScript) await assertKeyboardReach(page, path);
+      if (javaScript) {
+        await assertAccessible(page, path);
+        await assertKeyboardReach(page, path);
+      }
+      // With JavaScript off (axe runs as script) the page is read as served:
+      // every form is there, each with its CSRF token.
+      const forms = await postForms(page);
+      assert.ok(forms.length >= 1, `${path}: its forms (sign-out at least)`);
+      assert.deepEqual(forms.filter((f) => !f.hasCsrf), [], `${path}: forms without a CSRF token`);
     }
     assert.deepEqual(context.problems, [], 'console errors (a CSP violation shows here)');
     await context.close();
