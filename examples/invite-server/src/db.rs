@@ -17,6 +17,7 @@
 mod held;
 
 use std::str::FromStr as _;
+use std::sync::{Arc, OnceLock};
 
 pub(crate) use held::{HeldRecord, LinkRecord, result_name};
 
@@ -155,7 +156,21 @@ pub(crate) struct ListRecord {
 pub struct ServerDb {
     pool: AnyPool,
     dialect: Dialect,
+    /// The task that records spent form tokens, started on first use.
+    spender: Arc<OnceLock<tokio::sync::mpsc::Sender<Spend>>>,
 }
+
+/// One form token to record as spent, and where to say whether it was new.
+#[derive(Debug)]
+struct Spend {
+    nonce: String,
+    expires: i64,
+    now: i64,
+    answer: tokio::sync::oneshot::Sender<DbResult<bool>>,
+}
+
+/// How many spends one transaction records at most.
+const SPEND_BATCH: usize = 256;
 
 impl ServerDb {
     /// Opens the database at `url` (the store's), in PostgreSQL schema
@@ -189,7 +204,14 @@ impl ServerDb {
                 Box::pin(async move {
                     match dialect {
                         Dialect::Sqlite => {
-                            for p in ["PRAGMA busy_timeout = 10000", "PRAGMA foreign_keys = ON"] {
+                            // The store keeps the file in WAL mode; as its own
+                            // connections do, a commit waits for the log's
+                            // write, not for a sync of it.
+                            for p in [
+                                "PRAGMA busy_timeout = 10000",
+                                "PRAGMA foreign_keys = ON",
+                                "PRAGMA synchronous = NORMAL",
+                            ] {
                                 sqlx::query(p).execute(&mut *conn).await?;
                             }
                         }
@@ -208,7 +230,11 @@ impl ServerDb {
             .connect_with(connect)
             .await
             .map_err(db)?;
-        let this = ServerDb { pool, dialect };
+        let this = ServerDb {
+            pool,
+            dialect,
+            spender: Arc::default(),
+        };
         this.migrate().await?;
         Ok(this)
     }
@@ -294,29 +320,89 @@ impl ServerDb {
     // ------------------------------------------------------------- forms
 
     /// Records a public form's nonce as spent (kept until `expires`, in
-    /// seconds since the epoch); `false` when it was spent already. Now and
-    /// then (about one call in a thousand, by the nonce's first letters) also forgets
-    /// the nonces expired before `now`.
+    /// seconds since the epoch); `false` when it was spent already.
+    ///
+    /// Spends are written by one task, many to a transaction: fifty
+    /// visitors submitting at once make one write, not fifty that queue
+    /// for SQLite's single writer behind the store's. Now and then (about
+    /// one batch in a thousand, by a nonce's first letters) the batch also
+    /// forgets the nonces expired before `now`.
     pub(crate) async fn spend_form(&self, nonce: &str, expires: i64, now: i64) -> DbResult<bool> {
-        if nonce.starts_with('A') && nonce.as_bytes().get(1).is_some_and(|b| *b < b'E') {
+        let spender = self.spender.get_or_init(|| {
+            let (tx, rx) = tokio::sync::mpsc::channel(4 * SPEND_BATCH);
+            tokio::spawn(self.clone().record_spends(rx));
+            tx
+        });
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let spend = Spend {
+            nonce: nonce.to_owned(),
+            expires,
+            now,
+            answer,
+        };
+        spender
+            .send(spend)
+            .await
+            .map_err(|_| DbError("the spent-form writer stopped".to_owned()))?;
+        answered
+            .await
+            .map_err(|_| DbError("the spent-form writer stopped".to_owned()))?
+    }
+
+    /// The spent-form writer: takes what is waiting (up to
+    /// [`SPEND_BATCH`]), records it in one transaction, answers each. It
+    /// ends when the channel closes: when every clone of this `ServerDb`
+    /// is gone.
+    async fn record_spends(self, mut rx: tokio::sync::mpsc::Receiver<Spend>) {
+        // The task's own clone must not keep the channel open.
+        let this = ServerDb {
+            spender: Arc::default(),
+            ..self
+        };
+        let mut batch = Vec::with_capacity(SPEND_BATCH);
+        while rx.recv_many(&mut batch, SPEND_BATCH).await > 0 {
+            match this.spend_batch(&batch).await {
+                Ok(fresh) => {
+                    for (spend, fresh) in batch.drain(..).zip(fresh) {
+                        let _ = spend.answer.send(Ok(fresh));
+                    }
+                }
+                Err(e) => {
+                    for spend in batch.drain(..) {
+                        let _ = spend.answer.send(Err(DbError(e.0.clone())));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Records `batch` in one transaction: for each, whether it was new.
+    async fn spend_batch(&self, batch: &[Spend]) -> DbResult<Vec<bool>> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        if let Some(s) = batch.iter().find(|s| {
+            s.nonce.starts_with('A') && s.nonce.as_bytes().get(1).is_some_and(|b| *b < b'E')
+        }) {
             sqlx::query(self.sql("DELETE FROM invite_server_spent_forms WHERE expires_at < $1"))
-                .bind(now)
-                .execute(&self.pool)
+                .bind(s.now)
+                .execute(&mut *tx)
                 .await
                 .map_err(db)?;
         }
-        let r = sqlx::query(
-            self.sql("INSERT INTO invite_server_spent_forms (nonce, expires_at) VALUES ($1, $2)"),
-        )
-        .bind(nonce.to_owned())
-        .bind(expires)
-        .execute(&self.pool)
-        .await;
-        match r {
-            Ok(_) => Ok(true),
-            Err(e) if is_unique_violation(&e) => Ok(false),
-            Err(e) => Err(db(e)),
+        let mut fresh = Vec::with_capacity(batch.len());
+        for s in batch {
+            let r = sqlx::query(self.sql(
+                "INSERT INTO invite_server_spent_forms (nonce, expires_at) VALUES ($1, $2) \
+                 ON CONFLICT (nonce) DO NOTHING",
+            ))
+            .bind(s.nonce.clone())
+            .bind(s.expires)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+            fresh.push(r.rows_affected() == 1);
         }
+        tx.commit().await.map_err(db)?;
+        Ok(fresh)
     }
 
     // ------------------------------------------------------------- meta
@@ -770,5 +856,50 @@ impl ServerDb {
                 serde_json::from_str(&body).map_err(|e| DbError(format!("a suppression row: {e}")))
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn open() -> (ServerDb, std::path::PathBuf) {
+        let mut n = [0u8; 8];
+        getrandom::fill(&mut n).unwrap();
+        let name: String = n.iter().map(|b| format!("{b:02x}")).collect();
+        let dir = std::env::temp_dir().join(format!("calinvite-db-{name}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.join("db.sqlite").display());
+        (ServerDb::open(&url, None, 0).await.unwrap(), dir)
+    }
+
+    /// Spends from many tasks at once, batched by the writer: each nonce
+    /// is new exactly once, whichever batch it lands in, and a batch that
+    /// holds the same nonce twice answers `true` once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_form_token_is_spent_exactly_once_under_concurrency() {
+        let (db, dir) = open().await;
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..400u32 {
+            let db = db.clone();
+            // 100 distinct nonces, each spent four times from four tasks.
+            let nonce = format!("n{:03}", i % 100);
+            tasks
+                .spawn(async move { (nonce.clone(), db.spend_form(&nonce, 10, 0).await.unwrap()) });
+        }
+        let mut fresh = std::collections::BTreeMap::<String, u32>::new();
+        while let Some(r) = tasks.join_next().await {
+            let (nonce, new) = r.unwrap();
+            *fresh.entry(nonce).or_default() += u32::from(new);
+        }
+        assert_eq!(fresh.len(), 100);
+        assert!(fresh.values().all(|n| *n == 1), "{fresh:?}");
+        // Spent ones stay spent; expired ones are forgotten by a later batch
+        // whose nonce starts with "A" and a letter before "E".
+        assert!(!db.spend_form("n007", 10, 0).await.unwrap());
+        assert!(db.spend_form("AAfresh", 100, 50).await.unwrap());
+        assert!(db.spend_form("n007", 10, 0).await.unwrap());
+        db.close().await;
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -216,12 +216,15 @@ pub(crate) async fn page_handler(
         h1 data-event-page=(body.code) { (body.summary) }
         (details(&body))
         p { a class="btn" href={ "/console/events/" (body.code) "/lists" } data-send-list="" { "Send to a list" }
-            " " a class="btn" href={ "/console/events/" (body.code) "/report" } data-report-link="" { "Report" } }
+            " " a class="btn" href={ "/console/events/" (body.code) "/report" } data-report-link="" { "Report" }
+            " " a class="btn" href={ "/console/cta?event=" (body.code) } data-cta-link="" { "Call-to-action link" } }
         h2 { "Answers" }
-        p {
-            "Yes " strong { (body.answers.accepted) } " · Maybe " strong { (body.answers.tentative) }
-            " · No " strong { (body.answers.declined) } " · No answer " strong { (body.answers.no_answer) }
-            " — of " (body.answers.invitations) " invited"
+        p data-answers="" {
+            "Yes " strong data-answer-count="accepted" { (body.answers.accepted) }
+            " · Maybe " strong data-answer-count="tentative" { (body.answers.tentative) }
+            " · No " strong data-answer-count="declined" { (body.answers.declined) }
+            " · No answer " strong data-answer-count="no-answer" { (body.answers.no_answer) }
+            " — of " span data-answer-count="invitations" { (body.answers.invitations) } " invited"
         }
         (chart::answers(&per_day))
         p { a href={ "/console/events/" (body.code) "/chart.svg" } { "The chart as an image" } }

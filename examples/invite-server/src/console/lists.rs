@@ -1,7 +1,9 @@
 //! Sending an event to a list from the console.
 //!
 //! `GET /console/events/{code}/lists` offers a form for the list (CSV with
-//! a header row naming an address column, pasted) and lists the event's
+//! a header row naming an address column: a file chosen, or the text
+//! pasted; `multipart/form-data`, read whole within the upload limit
+//! before any part is, so it works without JavaScript) and lists the event's
 //! lists so far. Its button asks for a dry run
 //! (`POST …/lists/preview`): every row's verdict as the core would give it
 //! now — invalid (with why), duplicate, already invited, suppressed, the
@@ -17,7 +19,8 @@
 use std::collections::BTreeMap;
 
 use axum::Router;
-use axum::extract::{Path, Request, State};
+use axum::extract::DefaultBodyLimit;
+use axum::extract::{FromRequest as _, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse as _, Redirect, Response};
 use axum::routing::{get, post};
@@ -47,8 +50,15 @@ const SHOWN: usize = 1_000;
 /// The routes.
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
-        .route("/console/events/{code}/lists", get(form_page).post(send))
-        .route("/console/events/{code}/lists/preview", post(preview))
+        // The forms' own limit (the upload limit) holds, not the default.
+        .route(
+            "/console/events/{code}/lists",
+            get(form_page).post(send).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/console/events/{code}/lists/preview",
+            post(preview).layer(DefaultBodyLimit::disable()),
+        )
         .route("/console/lists/{id}", get(progress))
         .route("/console/lists/{id}/rows.csv", get(rows))
         .route("/console/lists/{id}/{action}", post(control))
@@ -65,10 +75,31 @@ struct ListForm {
     csv: String,
 }
 
-/// A form of up to the server's upload limit (a list can be long).
+/// Fields of a multipart form, at most (csrf, name, csv, file).
+const MAX_PARTS: usize = 8;
+/// A multipart form's bytes beyond the list (boundaries, part headers,
+/// the token and the name).
+const MULTIPART_OVERHEAD: usize = 16 * 1024;
+
+/// The list form, of up to the server's upload limit (a list can be
+/// long): either `application/x-www-form-urlencoded` (the list pasted, and
+/// the dry run's Send form) or `multipart/form-data` (the list form, with
+/// a CSV file or the list pasted).
 async fn list_form(state: &AppState, request: Request) -> Result<ListForm, WebRejection> {
-    // Percent-encoding at most triples the list, plus the other fields.
     let max = state.limits().max_upload;
+    let multipart = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .get(..19)
+                .is_some_and(|t| t.eq_ignore_ascii_case("multipart/form-data"))
+        });
+    if multipart {
+        return multipart_form(state, request, max).await;
+    }
+    // Percent-encoding at most triples the list, plus the other fields.
     let form: ListForm = crate::web::form::read_form(request, max.saturating_mul(3) + 4096)
         .await
         .map_err(|e| {
@@ -82,6 +113,109 @@ async fn list_form(state: &AppState, request: Request) -> Result<ListForm, WebRe
         return Err(too_large(max));
     }
     Ok(form)
+}
+
+/// Reads a `multipart/form-data` list form: the whole body first, at most
+/// the upload limit and a little more (a longer one is refused before any
+/// part is read), then its parts. The list is the file chosen (`file`,
+/// UTF-8, a byte-order mark dropped) or the text pasted (`csv`), not both.
+async fn multipart_form(
+    state: &AppState,
+    request: Request,
+    max: usize,
+) -> Result<ListForm, WebRejection> {
+    let (parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, max.saturating_add(MULTIPART_OVERHEAD))
+        .await
+        .map_err(|_| too_large(max))?;
+    let request = Request::from_parts(parts, axum::body::Body::from(bytes));
+    let mut multipart = axum::extract::Multipart::from_request(request, state)
+        .await
+        .map_err(|e| {
+            WebRejection::bad_request(format!("the form cannot be read: {}", e.body_text()))
+        })?;
+    let unreadable = |e: axum::extract::multipart::MultipartError| {
+        WebRejection::bad_request(format!("the form cannot be read: {}", e.body_text()))
+    };
+    let mut form = ListForm {
+        csrf: String::new(),
+        name: String::new(),
+        csv: String::new(),
+    };
+    let mut file: Option<(String, Vec<u8>)> = None;
+    let mut seen: Vec<String> = Vec::new();
+    while let Some(field) = multipart.next_field().await.map_err(unreadable)? {
+        let name = field.name().unwrap_or_default().to_owned();
+        if seen.len() >= MAX_PARTS || seen.contains(&name) {
+            return Err(WebRejection::bad_request(
+                "the form has fields this page does not send",
+            ));
+        }
+        seen.push(name.clone());
+        let file_name = field.file_name().map(str::to_owned);
+        let data = field.bytes().await.map_err(unreadable)?;
+        let text = |what: &str| {
+            String::from_utf8(data.to_vec())
+                .map_err(|_| WebRejection::bad_request(format!("the {what} is not UTF-8 text")))
+        };
+        match name.as_str() {
+            "csrf" => form.csrf = text("form's token")?,
+            "name" => form.name = text("list's name")?,
+            "csv" => form.csv = text("list")?,
+            "file" => file = Some((file_name.unwrap_or_default(), data.to_vec())),
+            _ => {
+                return Err(WebRejection::bad_request(
+                    "the form has fields this page does not send",
+                ));
+            }
+        }
+    }
+    // A browser sends an empty, nameless file part when no file was chosen.
+    if let Some((file_name, data)) = file.filter(|(n, d)| !n.is_empty() || !d.is_empty()) {
+        if !form.csv.trim().is_empty() {
+            return Err(WebRejection::bad_request(
+                "choose a file or paste the list, not both",
+            ));
+        }
+        if data.len() > max {
+            return Err(WebRejection::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the file is larger than {} KiB", max / 1024),
+            ));
+        }
+        form.csv = file_text(&file_name, data)?;
+    }
+    if form.csv.len() > max {
+        return Err(too_large(max));
+    }
+    Ok(form)
+}
+
+/// A chosen file's text: UTF-8 (a leading byte-order mark dropped), or a
+/// refusal that says where it is not.
+fn file_text(file_name: &str, data: Vec<u8>) -> Result<String, WebRejection> {
+    let shown = if file_name.is_empty() {
+        "the file".to_owned()
+    } else {
+        format!("“{}”", file_name.chars().take(100).collect::<String>())
+    };
+    if data.is_empty() {
+        return Err(WebRejection::bad_request(format!("{shown} is empty")));
+    }
+    // A spreadsheet's "CSV UTF-8" starts with a byte-order mark.
+    let data = if data.starts_with(b"\xEF\xBB\xBF") {
+        data[3..].to_vec()
+    } else {
+        data
+    };
+    String::from_utf8(data).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let line = e.as_bytes()[..at].iter().filter(|b| **b == b'\n').count() + 1;
+        WebRejection::bad_request(format!(
+            "{shown} is not UTF-8 text (line {line} has a byte that is not): \
+             save it as CSV in UTF-8 (“CSV UTF-8” in most spreadsheets) and choose it again"
+        ))
+    })
 }
 
 fn too_large(max: usize) -> WebRejection {
@@ -139,7 +273,8 @@ async fn form_page(
     let body = html! {
         p { a href={ "/console/events/" (code) } { "← " (summary) } }
         h1 { "Send “" (summary) "” to a list" }
-        form method="post" action={ "/console/events/" (code) "/lists/preview" } class="card" {
+        form method="post" action={ "/console/events/" (code) "/lists/preview" } class="card"
+            enctype="multipart/form-data" {
             (issued.field())
             p { label for="name" { "The list's name" } br;
                 input type="text" id="name" name="name" required maxlength="200"
@@ -148,14 +283,18 @@ async fn form_page(
                     "Sending the same rows again under the same name sends nobody twice."
                 }
             }
-            p { label for="csv" { "The list (CSV)" } br;
-                textarea id="csv" name="csv" rows="12" cols="70" required
-                    aria-describedby="csv-help" {}
-                br; span id="csv-help" class="muted" {
-                    "A header row naming the address column (" code { "email" } " or " code { "address" }
-                    "; " code { "name" } " and " code { "language" } " are read too), then one recipient a row. At most "
-                    (max_kib) " KiB."
-                }
+            p id="list-help" {
+                "A CSV list: a header row naming the address column (" code { "email" } " or " code { "address" }
+                "; " code { "name" } " and " code { "language" } " are read too), then one recipient a row, in UTF-8. At most "
+                (max_kib) " KiB. Choose a file or paste the list."
+            }
+            p { label for="file" { "A CSV file" } br;
+                input type="file" id="file" name="file" accept=".csv,text/csv,text/plain"
+                    aria-describedby="list-help";
+            }
+            p { label for="csv" { "Or the list, pasted" } br;
+                textarea id="csv" name="csv" rows="12" cols="70"
+                    aria-describedby="list-help" {}
             }
             p { button type="submit" class="btn btn-primary" { "Check the list" } }
             p class="muted" { "Nothing is sent until you press Send on the next page." }
@@ -222,7 +361,9 @@ async fn preview(
         .await
         .map_err(|e| web_error(&e))?;
     if form.csv.trim().is_empty() {
-        return Err(WebRejection::bad_request("the list is empty"));
+        return Err(WebRejection::bad_request(
+            "the list is empty: choose a CSV file or paste the list",
+        ));
     }
     let reader = ListReader::new(form.csv.as_bytes())
         .map_err(|e| WebRejection::bad_request(format!("the list cannot be read: {e}")))?;
@@ -300,7 +441,9 @@ async fn send(
         .await
         .map_err(|e| web_error(&e))?;
     if form.csv.trim().is_empty() {
-        return Err(WebRejection::bad_request("the list is empty"));
+        return Err(WebRejection::bad_request(
+            "the list is empty: choose a CSV file or paste the list",
+        ));
     }
     let record = store_list(&state, &event, &name, form.csv.as_bytes())
         .await
@@ -446,4 +589,37 @@ async fn rows(
         axum::http::HeaderValue::from_static("no-store"),
     );
     Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chosen_file_is_utf8_text_or_refused_saying_where() {
+        let t = file_text("a.csv", b"\xEF\xBB\xBFemail\nx@example.net\n".to_vec()).unwrap();
+        assert_eq!(
+            t, "email\nx@example.net\n",
+            "the byte-order mark is dropped"
+        );
+        assert_eq!(file_text("", b"email\n".to_vec()).unwrap(), "email\n");
+        let e = file_text(
+            "old.csv",
+            b"email,name\nj@example.net,J\xe9r\xf4me\n".to_vec(),
+        )
+        .unwrap_err();
+        assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+        assert!(
+            e.message()
+                .starts_with("“old.csv” is not UTF-8 text (line 2 has a byte that is not)"),
+            "{}",
+            e.message()
+        );
+        let e = file_text("", Vec::new()).unwrap_err();
+        assert_eq!(e.message(), "the file is empty");
+        // A long or odd name is cut, never a panic.
+        let name = "é".repeat(500);
+        let e = file_text(&name, vec![0xff]).unwrap_err();
+        assert!(e.message().chars().count() < 400, "{}", e.message());
+    }
 }

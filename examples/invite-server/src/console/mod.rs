@@ -20,6 +20,7 @@ mod event;
 mod events;
 mod figures;
 mod lists;
+mod pages;
 mod pending;
 mod reports;
 mod settings;
@@ -71,6 +72,7 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route("/console/sign-out", post(auth::sign_out))
         .merge(lists::routes())
+        .merge(pages::routes())
         .merge(pending::routes())
         .merge(reports::routes())
         .merge(settings::routes())
@@ -92,6 +94,21 @@ vertical-align:top}\
 .console-filters label{display:flex;flex-direction:column}\
 .console-check{display:inline-block;margin-right:1rem}\
 a:focus,button:focus,input:focus,select:focus{outline:3px solid #1a5fb4;outline-offset:2px}\
+textarea:focus{outline:3px solid #1a5fb4;outline-offset:2px}\
+.page-edit{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:1rem;align-items:start}\
+@media (max-width:60rem){.page-edit{grid-template-columns:minmax(0,1fr)}}\
+.page-preview iframe{width:100%;height:42rem;border:1px solid #767676;border-radius:6px;background:#fff}\
+.field-error{color:#a4000f;font-weight:600}\
+.problem{border-left-color:#a4000f}\
+.event-choices{list-style:none;padding:0;max-height:24rem;overflow:auto}\
+.copy-row{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center}\
+.copy-row input{flex:1 1 20rem;min-width:0}\
+[hidden]{display:none !important}\
+figure[data-chart]{margin:1rem 0}\
+figure[data-chart] svg{max-width:100%;height:auto}\
+@media (max-width:40rem){.console-bar,main{overflow-wrap:anywhere}\
+.console-table th,.console-table td{padding:.3rem .25rem;overflow-wrap:anywhere}\
+textarea{max-width:100%;box-sizing:border-box}}\
 ";
 
 /// A console page for a signed-in user: the bar (who is signed in, the
@@ -128,6 +145,8 @@ pub(crate) fn page_with_head(
                 a href="/console/pending" { "Waiting for approval" }
                 " · "
                 a href="/console/reports" { "Reports" }
+                " · "
+                a href="/console/pages" { "Landing pages" }
                 " · "
                 a href="/console/settings" { "Settings" }
             }

@@ -259,6 +259,26 @@ pub(crate) fn validate(s: &mut Settings) -> ApiResult<()> {
     Ok(())
 }
 
+/// Settings as typed, made fit to preview: when [`validate`] refuses
+/// them, its first problem, and the settings with the images that are not
+/// acceptable left out and the texts cut to their limits (unreadable
+/// colours are corrected where the page is drawn).
+pub(crate) fn for_preview(typed: &Settings) -> (Settings, Option<ApiError>) {
+    let mut checked = typed.clone();
+    match validate(&mut checked) {
+        Ok(()) => (checked, None),
+        Err(e) => {
+            let mut shown = typed.clone();
+            for v in [&mut shown.logo_url, &mut shown.background_url] {
+                *v = v.as_deref().and_then(|u| check_url(u, true).ok());
+            }
+            shown.title = shown.title.chars().take(200).collect();
+            shown.intro = shown.intro.map(|i| i.chars().take(2_000).collect());
+            (shown, Some(e))
+        }
+    }
+}
+
 /// Fails with 404 unless every chosen event is the organizer's.
 async fn events_belong(state: &AppState, caller: &Caller, page: &PageRecord) -> ApiResult<()> {
     for (i, code) in page.settings.events.iter().flatten().enumerate() {

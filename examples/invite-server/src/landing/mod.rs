@@ -31,6 +31,16 @@ mod render;
 mod strings;
 mod submit;
 
+pub(crate) use render::preview;
+
+/// How many events page `page` shows now.
+pub(crate) async fn shown_events(
+    state: &AppState,
+    page: &db::PageRecord,
+) -> crate::problem::ApiResult<usize> {
+    Ok(events::gather(state, page).await?.len())
+}
+
 /// The landing pages' tables.
 pub(crate) const MIGRATION: &[&str] = db::MIGRATION;
 

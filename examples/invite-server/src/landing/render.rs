@@ -259,7 +259,33 @@ pub(crate) async fn page(
         Ok(p) => p,
         Err(r) => return r,
     };
-    let events = match gather(&state, &page).await {
+    view(&state, &page, q.all.as_deref(), &headers, None).await
+}
+
+/// A page as it would show with settings not saved (the console's
+/// preview): its form sends nothing and carries no token, a notice says
+/// so (with `problem`, why the settings would not be saved as they are),
+/// it is never indexed, and only this server's own pages may frame it.
+pub(crate) async fn preview(
+    state: &AppState,
+    page: &PageRecord,
+    headers: &HeaderMap,
+    problem: Option<&str>,
+) -> Response {
+    let mut r = view(state, page, None, headers, Some(problem)).await;
+    crate::web::page::framable_by_self(r.headers_mut());
+    r
+}
+
+/// The page for its visitors, or (`preview` given) as a preview.
+async fn view(
+    state: &AppState,
+    page: &PageRecord,
+    all: Option<&str>,
+    headers: &HeaderMap,
+    preview: Option<Option<&str>>,
+) -> Response {
+    let events = match gather(state, page).await {
         Ok(e) => e,
         Err(e) => {
             tracing::warn!(error = ?e.status(), "a landing page's events could not be read");
@@ -275,18 +301,26 @@ pub(crate) async fn page(
         .flatten()
         .map(|a| a.name)
         .unwrap_or_default();
-    let lang = lang_of(&page);
+    let lang = lang_of(page);
     let words = Strings::of(lang);
     let s = &page.settings;
     let description = s
         .intro
         .clone()
         .unwrap_or_else(|| format!("{} – {organizer}", words.upcoming));
-    let url = canonical(&state, &page.slug);
-    let issued = csrf::issue(&state, &headers, &purpose(&page.slug));
+    let url = canonical(state, &page.slug);
+    let issued = preview
+        .is_none()
+        .then(|| csrf::issue(state, headers, &purpose(&page.slug)));
     let qr_svg = qr::code(&url).map(|c| qr::inline_svg(&c));
     let body = html! {
-        main class="wrap" data-page=(page.slug) data-events=(events.len()) {
+        main class="wrap" data-page=(page.slug) data-events=(events.len()) inert[preview.is_some()] {
+            @if let Some(problem) = preview {
+                p class="notice" data-preview="" role="status" {
+                    "Preview: nothing is saved or sent from here."
+                    @if let Some(p) = problem { br; strong { "Not saved as it is: " } (p) }
+                }
+            }
             div class="lp-head" {
                 @if let Some(l) = s.logo_url.as_deref().and_then(css_safe) { img src=(l) alt=""; }
                 h1 { (s.title) }
@@ -296,13 +330,12 @@ pub(crate) async fn page(
                 p class="notice" { (words.no_events) }
             } @else {
                 form method="post" action={"/p/" (page.slug)} {
-                    (issued.field())
-                    (honeypot())
+                    @if let Some(issued) = &issued { (issued.field()) (honeypot()) }
                     @match s.layout {
                         Layout::Single => { (single(&events[0], words)) }
                         Layout::Multi => {
                             p class="muted" { (words.pick) }
-                            (groups_markup(&page.slug, &group(events.clone(), s.group_by, words), q.all.as_deref(), words))
+                            (groups_markup(&page.slug, &group(events.clone(), s.group_by, words), all, words))
                         }
                     }
                     div class="card" {
@@ -315,7 +348,7 @@ pub(crate) async fn page(
                             input type="text" id="name" name="name" autocomplete="name" maxlength="200";
                         }
                         div class="actions" {
-                            button type="submit" id="send" class="btn btn-primary" { (words.send) }
+                            button type="submit" id="send" class="btn btn-primary" disabled[preview.is_some()] { (words.send) }
                         }
                     }
                 }
@@ -331,13 +364,15 @@ pub(crate) async fn page(
     let mut shell = Shell::new(lang, &s.title)
         .description(&description)
         .canonical(url)
-        .head(head(&state, &page, &organizer, &events, &description))
-        .css(style(&page))
+        .head(head(state, page, &organizer, &events, &description))
+        .css(style(page))
         .script("/assets/landing.js");
-    if s.private {
+    if s.private || preview.is_some() {
         shell = shell.noindex();
     }
     let mut response = shell.render(body);
-    issued.attach(&mut response);
+    if let Some(issued) = &issued {
+        issued.attach(&mut response);
+    }
     response
 }

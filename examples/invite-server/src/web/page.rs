@@ -43,6 +43,36 @@ pub fn secure(h: &mut HeaderMap, nonce: Option<&str>) {
     );
 }
 
+/// Lets this server's own pages frame a response (a preview inside the
+/// console): `frame-ancestors 'self'` instead of `'none'`.
+pub fn framable_by_self(h: &mut HeaderMap) {
+    edit_policy(h, |csp| {
+        csp.replace("frame-ancestors 'none'", "frame-ancestors 'self'")
+    });
+    h.insert(
+        header::X_FRAME_OPTIONS,
+        HeaderValue::from_static("SAMEORIGIN"),
+    );
+}
+
+/// Lets a page show this server's own pages in a frame (`frame-src
+/// 'self'`; by default it may frame nothing).
+pub fn frames_self(h: &mut HeaderMap) {
+    edit_policy(h, |csp| format!("{csp}; frame-src 'self'"));
+}
+
+fn edit_policy(h: &mut HeaderMap, change: impl FnOnce(&str) -> String) {
+    let Some(csp) = h
+        .get(header::CONTENT_SECURITY_POLICY)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return;
+    };
+    if let Ok(v) = HeaderValue::from_str(&change(csp)) {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+}
+
 /// A public page being built: its language, title and head, then
 /// [`render`](Shell::render) with its body.
 #[derive(Debug)]
@@ -205,6 +235,25 @@ fn skip_text(lang: Lang) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn framing_is_opened_to_this_server_only_where_asked() {
+        let mut r = Shell::new(Lang::En, "t").render(html! { main id="main" {} });
+        let plain = r.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(!plain.contains("frame-src"));
+        let h = r.headers_mut();
+        framable_by_self(h);
+        frames_self(h);
+        let csp = h[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+        assert!(csp.contains("frame-ancestors 'self'"), "{csp}");
+        assert!(!csp.contains("frame-ancestors 'none'"), "{csp}");
+        assert!(csp.ends_with("; frame-src 'self'"), "{csp}");
+        assert!(csp.starts_with("default-src 'none'"), "{csp}");
+        assert_eq!(h[header::X_FRAME_OPTIONS], "SAMEORIGIN");
+    }
 
     #[tokio::test]
     async fn a_page_carries_its_policy_and_its_nonce() {

@@ -8,10 +8,11 @@
 //! administrator every organizer's.
 //!
 //! Sending to a list from the console is tested in [`lists`], approvals
-//! in [`pending`], reports in [`reports`], settings (sending, API keys,
-//! webhook endpoints) in [`settings`].
+//! in [`pending`], reports in [`reports`], landing pages in [`pages`],
+//! settings (sending, API keys, webhook endpoints) in [`settings`].
 
 mod lists;
+mod pages;
 mod pending;
 mod reports;
 mod settings;
@@ -90,6 +91,51 @@ impl Browser {
             .post(format!("{}{path}", self.base))
             .header("cookie", self.cookie_header())
             .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        self.keep(r).await
+    }
+}
+
+impl Browser {
+    /// POSTs a `multipart/form-data` form as a browser would: `(name,
+    /// file name, bytes)` each, a file part when a file name is given
+    /// (`Some("")`: a file input with no file chosen).
+    pub(crate) async fn post_multipart(
+        &mut self,
+        path: &str,
+        parts: &[(&str, Option<&str>, &[u8])],
+    ) -> Reply {
+        let boundary = "----calinvite-test-boundary-7MA4YWxkTrZu0gW";
+        let mut body = Vec::new();
+        for (name, file, data) in parts {
+            body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+            match file {
+                Some(f) => body.extend_from_slice(
+                    format!(
+                        "Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\n\
+                         Content-Type: text/csv\r\n\r\n"
+                    )
+                    .as_bytes(),
+                ),
+                None => body.extend_from_slice(
+                    format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
+                ),
+            }
+            body.extend_from_slice(data);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        let r = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
             .body(body)
             .send()
             .await
@@ -406,6 +452,13 @@ const ROUTES: &[&str] = &[
     "/console/events/{event}/report.csv",
     "/console/organizers/{organizer}/report",
     "/console/organizers/{organizer}/report.csv",
+    "/console/pages",
+    "/console/pages/new",
+    "/console/pages/{page}/edit",
+    "/console/pages/{page}/delete",
+    "/console/pages/preview?organizer={organizer}&title=Preview",
+    "/console/cta",
+    "/console/cta?event={event}&platform=mailchimp",
 ];
 
 async fn tenancy_over_every_route(db: Db) {
@@ -499,6 +552,18 @@ async fn tenancy_over_every_route(db: Db) {
         );
     }
 
+    // A landing page of each organizer.
+    let mut pages = BTreeMap::new();
+    for (organizer, code, slug) in [(1, &s.event, "first-page"), (second, &other, "second-page")] {
+        s.post(
+            "/v1/pages",
+            json!({"slug": slug, "organizer": organizer, "title": format!("Page {slug}")}),
+        )
+        .await
+        .expect(201);
+        pages.insert(code.clone(), slug.to_owned());
+    }
+
     // The domain owner's administrators are managed by the API.
     let r = s
         .post("/v1/owner/admins", json!({"address": "Boss@Example.org"}))
@@ -537,6 +602,7 @@ async fn tenancy_over_every_route(db: Db) {
             let per_event = route.contains("{event}")
                 || route.contains("{list}")
                 || route.contains("{pending}")
+                || route.contains("{page}")
                 || route.contains("{organizer}")
                 || route.contains("{key}")
                 || route.contains("{webhook}");
@@ -550,6 +616,7 @@ async fn tenancy_over_every_route(db: Db) {
                     .replace("{event}", code)
                     .replace("{list}", &lists[code])
                     .replace("{pending}", &pending[code])
+                    .replace("{page}", &pages[code])
                     .replace("{key}", &keys[code])
                     .replace("{webhook}", &webhooks[code])
                     .replace(
@@ -572,6 +639,7 @@ async fn tenancy_over_every_route(db: Db) {
                         assert!(!r.text.contains(&pending[code]), "{who} {path}");
                         assert!(!r.text.contains("listed@example.net"), "{who} {path}");
                         assert!(!r.text.contains(&lists[code]), "{who} {path}");
+                        assert!(!r.text.contains(&pages[code]), "{who} {path}");
                     }
                     if visible && route.starts_with("/console/settings") {
                         let organizer = if *code == s.event { 1 } else { second };
@@ -608,6 +676,24 @@ async fn tenancy_over_every_route(db: Db) {
                             "{who} {path}: {}",
                             r.text
                         );
+                    } else if visible && route.contains("{page}") {
+                        assert!(
+                            r.text.contains(&format!("Page {}", pages[code])),
+                            "{who} {path}: {}",
+                            r.text
+                        );
+                    } else if visible && route.starts_with("/console/pages/preview") {
+                        assert!(
+                            r.text.contains(&format!("data-event=\"{code}\"")),
+                            "{who} {path}: {}",
+                            r.text
+                        );
+                    } else if visible && route.starts_with("/console/cta") {
+                        assert!(
+                            r.text.contains(&format!("{code}?email=*|EMAIL|*")),
+                            "{who} {path}: {}",
+                            r.text
+                        );
                     } else if visible && route.ends_with("/lists") {
                         assert!(
                             r.text.contains(&format!("data-list=\"{}\"", lists[code])),
@@ -639,6 +725,16 @@ async fn tenancy_over_every_route(db: Db) {
                             r.text.contains(&marker),
                             sees.contains(&c),
                             "{who} {path} shows {marker}?"
+                        );
+                    }
+                } else if *route == "/console/pages" {
+                    assert_eq!(r.status, 200, "{who} {path}");
+                    for c in [&s.event, &other] {
+                        assert_eq!(
+                            r.text.contains(&format!("data-page-slug=\"{}\"", pages[c])),
+                            sees.contains(&c),
+                            "{who} {path} lists {}?",
+                            pages[c]
                         );
                     }
                 } else {

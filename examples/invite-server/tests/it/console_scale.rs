@@ -201,10 +201,16 @@ async fn agree(db: Db) {
         svg.text
     );
     // The counts.
-    assert!(page.text.contains(&format!(
-        "Yes <strong>{}</strong> · Maybe <strong>{}</strong> · No <strong>{}</strong>",
-        expected.accepted, expected.tentative, expected.declined
-    )));
+    assert!(
+        page.text.contains(&format!(
+            "Yes <strong data-answer-count=\"accepted\">{}</strong> · \
+             Maybe <strong data-answer-count=\"tentative\">{}</strong> · \
+             No <strong data-answer-count=\"declined\">{}</strong>",
+            expected.accepted, expected.tentative, expected.declined
+        )),
+        "{}",
+        page.text
+    );
     // Changes of mind, page after page.
     let mut seen = BTreeMap::new();
     let mut page = page;

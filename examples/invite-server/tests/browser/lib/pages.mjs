@@ -159,3 +159,24 @@ export function pages() {
   if (chosen.length === 0) throw new Error(`CALINVITE_PAGES=${only} names no page`);
   return chosen;
 }
+
+/**
+ * The console's pages, checked by console.test.mjs as its flows reach them
+ * signed in (axe-core, the width of a desktop and a phone screen) and
+ * screenshotted as docs/screenshots/console-{name}-{desktop|phone}.png
+ * with CALINVITE_SCREENSHOTS=1. The sign-in pages are also in PAGES above
+ * (the checks every public page gets).
+ */
+export const CONSOLE_PAGES = [
+  { name: 'sign-in', title: 'Sign in: the address typed, a link mailed' },
+  { name: 'sign-in-link', title: 'The mailed link: a button, nothing more' },
+  { name: 'events', title: 'Events and their answers' },
+  { name: 'event', title: 'One event: answers, chart, revisions, recipients' },
+  { name: 'list-new', title: 'Send to a list: a CSV file or the list pasted' },
+  { name: 'list-preview', title: 'Each row’s verdict before sending' },
+  { name: 'list-progress', title: 'A list’s progress' },
+  { name: 'pending', title: 'Changes waiting for approval' },
+  { name: 'pending-one', title: 'One change: what changes, who would receive it' },
+  { name: 'reports', title: 'Reports' },
+  { name: 'event-report', title: 'An event’s report' },
+];

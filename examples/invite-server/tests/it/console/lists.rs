@@ -250,3 +250,219 @@ async fn send_a_list_on_sqlite() {
 async fn send_a_list_on_postgres() {
     send_a_list(Db::Postgres).await;
 }
+
+/// The list form's `multipart/form-data` body: a CSV file chosen (a
+/// spreadsheet's byte-order mark and all), the text pasted, both refused,
+/// a file over the upload limit refused before anything is read, a file
+/// that is not UTF-8 refused saying so — nothing recorded or sent by any
+/// refusal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_a_csv_file() {
+    let s = TestServer::start(Db::Sqlite, |c| c.http.max_upload_bytes = 8 * 1024).await;
+    let e = s.event.clone();
+    s.post(
+        "/v1/suppressions",
+        json!({"address": "gone@example.net", "reason": "complaint"}),
+    )
+    .await
+    .expect(201);
+    s.post(
+        &format!("/v1/events/{e}/invitations"),
+        json!({"address": "already@example.net"}),
+    )
+    .await
+    .expect(201);
+    let mut b = sign_in(&s, ORGANIZER).await;
+    let form_path = format!("/console/events/{e}/lists");
+    let preview_path = format!("/console/events/{e}/lists/preview");
+    let form = b.get(&form_path).await;
+    assert_eq!(form.status, 200);
+    assert!(
+        form.text.contains("enctype=\"multipart/form-data\""),
+        "{}",
+        form.text
+    );
+    assert!(
+        form.text
+            .contains("type=\"file\" id=\"file\" name=\"file\"")
+    );
+    assert!(form.text.contains("At most 8 KiB"), "{}", form.text);
+
+    // A file, as a spreadsheet saves "CSV UTF-8": each row's verdict.
+    let mut file = b"\xEF\xBB\xBF".to_vec();
+    file.extend_from_slice(LIST.replace('\n', "\r\n").as_bytes());
+    let token = csrf_of(&form, &preview_path);
+    let preview = b
+        .post_multipart(
+            &preview_path,
+            &[
+                ("csrf", None, token.as_bytes()),
+                ("name", None, b"from a file"),
+                ("file", Some("friends.csv"), &file),
+                ("csv", None, b""),
+            ],
+        )
+        .await;
+    assert_eq!(preview.status, 200, "{}", preview.text);
+    for (row, verdict) in [
+        (2, "invited"),
+        (3, "invalid"),
+        (4, "duplicate"),
+        (5, "suppressed"),
+        (6, "own-address"),
+        (7, "already-invited"),
+        (8, "invited"),
+    ] {
+        assert!(
+            preview.text.contains(&format!(
+                "data-row-verdict=\"{verdict}\" data-row=\"{row}\""
+            )),
+            "row {row} {verdict}: {}",
+            preview.text
+        );
+    }
+    assert!(preview.text.contains("data-preview-invited=\"2\""));
+    // The token is spent: the same form is not taken twice.
+    let again = b
+        .post_multipart(
+            &preview_path,
+            &[
+                ("csrf", None, token.as_bytes()),
+                ("name", None, b"from a file"),
+                ("file", Some("friends.csv"), &file),
+            ],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::FORBIDDEN);
+    // Without a token: refused.
+    let none = b
+        .post_multipart(
+            &preview_path,
+            &[
+                ("name", None, b"from a file"),
+                ("file", Some("friends.csv"), &file),
+            ],
+        )
+        .await;
+    assert_eq!(none.status, StatusCode::FORBIDDEN);
+
+    // Pasted into the same form, no file chosen: read as before.
+    let form = b.get(&form_path).await;
+    let pasted = b
+        .post_multipart(
+            &preview_path,
+            &[
+                ("csrf", None, csrf_of(&form, &preview_path).as_bytes()),
+                ("name", None, b"pasted"),
+                ("file", Some(""), b""),
+                ("csv", None, LIST.as_bytes()),
+            ],
+        )
+        .await;
+    assert_eq!(pasted.status, 200, "{}", pasted.text);
+    assert!(pasted.text.contains("data-preview-invited=\"2\""));
+
+    // Refusals, each saying why.
+    let refused = async |b: &mut Browser, file: (&str, &[u8]), csv: &str| {
+        let form = b.get(&form_path).await;
+        b.post_multipart(
+            &preview_path,
+            &[
+                ("csrf", None, csrf_of(&form, &preview_path).as_bytes()),
+                ("name", None, b"refused"),
+                ("file", Some(file.0), file.1),
+                ("csv", None, csv.as_bytes()),
+            ],
+        )
+        .await
+    };
+    let both = refused(&mut b, ("friends.csv", &file), LIST).await;
+    assert_eq!(both.status, StatusCode::BAD_REQUEST, "{}", both.text);
+    assert!(both.text.contains("not both"), "{}", both.text);
+    let neither = refused(&mut b, ("", b""), "").await;
+    assert_eq!(neither.status, StatusCode::BAD_REQUEST, "{}", neither.text);
+    assert!(
+        neither.text.contains("the list is empty"),
+        "{}",
+        neither.text
+    );
+    // Latin-1, as an old spreadsheet saves it.
+    let latin = refused(
+        &mut b,
+        (
+            "old.csv",
+            b"email,name\nj1@example.net,J\nj2@example.net,J\xe9r\xf4me\n",
+        ),
+        "",
+    )
+    .await;
+    assert_eq!(latin.status, StatusCode::BAD_REQUEST, "{}", latin.text);
+    assert!(
+        latin.text.contains("is not UTF-8 text (line 3"),
+        "{}",
+        latin.text
+    );
+    assert!(latin.text.contains("old.csv"), "{}", latin.text);
+    // Over the limit: the file alone, and a body far over it.
+    let mut big = b"email\n".to_vec();
+    while big.len() <= 8 * 1024 {
+        big.extend_from_slice(b"someone.with.a.long.address@example.net\n");
+    }
+    let over = refused(&mut b, ("big.csv", &big), "").await;
+    assert_eq!(over.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", over.text);
+    assert!(over.text.contains("larger than 8 KiB"), "{}", over.text);
+    let huge = big.repeat(40);
+    let over = refused(&mut b, ("huge.csv", &huge), "").await;
+    assert_eq!(over.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", over.text);
+    assert!(over.text.contains("larger than 8 KiB"), "{}", over.text);
+
+    // Nothing was recorded or sent by any of it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(captured(&s.dir, "a1@example.net").is_empty());
+    let lists = s.get(&format!("/v1/events/{e}/lists")).await;
+    assert_eq!(lists.expect(200), &json!([]));
+
+    // Send from the file's dry run: its rows, as the dry run showed them.
+    let send_path = format!("/console/events/{e}/lists");
+    let form = b.get(&form_path).await;
+    let preview = b
+        .post_multipart(
+            &preview_path,
+            &[
+                ("csrf", None, csrf_of(&form, &preview_path).as_bytes()),
+                ("name", None, b"from a file"),
+                ("file", Some("friends.csv"), &file),
+            ],
+        )
+        .await;
+    assert_eq!(preview.status, 200, "{}", preview.text);
+    let at = preview
+        .text
+        .find("name=\"csv\" value=\"")
+        .expect("the rows")
+        + 18;
+    let carried = preview.text[at..].split('"').next().unwrap();
+    assert!(
+        carried.starts_with("email,name\r\na1@example.net"),
+        "{carried}"
+    );
+    let sent = b
+        .post(
+            &send_path,
+            &[
+                ("csrf", &csrf_of(&preview, &send_path)),
+                ("name", "from a file"),
+                ("csv", &carried.replace("&#13;", "\r")),
+            ],
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::SEE_OTHER, "{}", sent.text);
+    for a in ["a1@example.net", "a2@example.net"] {
+        eventually("the invitation", || async {
+            (!captured(&s.dir, a).is_empty()).then_some(())
+        })
+        .await;
+    }
+    assert!(captured(&s.dir, "gone@example.net").is_empty());
+    s.stop().await;
+}
