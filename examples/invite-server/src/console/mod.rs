@@ -93,6 +93,8 @@ vertical-align:top}\
 .console-filters{display:flex;flex-wrap:wrap;gap:.75rem;align-items:flex-end}\
 .console-filters label{display:flex;flex-direction:column}\
 .console-check{display:inline-block;margin-right:1rem}\
+input[type=url]{font:inherit;width:100%;max-width:28rem;padding:.55rem .7rem;border:1px solid #6b7480;\
+border-radius:6px;box-sizing:border-box}\
 a:focus,button:focus,input:focus,select:focus{outline:3px solid #1a5fb4;outline-offset:2px}\
 textarea:focus{outline:3px solid #1a5fb4;outline-offset:2px}\
 .page-edit{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:1rem;align-items:start}\

@@ -1,13 +1,13 @@
 // The console's settings pages (sending, API keys, webhook endpoints), as
 // the demo organizer signed in by its mailed link: accessible (axe-core),
-// every control reached with Tab and showing its focus, every form with its
-// CSRF token with JavaScript on and off; a key made with the keyboard
-// alone, its secret on that answer only.
+// every control reached with Tab and showing its focus, none wider than a
+// phone's screen, every form with its CSRF token with JavaScript on and
+// off; a key made with the keyboard alone, its secret on that answer only.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { launch, newContext, newPage } from './lib/browser.mjs';
+import { launch, newContext, newPage, VIEWPORTS } from './lib/browser.mjs';
 import { assertAccessible, assertKeyboardReach, focusStart, postForms, tabTo } from './lib/checks.mjs';
 import { consoleLink, prepare } from './lib/pages.mjs';
 import { generousLimits, startServer } from './lib/server.mjs';
@@ -69,6 +69,11 @@ test('every settings page is accessible and usable with the keyboard', async () 
       if (javaScript) {
         await assertAccessible(page, path);
         await assertKeyboardReach(page, path);
+        // Nothing wider than a phone's screen.
+        await page.setViewportSize(VIEWPORTS.phone);
+        const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+        assert.ok(overflow <= 1, `${path}: ${overflow} px wider than a phone's screen`);
+        await page.setViewportSize(VIEWPORTS.desktop);
       }
       // With JavaScript off (axe runs as script) the page is read as served:
       // every form is there, each with its CSRF token.
