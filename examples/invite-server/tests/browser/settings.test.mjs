@@ -9,6 +9,8 @@ import { after, before, test } from 'node:test';
 
 import { launch, newContext, newPage, VIEWPORTS } from './lib/browser.mjs';
 import { assertAccessible, assertKeyboardReach, focusStart, postForms, tabTo } from './lib/checks.mjs';
+import { postForm, Visitor } from './lib/http.mjs';
+import { findLink, readMessage } from './lib/mail.mjs';
 import { consoleLink, prepare } from './lib/pages.mjs';
 import { generousLimits, startServer } from './lib/server.mjs';
 
@@ -29,9 +31,21 @@ after(async () => {
   await server?.stop();
 });
 
-/** A context signed in to the console as the demo organizer. */
-async function signedIn(options = {}) {
-  const link = await consoleLink(server);
+/** A console sign-in link mailed to `address`. */
+async function linkFor(address) {
+  const before = (await server.mailTo(address)).length;
+  const v = new Visitor('127.0.0.1', server.origin);
+  const page = await v.get(server.url('/console/sign-in'));
+  const form = postForm(page.text, server.base);
+  const r = await v.post(form.action, [...form.fields.filter(([k]) => k !== 'email'), ['email', address]]);
+  assert.equal(r.status, 200, 'POST /console/sign-in');
+  const mails = await server.waitForMail(address, before + 1);
+  return findLink(await readMessage(mails[mails.length - 1].path), /\/console\/sign-in\/[^/?#]+$/);
+}
+
+/** A context signed in to the console: the demo organizer, or `address`. */
+async function signedIn(options = {}, address = null) {
+  const link = address ? await linkFor(address) : await consoleLink(server);
   const context = await newContext(browser, options);
   const page = await newPage(context);
   await page.goto(link, { waitUntil: 'networkidle' });
@@ -104,6 +118,36 @@ test('a key is made with the keyboard alone and shown on that page only', async 
   const html = await page.content();
   assert.ok(html.includes('made by keyboard'), 'listed');
   assert.ok(!html.includes(secret), 'the secret is not shown again');
+  assert.deepEqual(context.problems, [], 'console errors');
+  await context.close();
+});
+
+test("a domain owner's administrator: its pages are accessible; a default is changed with the keyboard alone", async () => {
+  const chair = `chair.${process.pid}@owner.example`;
+  await server.ok('POST', '/v1/owner/admins', { address: chair });
+  const { context, page } = await signedIn({}, chair);
+  for (const path of ['/console/settings', `/console/settings/organizers/${organizer}`, '/console/settings/keys', '/console/settings/webhooks']) {
+    const r = await page.goto(server.url(path), { waitUntil: 'networkidle' });
+    assert.equal(r.status(), 200, path);
+    await assertAccessible(page, `${path} (an administrator)`);
+    await assertKeyboardReach(page, `${path} (an administrator)`);
+  }
+  // Who receives updates: the checked radio, then the next with an arrow key.
+  await page.goto(server.url('/console/settings'), { waitUntil: 'networkidle' });
+  const before = (await server.ok('GET', '/v1/owner')).settings.audience;
+  await focusStart(page);
+  await tabTo(page, () => document.activeElement?.getAttribute('name') === 'audience');
+  await page.keyboard.press('ArrowDown');
+  const chosen = await page.evaluate(() => document.querySelector('input[name=audience]:checked').value);
+  assert.notEqual(chosen, before, 'the arrow key chose another');
+  await tabTo(page, () => {
+    const e = document.activeElement;
+    return e?.type === 'submit' && e.form?.getAttribute('action') === '/console/settings';
+  });
+  await Promise.all([page.waitForNavigation({ waitUntil: 'networkidle' }), page.keyboard.press('Enter')]);
+  assert.match(page.url(), /\/console\/settings\?done=saved$/);
+  assert.equal((await server.ok('GET', '/v1/owner')).settings.audience, chosen, 'the API reports the choice');
+  assert.ok(await page.isVisible('[data-done=saved]'), 'the page says it is saved');
   assert.deepEqual(context.problems, [], 'console errors');
   await context.close();
 });
