@@ -155,6 +155,22 @@ pub(crate) async fn create_key(
     caller: Caller,
     ApiJson(req): ApiJson<NewKeyRequest>,
 ) -> ApiResult<impl IntoResponse> {
+    let made = new_key(&state, &caller, &req).await?;
+    let location = format!("/v1/keys/{}", made.id);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(made),
+    ))
+}
+
+/// Makes the key `req` asks for, as `caller` may: the body of
+/// [`create_key`]'s answer (the console's form makes keys through it too).
+pub(crate) async fn new_key(
+    state: &AppState,
+    caller: &Caller,
+    req: &NewKeyRequest,
+) -> ApiResult<NewKeyBody> {
     let label = req.label.trim();
     if label.chars().count() > 200 || label.chars().any(char::is_control) {
         return Err(ApiError::field(
@@ -165,7 +181,7 @@ pub(crate) async fn create_key(
     let organizer = match req.organizer {
         Some(id) => {
             let scope = caller.scope_of(id)?;
-            crate::api::organizers_exist(&state, scope).await?;
+            crate::api::organizers_exist(state, scope).await?;
             Some(scope.organizer)
         }
         None => {
@@ -173,13 +189,7 @@ pub(crate) async fn create_key(
             None
         }
     };
-    let made = make_key(&state, caller.owner(), organizer, label).await?;
-    let location = format!("/v1/keys/{}", made.id);
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, location)],
-        Json(made),
-    ))
+    make_key(state, caller.owner(), organizer, label).await
 }
 
 /// Revokes a key: it is refused from the next request on.

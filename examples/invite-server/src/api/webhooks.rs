@@ -352,18 +352,35 @@ pub(crate) async fn create_webhook(
     caller: Caller,
     ApiJson(new): ApiJson<NewWebhook>,
 ) -> ApiResult<impl IntoResponse> {
+    let made = register_webhook(&state, &caller, &new).await?;
+    let location = format!("/v1/webhooks/{}", made.webhook.id);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(made),
+    ))
+}
+
+/// Registers the endpoint `new` asks for, as `caller` may: the body of
+/// [`create_webhook`]'s answer (the console's form registers through it
+/// too).
+pub(crate) async fn register_webhook(
+    state: &AppState,
+    caller: &Caller,
+    new: &NewWebhook,
+) -> ApiResult<WebhookSecretBody> {
     let organizer: Option<OrganizerId> = match (caller.tenant, new.organizer) {
         (Tenant::Organizer(s), None) => Some(s.organizer),
         (_, Some(id)) => {
             let scope = caller.scope_of(id)?;
-            super::organizers_exist(&state, scope).await?;
+            super::organizers_exist(state, scope).await?;
             Some(scope.organizer)
         }
         (Tenant::Owner(_), None) => None,
     };
     let description = description(&new.description)?;
     let types = types(&new.types)?;
-    let url = check(&state, &new.url).await?;
+    let url = check(state, &new.url).await?;
     let owner: OwnerId = caller.owner();
     if state.db().endpoint_count(owner).await? >= MAX_ENDPOINTS {
         return Err(ApiError::conflict(format!(
@@ -391,15 +408,10 @@ pub(crate) async fn create_webhook(
     };
     state.db().insert_endpoint(&record).await?;
     tracing::info!(webhook = %record.id, owner = owner.0, organizer = organizer.map(|o| o.0), by = %caller.key_id, "webhook endpoint registered");
-    let location = format!("/v1/webhooks/{}", record.id);
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, location)],
-        Json(WebhookSecretBody {
-            webhook: WebhookBody::new(&record, now),
-            secret: secret.reveal(),
-        }),
-    ))
+    Ok(WebhookSecretBody {
+        webhook: WebhookBody::new(&record, now),
+        secret: secret.reveal(),
+    })
 }
 
 /// One endpoint (never its secret).

@@ -23,6 +23,7 @@ mod lists;
 mod pages;
 mod pending;
 mod reports;
+mod settings;
 pub(crate) mod store;
 
 use axum::Router;
@@ -74,6 +75,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(pages::routes())
         .merge(pending::routes())
         .merge(reports::routes())
+        .merge(settings::routes())
 }
 
 /// The console speaks English for now.
@@ -90,6 +92,9 @@ vertical-align:top}\
 .console-table td.n,.console-table th.n{text-align:right}\
 .console-filters{display:flex;flex-wrap:wrap;gap:.75rem;align-items:flex-end}\
 .console-filters label{display:flex;flex-direction:column}\
+.console-check{display:inline-block;margin-right:1rem}\
+input[type=url]{font:inherit;width:100%;max-width:28rem;padding:.55rem .7rem;border:1px solid #6b7480;\
+border-radius:6px;box-sizing:border-box}\
 a:focus,button:focus,input:focus,select:focus{outline:3px solid #1a5fb4;outline-offset:2px}\
 textarea:focus{outline:3px solid #1a5fb4;outline-offset:2px}\
 .page-edit{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:1rem;align-items:start}\
@@ -144,6 +149,8 @@ pub(crate) fn page_with_head(
                 a href="/console/reports" { "Reports" }
                 " · "
                 a href="/console/pages" { "Landing pages" }
+                " · "
+                a href="/console/settings" { "Settings" }
             }
             div {
                 span class="muted" { "Signed in as " (user.address) " (" (user.describe()) ") " }

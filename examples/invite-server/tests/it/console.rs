@@ -8,12 +8,14 @@
 //! administrator every organizer's.
 //!
 //! Sending to a list from the console is tested in [`lists`], approvals
-//! in [`pending`], reports in [`reports`], landing pages in [`pages`].
+//! in [`pending`], reports in [`reports`], landing pages in [`pages`],
+//! settings (sending, API keys, webhook endpoints) in [`settings`].
 
 mod lists;
 mod pages;
 mod pending;
 mod reports;
+mod settings;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -424,11 +426,21 @@ async fn sessions_end_when_idle_or_old_on_postgres() {
     sessions_end(Db::Postgres).await;
 }
 
-/// Every page of the console, `{event}` standing for an event's code.
+/// Every page of the console, `{event}` standing for an event's code
+/// (`{list}`, `{pending}`, `{organizer}`, `{key}` and `{webhook}` for one
+/// of the event's organizer's).
 /// A route added to the console is added here: the tenancy test then
 /// checks it for every kind of user.
 const ROUTES: &[&str] = &[
     "/console",
+    "/console/settings",
+    "/console/settings/organizers/{organizer}",
+    "/console/settings/keys",
+    "/console/settings/keys/{key}",
+    "/console/settings/webhooks",
+    "/console/settings/webhooks/{webhook}",
+    "/console/settings/webhooks/{webhook}/delete",
+    "/console/settings/webhooks/{webhook}/deliveries",
     "/console/events/{event}",
     "/console/events/{event}?q=guest&status=no-answer",
     "/console/events/{event}/lists",
@@ -450,7 +462,7 @@ const ROUTES: &[&str] = &[
 ];
 
 async fn tenancy_over_every_route(db: Db) {
-    let s = TestServer::start(db, |_| {}).await;
+    let s = TestServer::start(db, |c| c.webhooks.allow_private_targets = true).await;
     // A second organizer with an event of its own; a guest on each event.
     let org = s
         .post(
@@ -517,6 +529,29 @@ async fn tenancy_over_every_route(db: Db) {
         pending.insert(code.clone(), id);
     }
 
+    // An API key and a webhook endpoint of each organizer.
+    let mut keys = BTreeMap::new();
+    let mut webhooks = BTreeMap::new();
+    for (organizer, code) in [(1, &s.event), (second, &other)] {
+        let k = s
+            .post("/v1/keys", json!({"organizer": organizer, "label": "k"}))
+            .await;
+        keys.insert(
+            code.clone(),
+            k.expect(201)["id"].as_str().unwrap().to_owned(),
+        );
+        let w = s
+            .post(
+                "/v1/webhooks",
+                json!({"organizer": organizer, "url": "http://127.0.0.1:9/hook"}),
+            )
+            .await;
+        webhooks.insert(
+            code.clone(),
+            w.expect(201)["webhook"]["id"].as_str().unwrap().to_owned(),
+        );
+    }
+
     // A landing page of each organizer.
     let mut pages = BTreeMap::new();
     for (organizer, code, slug) in [(1, &s.event, "first-page"), (second, &other, "second-page")] {
@@ -568,7 +603,9 @@ async fn tenancy_over_every_route(db: Db) {
                 || route.contains("{list}")
                 || route.contains("{pending}")
                 || route.contains("{page}")
-                || route.contains("{organizer}");
+                || route.contains("{organizer}")
+                || route.contains("{key}")
+                || route.contains("{webhook}");
             let events: Vec<&String> = if per_event {
                 vec![&s.event, &other]
             } else {
@@ -580,6 +617,8 @@ async fn tenancy_over_every_route(db: Db) {
                     .replace("{list}", &lists[code])
                     .replace("{pending}", &pending[code])
                     .replace("{page}", &pages[code])
+                    .replace("{key}", &keys[code])
+                    .replace("{webhook}", &webhooks[code])
                     .replace(
                         "{organizer}",
                         &if *code == s.event { 1 } else { second }.to_string(),
@@ -595,12 +634,28 @@ async fn tenancy_over_every_route(db: Db) {
                     let want = if visible { 200 } else { 404 };
                     assert_eq!(r.status.as_u16(), want, "{who} {path}: {}", r.text);
                     if !visible {
+                        assert!(!r.text.contains(&keys[code]), "{who} {path}");
+                        assert!(!r.text.contains(&webhooks[code]), "{who} {path}");
                         assert!(!r.text.contains(&pending[code]), "{who} {path}");
                         assert!(!r.text.contains("listed@example.net"), "{who} {path}");
                         assert!(!r.text.contains(&lists[code]), "{who} {path}");
                         assert!(!r.text.contains(&pages[code]), "{who} {path}");
                     }
-                    if visible && route.contains("/report") {
+                    if visible && route.starts_with("/console/settings") {
+                        let organizer = if *code == s.event { 1 } else { second };
+                        let marker = if route.contains("{key}") {
+                            format!("data-key=\"{}\"", keys[code])
+                        } else if route.contains("{webhook}") {
+                            format!("data-webhook=\"{}\"", webhooks[code])
+                        } else {
+                            format!("data-settings-of=\"organizer-{organizer}\"")
+                        };
+                        assert!(
+                            r.text.contains(&marker) || r.text.contains(&webhooks[code]),
+                            "{who} {path}: {}",
+                            r.text
+                        );
+                    } else if visible && route.contains("/report") {
                         assert!(
                             r.text.contains("data-report-of=")
                                 || r.text.contains("guest@example.net")
@@ -654,6 +709,23 @@ async fn tenancy_over_every_route(db: Db) {
                         );
                     } else {
                         assert!(!r.text.contains("guest@example.net"), "{who} {path}");
+                    }
+                } else if route.starts_with("/console/settings") {
+                    assert_eq!(r.status, 200, "{who} {path}");
+                    for c in [&s.event, &other] {
+                        let organizer = if *c == s.event { 1 } else { second };
+                        let marker = if route.ends_with("/keys") {
+                            format!("data-key=\"{}\"", keys[c])
+                        } else if route.ends_with("/webhooks") {
+                            format!("data-webhook=\"{}\"", webhooks[c])
+                        } else {
+                            format!("/console/settings/organizers/{organizer}\"")
+                        };
+                        assert_eq!(
+                            r.text.contains(&marker),
+                            sees.contains(&c),
+                            "{who} {path} shows {marker}?"
+                        );
                     }
                 } else if *route == "/console/pages" {
                     assert_eq!(r.status, 200, "{who} {path}");
