@@ -443,6 +443,7 @@ const ROUTES: &[&str] = &[
     "/console/settings/webhooks/{webhook}/deliveries",
     "/console/events/{event}",
     "/console/events/{event}?q=guest&status=no-answer",
+    "/console/events/{event}/chart.svg",
     "/console/events/{event}/lists",
     "/console/lists/{list}",
     "/console/lists/{list}/rows.csv",
@@ -694,6 +695,9 @@ async fn tenancy_over_every_route(db: Db) {
                             "{who} {path}: {}",
                             r.text
                         );
+                    } else if visible && route.ends_with("/chart.svg") {
+                        assert!(r.text.starts_with("<svg"), "{who} {path}: {}", r.text);
+                        assert_eq!(r.headers["content-type"], "image/svg+xml", "{who} {path}");
                     } else if visible && route.ends_with("/lists") {
                         assert!(
                             r.text.contains(&format!("data-list=\"{}\"", lists[code])),
@@ -749,6 +753,29 @@ async fn tenancy_over_every_route(db: Db) {
                 }
                 assert_eq!(r.headers["cache-control"], "no-store", "{path}");
             }
+        }
+    }
+    // The domain owner's own report: its administrators only; an
+    // organizer finds nothing there, and its "Reports" is its own.
+    for (who, browser, _) in &mut users {
+        for path in ["/console/owner/report", "/console/owner/report.csv"] {
+            let r = browser.get(path).await;
+            let want = match *who {
+                "owner" | "boss" => 200,
+                "signed out" => 303,
+                _ => 404,
+            };
+            assert_eq!(r.status.as_u16(), want, "{who} {path}: {}", r.text);
+            assert_eq!(r.headers["cache-control"], "no-store", "{path}");
+        }
+        let r = browser.get("/console/reports").await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{who}");
+        let to = location(&r);
+        match *who {
+            "owner" | "boss" => assert_eq!(to, "/console/owner/report"),
+            "organizer" => assert_eq!(to, "/console/organizers/1/report"),
+            "second" => assert_eq!(to, format!("/console/organizers/{second}/report")),
+            _ => assert_eq!(to, "/console/sign-in"),
         }
     }
     // The owner filters by organizer and by date; the zone is named.
