@@ -447,7 +447,23 @@ pub(crate) async fn patch_webhook(
     ApiPath(id): ApiPath<String>,
     ApiJson(patch): ApiJson<WebhookPatch>,
 ) -> ApiResult<Json<WebhookBody>> {
-    let mut record = find(&state, &caller, &id).await?;
+    let reason = format!("disabled by key {}", caller.key_id);
+    change_webhook(&state, &caller, &id, patch, reason)
+        .await
+        .map(Json)
+}
+
+/// Changes the endpoint `id` of the caller's tenant as `patch` says; an
+/// endpoint disabled by it records `disabled_reason` (the API names its
+/// key, the console says so).
+pub(crate) async fn change_webhook(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    patch: WebhookPatch,
+    disabled_reason: String,
+) -> ApiResult<WebhookBody> {
+    let mut record = find(state, caller, id).await?;
     if let Some(d) = &patch.description {
         record.description = description(d)?;
     }
@@ -455,7 +471,7 @@ pub(crate) async fn patch_webhook(
         record.types = types(t)?;
     }
     if let Some(u) = &patch.url {
-        record.url = check(&state, u).await?;
+        record.url = check(state, u).await?;
     }
     match patch.enabled {
         Some(true) if !record.enabled => {
@@ -466,7 +482,7 @@ pub(crate) async fn patch_webhook(
         }
         Some(false) if record.enabled => {
             record.enabled = false;
-            record.disabled_reason = Some(format!("disabled by key {}", caller.key_id));
+            record.disabled_reason = Some(disabled_reason);
         }
         _ => {}
     }
@@ -476,7 +492,7 @@ pub(crate) async fn patch_webhook(
         return Err(ApiError::not_found(format!("webhook {id}")));
     }
     tracing::info!(webhook = %record.id, enabled = record.enabled, by = %caller.key_id, "webhook endpoint changed");
-    Ok(Json(WebhookBody::new(&record, now)))
+    Ok(WebhookBody::new(&record, now))
 }
 
 /// Deletes an endpoint, with its delivery log; nothing more is posted to it.

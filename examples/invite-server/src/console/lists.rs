@@ -346,6 +346,39 @@ fn verdict_words(v: &RowVerdict) -> String {
     }
 }
 
+/// A refused list form (too large, not UTF-8, empty, its token stale …):
+/// the reason, and a link back to the event's list form. An event the
+/// caller's tenant does not have is not found, whatever the form was.
+async fn refused(
+    state: &AppState,
+    headers: &HeaderMap,
+    user: &ConsoleUser,
+    code: &str,
+    refusal: WebRejection,
+) -> Response {
+    if refusal.status() == StatusCode::NOT_FOUND {
+        return refusal.into_response();
+    }
+    let event = match find_event(state, &user.caller, code).await {
+        Ok(event) => event,
+        Err(e) => return web_error(&e).into_response(),
+    };
+    tracing::info!(status = refusal.status().as_u16(), reason = %refusal.message(), "console list form refused");
+    let code = event.code().as_str().to_owned();
+    let summary = event.latest().summary().as_str().to_owned();
+    let body = html! {
+        h1 { "The list was not accepted" }
+        p role="alert" data-refused=(refusal.status().as_u16()) { "Why: " (refusal.message()) }
+        p { "Nothing was sent or recorded." }
+        p { a href={ "/console/events/" (code) "/lists" } data-back-to-form="" {
+            "← Back to the list form of “" (summary) "”"
+        } }
+    };
+    let mut r = page(state, headers, user, "The list was not accepted", body);
+    *r.status_mut() = refusal.status();
+    r
+}
+
 /// `POST /console/events/{code}/lists/preview`: the dry run.
 async fn preview(
     State(state): State<AppState>,
@@ -353,11 +386,25 @@ async fn preview(
     headers: HeaderMap,
     Path(code): Path<String>,
     request: Request,
+) -> Response {
+    match dry_run(&state, &user, &headers, &code, request).await {
+        Ok(r) => r,
+        Err(e) => refused(&state, &headers, &user, &code, e).await,
+    }
+}
+
+/// The dry run, or why the form is refused.
+async fn dry_run(
+    state: &AppState,
+    user: &ConsoleUser,
+    headers: &HeaderMap,
+    code: &str,
+    request: Request,
 ) -> Result<Response, WebRejection> {
-    let form = list_form(&state, request).await?;
-    csrf::check(&state, &headers, PREVIEW, &form.csrf).await?;
+    let form = list_form(state, request).await?;
+    csrf::check(state, headers, PREVIEW, &form.csrf).await?;
     let name = list_name(&form.name)?;
-    let event = find_event(&state, &user.caller, &code)
+    let event = find_event(state, &user.caller, code)
         .await
         .map_err(|e| web_error(&e))?;
     if form.csv.trim().is_empty() {
@@ -384,7 +431,7 @@ async fn preview(
         *counts.entry(r.verdict.name()).or_default() += 1;
     }
     let invited = counts.get("invited").copied().unwrap_or(0);
-    let issued = csrf::issue(&state, &headers, SEND);
+    let issued = csrf::issue(state, headers, SEND);
     let code = event.code().as_str().to_owned();
     let summary = event.latest().summary().as_str().to_owned();
     let body = html! {
@@ -421,7 +468,7 @@ async fn preview(
             } }
         }
     };
-    let mut r = page(&state, &headers, &user, &format!("Check {name}"), body);
+    let mut r = page(state, headers, user, &format!("Check {name}"), body);
     issued.attach(&mut r);
     Ok(r)
 }
@@ -433,11 +480,25 @@ async fn send(
     headers: HeaderMap,
     Path(code): Path<String>,
     request: Request,
+) -> Response {
+    match start(&state, &user, &headers, &code, request).await {
+        Ok(r) => r,
+        Err(e) => refused(&state, &headers, &user, &code, e).await,
+    }
+}
+
+/// Starts the list's job, or says why the form is refused.
+async fn start(
+    state: &AppState,
+    user: &ConsoleUser,
+    headers: &HeaderMap,
+    code: &str,
+    request: Request,
 ) -> Result<Response, WebRejection> {
-    let form = list_form(&state, request).await?;
-    csrf::check(&state, &headers, SEND, &form.csrf).await?;
+    let form = list_form(state, request).await?;
+    csrf::check(state, headers, SEND, &form.csrf).await?;
     let name = list_name(&form.name)?;
-    let event = find_event(&state, &user.caller, &code)
+    let event = find_event(state, &user.caller, code)
         .await
         .map_err(|e| web_error(&e))?;
     if form.csv.trim().is_empty() {
@@ -445,7 +506,7 @@ async fn send(
             "the list is empty: choose a CSV file or paste the list",
         ));
     }
-    let record = store_list(&state, &event, &name, form.csv.as_bytes())
+    let record = store_list(state, &event, &name, form.csv.as_bytes())
         .await
         .map_err(|e| api_error(&e))?;
     tracing::info!(list = %record.id, "list sent from the console");

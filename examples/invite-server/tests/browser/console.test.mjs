@@ -12,18 +12,16 @@
 // (screenshots into docs/screenshots/ with CALINVITE_SCREENSHOTS=1).
 
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 
-import { launch, newContext, newPage, VIEWPORTS } from './lib/browser.mjs';
+import { launch, newContext, newPage } from './lib/browser.mjs';
 import { assertAccessible, focusStart, tabTo } from './lib/checks.mjs';
 import { findLink, readMessage } from './lib/mail.mjs';
-import { CONSOLE_PAGES, ORGANIZER } from './lib/pages.mjs';
+import { checkConsolePage, consolePagesOf } from './lib/console.mjs';
+import { ORGANIZER } from './lib/pages.mjs';
 import { generousLimits, startServer } from './lib/server.mjs';
 
-const SHOTS = fileURLToPath(new URL('../../../../docs/screenshots/', import.meta.url));
 const RUN = `${process.pid.toString(36)}${Date.now().toString(36)}`;
 /** The organizer of most of this file, its calendar's address. */
 const ADA = `ada.${RUN}@club.example`;
@@ -148,41 +146,9 @@ async function until(what, check, timeoutMs = 30_000) {
   }
 }
 
-/**
- * A console page as it stands: no serious or critical axe-core violation,
- * no console error, no wider than a desktop or a phone screen; its
- * screenshots (`console-{name}-{desktop|phone}.png`) with
- * CALINVITE_SCREENSHOTS=1.
- */
-async function checkPage(page, name) {
-  assert.ok(CONSOLE_PAGES.some((p) => p.name === name), `${name} is listed in lib/pages.mjs CONSOLE_PAGES`);
-  await assertAccessible(page, name);
-  assert.deepEqual(page.context().problems, [], `${name}: console errors (a CSP violation shows here)`);
-  for (const [size, viewport] of Object.entries(VIEWPORTS)) {
-    await page.setViewportSize(viewport);
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-    if (overflow > 1) {
-      // What sticks out, for the message.
-      const wide = await page.evaluate(() =>
-        [...document.querySelectorAll('body *')]
-          .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1)
-          .slice(0, 8)
-          .map((e) => `${e.tagName.toLowerCase()}${e.className ? `.${e.className}` : ''} (${Math.round(e.getBoundingClientRect().right)} px)`),
-      );
-      assert.fail(`${name}: ${overflow} px wider than a ${size} screen: ${wide.join(', ')}`);
-    }
-    if (process.env.CALINVITE_SCREENSHOTS === '1') {
-      mkdirSync(SHOTS, { recursive: true });
-      const height = await page.evaluate(() => document.documentElement.scrollHeight);
-      const shot = { path: `${SHOTS}console-${name}-${size}.png` };
-      // Long pages (a 1,000-row dry run) are cut at three screens.
-      if (height > viewport.height * 3) shot.clip = { x: 0, y: 0, width: viewport.width, height: viewport.height * 3 };
-      else shot.fullPage = true;
-      await page.screenshot(shot);
-    }
-  }
-  await page.setViewportSize(VIEWPORTS.desktop);
-  checked.add(name);
+/** A console page as it stands (lib/console.mjs), screenshots included. */
+function checkPage(page, name) {
+  return checkConsolePage(page, name, 'console.test.mjs', checked);
 }
 
 /** Presses Enter on the focused control and waits for the page it leads to. */
@@ -560,5 +526,5 @@ test('a domain owner\'s administrator sees both organizers\' events; one organiz
 });
 
 test('every console page was checked (axe-core, width, screenshot)', () => {
-  assert.deepEqual([...checked].sort(), CONSOLE_PAGES.map((p) => p.name).sort());
+  assert.deepEqual([...checked].sort(), consolePagesOf('console.test.mjs').sort());
 });

@@ -2,13 +2,17 @@
 // follows a colour as it is typed (nothing saved) and the copy button
 // appears; without it, the form's Preview button shows the unsaved title
 // beside the form. Every page of the section passes axe-core, and the
-// forms are reachable by keyboard.
+// forms are reachable by keyboard. Screenshots of the list, the editor
+// with its preview and the call-to-action link page
+// (docs/screenshots/console-{name}-{desktop|phone}.png) with
+// CALINVITE_SCREENSHOTS=1.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
 import { launch, newContext, newPage } from './lib/browser.mjs';
 import { assertAccessible, assertKeyboardReach } from './lib/checks.mjs';
+import { checkConsolePage, consolePagesOf } from './lib/console.mjs';
 import { consoleLink } from './lib/pages.mjs';
 import { startServer } from './lib/server.mjs';
 
@@ -16,6 +20,9 @@ const SLUG = 'console-test';
 
 let server;
 let browser;
+/** Console pages checked (axe-core, width, screenshot). */
+const checked = new Set();
+const FILE = 'pages-console.test.mjs';
 
 before(async () => {
   server = await startServer();
@@ -91,16 +98,27 @@ test('without JavaScript, Preview shows the unsaved title beside the form', asyn
 test('the landing pages section passes axe-core and Tab reaches its forms', async () => {
   const context = await newContext(browser);
   const page = await signedIn(context);
-  for (const path of [
-    '/console/pages',
-    '/console/pages/new',
-    `/console/pages/${SLUG}/edit`,
-    `/console/pages/${SLUG}/delete`,
-    `/console/cta?event=${server.event}&platform=mailchimp&address=ana%40example.org`,
-    '/console/pages/preview?title=Preview',
+  // Each path, with its name in lib/pages.mjs CONSOLE_PAGES (null: checked
+  // with axe-core here, not screenshotted).
+  for (const [path, name] of [
+    ['/console/pages', 'landing-pages'],
+    ['/console/pages/new', null],
+    [`/console/pages/${SLUG}/edit`, 'landing-page-edit'],
+    [`/console/pages/${SLUG}/delete`, null],
+    [`/console/cta?event=${server.event}&platform=mailchimp&address=ana%40example.org`, 'cta-link'],
+    ['/console/pages/preview?title=Preview', null],
   ]) {
-    await page.goto(server.url(path));
-    await assertAccessible(page, path);
+    const r = await page.goto(server.url(path), { waitUntil: 'networkidle' });
+    assert.equal(r.status(), 200, path);
+    if (name === 'landing-page-edit') {
+      // The preview beside the form has drawn the page.
+      await page.waitForFunction(() => {
+        const doc = document.querySelector('iframe[data-preview-frame]')?.contentDocument;
+        return doc?.querySelector('h1')?.textContent === 'Console test page';
+      });
+    }
+    if (name) await checkConsolePage(page, name, FILE, checked);
+    else await assertAccessible(page, path);
     if (!path.startsWith('/console/pages/preview')) await assertKeyboardReach(page, path);
   }
   // A refused colour: the reason next to the field, still accessible.
@@ -111,4 +129,8 @@ test('the landing pages section passes axe-core and Tab reaches its forms', asyn
   assert.match(said, /contrast of 1\.16:1/);
   await assertAccessible(page, 'a refused colour');
   await context.close();
+});
+
+test('every landing-page console page of lib/pages.mjs CONSOLE_PAGES was checked (axe-core, width, screenshot)', () => {
+  assert.deepEqual([...checked].sort(), consolePagesOf(FILE).sort());
 });

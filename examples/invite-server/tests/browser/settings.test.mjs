@@ -3,12 +3,15 @@
 // every control reached with Tab and showing its focus, none wider than a
 // phone's screen, every form with its CSRF token with JavaScript on and
 // off; a key made with the keyboard alone, its secret on that answer only.
+// Screenshots of each (docs/screenshots/console-{name}-{desktop|phone}.png)
+// with CALINVITE_SCREENSHOTS=1.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
 import { launch, newContext, newPage, VIEWPORTS } from './lib/browser.mjs';
 import { assertAccessible, assertKeyboardReach, focusStart, postForms, tabTo } from './lib/checks.mjs';
+import { checkConsolePage, consolePagesOf } from './lib/console.mjs';
 import { postForm, Visitor } from './lib/http.mjs';
 import { findLink, readMessage } from './lib/mail.mjs';
 import { consoleLink, prepare } from './lib/pages.mjs';
@@ -17,6 +20,9 @@ import { generousLimits, startServer } from './lib/server.mjs';
 let server;
 let browser;
 let organizer;
+/** Console pages checked (axe-core, width, screenshot). */
+const checked = new Set();
+const FILE = 'settings.test.mjs';
 
 before(async () => {
   server = await startServer({
@@ -65,29 +71,34 @@ test('every settings page is accessible and usable with the keyboard', async () 
     description: 'browser test',
   });
   const w = hook.webhook.id;
+  // Each path, with its name in lib/pages.mjs CONSOLE_PAGES (null: checked
+  // here, not screenshotted).
   const paths = [
-    '/console/settings',
-    `/console/settings/organizers/${organizer}`,
-    '/console/settings/keys',
-    `/console/settings/keys/${key.id}`,
-    '/console/settings/webhooks',
-    `/console/settings/webhooks/${w}`,
-    `/console/settings/webhooks/${w}/delete`,
-    `/console/settings/webhooks/${w}/deliveries`,
+    ['/console/settings', 'settings'],
+    [`/console/settings/organizers/${organizer}`, 'settings-organizer'],
+    ['/console/settings/keys', 'keys'],
+    [`/console/settings/keys/${key.id}`, 'key'],
+    ['/console/settings/webhooks', 'webhooks'],
+    [`/console/settings/webhooks/${w}`, 'webhook'],
+    [`/console/settings/webhooks/${w}/delete`, null],
+    [`/console/settings/webhooks/${w}/deliveries`, 'webhook-deliveries'],
   ];
   for (const javaScript of [true, false]) {
     const { context, page } = await signedIn({ javaScript });
-    for (const path of paths) {
+    for (const [path, name] of paths) {
       const r = await page.goto(server.url(path), { waitUntil: 'networkidle' });
       assert.equal(r.status(), 200, path);
       if (javaScript) {
-        await assertAccessible(page, path);
         await assertKeyboardReach(page, path);
-        // Nothing wider than a phone's screen.
-        await page.setViewportSize(VIEWPORTS.phone);
-        const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-        assert.ok(overflow <= 1, `${path}: ${overflow} px wider than a phone's screen`);
-        await page.setViewportSize(VIEWPORTS.desktop);
+        // axe-core, nothing wider than a desktop or a phone screen.
+        if (name) await checkConsolePage(page, name, FILE, checked);
+        else {
+          await assertAccessible(page, path);
+          await page.setViewportSize(VIEWPORTS.phone);
+          const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+          assert.ok(overflow <= 1, `${path}: ${overflow} px wider than a phone's screen`);
+          await page.setViewportSize(VIEWPORTS.desktop);
+        }
       }
       // With JavaScript off (axe runs as script) the page is read as served:
       // every form is there, each with its CSRF token.
@@ -113,7 +124,7 @@ test('a key is made with the keyboard alone and shown on that page only', async 
   await Promise.all([page.waitForNavigation({ waitUntil: 'networkidle' }), page.keyboard.press('Enter')]);
   const secret = await page.inputValue('#new-key');
   assert.match(secret, /^cik_/);
-  await assertAccessible(page, 'the new key page');
+  await checkConsolePage(page, 'key-new', FILE, checked);
   await page.goto(server.url('/console/settings/keys'), { waitUntil: 'networkidle' });
   const html = await page.content();
   assert.ok(html.includes('made by keyboard'), 'listed');
@@ -150,4 +161,8 @@ test("a domain owner's administrator: its pages are accessible; a default is cha
   assert.ok(await page.isVisible('[data-done=saved]'), 'the page says it is saved');
   assert.deepEqual(context.problems, [], 'console errors');
   await context.close();
+});
+
+test('every settings page of lib/pages.mjs CONSOLE_PAGES was checked (axe-core, width, screenshot)', () => {
+  assert.deepEqual([...checked].sort(), consolePagesOf(FILE).sort());
 });

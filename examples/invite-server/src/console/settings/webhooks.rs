@@ -19,12 +19,12 @@ use super::{
 use crate::api::PageQuery;
 use crate::api::webhooks::{
     DeliveryBody, NewWebhook, RotateQuery, WebhookBody, WebhookPatch, WebhookSecretBody,
-    delete_webhook, get_webhook, list_deliveries, list_webhooks, patch_webhook, register_webhook,
+    change_webhook, delete_webhook, get_webhook, list_deliveries, list_webhooks, register_webhook,
     rotate_secret,
 };
 use crate::console::events::query;
 use crate::console::{ConsoleUser, page};
-use crate::extract::{ApiJson, ApiPath, ApiQuery, Tenant};
+use crate::extract::{ApiPath, ApiQuery, Tenant};
 use crate::state::AppState;
 use crate::web::{WebForm, WebRejection, csrf};
 
@@ -373,15 +373,12 @@ async fn switch(
         enabled: Some(enable),
         ..WebhookPatch::default()
     };
-    let w = patch_webhook(
-        State(state.clone()),
-        user.caller.clone(),
-        ApiPath(id),
-        ApiJson(patch),
-    )
-    .await
-    .map_err(|e| api_error(&e))?
-    .0;
+    // Who pressed the button: the signed-in address, shown only to the
+    // tenant that owns the endpoint.
+    let reason = format!("disabled in the console by {}", user.address);
+    let w = change_webhook(state, &user.caller, &id, patch, reason)
+        .await
+        .map_err(|e| api_error(&e))?;
     let done = if enable { "enabled" } else { "disabled" };
     Ok(Redirect::to(&format!("/console/settings/webhooks/{}?done={done}", w.id)).into_response())
 }

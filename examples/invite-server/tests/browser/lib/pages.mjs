@@ -161,22 +161,35 @@ export function pages() {
 }
 
 /**
- * The console's pages, checked by console.test.mjs as its flows reach them
- * signed in (axe-core, the width of a desktop and a phone screen) and
- * screenshotted as docs/screenshots/console-{name}-{desktop|phone}.png
- * with CALINVITE_SCREENSHOTS=1. The sign-in pages are also in PAGES above
- * (the checks every public page gets).
+ * The console's pages, each checked by the test file `file` as its flows
+ * reach them signed in (lib/console.mjs: axe-core, the width of a desktop
+ * and a phone screen) and screenshotted as
+ * docs/screenshots/console-{name}-{desktop|phone}.png with
+ * CALINVITE_SCREENSHOTS=1; each file asserts that it checked all of its
+ * own. The sign-in pages are also in PAGES above (the checks every public
+ * page gets).
  */
 export const CONSOLE_PAGES = [
-  { name: 'sign-in', title: 'Sign in: the address typed, a link mailed' },
-  { name: 'sign-in-link', title: 'The mailed link: a button, nothing more' },
-  { name: 'events', title: 'Events and their answers' },
-  { name: 'event', title: 'One event: answers, chart, revisions, recipients' },
-  { name: 'list-new', title: 'Send to a list: a CSV file or the list pasted' },
-  { name: 'list-preview', title: 'Each row’s verdict before sending' },
-  { name: 'list-progress', title: 'A list’s progress' },
-  { name: 'pending', title: 'Changes waiting for approval' },
-  { name: 'pending-one', title: 'One change: what changes, who would receive it' },
-  { name: 'reports', title: 'Reports' },
-  { name: 'event-report', title: 'An event’s report' },
+  { name: 'sign-in', title: 'Sign in: the address typed, a link mailed', file: 'console.test.mjs' },
+  { name: 'sign-in-link', title: 'The mailed link: a button, nothing more', file: 'console.test.mjs' },
+  { name: 'events', title: 'Events and their answers', file: 'console.test.mjs' },
+  { name: 'event', title: 'One event: answers, chart, revisions, recipients', file: 'console.test.mjs' },
+  { name: 'list-new', title: 'Send to a list: a CSV file or the list pasted', file: 'console.test.mjs' },
+  { name: 'list-preview', title: 'Each row’s verdict before sending', file: 'console.test.mjs' },
+  { name: 'list-progress', title: 'A list’s progress', file: 'console.test.mjs' },
+  { name: 'pending', title: 'Changes waiting for approval', file: 'console.test.mjs' },
+  { name: 'pending-one', title: 'One change: what changes, who would receive it', file: 'console.test.mjs' },
+  { name: 'reports', title: 'Reports', file: 'console.test.mjs' },
+  { name: 'event-report', title: 'An event’s report', file: 'console.test.mjs' },
+  { name: 'settings', title: 'Settings: sending and who receives updates', file: 'settings.test.mjs' },
+  { name: 'settings-organizer', title: 'An organizer’s settings', file: 'settings.test.mjs' },
+  { name: 'keys', title: 'API keys', file: 'settings.test.mjs' },
+  { name: 'key', title: 'One API key', file: 'settings.test.mjs' },
+  { name: 'key-new', title: 'A key just made: its secret, shown this once', file: 'settings.test.mjs' },
+  { name: 'webhooks', title: 'Webhook endpoints', file: 'settings.test.mjs' },
+  { name: 'webhook', title: 'One webhook endpoint', file: 'settings.test.mjs' },
+  { name: 'webhook-deliveries', title: 'A webhook endpoint’s delivery log', file: 'settings.test.mjs' },
+  { name: 'landing-pages', title: 'Landing pages', file: 'pages-console.test.mjs' },
+  { name: 'landing-page-edit', title: 'A landing page’s editor with its preview', file: 'pages-console.test.mjs' },
+  { name: 'cta-link', title: 'A call-to-action link for a mailing platform', file: 'pages-console.test.mjs' },
 ];

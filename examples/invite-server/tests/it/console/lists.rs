@@ -125,6 +125,13 @@ async fn send_a_list(db: Db) {
         .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     assert!(bad.text.contains("cannot be read"), "{}", bad.text);
+    assert!(
+        bad.text.contains(&format!(
+            "href=\"/console/events/{e}/lists\" data-back-to-form"
+        )),
+        "{}",
+        bad.text
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(captured(&s.dir, "a1@example.net").is_empty());
     let none = s.get(&format!("/v1/events/{e}/lists")).await;
@@ -415,6 +422,38 @@ async fn upload_a_csv_file() {
     let over = refused(&mut b, ("huge.csv", &huge), "").await;
     assert_eq!(over.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", over.text);
     assert!(over.text.contains("larger than 8 KiB"), "{}", over.text);
+    // Each refusal is a console page with its reason and a way back to
+    // this event's list form.
+    let back = format!("href=\"/console/events/{e}/lists\" data-back-to-form");
+    for page in [&both, &neither, &latin, &over] {
+        assert!(page.text.contains(&back), "{}", page.text);
+        assert!(page.text.contains("Why: "), "{}", page.text);
+        assert!(
+            page.text.contains("action=\"/console/sign-out\""),
+            "{}",
+            page.text
+        );
+    }
+    let form = b.get(&form_path).await;
+    assert_eq!(form.status, 200, "the way back leads to the form");
+    // An event this tenant does not have: not found, and no way back.
+    let elsewhere = "/console/events/no-such-event/lists/preview";
+    let missing = b
+        .post_multipart(
+            elsewhere,
+            &[
+                ("csrf", None, csrf_of(&form, &preview_path).as_bytes()),
+                ("name", None, b"refused"),
+                ("file", Some("big.csv"), &big),
+            ],
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND, "{}", missing.text);
+    assert!(
+        !missing.text.contains("data-back-to-form"),
+        "{}",
+        missing.text
+    );
 
     // Nothing was recorded or sent by any of it.
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -596,8 +596,16 @@ async fn webhook_endpoints(db: Db) {
         api(&s, &format!("/v1/webhooks/{id}")).await["enabled"],
         false
     );
+    // The reason says it was the console, and who: the signed-in address.
+    let said = format!("disabled in the console by {ORGANIZER}");
+    assert_eq!(
+        api(&s, &format!("/v1/webhooks/{id}")).await["disabled_reason"],
+        said.as_str()
+    );
     let one = b.get(location(&r)).await;
     assert!(one.text.contains("data-done=\"disabled\""));
+    assert!(one.text.contains(&said), "{}", one.text);
+    assert!(!one.text.contains("disabled by key"), "{}", one.text);
     let r = b
         .post(
             &format!("{base}/enable"),
@@ -609,6 +617,21 @@ async fn webhook_endpoints(db: Db) {
         api(&s, &format!("/v1/webhooks/{id}")).await["enabled"],
         true
     );
+    assert!(api(&s, &format!("/v1/webhooks/{id}")).await["disabled_reason"].is_null());
+    // Disabled through the API, the reason names the key; enabled again.
+    let hook = format!("/v1/webhooks/{id}");
+    let key = Some(s.key.as_str());
+    let r = s
+        .call(Method::PATCH, &hook, key, Some(json!({"enabled": false})))
+        .await
+        .expect(200)
+        .clone();
+    let reason = r["disabled_reason"].as_str().expect("a reason").to_owned();
+    assert!(reason.starts_with("disabled by key "), "{reason}");
+    assert!(!reason.contains("console"), "{reason}");
+    s.call(Method::PATCH, &hook, key, Some(json!({"enabled": true})))
+        .await
+        .expect(200);
 
     // A new secret, shown once; the previous one stops at once when asked.
     let one = b.get(&base).await;
