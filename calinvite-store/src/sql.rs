@@ -941,7 +941,7 @@ impl SqlStore {
         rows: usize,
         binds: Vec<Bind>,
     ) -> StoreResult<()> {
-        let mut q = sqlx::query(self.sql(text)).persistent(cached(rows));
+        let mut q = sqlx::query(self.sql(text)).persistent(self.kept(rows));
         for b in binds {
             q = b.bind(q);
         }
@@ -976,7 +976,7 @@ impl SqlStore {
              AND invitations.code = v.column5 AND invitations.address = v.column6",
             values(self.dialect, "(?, ?, ?, ?, ?, ?)", chunk.len())
         );
-        let mut q = sqlx::query(self.sql(&text)).persistent(cached(chunk.len()));
+        let mut q = sqlx::query(self.sql(&text)).persistent(self.kept(chunk.len()));
         for b in binds {
             q = b.bind(q);
         }
@@ -1148,7 +1148,7 @@ impl SqlStore {
                 "SELECT key, attempts FROM deliveries WHERE state = 'leased' AND key IN ({}){lock}",
                 values(self.dialect, "?", chunk.len())
             );
-            let mut q = sqlx::query(self.sql(&text)).persistent(false);
+            let mut q = sqlx::query(self.sql(&text)).persistent(self.kept(chunk.len()));
             for item in chunk {
                 q = q.bind(item.lease.key.to_string());
             }
@@ -1190,7 +1190,7 @@ impl SqlStore {
                     marks(self.dialect, 2, chunk.len())
                 );
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(text))
-                    .persistent(false)
+                    .persistent(self.kept(chunk.len()))
                     .bind(at);
                 for k in chunk {
                     q = q.bind(k.clone());
@@ -1294,6 +1294,23 @@ fn chunks<T>(items: Vec<T>, per_row: usize) -> Vec<Vec<T>> {
 /// statements) hold a few texts rather than one per batch size seen.
 fn cached(rows: usize) -> bool {
     rows == ROWS_PER_STATEMENT
+}
+
+/// Key lists of up to this many keys are kept prepared on SQLite (see
+/// [`SqlStore::kept`]).
+const SQLITE_KEPT_KEYS: usize = 128;
+
+impl SqlStore {
+    /// Whether a generated statement of `rows` rows (or keys) is kept
+    /// prepared. Full ones always ([`cached`]). On SQLite also short ones: a
+    /// worker settles and claims batches of one size over and over, and
+    /// preparing a statement of 64 keys costs SQLite more than running it
+    /// (SQLite plans without statistics, so a kept plan is the plan it would
+    /// make anyway). Key-list look-ups on PostgreSQL are planned for the
+    /// values given, so they are not kept there.
+    fn kept(&self, rows: usize) -> bool {
+        cached(rows) || (self.dialect == Dialect::Sqlite && rows <= SQLITE_KEPT_KEYS)
+    }
 }
 
 /// `n` parameter marks for parameters `first`, `first + 1`… : numbered on
@@ -1615,7 +1632,9 @@ impl Store for SqlStore {
                 marks.join(", ")
             );
             let sql = self.sql(&text);
-            let mut q = sqlx::query(sql).persistent(false).bind(id(owner.0)?);
+            let mut q = sqlx::query(sql)
+                .persistent(self.kept(chunk.len()))
+                .bind(id(owner.0)?);
             for a in chunk {
                 q = q.bind(a.to_string());
             }
@@ -1944,7 +1963,7 @@ impl Store for SqlStore {
             );
             let binds = chunk.iter().map(|t| Bind::Text(t.to_string())).collect();
             out.extend(
-                self.many_with::<Invitation>("invitations", &text, binds, false)
+                self.many_with::<Invitation>("invitations", &text, binds, self.kept(chunk.len()))
                     .await?,
             );
         }
@@ -1975,7 +1994,7 @@ impl Store for SqlStore {
             let mut binds: Vec<Bind> = chunk.iter().map(|a| Bind::Text(a.to_string())).collect();
             binds.push(Bind::Text(code.to_string()));
             out.extend(
-                self.many_with::<Invitation>("invitations", &text, binds, false)
+                self.many_with::<Invitation>("invitations", &text, binds, self.kept(chunk.len()))
                     .await?,
             );
         }

@@ -5,7 +5,7 @@
 //! campaign run --db sqlite|postgres --rows N [--processes P[,P…]] [--conns C]
 //!              [--batch B] [--concurrency K] [--batches-in-flight H] [--page R]
 //!              [--fan-out] [--overlap] [--readers N] [--postgres-url URL]
-//!              [--dir DIR] [--keep]
+//!              [--dir DIR] [--keep] [--list-only]
 //! campaign worker [--db-url URL] [--schema S] --conns C --port PORT
 //!                 [--batch B] [--concurrency K] [--batches-in-flight H]
 //!                 [--lease-seconds L] [--linger SECONDS] [--fan-out]
@@ -181,6 +181,9 @@ struct RunArgs {
     postgres_url: String,
     dir: Option<PathBuf>,
     keep: bool,
+    /// Stop after the list phase, keeping the database with its queue (for
+    /// profiling a `campaign worker` over it).
+    list_only: bool,
 }
 
 struct WorkerArgs {
@@ -205,7 +208,7 @@ enum Cmd {
 fn usage() -> String {
     "usage: campaign run --db sqlite|postgres --rows N [--processes P[,P...]] [--conns C]\n       \
      [--batch B] [--concurrency K] [--batches-in-flight H] [--page R] [--fan-out]\n       \
-     [--overlap] [--readers N] [--postgres-url URL] [--dir DIR] [--keep]\n   \
+     [--overlap] [--readers N] [--postgres-url URL] [--dir DIR] [--keep] [--list-only]\n   \
      or: campaign worker [--db-url URL] [--schema S] --conns C --port PORT [--batch B]\n       \
      [--concurrency K] [--batches-in-flight H] [--lease-seconds L] [--linger SECONDS] [--fan-out]\n       \
      [--readers N]"
@@ -241,6 +244,7 @@ fn parse_args() -> Result<Cmd, String> {
                 postgres_url: campaign::postgres_url(),
                 dir: None,
                 keep: false,
+                list_only: false,
             };
             while let Some(flag) = it.next() {
                 match flag.as_str() {
@@ -272,6 +276,10 @@ fn parse_args() -> Result<Cmd, String> {
                     "--postgres-url" => a.postgres_url = it.next().ok_or_else(usage)?,
                     "--dir" => a.dir = Some(it.next().ok_or_else(usage)?.into()),
                     "--keep" => a.keep = true,
+                    "--list-only" => {
+                        a.list_only = true;
+                        a.keep = true;
+                    }
                     "-h" | "--help" => return Err(usage()),
                     s => return Err(format!("unexpected argument {s:?}\n{}", usage())),
                 }
@@ -525,6 +533,13 @@ async fn one_campaign(
         "list fed: {} rows in {:.1} s ({:.0} rows/s)",
         feed.recorded, report.list_seconds, report.list_rows_per_s
     ));
+
+    if args.list_only {
+        // The queue stays as the list left it, for a `campaign worker` run
+        // by hand (a profiler's).
+        progress("--list-only: stopping before delivery");
+        return Ok(report);
+    }
 
     // Deliver: P worker processes into smtp-sink.
     let t0 = if args.overlap {

@@ -195,7 +195,7 @@ pub(crate) fn dot_stuff(message: &[u8], out: &mut Vec<u8>) {
         if first == b'.' {
             out.push(b'.');
         }
-        match rest.iter().position(|&b| b == b'\r' || b == b'\n') {
+        match memchr::memchr2(b'\r', b'\n', rest) {
             None => {
                 out.extend_from_slice(rest);
                 at_line_start = false;
