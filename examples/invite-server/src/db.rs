@@ -158,6 +158,8 @@ pub struct ServerDb {
     dialect: Dialect,
     /// The task that records spent form tokens, started on first use.
     spender: Arc<OnceLock<tokio::sync::mpsc::Sender<Spend>>>,
+    /// The console's event figures, kept while the event's answers stand.
+    pub(crate) figures: crate::console::FiguresCache,
 }
 
 /// One form token to record as spent, and where to say whether it was new.
@@ -234,6 +236,7 @@ impl ServerDb {
             pool,
             dialect,
             spender: Arc::default(),
+            figures: Default::default(),
         };
         this.migrate().await?;
         Ok(this)

@@ -36,6 +36,7 @@ use crate::problem::ApiError;
 use crate::state::AppState;
 use crate::web::{Lang, Shell, WebRejection, csrf};
 pub(crate) use auth::ConsoleUser;
+pub(crate) use figures::FiguresCache;
 
 /// The console's tables: its administrators, its sign-in links and its
 /// sessions (links and sessions by SHA-256 digest only). `organizer` 0
