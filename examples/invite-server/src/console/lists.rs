@@ -376,6 +376,7 @@ async fn refused(
     };
     let mut r = page(state, headers, user, "The list was not accepted", body);
     *r.status_mut() = refusal.status();
+    crate::web::form::close_if_unread(&mut r);
     r
 }
 

@@ -119,7 +119,18 @@ impl IntoResponse for WebRejection {
         {
             r.headers_mut().insert(header::RETRY_AFTER, v);
         }
+        close_if_unread(&mut r);
         r
+    }
+}
+
+/// A body refused for its length was not read to its end: the connection
+/// is closed after the answer (`Connection: close`), so that no client
+/// sends its next request after the rest of this one.
+pub(crate) fn close_if_unread(r: &mut Response) {
+    if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        r.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
 }
 

@@ -697,7 +697,8 @@ async fn tenancy_over_every_route(db: Db) {
                         );
                     } else if visible && route.ends_with("/chart.svg") {
                         assert!(r.text.starts_with("<svg"), "{who} {path}: {}", r.text);
-                        assert_eq!(r.headers["content-type"], "image/svg+xml", "{who} {path}");
+                        let kind = r.headers["content-type"].to_str().unwrap();
+                        assert!(kind.starts_with("image/svg+xml"), "{who} {path}: {kind}");
                     } else if visible && route.ends_with("/lists") {
                         assert!(
                             r.text.contains(&format!("data-list=\"{}\"", lists[code])),

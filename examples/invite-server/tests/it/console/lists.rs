@@ -422,6 +422,9 @@ async fn upload_a_csv_file() {
     let over = refused(&mut b, ("huge.csv", &huge), "").await;
     assert_eq!(over.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", over.text);
     assert!(over.text.contains("larger than 8 KiB"), "{}", over.text);
+    // The rest of that body was never read: the server closes the
+    // connection, and the client's next request goes on a new one.
+    assert_eq!(over.headers["connection"], "close");
     // Each refusal is a console page with its reason and a way back to
     // this event's list form.
     let back = format!("href=\"/console/events/{e}/lists\" data-back-to-form");
