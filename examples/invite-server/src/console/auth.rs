@@ -424,7 +424,7 @@ pub(crate) async fn link_page(
 #[derive(Debug, Deserialize)]
 pub(crate) struct CsrfForm {
     #[serde(default)]
-    csrf: String,
+    pub(crate) csrf: String,
 }
 
 /// `POST /console/sign-in/{token}`: spends the link and starts a session.

@@ -14,7 +14,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::{
-    CsrfOnly, DoneQuery, acts_for, api_error, done_note, organizers_of, shown_once, subnav, when,
+    CsrfForm, DoneQuery, acts_for, api_error, done_note, organizers_of, shown_once, subnav, when,
 };
 use crate::api::keys::{KeyBody, NewKeyRequest, list_keys, new_key, revoke_key};
 use crate::console::events::query;
@@ -233,7 +233,7 @@ async fn revoke(
     user: ConsoleUser,
     headers: HeaderMap,
     Path(id): Path<String>,
-    WebForm(form): WebForm<CsrfOnly>,
+    WebForm(form): WebForm<CsrfForm>,
 ) -> Result<Response, WebRejection> {
     csrf::check(&state, &headers, REVOKE, &form.csrf).await?;
     revoke_key(State(state.clone()), user.caller.clone(), ApiPath(id))

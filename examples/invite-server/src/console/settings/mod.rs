@@ -28,6 +28,7 @@ use chrono::{DateTime, Utc};
 use maud::{Markup, html};
 use serde::Deserialize;
 
+use super::auth::CsrfForm;
 use super::events::query;
 use super::{ConsoleUser, page, web_error};
 use crate::api::organizers::{
@@ -524,20 +525,13 @@ async fn save_organizer(
     Ok(Redirect::to(&format!("/console/settings/organizers/{id}?done=saved")).into_response())
 }
 
-/// Only a CSRF token.
-#[derive(Debug, Deserialize)]
-struct CsrfOnly {
-    #[serde(default)]
-    csrf: String,
-}
-
 /// `POST /console/settings/organizers/{id}/inherit`.
 async fn inherit(
     State(state): State<AppState>,
     user: ConsoleUser,
     headers: HeaderMap,
     Path(id): Path<String>,
-    WebForm(form): WebForm<CsrfOnly>,
+    WebForm(form): WebForm<CsrfForm>,
 ) -> Result<Response, WebRejection> {
     csrf::check(&state, &headers, INHERIT, &form.csrf).await?;
     let id = organizer_id(&id)?;

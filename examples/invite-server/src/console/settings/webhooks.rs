@@ -14,7 +14,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::{
-    CsrfOnly, DoneQuery, acts_for, api_error, done_note, organizers_of, shown_once, subnav, when,
+    CsrfForm, DoneQuery, acts_for, api_error, done_note, organizers_of, shown_once, subnav, when,
 };
 use crate::api::PageQuery;
 use crate::api::webhooks::{
@@ -344,7 +344,7 @@ async fn enable(
     user: ConsoleUser,
     headers: HeaderMap,
     Path(id): Path<String>,
-    WebForm(form): WebForm<CsrfOnly>,
+    WebForm(form): WebForm<CsrfForm>,
 ) -> Result<Response, WebRejection> {
     switch(&state, &user, &headers, id, &form, true).await
 }
@@ -355,7 +355,7 @@ async fn disable(
     user: ConsoleUser,
     headers: HeaderMap,
     Path(id): Path<String>,
-    WebForm(form): WebForm<CsrfOnly>,
+    WebForm(form): WebForm<CsrfForm>,
 ) -> Result<Response, WebRejection> {
     switch(&state, &user, &headers, id, &form, false).await
 }
@@ -365,7 +365,7 @@ async fn switch(
     user: &ConsoleUser,
     headers: &HeaderMap,
     id: String,
-    form: &CsrfOnly,
+    form: &CsrfForm,
     enable: bool,
 ) -> Result<Response, WebRejection> {
     csrf::check(state, headers, CONTROL, &form.csrf).await?;
@@ -461,7 +461,7 @@ async fn delete(
     user: ConsoleUser,
     headers: HeaderMap,
     Path(id): Path<String>,
-    WebForm(form): WebForm<CsrfOnly>,
+    WebForm(form): WebForm<CsrfForm>,
 ) -> Result<Response, WebRejection> {
     csrf::check(&state, &headers, DELETE, &form.csrf).await?;
     delete_webhook(State(state.clone()), user.caller.clone(), ApiPath(id))
