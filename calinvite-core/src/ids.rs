@@ -119,13 +119,22 @@ impl fmt::Debug for EventCode {
     }
 }
 
-/// The secret that identifies one recipient's invitation: 128 random bits,
-/// 26 symbols of Crockford base32.
+/// The secret that identifies one recipient's invitation: 26 symbols of
+/// Crockford base32 (128 bits).
 ///
 /// It is carried in that recipient's UID ([D1](crate::manual::design#d1)), in
 /// their web RSVP and unsubscribe links, and in the idempotency key of every
 /// message sent to them. A reply is matched to its invitation by this token,
 /// never by an address.
+///
+/// The pipeline draws tokens with [`try_generate_at`](Self::try_generate_at):
+/// the first [`TIME_SYMBOLS`](Self::TIME_SYMBOLS) symbols carry the time it
+/// was drawn and the other 88 bits are random, so a store keyed by token
+/// writes new invitations next to each other instead of at random places in
+/// its indexes ([security](crate::manual::security#tokens) says why 88 random
+/// bits are enough). A token drawn wholly at random
+/// ([`try_generate`](Self::try_generate)) is just as valid: a token is only
+/// ever compared whole.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct InvitationToken(String);
 
@@ -133,10 +142,34 @@ impl InvitationToken {
     /// Number of symbols in a token.
     pub const LEN: usize = 26;
 
-    /// Draws a new token from `ids`, or says why the source could not supply one.
+    /// Leading symbols that [`try_generate_at`](Self::try_generate_at) fills
+    /// from the time (40 bits: milliseconds, wrapping every 34.8 years).
+    pub const TIME_SYMBOLS: usize = 8;
+
+    /// Draws a new token from `ids` (128 random bits), or says why the source
+    /// could not supply one.
     pub fn try_generate(ids: &dyn IdSource) -> Result<Self, IdSourceError> {
         let mut bytes = [0u8; 16];
         ids.fill(&mut bytes)?;
+        Ok(InvitationToken(encode_base32(&bytes, Self::LEN)))
+    }
+
+    /// Draws a new token for an invitation created at `at`: 40 bits of the
+    /// time in milliseconds (modulo 2⁴⁰), then 88 random bits from `ids`.
+    /// Tokens drawn later sort after earlier ones (within a wrap of 34.8
+    /// years; tokens of one millisecond in random order), which is what keeps
+    /// a store's writes of new invitations together. Deterministic for the
+    /// same `at` and source.
+    pub fn try_generate_at(
+        ids: &dyn IdSource,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Self, IdSourceError> {
+        const WRAP: i64 = 1 << 40;
+        let millis = at.timestamp_millis().rem_euclid(WRAP).to_be_bytes();
+        let mut bytes = [0u8; 16];
+        // The low five bytes of the big-endian number: 40 bits, eight symbols.
+        bytes[..5].copy_from_slice(&millis[3..]);
+        ids.fill(&mut bytes[5..])?;
         Ok(InvitationToken(encode_base32(&bytes, Self::LEN)))
     }
 
@@ -312,6 +345,58 @@ mod tests {
         let back = InvitationUid::parse(&uid.to_string()).unwrap();
         assert_eq!(back, uid);
         assert_eq!(back.domain(), "events.example.com");
+    }
+
+    #[test]
+    fn tokens_drawn_later_sort_after() {
+        use chrono::{TimeZone, Utc};
+        let ids = SequentialIds::new(3);
+        let t0 = Utc.with_ymd_and_hms(2026, 12, 5, 20, 0, 0).unwrap();
+        let mut last = InvitationToken::try_generate_at(&ids, t0).unwrap();
+        for step in [1, 2, 999, 60_000, 86_400_000] {
+            let at = t0 + chrono::TimeDelta::milliseconds(step);
+            let next = InvitationToken::try_generate_at(&ids, at).unwrap();
+            assert_eq!(next.as_str().len(), InvitationToken::LEN);
+            assert!(next > last, "{next:?} after {last:?}");
+            assert_eq!(InvitationToken::parse(next.as_str()).unwrap(), next);
+            last = next;
+        }
+        // One millisecond: the same eight leading symbols, random after them.
+        let a = InvitationToken::try_generate_at(&ids, t0).unwrap();
+        let b = InvitationToken::try_generate_at(&ids, t0).unwrap();
+        assert_eq!(
+            a.as_str()[..InvitationToken::TIME_SYMBOLS],
+            b.as_str()[..InvitationToken::TIME_SYMBOLS]
+        );
+        assert_ne!(a, b);
+        // The same time and source give the same token.
+        assert_eq!(
+            InvitationToken::try_generate_at(&SequentialIds::new(9), t0).unwrap(),
+            InvitationToken::try_generate_at(&SequentialIds::new(9), t0).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_token_holds_88_bits_from_the_source() {
+        use chrono::{TimeZone, Utc};
+        let at = Utc.with_ymd_and_hms(2026, 12, 5, 20, 0, 0).unwrap();
+        // All ones from the source: every symbol after the time is 'z' but
+        // the last, which holds the last three bits and two of padding.
+        struct Ones;
+        impl IdSource for Ones {
+            fn fill(&self, dest: &mut [u8]) -> Result<(), IdSourceError> {
+                assert_eq!(dest.len(), 11, "88 random bits are drawn");
+                dest.fill(0xff);
+                Ok(())
+            }
+        }
+        let t = InvitationToken::try_generate_at(&Ones, at).unwrap();
+        let s = t.as_str();
+        assert_eq!(&s[InvitationToken::TIME_SYMBOLS..25], "zzzzzzzzzzzzzzzzz");
+        assert_eq!(&s[25..], "w");
+        // Before 1970 the time wraps instead of failing.
+        let early = Utc.with_ymd_and_hms(1900, 1, 1, 0, 0, 0).unwrap();
+        assert!(InvitationToken::try_generate_at(&Ones, early).is_ok());
     }
 
     #[test]

@@ -188,6 +188,19 @@ where
     })
 }
 
+/// A row's record, parsed from its `body`; the row is named (`row_name`)
+/// only when it cannot be read.
+fn body_of<T: DeserializeOwned>(row: &AnyRow, what: &str) -> StoreResult<T> {
+    let body: String = row.try_get("body").map_err(|e| StoreError::Corrupt {
+        row: row_name(row, what),
+        detail: format!("column body: {e}"),
+    })?;
+    serde_json::from_str(&body).map_err(|e| StoreError::Corrupt {
+        row: row_name(row, what),
+        detail: e.to_string(),
+    })
+}
+
 /// A row's name in errors: `what` (the table), and the row's key when the
 /// query selects it as `row_key` (never an invitation token: those are
 /// bearer secrets).
@@ -473,9 +486,7 @@ impl SqlStore {
         let Some(row) = q.fetch_optional(&self.readers).await.map_err(unavailable)? else {
             return Ok(None);
         };
-        let what = row_name(&row, what);
-        let body: String = get(&row, "body", &what)?;
-        Ok(Some(parse(&what, &body)?))
+        Ok(Some(body_of(&row, what)?))
     }
 
     async fn many<T: DeserializeOwned>(
@@ -506,13 +517,7 @@ impl SqlStore {
             q = b.bind(q);
         }
         let rows = q.fetch_all(&self.readers).await.map_err(unavailable)?;
-        rows.iter()
-            .map(|row| {
-                let what = row_name(row, what);
-                let body: String = get(row, "body", &what)?;
-                parse(&what, &body)
-            })
-            .collect()
+        rows.iter().map(|row| body_of(row, what)).collect()
     }
 
     async fn apply(
@@ -1142,15 +1147,17 @@ impl SqlStore {
         };
         // Which claims are current, as this transaction sees (and locks) them:
         // each key with the attempt its lease counted.
+        // Each key as its column holds it, made once.
+        let keys: Vec<String> = items.iter().map(|i| i.lease.key.to_string()).collect();
         let mut current = std::collections::HashMap::with_capacity(items.len());
-        for chunk in items.chunks(500) {
+        for chunk in keys.chunks(500) {
             let text = format!(
                 "SELECT key, attempts FROM deliveries WHERE state = 'leased' AND key IN ({}){lock}",
                 values(self.dialect, "?", chunk.len())
             );
             let mut q = sqlx::query(self.sql(&text)).persistent(self.kept(chunk.len()));
-            for item in chunk {
-                q = q.bind(item.lease.key.to_string());
+            for key in chunk {
+                q = q.bind(key.clone());
             }
             for row in q.fetch_all(&mut **tx).await.map_err(unavailable)? {
                 let key: String = get(&row, "key", "deliveries")?;
@@ -1164,8 +1171,7 @@ impl SqlStore {
         // settled together was sent at one `now`); the other outcomes one by one.
         let mut sent: std::collections::BTreeMap<i64, Vec<String>> = Default::default();
         let mut others = Vec::new();
-        for item in items {
-            let key = item.lease.key.to_string();
+        for (item, key) in items.iter().zip(keys) {
             if current.get(&key) != Some(&i64::from(item.lease.attempt)) {
                 results.push(Err(StoreError::NotLeased {
                     key: item.lease.key.clone(),
@@ -1211,31 +1217,45 @@ impl SqlStore {
 
     fn delivery_from(&self, row: &AnyRow) -> StoreResult<Delivery> {
         // Named by `seq`: a key holds an invitation token, a bearer secret.
-        let what = format!("deliveries/{}", get::<i64>(row, "seq", "deliveries")?);
-        let body: String = get(row, "body", &what)?;
-        let mut d: Delivery = parse(&what, &body)?;
-        d.attempts = u32::try_from(get::<i64>(row, "attempts", &what)?).unwrap_or(u32::MAX);
-        d.due = from_micros(&what, get(row, "due", &what)?)?;
-        d.last_error = get(row, "last_error", &what)?;
+        // The name is only made for an error.
+        let seq = get::<i64>(row, "seq", "deliveries")?;
+        self.delivery_named(row).map_err(|e| match e {
+            StoreError::Corrupt { detail, .. } => StoreError::Corrupt {
+                row: format!("deliveries/{seq}"),
+                detail,
+            },
+            other => other,
+        })
+    }
+
+    /// [`delivery_from`](Self::delivery_from) but for the name of the row
+    /// in its errors.
+    fn delivery_named(&self, row: &AnyRow) -> StoreResult<Delivery> {
+        let what = "deliveries";
+        let body: String = get(row, "body", what)?;
+        let mut d: Delivery = parse(what, &body)?;
+        d.attempts = u32::try_from(get::<i64>(row, "attempts", what)?).unwrap_or(u32::MAX);
+        d.due = from_micros(what, get(row, "due", what)?)?;
+        d.last_error = get(row, "last_error", what)?;
         // The column claims skip held groups by; the body has the same.
-        d.group = get(row, "grp", &what)?;
-        let state: String = get(row, "state", &what)?;
+        d.group = get(row, "grp", what)?;
+        let state: String = get(row, "state", what)?;
         d.state = match state.as_str() {
             "queued" => QueueState::Queued,
             "leased" => QueueState::Leased(from_micros(
-                &what,
-                get::<Option<i64>>(row, "lease_until", &what)?.unwrap_or_default(),
+                what,
+                get::<Option<i64>>(row, "lease_until", what)?.unwrap_or_default(),
             )?),
             "sent" => QueueState::Sent(from_micros(
-                &what,
-                get::<Option<i64>>(row, "sent_at", &what)?.unwrap_or_default(),
+                what,
+                get::<Option<i64>>(row, "sent_at", what)?.unwrap_or_default(),
             )?),
-            "failed" => QueueState::Failed(
-                get::<Option<String>>(row, "failure", &what)?.unwrap_or_default(),
-            ),
+            "failed" => {
+                QueueState::Failed(get::<Option<String>>(row, "failure", what)?.unwrap_or_default())
+            }
             other => {
                 return Err(StoreError::Corrupt {
-                    row: what,
+                    row: what.to_owned(),
                     detail: format!("unknown queue state {other:?}"),
                 });
             }

@@ -12,7 +12,7 @@ use calinvite_core::lifecycle::{
     DeliveryReport, Pipeline, PipelineError, Prepared, Store, StoreError, Transport,
 };
 use calinvite_core::spi::Delivery;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Mutex, mpsc, watch};
 use tokio::task::{JoinError, JoinSet};
 use tracing::Instrument as _;
 
@@ -245,7 +245,9 @@ type Observer = Arc<dyn Fn(&DeliveryReport) + Send + Sync>;
 ///    batches are in hand, and delivers each: the batch is assembled with its
 ///    reads together ([`Pipeline::prepare`]), its messages are handed to the
 ///    transport at most [`WorkerConfig::concurrency`] at a time across the
-///    worker, and its outcomes are recorded together
+///    worker (that many sender tasks, each taking the next message as soon
+///    as its last one is answered, oldest batch first), and its outcomes
+///    are recorded together
 ///    ([`Pipeline::settle_sends`]: one transaction on a database). While one
 ///    batch is on the wire the next is claimed and assembled.
 ///
@@ -274,8 +276,6 @@ pub struct Worker<S, T> {
     config: WorkerConfig,
     counters: Arc<WorkerCounters>,
     observer: Option<Observer>,
-    /// Messages on the wire at once ([`WorkerConfig::concurrency`]).
-    sends: Arc<Semaphore>,
 }
 
 impl<S, T> std::fmt::Debug for Worker<S, T> {
@@ -298,7 +298,6 @@ where
     /// A worker on `pipeline`.
     pub fn new(pipeline: Arc<Pipeline<S, T>>, config: WorkerConfig) -> Self {
         Worker {
-            sends: Arc::new(Semaphore::new(config.concurrency.max(1))),
             pipeline,
             config,
             counters: Arc::new(WorkerCounters::default()),
@@ -415,12 +414,20 @@ where
             fired: false,
         };
         let mut in_hand = JoinSet::new();
-        let ended = self.rounds(until_idle, &mut shutdown, &mut in_hand).await;
+        let mut lanes = Lanes::start(
+            self.pipeline.clone(),
+            self.counters.clone(),
+            self.config.concurrency,
+        );
+        let ended = self
+            .rounds(until_idle, &mut shutdown, &mut in_hand, &mut lanes)
+            .await;
         // A claimed message is never abandoned: every batch in hand is
         // finished before the worker returns.
         while let Some(done) = in_hand.join_next().await {
             self.finished(done);
         }
+        lanes.stop().await;
         ended
     }
 
@@ -429,6 +436,7 @@ where
         until_idle: bool,
         shutdown: &mut Shutdown<'_, F>,
         in_hand: &mut JoinSet<WorkerReport>,
+        lanes: &mut Lanes,
     ) -> Result<(), (u32, PipelineError)> {
         let mut idle = self.config.idle_floor;
         let mut errors_in_a_row = 0u32;
@@ -436,7 +444,8 @@ where
             if shutdown.fired_now().await {
                 return Ok(());
             }
-            match self.round(shutdown, in_hand).await {
+            lanes.mend(&self.pipeline);
+            match self.round(shutdown, in_hand, lanes).await {
                 Ok(true) => {
                     errors_in_a_row = 0;
                     idle = self.config.idle_floor;
@@ -482,6 +491,7 @@ where
         &self,
         shutdown: &mut Shutdown<'_, F>,
         in_hand: &mut JoinSet<WorkerReport>,
+        lanes: &Lanes,
     ) -> Result<bool, RoundError> {
         let mut worked = false;
         if self.config.fan_out {
@@ -521,7 +531,7 @@ where
                 pipeline: self.pipeline.clone(),
                 counters: self.counters.clone(),
                 observer: self.observer.clone(),
-                sends: self.sends.clone(),
+                outbox: lanes.outbox.clone(),
             };
             in_hand.spawn(
                 async move {
@@ -582,8 +592,8 @@ struct Batch<S, T> {
     pipeline: Arc<Pipeline<S, T>>,
     counters: Arc<WorkerCounters>,
     observer: Option<Observer>,
-    /// Messages on the wire at once, across the worker's batches.
-    sends: Arc<Semaphore>,
+    /// The worker's sender lanes.
+    outbox: mpsc::UnboundedSender<Job>,
 }
 
 impl<S, T> Batch<S, T>
@@ -606,55 +616,48 @@ where
             }
         };
         let mut slots: Vec<Option<Prepared>> = Vec::with_capacity(prepared.len());
-        let mut sending = JoinSet::new();
+        let (done, mut answered) = mpsc::unbounded_channel();
+        let mut handed = 0u64;
         for (i, p) in prepared.into_iter().enumerate() {
             if p.message().is_none() {
                 slots.push(Some(p));
                 continue;
             }
-            slots.push(None);
-            // The semaphore is never closed.
-            let Ok(permit) = self.sends.clone().acquire_owned().await else {
-                break;
+            let job = Job {
+                slot: i,
+                prepared: p,
+                done: done.clone(),
+                span: tracing::Span::current(),
             };
-            WorkerCounters::add(&self.counters.in_flight, 1);
-            let pipeline = self.pipeline.clone();
-            sending.spawn(
-                async move {
-                    let _permit = permit;
-                    let mut p = p;
-                    let answer = match p.message() {
-                        Some((envelope, bytes)) => {
-                            Some(pipeline.transport().send_raw(envelope, bytes).await)
-                        }
-                        None => None,
-                    };
-                    if let Some(answer) = answer {
-                        p.answered(answer);
-                    }
-                    (i, p)
+            match self.outbox.send(job) {
+                Ok(()) => {
+                    slots.push(None);
+                    handed += 1;
                 }
-                .instrument(tracing::Span::current()),
-            );
-        }
-        while let Some(done) = sending.join_next().await {
-            self.counters.in_flight.fetch_sub(1, Ordering::Relaxed);
-            match done {
-                Ok((i, p)) => {
-                    if let Some(slot) = slots.get_mut(i) {
-                        *slot = Some(p);
-                    }
-                }
-                // Not recorded: claimed again when its lease ends.
-                Err(join) => {
-                    tally.errors += 1;
-                    WorkerCounters::add(&self.counters.errors, 1);
-                    tracing::error!(
-                        panicked = join.is_panic(),
-                        "worker: a send did not finish; the message will be claimed again when its lease ends"
-                    );
-                }
+                // The lanes are gone (the worker is ending): recorded as
+                // never handed to the transport, so queued again at once.
+                Err(mpsc::error::SendError(job)) => slots.push(Some(job.prepared)),
             }
+        }
+        // Only the jobs hold senders now: the channel ends when every job
+        // has come back, or was dropped by a lane that panicked.
+        drop(done);
+        let mut back = 0u64;
+        while let Some((i, p)) = answered.recv().await {
+            back += 1;
+            if let Some(slot) = slots.get_mut(i) {
+                *slot = Some(p);
+            }
+        }
+        if back < handed {
+            // Not recorded: claimed again when their lease ends.
+            let lost = handed - back;
+            tally.errors += lost;
+            WorkerCounters::add(&self.counters.errors, lost);
+            tracing::error!(
+                messages = lost,
+                "worker: a send did not finish; the message will be claimed again when its lease ends"
+            );
         }
         let prepared: Vec<Prepared> = slots.into_iter().flatten().collect();
         let n = prepared.len() as u64;
@@ -708,6 +711,117 @@ where
             }
             Err(error) => self.errors(tally, 1, &error),
         }
+    }
+}
+
+/// One message for a sender lane: its place in its batch, and where to
+/// hand it back with the transport's answer.
+struct Job {
+    slot: usize,
+    prepared: Prepared,
+    done: mpsc::UnboundedSender<(usize, Prepared)>,
+    /// The batch's span, for the send's events.
+    span: tracing::Span,
+}
+
+/// The worker's sender tasks: [`WorkerConfig::concurrency`] of them, each
+/// taking the next message from one queue (batches in the order they were
+/// claimed) as soon as its last one is answered. A lane keeps its
+/// connection busy the way a loop over prebuilt messages does: no task is
+/// started per message.
+struct Lanes {
+    outbox: mpsc::UnboundedSender<Job>,
+    inbox: Arc<Mutex<mpsc::UnboundedReceiver<Job>>>,
+    tasks: JoinSet<()>,
+    counters: Arc<WorkerCounters>,
+}
+
+impl Lanes {
+    fn start<S, T>(pipeline: Arc<Pipeline<S, T>>, counters: Arc<WorkerCounters>, n: usize) -> Self
+    where
+        S: Store + 'static,
+        T: Transport + 'static,
+    {
+        let (outbox, inbox) = mpsc::unbounded_channel();
+        let mut lanes = Lanes {
+            outbox,
+            inbox: Arc::new(Mutex::new(inbox)),
+            tasks: JoinSet::new(),
+            counters,
+        };
+        for _ in 0..n.max(1) {
+            lanes.spawn(pipeline.clone());
+        }
+        lanes
+    }
+
+    fn spawn<S, T>(&mut self, pipeline: Arc<Pipeline<S, T>>)
+    where
+        S: Store + 'static,
+        T: Transport + 'static,
+    {
+        let inbox = self.inbox.clone();
+        let counters = self.counters.clone();
+        self.tasks.spawn(async move {
+            loop {
+                // One lane waits for the queue at a time; the others wait
+                // for it to take a message (not long: it is on the wire).
+                let job = inbox.lock().await.recv().await;
+                let Some(Job {
+                    slot,
+                    mut prepared,
+                    done,
+                    span,
+                }) = job
+                else {
+                    return;
+                };
+                WorkerCounters::add(&counters.in_flight, 1);
+                let answer = match prepared.message() {
+                    Some((envelope, bytes)) => Some(
+                        pipeline
+                            .transport()
+                            .send_raw(envelope, bytes)
+                            .instrument(span)
+                            .await,
+                    ),
+                    None => None,
+                };
+                counters.in_flight.fetch_sub(1, Ordering::Relaxed);
+                if let Some(answer) = answer {
+                    prepared.answered(answer);
+                }
+                // The batch may have stopped waiting (it cannot: it waits
+                // for every job); nothing to do then.
+                let _ = done.send((slot, prepared));
+            }
+        });
+    }
+
+    /// Replaces lanes whose task ended (a send that panicked: its message
+    /// is claimed again when its lease ends).
+    fn mend<S, T>(&mut self, pipeline: &Arc<Pipeline<S, T>>)
+    where
+        S: Store + 'static,
+        T: Transport + 'static,
+    {
+        while let Some(ended) = self.tasks.try_join_next() {
+            WorkerCounters::add(&self.counters.errors, 1);
+            tracing::error!(
+                panicked = ended.as_ref().err().is_some_and(JoinError::is_panic),
+                "worker: a sender task ended; starting another"
+            );
+            self.spawn(pipeline.clone());
+        }
+    }
+
+    /// Ends the lanes once every message handed to them is answered.
+    async fn stop(self) {
+        let Lanes {
+            outbox, mut tasks, ..
+        } = self;
+        drop(outbox);
+        while tasks.join_next().await.is_some() {}
     }
 }
 

@@ -121,8 +121,11 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
             }
         }
         let mut out = Vec::with_capacity(claimed.len());
+        let mut made = BatchMade::default();
         for delivery in claimed {
-            let ready = self.ready(&delivery, &mut invitations, &read, now).await?;
+            let ready = self
+                .ready(&delivery, &mut invitations, &read, &mut made, now)
+                .await?;
             out.push(Prepared {
                 delivery,
                 ready,
@@ -138,6 +141,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
         delivery: &Delivery,
         invitations: &mut HashMap<InvitationToken, Invitation>,
         read: &BatchReads,
+        made: &mut BatchMade,
         now: DateTime<Utc>,
     ) -> Result<Ready, PipelineError> {
         let (code, token, kind, sequence, copy) = match &delivery.payload {
@@ -176,19 +180,23 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                 invitation: Some(inv.clone()),
             }
         };
-        let revision = self.revision(code, sequence).await?;
+        // A batch's messages are mostly copies of one revision from one
+        // owner: the revision and the composer are made once per batch.
+        let revision = match made.revisions.entry((code.clone(), sequence)) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(self.revision(code, sequence).await?)
+            }
+        };
+        let composer = made
+            .composers
+            .entry(inv.scope)
+            .or_insert_with(|| self.composer(owner, settings));
         let uid = match InvitationUid::new(code.clone(), token.clone(), &owner.mail_domain) {
             Ok(u) => u,
             Err(e) => return Ok(unsendable(e.to_string())),
         };
-        let message = match self.composer(owner, settings).compose_copy(
-            kind,
-            &revision,
-            &inv.recipient,
-            &uid,
-            now,
-            copy,
-        ) {
+        let message = match composer.compose_copy(kind, revision, &inv.recipient, &uid, now, copy) {
             Ok(m) => m,
             Err(e) => return Ok(unsendable(e.to_string())),
         };
@@ -439,6 +447,15 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
             }
         }
     }
+}
+
+/// What [`Pipeline::prepare`] makes once per batch and uses for each of
+/// its messages.
+#[derive(Default)]
+struct BatchMade {
+    revisions: HashMap<(EventCode, Sequence), EventRevision>,
+    /// Per scope: an owner's composer with the organizer's settings.
+    composers: HashMap<Scope, Composer>,
 }
 
 /// What [`Pipeline::prepare`] reads once for a batch.

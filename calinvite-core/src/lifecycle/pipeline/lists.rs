@@ -242,7 +242,8 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                 suppressions: &suppressions,
                 existing: &existing,
             };
-            let (mut changes, recorded) = list_page_decision(&read, &todo, || self.token(), now)?;
+            let (mut changes, recorded) =
+                list_page_decision(&read, &todo, || self.token(now), now)?;
             if self.options.announce {
                 let invited = changes
                     .iter()

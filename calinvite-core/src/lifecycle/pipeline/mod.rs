@@ -304,8 +304,10 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
         Ok(self.ids.fill(dest)?)
     }
 
-    fn token(&self) -> Result<InvitationToken, PipelineError> {
-        Ok(InvitationToken::try_generate(&*self.ids)?)
+    /// A new invitation's token, led by the time it is created at (new
+    /// invitations are written next to each other in a store's indexes).
+    fn token(&self, now: DateTime<Utc>) -> Result<InvitationToken, PipelineError> {
+        Ok(InvitationToken::try_generate_at(&*self.ids, now)?)
     }
 
     fn code(&self) -> Result<EventCode, PipelineError> {
@@ -313,7 +315,9 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
     }
 
     fn unique_name(&self) -> Result<String, PipelineError> {
-        Ok(self.token()?.as_str().to_owned())
+        Ok(InvitationToken::try_generate(&*self.ids)?
+            .as_str()
+            .to_owned())
     }
 
     /// Runs a pure decision that names what it creates through a generator

@@ -162,7 +162,7 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                 pending: &pending,
                 suppression: suppression.as_ref(),
             };
-            match invitation_decision(&read, recipient, source, || self.token(), now)? {
+            match invitation_decision(&read, recipient, source, || self.token(now), now)? {
                 Invite::Already(token) => Ok(Outcome::AlreadyInvited(token)),
                 Invite::Refused(r) => {
                     self.refuse(scope.owner, Some(scope), Some(code), r, Vec::new(), now)
