@@ -1318,7 +1318,7 @@ fn cached(rows: usize) -> bool {
 
 /// Key lists of up to this many keys are kept prepared on SQLite (see
 /// [`SqlStore::kept`]).
-const SQLITE_KEPT_KEYS: usize = 128;
+const SQLITE_KEPT_KEYS: usize = 256;
 
 impl SqlStore {
     /// Whether a generated statement of `rows` rows (or keys) is kept

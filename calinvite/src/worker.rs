@@ -5,14 +5,14 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use calinvite_core::lifecycle::{
     DeliveryReport, Pipeline, PipelineError, Prepared, Store, StoreError, Transport,
 };
 use calinvite_core::spi::Delivery;
-use tokio::sync::{Mutex, mpsc, watch};
+use tokio::sync::{Mutex, Notify, mpsc, watch};
 use tokio::task::{JoinError, JoinSet};
 use tracing::Instrument as _;
 
@@ -615,43 +615,47 @@ where
                 return tally;
             }
         };
-        let mut slots: Vec<Option<Prepared>> = Vec::with_capacity(prepared.len());
-        let (done, mut answered) = mpsc::unbounded_channel();
-        let mut handed = 0u64;
-        for (i, p) in prepared.into_iter().enumerate() {
-            if p.message().is_none() {
-                slots.push(Some(p));
-                continue;
-            }
-            let job = Job {
-                slot: i,
-                prepared: p,
-                done: done.clone(),
-                span: tracing::Span::current(),
-            };
-            match self.outbox.send(job) {
-                Ok(()) => {
+        // The messages to send are handed to the lanes; the others wait in
+        // their slots. The batch is woken once, by the last answer.
+        let sendable = prepared.iter().filter(|p| p.message().is_some()).count();
+        let collect = Arc::new(Collect {
+            slots: std::sync::Mutex::new(Vec::with_capacity(prepared.len())),
+            left: AtomicUsize::new(sendable),
+            all_back: Notify::new(),
+        });
+        let mut jobs = Vec::with_capacity(sendable);
+        {
+            let mut slots = collect.slots();
+            for (i, p) in prepared.into_iter().enumerate() {
+                if p.message().is_some() {
                     slots.push(None);
-                    handed += 1;
+                    jobs.push(Job {
+                        slot: i,
+                        prepared: Some(p),
+                        collect: collect.clone(),
+                        span: tracing::Span::current(),
+                    });
+                } else {
+                    slots.push(Some(p));
                 }
+            }
+        }
+        for job in jobs {
+            if let Err(mpsc::error::SendError(mut job)) = self.outbox.send(job) {
                 // The lanes are gone (the worker is ending): recorded as
                 // never handed to the transport, so queued again at once.
-                Err(mpsc::error::SendError(job)) => slots.push(Some(job.prepared)),
+                if let Some(p) = job.prepared.take() {
+                    collect.put(job.slot, p);
+                }
             }
         }
-        // Only the jobs hold senders now: the channel ends when every job
-        // has come back, or was dropped by a lane that panicked.
-        drop(done);
-        let mut back = 0u64;
-        while let Some((i, p)) = answered.recv().await {
-            back += 1;
-            if let Some(slot) = slots.get_mut(i) {
-                *slot = Some(p);
-            }
+        if sendable > 0 {
+            collect.all_back.notified().await;
         }
-        if back < handed {
+        let slots = std::mem::take(&mut *collect.slots());
+        let lost = slots.iter().filter(|s| s.is_none()).count() as u64;
+        if lost > 0 {
             // Not recorded: claimed again when their lease ends.
-            let lost = handed - back;
             tally.errors += lost;
             WorkerCounters::add(&self.counters.errors, lost);
             tracing::error!(
@@ -714,14 +718,51 @@ where
     }
 }
 
-/// One message for a sender lane: its place in its batch, and where to
-/// hand it back with the transport's answer.
+/// One message for a sender lane: its place in its batch, and the batch's
+/// slots to put it back in with the transport's answer. Dropped — answered,
+/// or lost with a lane that panicked — it counts as back; the last one back
+/// wakes the batch.
 struct Job {
     slot: usize,
-    prepared: Prepared,
-    done: mpsc::UnboundedSender<(usize, Prepared)>,
+    prepared: Option<Prepared>,
+    collect: Arc<Collect>,
     /// The batch's span, for the send's events.
     span: tracing::Span,
+}
+
+impl Drop for Job {
+    fn drop(&mut self) {
+        if let Some(p) = self.prepared.take() {
+            self.collect.put(self.slot, p);
+        }
+        if self.collect.left.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // Kept until the batch waits, if it does not yet.
+            self.collect.all_back.notify_one();
+        }
+    }
+}
+
+/// A batch's messages as they come back from the lanes.
+struct Collect {
+    slots: std::sync::Mutex<Vec<Option<Prepared>>>,
+    /// Jobs not back yet.
+    left: AtomicUsize,
+    all_back: Notify,
+}
+
+impl Collect {
+    fn slots(&self) -> std::sync::MutexGuard<'_, Vec<Option<Prepared>>> {
+        // A panic elsewhere cannot leave the slots half-written.
+        self.slots
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn put(&self, slot: usize, p: Prepared) {
+        if let Some(s) = self.slots().get_mut(slot) {
+            *s = Some(p);
+        }
+    }
 }
 
 /// The worker's sender tasks: [`WorkerConfig::concurrency`] of them, each
@@ -767,33 +808,23 @@ impl Lanes {
                 // One lane waits for the queue at a time; the others wait
                 // for it to take a message (not long: it is on the wire).
                 let job = inbox.lock().await.recv().await;
-                let Some(Job {
-                    slot,
-                    mut prepared,
-                    done,
-                    span,
-                }) = job
-                else {
+                let Some(mut job) = job else {
                     return;
                 };
                 WorkerCounters::add(&counters.in_flight, 1);
-                let answer = match prepared.message() {
-                    Some((envelope, bytes)) => Some(
-                        pipeline
-                            .transport()
-                            .send_raw(envelope, bytes)
-                            .instrument(span)
-                            .await,
-                    ),
-                    None => None,
-                };
-                counters.in_flight.fetch_sub(1, Ordering::Relaxed);
-                if let Some(answer) = answer {
-                    prepared.answered(answer);
+                if let Some(p) = job.prepared.as_mut()
+                    && let Some((envelope, bytes)) = p.message()
+                {
+                    let answer = pipeline
+                        .transport()
+                        .send_raw(envelope, bytes)
+                        .instrument(job.span.clone())
+                        .await;
+                    p.answered(answer);
                 }
-                // The batch may have stopped waiting (it cannot: it waits
-                // for every job); nothing to do then.
-                let _ = done.send((slot, prepared));
+                counters.in_flight.fetch_sub(1, Ordering::Relaxed);
+                // Back in its slot (`Job::drop`).
+                drop(job);
             }
         });
     }
