@@ -1145,72 +1145,95 @@ impl SqlStore {
             Dialect::Postgres => " FOR UPDATE",
             Dialect::Sqlite => "",
         };
-        // Which claims are current, as this transaction sees (and locks) them:
-        // each key with the attempt its lease counted.
         // Each key as its column holds it, made once.
         let keys: Vec<String> = items.iter().map(|i| i.lease.key.to_string()).collect();
-        let mut current = std::collections::HashMap::with_capacity(items.len());
-        for chunk in keys.chunks(500) {
+        // Which claims are current, as this transaction sees (and locks)
+        // them. Sent messages are marked sent by the same statement that
+        // checks their claim (the common case: one statement per time sent;
+        // a batch settled together was sent at one `now`), and say which
+        // were; the other outcomes are checked first, written one by one
+        // after the changes.
+        let mut current = vec![false; items.len()];
+        let mut sent: std::collections::BTreeMap<i64, Vec<usize>> = Default::default();
+        let mut others = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            match &item.settlement {
+                Settlement::Sent(at) => sent.entry(micros(*at)).or_default().push(i),
+                _ => others.push(i),
+            }
+        }
+        for (at, indices) in &sent {
+            for chunk in indices.chunks(ROWS_PER_STATEMENT) {
+                let text = format!(
+                    "UPDATE deliveries SET state = 'sent', sent_at = v.column3, lease_until = NULL, \
+                     last_error = NULL FROM (VALUES {}) AS v \
+                     WHERE deliveries.key = v.column1 AND deliveries.attempts = v.column2 \
+                     AND deliveries.state = 'leased' RETURNING deliveries.key",
+                    values(self.dialect, "(?, ?, ?)", chunk.len())
+                );
+                let mut q = sqlx::query(self.sql(&text)).persistent(self.kept(chunk.len()));
+                for &i in chunk {
+                    q = q
+                        .bind(keys[i].clone())
+                        .bind(i64::from(items[i].lease.attempt))
+                        .bind(*at);
+                }
+                let rows = q.fetch_all(&mut **tx).await.map_err(db)?;
+                let mut done: std::collections::HashSet<String> =
+                    std::collections::HashSet::with_capacity(rows.len());
+                for row in &rows {
+                    done.insert(get(row, "key", "deliveries")?);
+                }
+                for &i in chunk {
+                    current[i] = done.contains(&keys[i]);
+                }
+            }
+        }
+        for chunk in others.chunks(ROWS_PER_STATEMENT) {
             let text = format!(
                 "SELECT key, attempts FROM deliveries WHERE state = 'leased' AND key IN ({}){lock}",
                 values(self.dialect, "?", chunk.len())
             );
             let mut q = sqlx::query(self.sql(&text)).persistent(self.kept(chunk.len()));
-            for key in chunk {
-                q = q.bind(key.clone());
+            for &i in chunk {
+                q = q.bind(keys[i].clone());
             }
+            let mut leased = std::collections::HashMap::with_capacity(chunk.len());
             for row in q.fetch_all(&mut **tx).await.map_err(unavailable)? {
                 let key: String = get(&row, "key", "deliveries")?;
                 let attempts: i64 = get(&row, "attempts", "deliveries")?;
-                current.insert(key, attempts);
+                leased.insert(key, attempts);
+            }
+            for &i in chunk {
+                current[i] = leased.get(&keys[i]) == Some(&i64::from(items[i].lease.attempt));
             }
         }
         let mut results = Vec::with_capacity(items.len());
         let mut changes = Vec::new();
-        // Sent messages, by the time sent (one statement per time: a batch
-        // settled together was sent at one `now`); the other outcomes one by one.
-        let mut sent: std::collections::BTreeMap<i64, Vec<String>> = Default::default();
-        let mut others = Vec::new();
-        for (item, key) in items.iter().zip(keys) {
-            if current.get(&key) != Some(&i64::from(item.lease.attempt)) {
+        for (item, &now_current) in items.iter().zip(&current) {
+            if now_current {
+                changes.extend(item.changes.iter().cloned());
+                results.push(Ok(()));
+            } else {
                 results.push(Err(StoreError::NotLeased {
                     key: item.lease.key.clone(),
                 }));
-                continue;
             }
-            changes.extend(item.changes.iter().cloned());
-            match &item.settlement {
-                Settlement::Sent(at) => sent.entry(micros(*at)).or_default().push(key),
-                other => others.push((key, other.clone())),
-            }
-            results.push(Ok(()));
         }
         self.apply_all(tx, changes).await?;
-        for (at, keys) in sent {
-            for chunk in keys.chunks(500) {
-                // The time first, then the keys: in this order on both dialects.
-                let text = format!(
-                    "UPDATE deliveries SET state = 'sent', sent_at = {}, lease_until = NULL, \
-                     last_error = NULL WHERE key IN ({})",
-                    marks(self.dialect, 1, 1),
-                    marks(self.dialect, 2, chunk.len())
-                );
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(text))
-                    .persistent(self.kept(chunk.len()))
-                    .bind(at);
-                for k in chunk {
-                    q = q.bind(k.clone());
-                }
-                q.execute(&mut **tx).await.map_err(db)?;
+        for i in others {
+            if !current[i] {
+                continue;
             }
-        }
-        for (key, settlement) in others {
-            let (text, binds) = settlement_statement(settlement)?;
+            let (text, binds) = settlement_statement(items[i].settlement.clone())?;
             let mut q = sqlx::query(self.sql(text));
             for b in binds {
                 q = b.bind(q);
             }
-            q.bind(key).execute(&mut **tx).await.map_err(db)?;
+            q.bind(keys[i].clone())
+                .execute(&mut **tx)
+                .await
+                .map_err(db)?;
         }
         Ok(results)
     }

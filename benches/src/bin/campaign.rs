@@ -31,8 +31,8 @@
 //! 4. `deliver`: starts `smtp-sink` (Postfix's test server: it accepts
 //!    everything and throws it away) on a free loopback port, then `P`
 //!    `campaign worker` processes, each a [`Worker`] (`K` messages on the
-//!    wire at once, default 8; claiming `B` at a time, default 64, with `H`
-//!    batches in hand, default 2; fan-out planning off unless `--fan-out`: a
+//!    wire at once, default 8; claiming `B` at a time, default 256, with `H`
+//!    batches in hand, default 3; fan-out planning off unless `--fan-out`: a
 //!    list campaign queues its messages as it is fed)
 //!    over an `SmtpRelay` of `C` connections (default 4) to the sink. Each
 //!    runs until nothing is due and prints a JSON line with its counts, CPU
@@ -242,9 +242,9 @@ fn parse_args() -> Result<Cmd, String> {
                 rows: 100_000,
                 processes: vec![1],
                 conns: 4,
-                batch: 64,
+                batch: 256,
                 concurrency: 8,
-                batches_in_flight: 2,
+                batches_in_flight: 3,
                 page: 500,
                 fan_out: false,
                 overlap: false,
@@ -300,9 +300,9 @@ fn parse_args() -> Result<Cmd, String> {
                 schema: None,
                 conns: 4,
                 port: None,
-                batch: 64,
+                batch: 256,
                 concurrency: 8,
-                batches_in_flight: 2,
+                batches_in_flight: 3,
                 lease_seconds: 300,
                 linger: None,
                 fan_out: false,
