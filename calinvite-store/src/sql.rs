@@ -1178,14 +1178,14 @@ impl SqlStore {
                         .bind(i64::from(items[i].lease.attempt))
                         .bind(*at);
                 }
-                let rows = q.fetch_all(&mut **tx).await.map_err(db)?;
-                let mut done: std::collections::HashSet<String> =
-                    std::collections::HashSet::with_capacity(rows.len());
-                for row in &rows {
-                    done.insert(get(row, "key", "deliveries")?);
+                // Exactly the rows this statement wrote: a key's claim is
+                // current when its row was leased with that attempt.
+                let mut marked = std::collections::HashSet::with_capacity(chunk.len());
+                for row in q.fetch_all(&mut **tx).await.map_err(db)? {
+                    marked.insert(get::<String>(&row, "key", "deliveries")?);
                 }
                 for &i in chunk {
-                    current[i] = done.contains(&keys[i]);
+                    current[i] = marked.contains(&keys[i]);
                 }
             }
         }

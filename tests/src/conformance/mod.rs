@@ -125,6 +125,7 @@ macro_rules! __with_conformance_scenarios {
             queue: [
                 a_batch_settles_each_outcome,
                 a_lost_lease_or_a_conflict_costs_only_its_own_message,
+                a_stale_claim_in_a_clean_batch_is_told_apart,
                 batch_reads_and_counts,
             ],
             announce: [

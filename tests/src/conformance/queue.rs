@@ -224,6 +224,91 @@ pub(super) async fn a_lost_lease_or_a_conflict_costs_only_its_own_message<S: Sto
     );
 }
 
+/// A batch settled together with no conflict but one stale claim: the
+/// others are marked sent in the same statement that checks their claims;
+/// the stale one is reported, and its new holder keeps it.
+pub(super) async fn a_stale_claim_in_a_clean_batch_is_told_apart<S: Store>(store: S) {
+    let s = scenario(store).await;
+    let guests = [
+        "a@example.org",
+        "b@example.org",
+        "c@example.org",
+        "d@example.org",
+    ];
+    let (_code, _) = invited(&s, "batch-3@example.com", &guests).await;
+    let first = claim(&s, 10).await;
+    assert_eq!(first.len(), 4);
+    let before = counts(&s).await;
+    s.advance(120);
+    let again = claim(&s, 1).await;
+    assert_eq!(again.len(), 1, "one expired lease is claimed again");
+    let taken = again[0].key.clone();
+    let now = s.pipeline.now();
+    let store = s.pipeline.store();
+    let results = store
+        .settle_all(
+            first
+                .iter()
+                .map(|d| Settle {
+                    lease: d.lease(),
+                    settlement: Settlement::Sent(now),
+                    changes: Vec::new(),
+                })
+                .collect(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(results.len(), 4);
+    for (d, r) in first.iter().zip(&results) {
+        if d.key == taken {
+            assert!(
+                matches!(r, Err(StoreError::NotLeased { key }) if *key == taken),
+                "the stale claim does not settle: {results:?}"
+            );
+            assert!(
+                matches!(
+                    store.delivery(&d.key).await.unwrap().unwrap().state,
+                    QueueState::Leased(_)
+                ),
+                "the new holder keeps it"
+            );
+        } else {
+            assert!(r.is_ok(), "{results:?}");
+            assert!(matches!(
+                store.delivery(&d.key).await.unwrap().unwrap().state,
+                QueueState::Sent(at) if at == now
+            ));
+        }
+    }
+    // The new holder settles it with its own claim.
+    let results = store
+        .settle_all(vec![
+            Settle {
+                lease: again[0].lease(),
+                settlement: Settlement::Sent(now),
+                changes: Vec::new(),
+            },
+            Settle {
+                lease: first.iter().find(|d| d.key != taken).unwrap().lease(),
+                settlement: Settlement::Sent(now),
+                changes: Vec::new(),
+            },
+        ])
+        .await
+        .unwrap();
+    assert!(results[0].is_ok(), "{results:?}");
+    assert!(
+        matches!(&results[1], Err(StoreError::NotLeased { .. })),
+        "a message settled already is not settled twice: {results:?}"
+    );
+    let c = counts(&s).await;
+    assert_eq!(
+        (c.sent - before.sent, c.leased, c.queued),
+        (4, 0, 0),
+        "each of the four is sent once: {c:?}"
+    );
+}
+
 /// The batch reads give back exactly the invitations asked for that exist,
 /// and the counts see held messages.
 pub(super) async fn batch_reads_and_counts<S: Store>(store: S) {
