@@ -1149,10 +1149,10 @@ impl SqlStore {
         let keys: Vec<String> = items.iter().map(|i| i.lease.key.to_string()).collect();
         // Which claims are current, as this transaction sees (and locks)
         // them. Sent messages are marked sent by the same statement that
-        // checks their claim (the common case: one statement per time sent;
-        // a batch settled together was sent at one `now`), and say which
-        // were; the other outcomes are checked first, written one by one
-        // after the changes.
+        // checks their claims (the common case: one statement per time sent;
+        // a batch settled together was sent at one `now`); the other
+        // outcomes are checked first, and written one by one after the
+        // changes.
         let mut current = vec![false; items.len()];
         let mut sent: std::collections::BTreeMap<i64, Vec<usize>> = Default::default();
         let mut others = Vec::new();
@@ -1168,7 +1168,7 @@ impl SqlStore {
                     "UPDATE deliveries SET state = 'sent', sent_at = v.column3, lease_until = NULL, \
                      last_error = NULL FROM (VALUES {}) AS v \
                      WHERE deliveries.key = v.column1 AND deliveries.attempts = v.column2 \
-                     AND deliveries.state = 'leased' RETURNING deliveries.key",
+                     AND deliveries.state = 'leased'",
                     values(self.dialect, "(?, ?, ?)", chunk.len())
                 );
                 let mut q = sqlx::query(self.sql(&text)).persistent(self.kept(chunk.len()));
@@ -1178,14 +1178,18 @@ impl SqlStore {
                         .bind(i64::from(items[i].lease.attempt))
                         .bind(*at);
                 }
-                // Exactly the rows this statement wrote: a key's claim is
-                // current when its row was leased with that attempt.
-                let mut marked = std::collections::HashSet::with_capacity(chunk.len());
-                for row in q.fetch_all(&mut **tx).await.map_err(db)? {
-                    marked.insert(get::<String>(&row, "key", "deliveries")?);
+                // A row is written once at most, so as many rows written as
+                // given means every claim was current (the common case). Fewer:
+                // some claim ran out, and which one is for the caller to find,
+                // message by message (`settle_all` does, on a conflict).
+                let done = q.execute(&mut **tx).await.map_err(db)?;
+                if usize::try_from(done.rows_affected()).ok() != Some(chunk.len()) {
+                    return Err(StoreError::Conflict(
+                        "a claim in the batch is no longer current".to_owned(),
+                    ));
                 }
                 for &i in chunk {
-                    current[i] = marked.contains(&keys[i]);
+                    current[i] = true;
                 }
             }
         }
@@ -1974,9 +1978,10 @@ impl Store for SqlStore {
                 Ok(results)
             }
             // One item's changes conflict (its invitation moved since it was
-            // read): nothing of the batch is written; each item is settled on
-            // its own, so the others are recorded and that one gets its
-            // conflict (the pipeline reads again and decides again).
+            // read), or the claim of a sent message ran out: nothing of the
+            // batch is written; each item is settled on its own, so the
+            // others are recorded and that one gets its conflict (the
+            // pipeline reads again and decides again) or `NotLeased`.
             Err(StoreError::Conflict(_)) => {
                 tx.rollback().await.map_err(unavailable)?;
                 let mut out = Vec::with_capacity(items.len());
@@ -2000,6 +2005,31 @@ impl Store for SqlStore {
     async fn invitations_among(&self, tokens: &[InvitationToken]) -> StoreResult<Vec<Invitation>> {
         let mut out = Vec::with_capacity(tokens.len());
         for chunk in tokens.chunks(500) {
+            if self.dialect == Dialect::Sqlite {
+                // One row holding every body as a JSON array: SQLite's
+                // connection thread hands rows over one at a time, and
+                // each may wake the task that waits for it. A body that
+                // does not parse is found and named row by row (below).
+                let text = format!(
+                    "SELECT '[' || group_concat(body, ',') || ']' AS bodies FROM invitations \
+                     WHERE token IN ({})",
+                    values(self.dialect, "?", chunk.len())
+                );
+                let mut q = sqlx::query(self.sql(&text)).persistent(self.kept(chunk.len()));
+                for t in chunk {
+                    q = q.bind(t.to_string());
+                }
+                let row = q.fetch_one(&self.readers).await.map_err(unavailable)?;
+                let bodies: Option<String> = get(&row, "bodies", "invitations")?;
+                match bodies.map(|b| serde_json::from_str::<Vec<Invitation>>(&b)) {
+                    None => continue,
+                    Some(Ok(found)) => {
+                        out.extend(found);
+                        continue;
+                    }
+                    Some(Err(_)) => {}
+                }
+            }
             let text = format!(
                 "SELECT body, code || '/' || address AS row_key FROM invitations WHERE token IN ({})",
                 values(self.dialect, "?", chunk.len())
