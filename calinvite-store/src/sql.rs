@@ -1242,6 +1242,112 @@ impl SqlStore {
         Ok(results)
     }
 
+    /// [`Store::claim`] on SQLite, whose one writer is this transaction
+    /// (`BEGIN IMMEDIATE`): the due messages are read as one row (a JSON
+    /// array), then leased by sequence number. `None`, with nothing written,
+    /// when a message does not read back (the row-by-row claim sets it
+    /// aside).
+    async fn claim_in_one_row(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Option<Vec<Delivery>>> {
+        #[derive(serde::Deserialize)]
+        struct Due {
+            seq: i64,
+            due: i64,
+            attempts: i64,
+            last_error: Option<String>,
+            grp: Option<String>,
+            body: Delivery,
+        }
+        let columns = "seq, due, attempts, last_error, grp, body";
+        let mut claimed: Vec<(i64, Delivery)> = Vec::new();
+        // Expired leases first (their claim counted as a reclaim), then due
+        // messages in queue order but for those of held groups, as the
+        // row-by-row claim below.
+        for (pick, counted) in [
+            (
+                format!(
+                    "SELECT {columns} FROM deliveries WHERE state = 'leased' AND lease_until <= $1 \
+                     ORDER BY lease_until LIMIT $2"
+                ),
+                ", reclaims = reclaims + 1",
+            ),
+            (
+                format!(
+                    "SELECT {columns} FROM deliveries WHERE state = 'queued' AND due <= $1 \
+                     AND (grp IS NULL OR grp NOT IN (SELECT h.grp FROM held_groups h)) \
+                     ORDER BY seq LIMIT $2"
+                ),
+                "",
+            ),
+        ] {
+            let left = limit - i64::try_from(claimed.len()).unwrap_or(0);
+            if left <= 0 {
+                break;
+            }
+            let text = format!(
+                "SELECT '[' || group_concat('{{\"seq\":' || seq || ',\"due\":' || due \
+                 || ',\"attempts\":' || attempts || ',\"last_error\":' || json_quote(last_error) \
+                 || ',\"grp\":' || json_quote(grp) || ',\"body\":' || body || '}}', ',') || ']' \
+                 AS due FROM ({pick})"
+            );
+            let row = sqlx::query(self.sql(&text))
+                .bind(micros(now))
+                .bind(left)
+                .fetch_one(&mut **tx)
+                .await
+                .map_err(unavailable)?;
+            let Some(text) = get::<Option<String>>(&row, "due", "deliveries")? else {
+                continue;
+            };
+            let Ok(rows) = serde_json::from_str::<Vec<Due>>(&text) else {
+                return Ok(None);
+            };
+            let mut batch = Vec::with_capacity(rows.len());
+            for r in rows {
+                let Ok(due) = from_micros("deliveries", r.due) else {
+                    return Ok(None);
+                };
+                let mut d = r.body;
+                d.attempts = u32::try_from(r.attempts.saturating_add(1)).unwrap_or(u32::MAX);
+                d.due = due;
+                d.last_error = r.last_error;
+                d.group = r.grp;
+                d.state = QueueState::Leased(from_micros("deliveries", micros(lease_until))?);
+                batch.push((r.seq, d));
+            }
+            if batch.is_empty() {
+                continue;
+            }
+            let text = format!(
+                "UPDATE deliveries SET state = 'leased', lease_until = ?, attempts = attempts + 1{counted} \
+                 WHERE seq IN ({})",
+                values(self.dialect, "?", batch.len())
+            );
+            let mut q = sqlx::query(self.sql(&text))
+                .persistent(self.kept(batch.len()))
+                .bind(micros(lease_until));
+            for (seq, _) in &batch {
+                q = q.bind(*seq);
+            }
+            let done = q.execute(&mut **tx).await.map_err(unavailable)?;
+            if usize::try_from(done.rows_affected()).ok() != Some(batch.len()) {
+                // Not possible under SQLite's one writer; said, not assumed
+                // (the dropped transaction rolls back).
+                return Err(StoreError::Unavailable(
+                    "a claim leased fewer messages than it read".to_owned(),
+                ));
+            }
+            batch.sort_by_key(|(seq, _)| *seq);
+            claimed.extend(batch);
+        }
+        Ok(Some(claimed.into_iter().map(|(_, d)| d).collect()))
+    }
+
     fn delivery_from(&self, row: &AnyRow) -> StoreResult<Delivery> {
         // Named by `seq`: a key holds an invitation token, a bearer secret.
         // The name is only made for an error.
@@ -1815,6 +1921,19 @@ impl Store for SqlStore {
         };
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let mut tx = self.write().await?;
+        if self.dialect == Dialect::Sqlite {
+            // Read as one row, then leased by sequence number: SQLite's
+            // connection thread hands rows over one at a time. A batch that
+            // does not read back whole takes the row-by-row path below (in
+            // the same transaction: nothing is written yet).
+            if let Some(claimed) = self
+                .claim_in_one_row(&mut tx, now, lease_until, limit)
+                .await?
+            {
+                tx.commit().await.map_err(unavailable)?;
+                return Ok(claimed);
+            }
+        }
         let mut claimed = Vec::new();
         // Rounds until `limit` messages are claimed or nothing more is due:
         // a row that cannot be read is set aside as failed (below), and the
