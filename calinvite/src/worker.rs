@@ -32,8 +32,11 @@ use tracing::Instrument as _;
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct WorkerConfig {
-    /// Messages in flight at once (being assembled, sent and recorded).
-    /// Default 4. At least 1.
+    /// Messages on the wire at once: the worker runs this many sender
+    /// tasks, each handing the transport its next message as soon as the
+    /// last one is answered. Default 4. At least 1. With an `SmtpRelay`,
+    /// twice its connections keeps every connection busy (a campaign of
+    /// 100,000 on one machine: `benches/README.md`, 8 for 4 connections).
     pub concurrency: usize,
     /// Messages claimed per batch. Default 64. At least 1. A batch is
     /// claimed in one statement, its invitations read in a few and its
@@ -41,7 +44,8 @@ pub struct WorkerConfig {
     /// queue round trips; a stop waits for the batches in hand, and a
     /// worker killed outright leaves them to be claimed again when their
     /// lease runs out (each may then go out twice), so smaller batches stop
-    /// sooner and repeat less.
+    /// sooner and repeat less. A campaign worker sending through one
+    /// relay did best with batches of 256, 3 in hand (`benches/README.md`).
     pub batch: usize,
     /// Batches in hand at once. Default 2: while one batch's messages are
     /// on the wire, the next is claimed and assembled and the last one's
