@@ -9,7 +9,7 @@
 #                                      # then PostgreSQL 1,000,000 rows with 1, 2
 #                                      # and 4 worker processes (a fresh campaign each)
 #   QUICK=1 benches/run-campaign.sh    # the same with 100,000 rows (SQLite: about
-#                                      # a minute and a half on a 2-core machine)
+#                                      # 25 seconds on a 2-core machine)
 #
 # Environment: ROWS (overrides the row count), ONLY=sqlite|postgres (one of the
 # two), CONNS, CONCURRENCY, BATCH, BATCHES_IN_FLIGHT (passed on; the binary's
@@ -17,8 +17,8 @@
 # CALINVITE_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test).
 #
 # Needs PostgreSQL (scripts/postgres.sh) and Postfix's smtp-sink
-# (scripts/postfix.sh installs Postfix). The full run takes over an hour on a
-# 2-core machine; every campaign prints its progress on stderr.
+# (scripts/postfix.sh installs Postfix). The full run takes about ten minutes on
+# a 2-core machine; every campaign prints its progress on stderr.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)

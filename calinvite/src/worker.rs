@@ -724,8 +724,8 @@ where
 
 /// One message for a sender lane: its place in its batch, and the batch's
 /// slots to put it back in with the transport's answer. Dropped — answered,
-/// or lost with a lane that panicked — it counts as back; the last one back
-/// wakes the batch.
+/// or lost with a lane whose send panicked — it counts as back; the last one
+/// back wakes the batch.
 struct Job {
     slot: usize,
     prepared: Option<Prepared>,
@@ -736,7 +736,13 @@ struct Job {
 
 impl Drop for Job {
     fn drop(&mut self) {
-        if let Some(p) = self.prepared.take() {
+        // A send that panicked may have gone out: its message is not put
+        // back (it would be queued again at once as never handed over) but
+        // left leased, to be claimed again — and counted as such — when its
+        // lease ends.
+        if let Some(p) = self.prepared.take()
+            && !std::thread::panicking()
+        {
             self.collect.put(self.slot, p);
         }
         if self.collect.left.fetch_sub(1, Ordering::AcqRel) == 1 {

@@ -412,6 +412,84 @@ async fn run_until_stops_when_told() {
     assert!(p.transport().sent().is_empty());
 }
 
+/// A transport whose `n`th send panics (once); the others are recorded.
+struct PanicsOnce {
+    inner: RecordingTransport,
+    sends: AtomicU64,
+    at: u64,
+}
+
+impl Transport for PanicsOnce {
+    async fn send_raw(&self, envelope: &Envelope, message: &[u8]) -> Result<(), TransportError> {
+        if self.sends.fetch_add(1, Ordering::SeqCst) == self.at {
+            panic!("the transport failed in an unexpected way");
+        }
+        self.inner.send_raw(envelope, message).await
+    }
+}
+
+#[tokio::test]
+async fn a_send_that_panics_costs_only_its_message_until_its_lease_ends() {
+    let clock = at_nine();
+    let p = Arc::new(
+        Pipeline::builder(
+            MemoryStore::new(),
+            PanicsOnce {
+                inner: RecordingTransport::new(),
+                sends: AtomicU64::new(0),
+                at: 5,
+            },
+        )
+        .clock(clock.clone())
+        .ids(SequentialIds::new(7))
+        .build(),
+    );
+    let (_, tokens) = invite_through_pipeline(&p, 20).await;
+    let worker = Worker::new(
+        p.clone(),
+        WorkerConfig::default()
+            .concurrency(2)
+            .batch(8)
+            .lease(Duration::from_secs(60)),
+    );
+    // The worker neither hangs nor stops: the message whose send panicked
+    // is counted as an error and stays leased (it may have gone out); the
+    // lane is replaced and the other 19 are sent.
+    let report = tokio::time::timeout(Duration::from_secs(30), worker.run_until_idle())
+        .await
+        .expect("the worker does not hang on a panicking send")
+        .unwrap();
+    assert_eq!(report.claimed, 20);
+    assert_eq!(report.submitted, 19, "{report:?}");
+    assert!(report.errors >= 1, "{report:?}");
+    assert_eq!(p.transport().inner.sent().len(), 19);
+    let counts = p.queue_counts().await.unwrap();
+    assert_eq!(
+        (counts.sent, counts.leased, counts.queued),
+        (19, 1, 0),
+        "{counts:?}"
+    );
+    // When its lease ends it is claimed again, counted, and sent.
+    clock.advance(61);
+    let again = worker.run_until_idle().await.unwrap();
+    assert_eq!((again.claimed, again.submitted), (1, 1), "{again:?}");
+    let counts = p.queue_counts().await.unwrap();
+    assert_eq!(
+        (counts.sent, counts.leased, counts.reclaimed),
+        (20, 0, 1),
+        "{counts:?}"
+    );
+    let ids: std::collections::HashSet<_> = p
+        .transport()
+        .inner
+        .sent()
+        .iter()
+        .map(|m| message_id(&m.bytes).unwrap())
+        .collect();
+    let expected: std::collections::HashSet<_> = tokens.iter().map(request_id).collect();
+    assert_eq!(ids, expected, "every invitation's message, once");
+}
+
 // ------------------------------------------------------- SQLite stop/start
 
 /// A fresh SQLite database in its own temporary folder.
