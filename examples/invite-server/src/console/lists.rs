@@ -34,7 +34,6 @@ use crate::api::find_event;
 use crate::api::lists::{
     ListBody, body_of, csv_response, find_list, move_list, rows_csv, store_list,
 };
-use crate::problem::ApiError;
 use crate::state::AppState;
 use crate::web::{WebRejection, csrf};
 
@@ -236,14 +235,6 @@ fn list_name(name: &str) -> Result<String, WebRejection> {
     Ok(name.to_owned())
 }
 
-/// An API error, with a conflict said as one.
-fn api_error(e: &ApiError) -> WebRejection {
-    if e.status() == StatusCode::CONFLICT {
-        WebRejection::new(StatusCode::CONFLICT, e.problem().detail)
-    } else {
-        web_error(e)
-    }
-}
 
 /// The list form, and the event's lists so far.
 async fn form_page(
@@ -509,7 +500,7 @@ async fn start(
     }
     let record = store_list(state, &event, &name, form.csv.as_bytes())
         .await
-        .map_err(|e| api_error(&e))?;
+        .map_err(|e| web_error(&e))?;
     tracing::info!(list = %record.id, "list sent from the console");
     Ok(Redirect::to(&format!("/console/lists/{}", record.id)).into_response())
 }

@@ -178,12 +178,16 @@ pub(crate) fn bare(title: &str, status: StatusCode, body: Markup) -> Response {
 
 /// An API layer's error as a console page: not found stays not found (as
 /// if another tenant's data did not exist), a bad parameter is a 400 that
-/// says which, anything else is a 503.
+/// says which, an action this user may not take a 403 and a stale or
+/// conflicting form a 409, each saying why; anything else is a 503.
 pub(crate) fn web_error(e: &ApiError) -> WebRejection {
     match e.status() {
         StatusCode::NOT_FOUND => WebRejection::not_found("There is nothing here."),
         StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => {
             WebRejection::bad_request(e.problem().detail)
+        }
+        StatusCode::FORBIDDEN | StatusCode::CONFLICT => {
+            WebRejection::new(e.status(), e.problem().detail)
         }
         _ => {
             tracing::error!(status = e.status().as_u16(), "console page failed");

@@ -14,11 +14,11 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::{
-    CsrfForm, DoneQuery, acts_for, api_error, done_note, organizers_of, shown_once, subnav, when,
+    CsrfForm, DoneQuery, acts_for, done_note, organizers_of, shown_once, subnav, when,
 };
 use crate::api::keys::{KeyBody, NewKeyRequest, list_keys, new_key, revoke_key};
 use crate::console::events::query;
-use crate::console::{ConsoleUser, page};
+use crate::console::{ConsoleUser, page, web_error};
 use crate::extract::{ApiPath, Tenant};
 use crate::state::AppState;
 use crate::web::{WebForm, WebRejection, csrf};
@@ -39,7 +39,7 @@ pub(super) fn routes() -> Router<AppState> {
 async fn keys_of(state: &AppState, user: &ConsoleUser) -> Result<Vec<KeyBody>, WebRejection> {
     Ok(list_keys(State(state.clone()), user.caller.clone())
         .await
-        .map_err(|e| api_error(&e))?
+        .map_err(|e| web_error(&e))?
         .0)
 }
 
@@ -152,7 +152,7 @@ async fn create(
     };
     let made = new_key(&state, &user.caller, &req)
         .await
-        .map_err(|e| api_error(&e))?;
+        .map_err(|e| web_error(&e))?;
     let body = html! {
         h1 { "A new API key" }
         (subnav("keys"))
@@ -238,6 +238,6 @@ async fn revoke(
     csrf::check(&state, &headers, REVOKE, &form.csrf).await?;
     revoke_key(State(state.clone()), user.caller.clone(), ApiPath(id))
         .await
-        .map_err(|e| api_error(&e))?;
+        .map_err(|e| web_error(&e))?;
     Ok(Redirect::to("/console/settings/keys?done=revoked").into_response())
 }

@@ -21,7 +21,7 @@ mod webhooks;
 
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse as _, Redirect, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
@@ -39,7 +39,6 @@ use crate::api::{
     Audience, InboundAuth, LateAnswerPolicy, OrganizerBody, PageQuery, SettingsBody, SettingsPatch,
 };
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Tenant};
-use crate::problem::ApiError;
 use crate::state::AppState;
 use crate::web::{WebForm, WebRejection, csrf};
 
@@ -63,16 +62,6 @@ pub(super) fn routes() -> Router<AppState> {
         .merge(webhooks::routes())
 }
 
-/// An API error as a console page: refusals (403) and conflicts (409)
-/// say why, the rest as [`web_error`].
-fn api_error(e: &ApiError) -> WebRejection {
-    match e.status() {
-        StatusCode::FORBIDDEN | StatusCode::CONFLICT => {
-            WebRejection::new(e.status(), e.problem().detail)
-        }
-        _ => web_error(e),
-    }
-}
 
 /// The query of a settings page: what was just done, where a list goes on.
 #[derive(Debug, Default, Deserialize)]
@@ -153,7 +142,7 @@ async fn organizers_of(
     };
     let page = list_organizers(State(state.clone()), user.caller.clone(), ApiQuery(q))
         .await
-        .map_err(|e| api_error(&e))?;
+        .map_err(|e| web_error(&e))?;
     Ok(page.0.items)
 }
 
@@ -347,7 +336,7 @@ async fn home(
     }
     let owner = get_owner(State(state.clone()), user.caller.clone())
         .await
-        .map_err(|e| api_error(&e))?
+        .map_err(|e| web_error(&e))?
         .0;
     let pq = PageQuery {
         limit: Some(ORGANIZERS_PER_PAGE),
@@ -355,7 +344,7 @@ async fn home(
     };
     let organizers = list_organizers(State(state.clone()), user.caller.clone(), ApiQuery(pq))
         .await
-        .map_err(|e| api_error(&e))?
+        .map_err(|e| web_error(&e))?
         .0;
     let issued = csrf::issue(&state, &headers, SAVE);
     let body = html! {
@@ -411,7 +400,7 @@ async fn save_owner(
     };
     let _saved = patch_owner(State(state.clone()), user.caller.clone(), ApiJson(patch))
         .await
-        .map_err(|e| api_error(&e))?;
+        .map_err(|e| web_error(&e))?;
     Ok(Redirect::to("/console/settings?done=saved").into_response())
 }
 
@@ -443,11 +432,11 @@ async fn organizer_view(
 ) -> Result<Response, WebRejection> {
     let o = get_organizer(State(state.clone()), user.caller.clone(), ApiPath(id))
         .await
-        .map_err(|e| api_error(&e))?
+        .map_err(|e| web_error(&e))?
         .0;
     let owner = get_owner(State(state.clone()), user.caller.clone())
         .await
-        .map_err(|e| api_error(&e))?
+        .map_err(|e| web_error(&e))?
         .0;
     let is_owner = matches!(user.caller.tenant, Tenant::Owner(_));
     let inherited = o.settings.is_none();
@@ -521,7 +510,7 @@ async fn save_organizer(
         ApiJson(patch),
     )
     .await
-    .map_err(|e| api_error(&e))?;
+    .map_err(|e| web_error(&e))?;
     Ok(Redirect::to(&format!("/console/settings/organizers/{id}?done=saved")).into_response())
 }
 
@@ -546,7 +535,7 @@ async fn inherit(
         ApiJson(patch),
     )
     .await
-    .map_err(|e| api_error(&e))?;
+    .map_err(|e| web_error(&e))?;
     Ok(Redirect::to(&format!("/console/settings/organizers/{id}?done=inherited")).into_response())
 }
 

@@ -14,7 +14,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::{
-    CsrfForm, DoneQuery, acts_for, api_error, done_note, organizers_of, shown_once, subnav, when,
+    CsrfForm, DoneQuery, acts_for, done_note, organizers_of, shown_once, subnav, when,
 };
 use crate::api::PageQuery;
 use crate::api::webhooks::{
@@ -23,7 +23,7 @@ use crate::api::webhooks::{
     rotate_secret,
 };
 use crate::console::events::query;
-use crate::console::{ConsoleUser, page};
+use crate::console::{ConsoleUser, page, web_error};
 use crate::extract::{ApiPath, ApiQuery, Tenant};
 use crate::state::AppState;
 use crate::web::{WebForm, WebRejection, csrf};
@@ -102,7 +102,7 @@ async fn list(
     };
     let hooks = list_webhooks(State(state.clone()), user.caller.clone(), ApiQuery(pq))
         .await
-        .map_err(|e| api_error(&e))?
+        .map_err(|e| web_error(&e))?
         .0;
     let is_owner = matches!(user.caller.tenant, Tenant::Owner(_));
     let organizers = if is_owner {
@@ -242,7 +242,7 @@ async fn create(
     };
     let made = register_webhook(&state, &user.caller, &new)
         .await
-        .map_err(|e| api_error(&e))?;
+        .map_err(|e| web_error(&e))?;
     Ok(secret_page(
         &state,
         &headers,
@@ -259,7 +259,7 @@ async fn find(state: &AppState, user: &ConsoleUser, id: &str) -> Result<WebhookB
         ApiPath(id.to_owned()),
     )
     .await
-    .map_err(|e| api_error(&e))?
+    .map_err(|e| web_error(&e))?
     .0)
 }
 
@@ -378,7 +378,7 @@ async fn switch(
     let reason = format!("disabled in the console by {}", user.address);
     let w = change_webhook(state, &user.caller, &id, patch, reason)
         .await
-        .map_err(|e| api_error(&e))?;
+        .map_err(|e| web_error(&e))?;
     let done = if enable { "enabled" } else { "disabled" };
     Ok(Redirect::to(&format!("/console/settings/webhooks/{}?done={done}", w.id)).into_response())
 }
@@ -418,7 +418,7 @@ async fn rotate(
         }),
     )
     .await
-    .map_err(|e| api_error(&e))?
+    .map_err(|e| web_error(&e))?
     .0;
     Ok(secret_page(
         &state,
@@ -466,7 +466,7 @@ async fn delete(
     csrf::check(&state, &headers, DELETE, &form.csrf).await?;
     delete_webhook(State(state.clone()), user.caller.clone(), ApiPath(id))
         .await
-        .map_err(|e| api_error(&e))?;
+        .map_err(|e| web_error(&e))?;
     Ok(Redirect::to("/console/settings/webhooks?done=deleted").into_response())
 }
 
@@ -504,7 +504,7 @@ async fn deliveries(
         ApiQuery(pq),
     )
     .await
-    .map_err(|e| api_error(&e))?
+    .map_err(|e| web_error(&e))?
     .0;
     let base = format!("/console/settings/webhooks/{}", w.id);
     let body = html! {
