@@ -235,7 +235,6 @@ fn list_name(name: &str) -> Result<String, WebRejection> {
     Ok(name.to_owned())
 }
 
-
 /// The list form, and the event's lists so far.
 async fn form_page(
     State(state): State<AppState>,

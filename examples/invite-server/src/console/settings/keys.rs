@@ -13,9 +13,7 @@ use axum::routing::{get, post};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::{
-    CsrfForm, DoneQuery, acts_for, done_note, organizers_of, shown_once, subnav, when,
-};
+use super::{CsrfForm, DoneQuery, acts_for, done_note, organizers_of, shown_once, subnav, when};
 use crate::api::keys::{KeyBody, NewKeyRequest, list_keys, new_key, revoke_key};
 use crate::console::events::query;
 use crate::console::{ConsoleUser, page, web_error};

@@ -62,7 +62,6 @@ pub(super) fn routes() -> Router<AppState> {
         .merge(webhooks::routes())
 }
 
-
 /// The query of a settings page: what was just done, where a list goes on.
 #[derive(Debug, Default, Deserialize)]
 struct DoneQuery {

@@ -13,9 +13,7 @@ use axum::routing::{get, post};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::{
-    CsrfForm, DoneQuery, acts_for, done_note, organizers_of, shown_once, subnav, when,
-};
+use super::{CsrfForm, DoneQuery, acts_for, done_note, organizers_of, shown_once, subnav, when};
 use crate::api::PageQuery;
 use crate::api::webhooks::{
     DeliveryBody, NewWebhook, RotateQuery, WebhookBody, WebhookPatch, WebhookSecretBody,
