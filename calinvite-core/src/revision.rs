@@ -12,10 +12,11 @@ use crate::ids::Sequence;
 /// recipients see for it ([D2](crate::manual::design#d2)).
 ///
 /// Holds what every message of the revision shares, prepared once: the
-/// VTIMEZONE components and the event's own iCalendar lines.
+/// VTIMEZONE components and the event's own iCalendar lines. Cloning it is
+/// cheap (both are shared), so every message of a batch may hold one.
 #[derive(Clone, Debug)]
 pub struct EventRevision {
-    event: Event,
+    event: Arc<Event>,
     sequence: Sequence,
     prepared: Arc<Prepared>,
 }
@@ -25,7 +26,7 @@ impl EventRevision {
     pub fn new(event: Event, sequence: Sequence) -> Self {
         let prepared = Arc::new(prepare(&event));
         EventRevision {
-            event,
+            event: Arc::new(event),
             sequence,
             prepared,
         }

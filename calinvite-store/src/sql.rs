@@ -1263,28 +1263,10 @@ impl SqlStore {
             grp: Option<String>,
             body: Delivery,
         }
-        let columns = "seq, due, attempts, last_error, grp, body";
         let mut claimed: Vec<(i64, Delivery)> = Vec::new();
-        // Expired leases first (their claim counted as a reclaim), then due
-        // messages in queue order but for those of held groups, as the
-        // row-by-row claim below.
-        for (pick, counted) in [
-            (
-                format!(
-                    "SELECT {columns} FROM deliveries WHERE state = 'leased' AND lease_until <= $1 \
-                     ORDER BY lease_until LIMIT $2"
-                ),
-                ", reclaims = reclaims + 1",
-            ),
-            (
-                format!(
-                    "SELECT {columns} FROM deliveries WHERE state = 'queued' AND due <= $1 \
-                     AND (grp IS NULL OR grp NOT IN (SELECT h.grp FROM held_groups h)) \
-                     ORDER BY seq LIMIT $2"
-                ),
-                "",
-            ),
-        ] {
+        let leased_until = from_micros("deliveries", micros(lease_until))?;
+        // What the row-by-row claim picks, in its order.
+        for (pick, counted) in CLAIM_PICKS {
             let left = limit - i64::try_from(claimed.len()).unwrap_or(0);
             if left <= 0 {
                 break;
@@ -1293,7 +1275,7 @@ impl SqlStore {
                 "SELECT '[' || group_concat('{{\"seq\":' || seq || ',\"due\":' || due \
                  || ',\"attempts\":' || attempts || ',\"last_error\":' || json_quote(last_error) \
                  || ',\"grp\":' || json_quote(grp) || ',\"body\":' || body || '}}', ',') || ']' \
-                 AS due FROM ({pick})"
+                 AS due FROM (SELECT seq, due, attempts, last_error, grp, body {pick})"
             );
             let row = sqlx::query(self.sql(&text))
                 .bind(micros(now))
@@ -1317,7 +1299,7 @@ impl SqlStore {
                 d.due = due;
                 d.last_error = r.last_error;
                 d.group = r.grp;
-                d.state = QueueState::Leased(from_micros("deliveries", micros(lease_until))?);
+                d.state = QueueState::Leased(leased_until);
                 batch.push((r.seq, d));
             }
             if batch.is_empty() {
@@ -1448,6 +1430,23 @@ fn chunks<T>(items: Vec<T>, per_row: usize) -> Vec<Vec<T>> {
 fn cached(rows: usize) -> bool {
     rows == ROWS_PER_STATEMENT
 }
+
+/// What a claim takes, in order, with what its lease update adds: expired
+/// leases first (a worker died holding them; a held group's too: a lease is
+/// not a queued message), counted as reclaims, then due messages in queue
+/// order but for those of held groups. `$1` is now, `$2` the number left
+/// to claim; each is the part of a `SELECT` after its columns.
+const CLAIM_PICKS: [(&str, &str); 2] = [
+    (
+        "FROM deliveries WHERE state = 'leased' AND lease_until <= $1 ORDER BY lease_until LIMIT $2",
+        ", reclaims = reclaims + 1",
+    ),
+    (
+        "FROM deliveries WHERE state = 'queued' AND due <= $1 \
+         AND (grp IS NULL OR grp NOT IN (SELECT h.grp FROM held_groups h)) ORDER BY seq LIMIT $2",
+        "",
+    ),
+];
 
 /// Key lists of up to this many keys are kept prepared on SQLite (see
 /// [`SqlStore::kept`]).
@@ -1951,24 +1950,14 @@ impl Store for SqlStore {
             // ones are read past on every claim, as messages not yet due are.
             // A claim of an expired lease is counted (`reclaims`): the worker
             // that held it may have sent it before it stopped.
-            for (pick, counted) in [
-                (
-                    "SELECT seq FROM deliveries WHERE state = 'leased' AND lease_until <= $1 ORDER BY lease_until LIMIT $2",
-                    ", reclaims = reclaims + 1",
-                ),
-                (
-                    "SELECT seq FROM deliveries WHERE state = 'queued' AND due <= $1 \
-                     AND (grp IS NULL OR grp NOT IN (SELECT h.grp FROM held_groups h)) ORDER BY seq LIMIT $2",
-                    "",
-                ),
-            ] {
+            for (pick, counted) in CLAIM_PICKS {
                 let left = limit - i64::try_from(claimed.len()).unwrap_or(0);
                 if left <= 0 {
                     break;
                 }
                 let text = format!(
                     "UPDATE deliveries SET state = 'leased', lease_until = $3, attempts = attempts + 1{counted} \
-                     WHERE seq IN ({pick}{lock}) \
+                     WHERE seq IN (SELECT seq {pick}{lock}) \
                      RETURNING seq, key, state, due, lease_until, attempts, sent_at, failure, last_error, grp, body"
                 );
                 let sql = self.sql(&text);

@@ -65,14 +65,6 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-
-/// The allocator a worker process would run with in production: the
-/// worker allocates and frees on different threads (a batch is read on
-/// SQLite's thread and settled on tokio's), where the system allocator
-/// spends about a tenth of the worker's CPU. The raw phase runs in the
-/// same binary, so the queue and its ceiling are measured alike.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -90,6 +82,14 @@ use calinvite_core::{
 use calinvite_smtp::relay::{RelayConfig, SmtpRelay};
 use calinvite_store::{SqlOptions, SqlStore};
 use serde::Serialize;
+
+/// The allocator a worker process would run with in production: the
+/// worker allocates and frees on different threads (a batch is read on
+/// SQLite's thread and settled on tokio's), where the system allocator
+/// spends about a tenth of the worker's CPU. The raw phase runs in the
+/// same binary, so the queue and its ceiling are measured alike.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// With `--overlap`, how long a worker goes on claiming nothing before it
 /// stops (after the last page is fed and the queue drained).

@@ -180,14 +180,9 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
                 invitation: Some(inv.clone()),
             }
         };
-        // A batch's messages are mostly copies of one revision from one
-        // owner: the revision and the composer are made once per batch.
-        let revision = match made.revisions.entry((code.clone(), sequence)) {
-            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(self.revision(code, sequence).await?)
-            }
-        };
+        let revision = self.revision(code, sequence).await?;
+        // A batch's messages mostly come from one owner and organizer: the
+        // composer is made once per batch.
         let composer = made
             .composers
             .entry(inv.scope)
@@ -196,7 +191,8 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
             Ok(u) => u,
             Err(e) => return Ok(unsendable(e.to_string())),
         };
-        let message = match composer.compose_copy(kind, revision, &inv.recipient, &uid, now, copy) {
+        let message = match composer.compose_copy(kind, &revision, &inv.recipient, &uid, now, copy)
+        {
             Ok(m) => m,
             Err(e) => return Ok(unsendable(e.to_string())),
         };
@@ -453,7 +449,6 @@ impl<S: Store, T: Transport> Pipeline<S, T> {
 /// its messages.
 #[derive(Default)]
 struct BatchMade {
-    revisions: HashMap<(EventCode, Sequence), EventRevision>,
     /// Per scope: an owner's composer with the organizer's settings.
     composers: HashMap<Scope, Composer>,
 }
